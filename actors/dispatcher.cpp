@@ -1,0 +1,263 @@
+#include "actors/dispatcher.hpp"
+
+#include <algorithm>
+
+#include <caf/system_messages.hpp>
+#include <nlohmann/json.hpp>
+
+#include "config/log.hpp"
+#include "messages/format.hpp"
+
+namespace tasker {
+
+namespace {
+
+std::string flight_key(const std::string& id, int32_t attempt) {
+  return id + "#" + std::to_string(attempt);
+}
+
+bool runs_type(const dispatcher_state::node& n, const std::string& type) {
+  return n.info.task_types.empty()
+         || std::find(n.info.task_types.begin(), n.info.task_types.end(), type)
+              != n.info.task_types.end();
+}
+
+void update_gauges(dispatcher_state& st) {
+  st.tel->stats.set_queue_depth(static_cast<int64_t>(st.waiting.size()));
+  st.tel->stats.set_in_flight(static_cast<int64_t>(st.in_flight.size()));
+}
+
+/// Hands out queued attempts while some node has a free slot.
+void dispatch(dispatcher_pointer self) {
+  auto& st = self->state;
+  for (;;) {
+    // The best queued attempt that some node with a free slot can run.
+    const queue_key* best = nullptr;
+    std::string best_type;
+    for (auto& [type, q] : st.queues) {
+      if (q.empty() || (best != nullptr && !(*q.begin() < *best)))
+        continue;
+      for (auto& [nid, n] : st.nodes)
+        if (n.status == "ALIVE" && n.busy < n.info.slots && runs_type(n, type)) {
+          best = &*q.begin();
+          best_type = type;
+          break;
+        }
+    }
+    if (best == nullptr)
+      break;
+    // The least-loaded node that runs it.
+    dispatcher_state::node* target = nullptr;
+    for (auto& [nid, n] : st.nodes) {
+      if (n.status != "ALIVE" || n.busy >= n.info.slots || !runs_type(n, best_type))
+        continue;
+      if (target == nullptr
+          || int64_t{n.busy} * target->info.slots
+               < int64_t{target->busy} * n.info.slots)
+        target = &n;
+    }
+    auto id = std::get<3>(*best);
+    st.queues[best_type].erase(st.queues[best_type].begin());
+    auto i = st.waiting.find(id);
+    auto entry = std::move(i->second);
+    st.waiting.erase(i);
+    auto now = now_ms();
+    auto& a = entry.assignment;
+    auto key = flight_key(a.id, a.attempt);
+    dispatcher_state::running r{target->id, a.type, entry.owner,
+                                now + a.timeout_ms, false};
+    st.deadlines.emplace(r.deadline, key);
+    st.in_flight[key] = std::move(r);
+    ++target->busy;
+    ++st.dispatched;
+    self->send(entry.owner, start_atom_v, a.attempt, target->info.name, now);
+    self->send(target->handle, run_atom_v, std::move(a));
+  }
+  update_gauges(st);
+}
+
+/// Withdraws a running attempt: its node is told to stop it.
+void withdraw(dispatcher_pointer self, const std::string& key,
+              dispatcher_state::running& r, const std::string& id,
+              int32_t attempt) {
+  auto& st = self->state;
+  r.withdrawn = true;
+  if (auto n = st.nodes.find(r.node_id); n != st.nodes.end())
+    self->send(n->second.handle, cancel_atom_v, id, attempt);
+  (void) key;
+}
+
+void check_timeouts(dispatcher_pointer self) {
+  auto& st = self->state;
+  auto now = now_ms();
+  while (!st.deadlines.empty() && st.deadlines.begin()->first <= now) {
+    auto key = st.deadlines.begin()->second;
+    st.deadlines.erase(st.deadlines.begin());
+    auto i = st.in_flight.find(key);
+    if (i == st.in_flight.end() || i->second.withdrawn)
+      continue;
+    auto sep = key.rfind('#');
+    auto id = key.substr(0, sep);
+    auto attempt = static_cast<int32_t>(std::stol(key.substr(sep + 1)));
+    ++st.timeouts;
+    withdraw(self, key, i->second, id, attempt);
+    self->send(i->second.owner, timeout_atom_v, attempt);
+  }
+}
+
+} // namespace
+
+dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
+                                           dispatcher_config cfg,
+                                           telemetry_ptr tel) {
+  self->state.tel = std::move(tel);
+  // A node that goes down: its running attempts become failed attempts.
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& st = self->state;
+    for (auto i = st.nodes.begin(); i != st.nodes.end(); ++i) {
+      if (i->second.handle.address() != msg.source)
+        continue;
+      auto node_id = i->first;
+      log::warning(st.name, "worker node lost",
+                   {{"node", node_id}, {"reason", caf::to_string(msg.reason)}});
+      for (auto f = st.in_flight.begin(); f != st.in_flight.end();) {
+        if (f->second.node_id != node_id) {
+          ++f;
+          continue;
+        }
+        if (!f->second.withdrawn) {
+          auto sep = f->first.rfind('#');
+          task_outcome out;
+          out.id = f->first.substr(0, sep);
+          out.attempt = static_cast<int32_t>(std::stol(f->first.substr(sep + 1)));
+          out.ok = false;
+          out.retryable = true;
+          out.error = "worker node " + node_id + " was lost during the attempt";
+          out.finished_at = now_ms();
+          self->send(f->second.owner, result_atom_v, std::move(out));
+        }
+        f = st.in_flight.erase(f);
+      }
+      st.nodes.erase(i);
+      st.tel->stats.set_workers("ALIVE", static_cast<int64_t>(st.nodes.size()));
+      dispatch(self);
+      return;
+    }
+  });
+  self->delayed_send(self, cfg.tick_interval, tick_atom_v);
+  return {
+    [self](join_atom, node_info& info, node_actor& hdl) -> std::string {
+      auto& st = self->state;
+      auto id = info.name.empty() ? std::string{"node"} : info.name;
+      for (int n = 2; st.nodes.count(id) > 0; ++n)
+        id = info.name + "-" + std::to_string(n);
+      info.name = id;
+      self->monitor(hdl);
+      auto now = now_ms();
+      dispatcher_state::node n{id, std::move(info), hdl, 0, 0, 0, now, now,
+                               "ALIVE"};
+      log::info(st.name, "worker node joined",
+                {{"node", id},
+                 {"slots", n.info.slots},
+                 {"task_types", n.info.task_types}});
+      st.nodes.emplace(id, std::move(n));
+      st.tel->stats.set_workers("ALIVE", static_cast<int64_t>(st.nodes.size()));
+      dispatch(self);
+      return id;
+    },
+    [self](enqueue_atom, task_assignment& a, task_actor& owner) {
+      auto& st = self->state;
+      // A task has at most one queued attempt: a newer one replaces it.
+      if (auto i = st.waiting.find(a.id); i != st.waiting.end()) {
+        st.queues[i->second.assignment.type].erase(i->second.key);
+        st.waiting.erase(i);
+      }
+      queue_key key{-a.priority, a.scheduled_at, st.seq++, a.id};
+      st.queues[a.type].insert(key);
+      auto id = a.id;
+      st.waiting.emplace(id, dispatcher_state::queued{std::move(a),
+                                                      std::move(owner), key});
+      dispatch(self);
+    },
+    [self](cancel_atom, const std::string& id, int32_t attempt) {
+      auto& st = self->state;
+      if (auto i = st.waiting.find(id);
+          i != st.waiting.end() && i->second.assignment.attempt == attempt) {
+        st.queues[i->second.assignment.type].erase(i->second.key);
+        st.waiting.erase(i);
+        update_gauges(st);
+        return;
+      }
+      auto key = flight_key(id, attempt);
+      if (auto i = st.in_flight.find(key);
+          i != st.in_flight.end() && !i->second.withdrawn)
+        withdraw(self, key, i->second, id, attempt);
+    },
+    [self](result_atom, task_outcome& out) {
+      auto& st = self->state;
+      auto key = flight_key(out.id, out.attempt);
+      auto i = st.in_flight.find(key);
+      if (i == st.in_flight.end()) {
+        ++st.stale_results;
+        log::info(st.name, "stale result dropped",
+                  {{"task_id", out.id}, {"attempt", out.attempt}});
+        return;
+      }
+      auto r = std::move(i->second);
+      st.in_flight.erase(i);
+      if (auto n = st.nodes.find(r.node_id); n != st.nodes.end()) {
+        --n->second.busy;
+        n->second.last_seen = now_ms();
+        if (out.ok)
+          ++n->second.completed;
+        else
+          ++n->second.failed;
+      }
+      if (!r.withdrawn)
+        self->send(r.owner, result_atom_v, std::move(out));
+      dispatch(self);
+    },
+    [self, cfg](tick_atom) {
+      check_timeouts(self);
+      self->delayed_send(self, cfg.tick_interval, tick_atom_v);
+    },
+    [self](drain_atom, const std::string& id) -> bool {
+      auto& st = self->state;
+      auto i = st.nodes.find(id);
+      if (i == st.nodes.end())
+        return false;
+      i->second.status = "DRAINING";
+      log::info(st.name, "worker node draining", {{"node", id}});
+      return true;
+    },
+    [self](status_atom) -> std::string {
+      auto& st = self->state;
+      nlohmann::json js{{"queue_depth", st.waiting.size()},
+                        {"in_flight", st.in_flight.size()},
+                        {"nodes", st.nodes.size()},
+                        {"dispatched", st.dispatched},
+                        {"timeouts", st.timeouts},
+                        {"stale_results_dropped", st.stale_results}};
+      return js.dump();
+    },
+    [self](workers_atom) -> std::string {
+      auto& st = self->state;
+      auto arr = nlohmann::json::array();
+      for (auto& [id, n] : st.nodes)
+        arr.push_back({{"id", id},
+                       {"name", n.info.name},
+                       {"address", n.info.address},
+                       {"status", n.status},
+                       {"task_types", n.info.task_types},
+                       {"slots", n.info.slots},
+                       {"busy", n.busy},
+                       {"completed", n.completed},
+                       {"failed", n.failed},
+                       {"joined_at", format_time(n.joined_at)},
+                       {"last_seen", format_time(n.last_seen)}});
+      return arr.dump();
+    },
+  };
+}
+
+} // namespace tasker

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/metrics.hpp"
+#include "messages/interfaces.hpp"
+
+namespace tasker {
+
+/// Settings of the dispatcher.
+struct dispatcher_config {
+  /// How often attempt timeouts are checked.
+  caf::timespan tick_interval = std::chrono::milliseconds(50);
+};
+
+/// Position of a task in a ready queue: priority (higher first), then
+/// scheduled time, then arrival.
+using queue_key = std::tuple<int32_t, millis, uint64_t, std::string>;
+
+/// State of the dispatcher.
+struct dispatcher_state {
+  static inline constexpr const char* name = "dispatcher";
+
+  /// A queued attempt.
+  struct queued {
+    task_assignment assignment;
+    task_actor owner;
+    queue_key key;
+  };
+
+  /// An attempt running on a node.
+  struct running {
+    std::string node_id;
+    std::string type;
+    task_actor owner;
+    millis deadline = 0;
+    /// Withdrawn (cancel or timeout): the node still holds the slot until it
+    /// reports, but the result goes nowhere.
+    bool withdrawn = false;
+  };
+
+  /// A worker node and its credits.
+  struct node {
+    std::string id;
+    node_info info;
+    node_actor handle;
+    int32_t busy = 0;
+    uint64_t completed = 0;
+    uint64_t failed = 0;
+    millis joined_at = 0;
+    millis last_seen = 0;
+    std::string status = "ALIVE";
+  };
+
+  /// Ready queues by task type.
+  std::map<std::string, std::set<queue_key>> queues;
+  /// Queued attempts by task id.
+  std::unordered_map<std::string, queued> waiting;
+  /// Running attempts by "id#attempt".
+  std::unordered_map<std::string, running> in_flight;
+  /// Deadlines of running attempts.
+  std::set<std::pair<millis, std::string>> deadlines;
+  std::map<std::string, node> nodes;
+  uint64_t seq = 0;
+  uint64_t dispatched = 0;
+  uint64_t stale_results = 0;
+  uint64_t timeouts = 0;
+  telemetry_ptr tel;
+};
+
+using dispatcher_pointer = dispatcher_actor::stateful_pointer<dispatcher_state>;
+
+/// The dispatcher: holds the ready queue and the worker nodes. Hands each
+/// queued attempt to the least-loaded node that runs its type, never more
+/// than a node has slots (credits), and enforces attempt timeouts. Results
+/// are fenced by attempt number: a result for an attempt that was withdrawn
+/// or never handed out is dropped and logged. A node that goes down turns its
+/// running attempts into failed attempts.
+dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
+                                           dispatcher_config cfg,
+                                           telemetry_ptr tel);
+
+} // namespace tasker

@@ -1,0 +1,199 @@
+#include "actors/task.hpp"
+
+#include <random>
+
+#include <caf/actor_cast.hpp>
+#include <nlohmann/json.hpp>
+
+#include "config/log.hpp"
+#include "messages/error.hpp"
+
+namespace tasker {
+
+namespace {
+
+double unit_random() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>{0.0, 1.0}(rng);
+}
+
+/// Queues the next attempt now, or when it is due.
+void schedule(task_pointer self) {
+  auto& rec = self->state.rec;
+  auto delay = rec.scheduled_at - now_ms();
+  if (delay > 0) {
+    self->delayed_send(self, std::chrono::milliseconds(delay), dispatch_atom_v);
+    return;
+  }
+  task_assignment a{rec.id,         rec.type,     rec.params,
+                    rec.attempts + 1, rec.timeout_ms, rec.priority,
+                    rec.scheduled_at};
+  self->send(self->state.deps->dispatcher, enqueue_atom_v, std::move(a),
+             caf::actor_cast<task_actor>(self));
+}
+
+void deliver_waiters(task_pointer self) {
+  auto& st = self->state;
+  for (auto& kv : st.waiters)
+    kv.second.deliver(st.visible);
+  st.waiters.clear();
+  for (auto& rp : st.cancel_waiters)
+    rp.deliver(st.visible);
+  st.cancel_waiters.clear();
+}
+
+/// Writes the terminal state; shows it once committed, then leaves.
+void finish(task_pointer self) {
+  auto& st = self->state;
+  st.finishing = true;
+  self->request(st.deps->persistence, caf::infinite, write_atom_v, st.rec)
+    .then(
+      [self](ok_atom) {
+        auto& st = self->state;
+        st.visible = st.rec;
+        auto secs = static_cast<double>(st.rec.updated_at - st.rec.created_at)
+                    / 1000.0;
+        st.deps->tel->stats.task_finished(st.rec.type, st.rec.status, secs);
+        log::info(st.name, std::string{"task "} + to_string(st.rec.status),
+                  {{"task_id", st.rec.id},
+                   {"attempts", st.rec.attempts},
+                   {"duration_ms", st.rec.updated_at - st.rec.created_at}});
+        deliver_waiters(self);
+        self->send(st.deps->manager, finished_atom_v, st.rec);
+        self->quit();
+      },
+      [self](caf::error& err) {
+        auto& st = self->state;
+        log::error(st.name, "terminal state not written",
+                   {{"task_id", st.rec.id}, {"error", message_of(err)}});
+        for (auto& rp : st.cancel_waiters)
+          rp.deliver(err);
+        st.cancel_waiters.clear();
+        for (auto& kv : st.waiters)
+          kv.second.deliver(st.visible);
+        st.waiters.clear();
+        self->quit(err);
+      });
+}
+
+/// Applies the end of the current attempt.
+void on_outcome(task_pointer self, task_outcome out) {
+  auto& st = self->state;
+  if (out.ok && !nlohmann::json::accept(out.result)) {
+    out.ok = false;
+    out.error = "the handler returned a result that is not JSON";
+    out.retryable = false;
+  }
+  auto worker = out.worker_id;
+  if (!apply_outcome(st.rec, out, st.deps->backoff, unit_random(), now_ms())) {
+    log::debug(st.name, "outcome dropped: not the current attempt",
+               {{"task_id", out.id}, {"attempt", out.attempt}});
+    return;
+  }
+  if (!worker.empty())
+    st.rec.worker_id = worker;
+  if (is_terminal(st.rec.status)) {
+    finish(self);
+    return;
+  }
+  // PENDING again: wait out the back-off, then queue the next attempt.
+  st.visible = st.rec;
+  self->send(st.deps->persistence, update_atom_v, st.rec);
+  log::info(st.name, "attempt failed, retrying",
+            {{"task_id", st.rec.id},
+             {"attempt", st.rec.attempts},
+             {"error", st.rec.error},
+             {"retry_in_ms", st.rec.scheduled_at - now_ms()}});
+  schedule(self);
+}
+
+} // namespace
+
+task_actor::behavior_type task(task_pointer self, task_record rec,
+                               task_deps_ptr deps) {
+  auto& st = self->state;
+  st.rec = std::move(rec);
+  st.visible = st.rec;
+  st.deps = std::move(deps);
+  if (st.rec.status == task_status::pending)
+    schedule(self);
+  return {
+    [self](start_atom, int32_t attempt, const std::string& worker_id,
+           millis at) {
+      auto& st = self->state;
+      if (st.finishing || !apply_start(st.rec, attempt, worker_id, at))
+        return;
+      st.visible = st.rec;
+      self->send(st.deps->persistence, update_atom_v, st.rec);
+    },
+    [self](result_atom, task_outcome& out) {
+      if (!self->state.finishing)
+        on_outcome(self, std::move(out));
+    },
+    [self](timeout_atom, int32_t attempt) {
+      auto& st = self->state;
+      if (st.finishing || st.rec.status != task_status::processing
+          || st.rec.attempts != attempt)
+        return;
+      task_outcome out;
+      out.id = st.rec.id;
+      out.attempt = attempt;
+      out.ok = false;
+      out.retryable = true;
+      out.error = "attempt " + std::to_string(attempt) + " timed out after "
+                  + std::to_string(st.rec.timeout_ms) + " ms";
+      on_outcome(self, std::move(out));
+    },
+    [self](dispatch_atom) {
+      auto& st = self->state;
+      if (!st.finishing && st.rec.status == task_status::pending)
+        schedule(self);
+    },
+    [self](wait_atom, uint64_t token) {
+      auto& st = self->state;
+      auto i = st.waiters.find(token);
+      if (i != st.waiters.end()) {
+        i->second.deliver(st.visible);
+        st.waiters.erase(i);
+      }
+    },
+    [self](get_atom, int64_t wait_ms) -> caf::typed_response_promise<task_record> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<task_record>();
+      if (wait_ms <= 0 || is_terminal(st.visible.status)) {
+        rp.deliver(st.visible);
+        return rp;
+      }
+      auto token = st.next_waiter++;
+      st.waiters.emplace(token, rp);
+      self->delayed_send(self, std::chrono::milliseconds(wait_ms), wait_atom_v,
+                         token);
+      return rp;
+    },
+    [self](cancel_atom) -> caf::typed_response_promise<task_record> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<task_record>();
+      if (st.finishing || is_terminal(st.rec.status)) {
+        rp.deliver(make_error(ec::conflict,
+                              std::string{"task "} + st.rec.id + " is "
+                                + to_string(st.rec.status)
+                                + "; only PENDING or PROCESSING tasks can be "
+                                  "cancelled"));
+        return rp;
+      }
+      // Withdraw the queued or running attempt; a running handler sees its
+      // cancellation flag.
+      auto attempt = st.rec.status == task_status::processing
+                       ? st.rec.attempts
+                       : st.rec.attempts + 1;
+      self->send(st.deps->dispatcher, cancel_atom_v, st.rec.id, attempt);
+      apply_cancel(st.rec, now_ms());
+      st.rec.error = "cancelled by request";
+      st.cancel_waiters.push_back(rp);
+      finish(self);
+      return rp;
+    },
+  };
+}
+
+} // namespace tasker

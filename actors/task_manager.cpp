@@ -1,0 +1,285 @@
+#include "actors/task_manager.hpp"
+
+#include <unordered_set>
+
+#include <caf/actor_cast.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/system_messages.hpp>
+#include <nlohmann/json.hpp>
+
+#include "config/log.hpp"
+#include "messages/error.hpp"
+
+namespace tasker {
+
+namespace {
+
+void spawn_task(task_manager_pointer self, task_record rec) {
+  auto& st = self->state;
+  auto id = rec.id;
+  auto hdl = self->spawn<caf::monitored>(task, std::move(rec), st.deps);
+  st.ids[hdl.address()] = id;
+  st.live[id] = std::move(hdl);
+  ++st.spawned;
+  st.deps->tel->stats.set_live_tasks(static_cast<int64_t>(st.live.size()));
+}
+
+void remember(task_manager_state& st, task_record rec) {
+  if (st.cache_size == 0)
+    return;
+  auto id = rec.id;
+  auto [i, added] = st.cache.insert_or_assign(id, std::move(rec));
+  (void) i;
+  if (added)
+    st.cache_order.push_back(id);
+  while (st.cache.size() > st.cache_size && !st.cache_order.empty()) {
+    st.cache.erase(st.cache_order.front());
+    st.cache_order.pop_front();
+  }
+}
+
+/// Reads a task that has no live actor: cache first, then the database.
+template <class F>
+void with_stored(task_manager_pointer self, const std::string& id,
+                 caf::typed_response_promise<task_record> rp, F f) {
+  auto& st = self->state;
+  if (auto i = st.cache.find(id); i != st.cache.end()) {
+    f(i->second);
+    return;
+  }
+  self->request(st.reader, std::chrono::seconds(30), get_atom_v, id)
+    .then([f](task_record& rec) mutable { f(rec); },
+          [rp](caf::error& err) mutable { rp.deliver(err); });
+}
+
+void recover(task_manager_pointer self) {
+  auto& st = self->state;
+  self->request(st.reader, std::chrono::minutes(10), recover_atom_v)
+    .then(
+      [self](std::vector<task_record>& recs) {
+        auto& st = self->state;
+        auto now = now_ms();
+        size_t lost = 0;
+        for (auto& rec : recs) {
+          if (st.live.count(rec.id) > 0)
+            continue;
+          if (apply_recovery(rec, now)) {
+            ++lost;
+            if (is_terminal(rec.status)) {
+              self->send(st.deps->persistence, update_atom_v, rec);
+              remember(st, std::move(rec));
+              continue;
+            }
+            self->send(st.deps->persistence, update_atom_v, rec);
+          }
+          spawn_task(self, std::move(rec));
+          ++st.recovered;
+        }
+        st.deps->tel->state.recovered = true;
+        log::info(st.name, "recovery finished",
+                  {{"unfinished_tasks", recs.size()}, {"lost_attempts", lost}});
+      },
+      [self](caf::error& err) {
+        log::warning(self->state.name, "recovery failed, retrying in 1 s",
+                     {{"error", message_of(err)}});
+        self->delayed_send(self, std::chrono::seconds(1), recover_atom_v);
+      });
+}
+
+} // namespace
+
+task_manager_actor::behavior_type
+task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
+             persistence_actor persistence, reader_actor reader,
+             task_manager_config cfg, telemetry_ptr tel) {
+  auto& st = self->state;
+  st.cache_size = cfg.result_cache_size;
+  st.reader = std::move(reader);
+  auto deps = std::make_shared<task_deps>();
+  deps->dispatcher = std::move(dispatcher);
+  deps->persistence = std::move(persistence);
+  deps->manager = caf::actor_cast<task_manager_actor>(self);
+  deps->backoff = cfg.backoff;
+  deps->tel = std::move(tel);
+  st.deps = std::move(deps);
+  // Supervision: a task actor that dies before finishing is started again
+  // from its durable state.
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& st = self->state;
+    auto j = st.ids.find(msg.source);
+    if (j == st.ids.end())
+      return;
+    auto id = std::move(j->second);
+    st.ids.erase(j);
+    auto i = st.live.find(id);
+    if (i == st.live.end() || i->second.address() != msg.source)
+      return; // finished normally
+    st.live.erase(i);
+    st.deps->tel->stats.set_live_tasks(static_cast<int64_t>(st.live.size()));
+    ++st.restarts;
+    st.deps->tel->stats.supervisor_restart(st.name);
+    log::warning(st.name, "task actor died, restarting it from the database",
+                 {{"task_id", id}, {"reason", caf::to_string(msg.reason)}});
+    self->request(st.reader, std::chrono::seconds(30), get_atom_v, id)
+      .then(
+        [self](task_record& rec) {
+          auto& st = self->state;
+          if (st.live.count(rec.id) > 0)
+            return;
+          apply_recovery(rec, now_ms());
+          if (is_terminal(rec.status)) {
+            self->send(st.deps->persistence, update_atom_v, rec);
+            remember(st, std::move(rec));
+            return;
+          }
+          spawn_task(self, std::move(rec));
+        },
+        [self, id](caf::error& err) {
+          log::error(self->state.name, "cannot restart task actor",
+                     {{"task_id", id}, {"error", message_of(err)}});
+        });
+  });
+  // Ordered shutdown: the task actors go with the manager.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    for (auto& kv : self->state.live)
+      self->send_exit(kv.second, msg.reason);
+    self->quit(msg.reason);
+  });
+  self->send(self, recover_atom_v);
+  return {
+    [self](submit_atom, std::vector<task_record>& group)
+      -> caf::typed_response_promise<submit_reply> {
+      auto rp = self->make_response_promise<submit_reply>();
+      std::unordered_set<std::string> ids;
+      for (auto& rec : group)
+        ids.insert(rec.id);
+      auto& st = self->state;
+      self
+        ->request(st.deps->persistence, caf::infinite, insert_atom_v,
+                  std::move(group))
+        .then(
+          [self, rp, ids](insert_result& res) mutable {
+            auto& st = self->state;
+            if (res.status == insert_status::conflict) {
+              rp.deliver(make_error(
+                ec::conflict, "idempotency key '" + res.conflict_key
+                                + "' was used before with a different body"));
+              return;
+            }
+            for (auto& rec : res.tasks) {
+              if (ids.count(rec.id) == 0 || st.live.count(rec.id) > 0)
+                continue; // an earlier submission's task
+              log::info(st.name, "Created task " + rec.id + " in database",
+                        {{"task_id", rec.id}, {"type", rec.type}});
+              st.deps->tel->stats.task_submitted(rec.type);
+              spawn_task(self, rec);
+            }
+            rp.deliver(submit_reply{std::move(res.tasks),
+                                    res.status == insert_status::existing});
+          },
+          [rp](caf::error& err) mutable { rp.deliver(err); });
+      return rp;
+    },
+    [self](get_atom, const std::string& id, int64_t wait_ms)
+      -> caf::typed_response_promise<task_record> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<task_record>();
+      if (auto i = st.live.find(id); i != st.live.end()) {
+        self->request(i->second, caf::infinite, get_atom_v, wait_ms)
+          .then([rp](task_record& rec) mutable { rp.deliver(std::move(rec)); },
+                [rp](caf::error& err) mutable { rp.deliver(err); });
+        return rp;
+      }
+      with_stored(self, id, rp,
+                  [rp](task_record& rec) mutable { rp.deliver(std::move(rec)); });
+      return rp;
+    },
+    [self](cancel_atom, const std::string& id)
+      -> caf::typed_response_promise<task_record> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<task_record>();
+      if (auto i = st.live.find(id); i != st.live.end()) {
+        self->request(i->second, caf::infinite, cancel_atom_v)
+          .then([rp](task_record& rec) mutable { rp.deliver(std::move(rec)); },
+                [rp](caf::error& err) mutable { rp.deliver(err); });
+        return rp;
+      }
+      with_stored(self, id, rp, [rp](task_record& rec) mutable {
+        rp.deliver(make_error(ec::conflict,
+                              "task " + rec.id + " is " + to_string(rec.status)
+                                + "; only PENDING or PROCESSING tasks can be "
+                                  "cancelled"));
+      });
+      return rp;
+    },
+    [self](retry_atom, const std::string& id)
+      -> caf::typed_response_promise<task_record> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<task_record>();
+      if (st.live.count(id) > 0 || st.retrying.count(id) > 0) {
+        rp.deliver(make_error(ec::conflict,
+                              "task " + id
+                                + " is not finished; only FAILED or "
+                                  "CANCELLED tasks can be retried"));
+        return rp;
+      }
+      st.retrying.insert(id);
+      auto fail = [self, id, rp](caf::error err) mutable {
+        self->state.retrying.erase(id);
+        rp.deliver(err);
+      };
+      auto& st2 = self->state;
+      auto on_record = [self, id, rp, fail](task_record& rec) mutable {
+        auto& st = self->state;
+        if (st.live.count(id) > 0 || !apply_retry(rec, now_ms())) {
+          fail(make_error(ec::conflict,
+                          "task " + id + " is " + to_string(rec.status)
+                            + "; only FAILED or CANCELLED tasks can be "
+                              "retried"));
+          return;
+        }
+        self->request(st.deps->persistence, caf::infinite, write_atom_v, rec)
+          .then(
+            [self, id, rp, rec](ok_atom) mutable {
+              auto& st = self->state;
+              st.retrying.erase(id);
+              st.cache.erase(id);
+              log::info(st.name, "task retried", {{"task_id", id}});
+              spawn_task(self, rec);
+              rp.deliver(rec);
+            },
+            [fail](caf::error& err) mutable { fail(err); });
+      };
+      if (auto i = st2.cache.find(id); i != st2.cache.end()) {
+        auto rec = i->second;
+        on_record(rec);
+        return rp;
+      }
+      self->request(st2.reader, std::chrono::seconds(30), get_atom_v, id)
+        .then([on_record](task_record& rec) mutable { on_record(rec); },
+              [fail](caf::error& err) mutable { fail(err); });
+      return rp;
+    },
+    [self](finished_atom, task_record& rec) {
+      auto& st = self->state;
+      st.live.erase(rec.id);
+      ++st.finished;
+      st.deps->tel->stats.set_live_tasks(static_cast<int64_t>(st.live.size()));
+      remember(st, std::move(rec));
+    },
+    [self](recover_atom) { recover(self); },
+    [self](status_atom) -> std::string {
+      auto& st = self->state;
+      nlohmann::json js{{"live_task_actors", st.live.size()},
+                        {"cached_results", st.cache.size()},
+                        {"spawned", st.spawned},
+                        {"finished", st.finished},
+                        {"recovered", st.recovered},
+                        {"restarts", st.restarts},
+                        {"recovery_done", st.deps->tel->state.recovered.load()}};
+      return js.dump();
+    },
+  };
+}
+
+} // namespace tasker

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/task.hpp"
+#include "messages/interfaces.hpp"
+
+namespace tasker {
+
+/// Settings of the task manager.
+struct task_manager_config {
+  backoff_policy backoff;
+  /// Finished tasks kept in memory for fast reads.
+  size_t result_cache_size = 100000;
+};
+
+/// State of the task manager.
+struct task_manager_state {
+  static inline constexpr const char* name = "task_manager";
+
+  /// Live task actors by task id.
+  std::unordered_map<std::string, task_actor> live;
+  /// Task ids by actor address, for the down handler.
+  std::unordered_map<caf::actor_addr, std::string> ids;
+  /// Recently finished tasks, evicted oldest first.
+  std::unordered_map<std::string, task_record> cache;
+  std::deque<std::string> cache_order;
+  size_t cache_size = 100000;
+  /// Tasks whose retry is being written.
+  std::unordered_set<std::string> retrying;
+  task_deps_ptr deps;
+  reader_actor reader;
+  uint64_t spawned = 0;
+  uint64_t finished = 0;
+  uint64_t restarts = 0;
+  uint64_t recovered = 0;
+};
+
+using task_manager_pointer
+  = task_manager_actor::stateful_pointer<task_manager_state>;
+
+/// Spawns and supervises one task actor per live task and routes requests
+/// to them. Submissions are stored (all or none) before their actors start;
+/// reads of tasks no longer in memory go to the cache, then to the reader.
+/// At start it recovers every unfinished task from the database. A task
+/// actor that dies without finishing is restarted from its durable state.
+task_manager_actor::behavior_type
+task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
+             persistence_actor persistence, reader_actor reader,
+             task_manager_config cfg, telemetry_ptr tel);
+
+} // namespace tasker

@@ -1,0 +1,128 @@
+#include "actors/task_state.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tasker {
+
+std::optional<task_status> next_status(task_status from, task_event ev) {
+  using s = task_status;
+  switch (ev) {
+    case task_event::dispatched:
+      if (from == s::pending)
+        return s::processing;
+      break;
+    case task_event::succeeded:
+      if (from == s::processing)
+        return s::completed;
+      break;
+    case task_event::retry_scheduled:
+      if (from == s::processing)
+        return s::pending;
+      break;
+    case task_event::failed:
+      if (from == s::processing)
+        return s::failed;
+      break;
+    case task_event::cancelled:
+      if (from == s::pending || from == s::processing)
+        return s::cancelled;
+      break;
+    case task_event::retried:
+      if (from == s::failed || from == s::cancelled)
+        return s::pending;
+      break;
+  }
+  return std::nullopt;
+}
+
+int64_t backoff_ms(const backoff_policy& policy, int32_t attempt,
+                   double unit_random) {
+  auto exponent = std::max(0, attempt - 1);
+  double base = static_cast<double>(policy.base_ms);
+  double raw = exponent >= 62 ? static_cast<double>(policy.max_ms)
+                              : base * std::ldexp(1.0, exponent);
+  double capped = std::min(raw, static_cast<double>(policy.max_ms));
+  double jitter = 0.75 + 0.25 * std::clamp(unit_random, 0.0, 1.0);
+  return std::max<int64_t>(1, static_cast<int64_t>(capped * jitter));
+}
+
+bool apply_start(task_record& rec, int32_t attempt, const std::string& worker_id,
+                 millis now) {
+  auto next = next_status(rec.status, task_event::dispatched);
+  if (!next || attempt != rec.attempts + 1)
+    return false;
+  rec.status = *next;
+  rec.attempts = attempt;
+  rec.worker_id = worker_id;
+  rec.started_at = now;
+  rec.updated_at = now;
+  return true;
+}
+
+bool apply_outcome(task_record& rec, const task_outcome& out,
+                   const backoff_policy& policy, double unit_random,
+                   millis now) {
+  if (rec.status != task_status::processing || out.attempt != rec.attempts)
+    return false;
+  rec.updated_at = now;
+  if (out.ok) {
+    rec.status = task_status::completed;
+    rec.result = out.result.empty() ? "null" : out.result;
+    rec.error.clear();
+    rec.completed_at = now;
+    return true;
+  }
+  rec.error = out.error;
+  if (out.retryable && rec.attempts < rec.max_attempts) {
+    rec.status = task_status::pending;
+    rec.scheduled_at = now + backoff_ms(policy, rec.attempts, unit_random);
+  } else {
+    rec.status = task_status::failed;
+    rec.completed_at = now;
+  }
+  return true;
+}
+
+bool apply_cancel(task_record& rec, millis now) {
+  auto next = next_status(rec.status, task_event::cancelled);
+  if (!next)
+    return false;
+  rec.status = *next;
+  rec.updated_at = now;
+  rec.completed_at = now;
+  return true;
+}
+
+bool apply_retry(task_record& rec, millis now) {
+  auto next = next_status(rec.status, task_event::retried);
+  if (!next)
+    return false;
+  rec.status = *next;
+  rec.attempts = 0;
+  rec.result.clear();
+  rec.worker_id.clear();
+  rec.started_at = 0;
+  rec.completed_at = 0;
+  rec.scheduled_at = now;
+  rec.updated_at = now;
+  return true;
+}
+
+bool apply_recovery(task_record& rec, millis now) {
+  if (rec.status != task_status::processing)
+    return false;
+  rec.updated_at = now;
+  rec.error = "attempt " + std::to_string(rec.attempts)
+              + " was lost: the coordinator stopped while it ran";
+  if (rec.attempts < rec.max_attempts) {
+    rec.status = task_status::pending;
+    rec.scheduled_at = now;
+  } else {
+    rec.status = task_status::failed;
+    rec.completed_at = now;
+  }
+  return true;
+}
+
+} // namespace tasker

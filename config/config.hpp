@@ -1,0 +1,75 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tasker {
+
+/// Every setting of a tasker process. Each one is a key in the JSON config
+/// file, a `--flag` and a `TASKER_*` environment variable; later sources win:
+/// defaults, then the file, then the environment, then flags.
+struct config {
+  /// The sub-command: dev, serve.
+  std::string command;
+  /// libpq URL of the database (`serve`); `dev` fills it in itself.
+  std::string db_url;
+  /// Address the HTTP gateway binds to.
+  std::string http_host = "127.0.0.1";
+  /// Port of the HTTP gateway; 0 picks a free port (logged at start).
+  uint16_t http_port = 8080;
+  /// Executor slots of the coordinator's own worker node; 0 for none.
+  int32_t local_slots = 8;
+  /// Where `tasker dev` keeps its PostgreSQL cluster.
+  std::string data_dir = "./var";
+  /// Port of the private PostgreSQL of `tasker dev`.
+  uint16_t dev_pg_port = 55439;
+  /// debug, info, warning or error.
+  std::string log_level = "info";
+  /// Back-off before the 2nd attempt; doubles per attempt with jitter.
+  int64_t retry_base_ms = 1000;
+  /// Upper bound of the back-off.
+  int64_t retry_max_ms = 300000;
+  /// Default `max_attempts` of a submission that names none.
+  int32_t default_max_attempts = 3;
+  /// Default `timeout_ms` of a submission that names none.
+  int64_t default_timeout_ms = 60000;
+  /// Largest request body accepted (413 above).
+  int64_t max_body_bytes = 2 * 1024 * 1024;
+  /// Largest request header block accepted.
+  int64_t max_header_bytes = 16 * 1024;
+  /// Largest `text` of a text_stats task.
+  int64_t max_text_bytes = 1024 * 1024;
+  /// Largest batch submission.
+  int32_t max_batch = 1000;
+  /// Database writer connections; a task always goes to the same writer.
+  int32_t db_writers = 2;
+  /// Most task rows in one group commit.
+  int32_t batch_max_rows = 2000;
+  /// Finished tasks kept in memory for fast reads.
+  int32_t result_cache_size = 100000;
+  /// CAF scheduler threads; 0 means one per core.
+  int32_t scheduler_threads = 0;
+
+  /// Checks ranges and combinations; returns an error line or "".
+  std::string validate() const;
+};
+
+/// The outcome of reading the command line, environment and config file.
+struct config_result {
+  config cfg;
+  /// Non-empty on a bad value: one line for the user (exit code 2).
+  std::string error;
+  /// Non-empty when the user asked for help: print it and exit 0.
+  std::string help;
+};
+
+/// Reads defaults, `--config FILE` (or TASKER_CONFIG), `TASKER_*` variables and
+/// flags, in that order. `env` is a list of "NAME=value" strings.
+config_result load_config(const std::vector<std::string>& args,
+                          const std::vector<std::string>& env);
+
+/// The help text listing every option with its flag, variable and default.
+std::string config_help();
+
+} // namespace tasker

@@ -1,0 +1,153 @@
+#include "coordinator.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <nlohmann/json.hpp>
+#include <pqxx/except>
+
+#include "actors/dispatcher.hpp"
+#include "actors/metrics.hpp"
+#include "actors/task_manager.hpp"
+#include "config/log.hpp"
+#include "gateway/gateway.hpp"
+#include "messages/error.hpp"
+#include "messages/registration.hpp"
+#include "nodes/node_agent.hpp"
+#include "persistence/database.hpp"
+#include "persistence/persistence.hpp"
+
+namespace tasker {
+
+namespace {
+
+constexpr const char* component = "coordinator";
+
+/// Applies migrations, waiting up to 30 s for the database to accept us.
+bool migrate(const std::string& url) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    try {
+      database db{url};
+      auto n = db.migrate();
+      log::info(component, "database schema is current",
+                {{"migrations_applied", n}});
+      return true;
+    } catch (const pqxx::broken_connection& e) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        log::error(component, "cannot connect to the database",
+                   {{"error", e.what()}});
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    } catch (const std::exception& e) {
+      log::error(component, "migrations failed", {{"error", e.what()}});
+      return false;
+    }
+  }
+}
+
+/// Waits until the persistence actor has written everything it holds.
+void drain_persistence(caf::actor_system& sys, const persistence_actor& p) {
+  caf::scoped_actor self{sys};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool idle = false;
+    self->request(p, std::chrono::seconds(2), status_atom_v)
+      .receive(
+        [&](const std::string& js) {
+          auto st = nlohmann::json::parse(js);
+          idle = st["backlog_rows"] == 0 && st["waiting_submits"] == 0;
+        },
+        [&](caf::error&) { idle = true; });
+    if (idle)
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  log::warning(component, "shutting down with unwritten task updates; they "
+                          "are recovered at the next start");
+}
+
+} // namespace
+
+int run_coordinator(const config& cfg) {
+  // Signals are taken by sigwait below; every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (!migrate(cfg.db_url))
+    return 1;
+  caf::actor_system_config sys_cfg;
+  add_message_types(sys_cfg);
+  sys_cfg.load<caf::io::middleman>();
+  auto threads = cfg.scheduler_threads > 0
+                   ? static_cast<size_t>(cfg.scheduler_threads)
+                   : std::max<size_t>(2, std::thread::hardware_concurrency());
+  sys_cfg.set("scheduler.max-threads", threads);
+  sys_cfg.set("logger.console", caf::atom("none"));
+  caf::actor_system sys{sys_cfg};
+  auto tel = std::make_shared<telemetry>();
+  tel->state.db_up = true;
+  persistence_config pcfg{cfg.db_url, cfg.db_writers, cfg.batch_max_rows};
+  auto pers = spawn_persistence(sys, pcfg, tel);
+  auto disp = sys.spawn(dispatcher, dispatcher_config{}, tel);
+  task_manager_config tcfg;
+  tcfg.backoff = {cfg.retry_base_ms, cfg.retry_max_ms};
+  tcfg.result_cache_size = static_cast<size_t>(cfg.result_cache_size);
+  auto manager = sys.spawn(task_manager, disp, pers.batcher, pers.reader, tcfg,
+                           tel);
+  auto reg = std::make_shared<const registry>(
+    builtin_registry(task_limits{cfg.max_text_bytes}));
+  node_actor local_node;
+  if (cfg.local_slots > 0)
+    local_node = sys.spawn(node_agent, disp,
+                           node_agent_config{"local", cfg.local_slots}, reg);
+  gateway_config gcfg;
+  gcfg.host = cfg.http_host;
+  gcfg.port = cfg.http_port;
+  gcfg.max_body_bytes = static_cast<uint64_t>(cfg.max_body_bytes);
+  gcfg.max_header_bytes = static_cast<uint64_t>(cfg.max_header_bytes);
+  gcfg.limits = {cfg.default_max_attempts, cfg.default_timeout_ms,
+                 cfg.max_batch};
+  gateway_deps gdeps{manager, disp, pers.reader, pers.batcher, reg, tel};
+  auto listening = std::make_shared<std::promise<caf::expected<uint16_t>>>();
+  auto port_future = listening->get_future();
+  auto gw = sys.middleman().spawn_broker(gateway, gcfg, gdeps, listening);
+  auto port = port_future.get();
+  int exit_code = 0;
+  if (!port) {
+    log::error(component, "cannot listen for HTTP",
+               {{"host", cfg.http_host},
+                {"port", cfg.http_port},
+                {"error", sys.render(port.error())}});
+    exit_code = 1;
+  } else {
+    log::info(component, "listening",
+              {{"host", cfg.http_host},
+               {"port", *port},
+               {"url", "http://" + cfg.http_host + ":" + std::to_string(*port)}});
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log::info(component, "shutting down", {{"signal", sig}});
+  }
+  // Ordered shutdown: no new requests, no new dispatches, the tasks, then
+  // persistence once it has written what it holds.
+  caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+  if (local_node)
+    caf::anon_send_exit(local_node, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(disp, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
+  drain_persistence(sys, pers.batcher);
+  caf::anon_send_exit(pers.batcher, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(pers.reader, caf::exit_reason::user_shutdown);
+  return exit_code;
+}
+
+} // namespace tasker

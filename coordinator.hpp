@@ -1,0 +1,30 @@
+#pragma once
+
+#include "config/config.hpp"
+
+namespace tasker {
+
+/// Runs a coordinator (gateway, task manager, dispatcher, persistence and
+/// the local worker node) until SIGINT or SIGTERM. Returns the exit code.
+int run_coordinator(const config& cfg);
+
+/// A private PostgreSQL cluster under the data dir, for `tasker dev`.
+class dev_postgres {
+public:
+  explicit dev_postgres(const config& cfg);
+  ~dev_postgres();
+
+  /// Creates the cluster on first use and starts it. Returns the libpq URL,
+  /// or an empty string (after logging why) on failure.
+  std::string start();
+
+  /// Stops the cluster if this object started it.
+  void stop();
+
+private:
+  std::string dir_;
+  int port_;
+  bool started_ = false;
+};
+
+} // namespace tasker

@@ -1,0 +1,508 @@
+#include "gateway/api.hpp"
+
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "messages/format.hpp"
+#include "persistence/sql.hpp"
+
+namespace tasker {
+
+namespace {
+
+constexpr int64_t max_delay_ms = int64_t{366} * 24 * 3600 * 1000;
+
+route make(route_kind kind, std::string label, std::string id = {}) {
+  return {kind, std::move(id), {}, std::move(label)};
+}
+
+route not_allowed(std::string allow, std::string label) {
+  return {route_kind::method_not_allowed, {}, std::move(allow),
+          std::move(label)};
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> out;
+  size_t start = 1;
+  while (start <= path.size()) {
+    auto slash = path.find('/', start);
+    out.push_back(path.substr(start, slash == std::string::npos
+                                       ? std::string::npos
+                                       : slash - start));
+    if (slash == std::string::npos)
+      break;
+    start = slash + 1;
+  }
+  if (!out.empty() && out.back().empty())
+    out.pop_back();
+  return out;
+}
+
+void append_string(std::string& out, const std::string& str) {
+  out += nlohmann::json(str).dump(-1, ' ', false,
+                                  nlohmann::json::error_handler_t::replace);
+}
+
+void append_opt_string(std::string& out, const std::string& str) {
+  if (str.empty())
+    out += "null";
+  else
+    append_string(out, str);
+}
+
+void append_time(std::string& out, millis t) {
+  if (t == 0) {
+    out += "null";
+    return;
+  }
+  out += '"';
+  out += format_time(t);
+  out += '"';
+}
+
+/// Reads an optional integer field in [lo, hi].
+std::optional<api_error> int_field(const nlohmann::json& body,
+                                   const std::string& prefix, const char* name,
+                                   int64_t lo, int64_t hi, int64_t& out) {
+  auto i = body.find(name);
+  if (i == body.end() || i->is_null())
+    return std::nullopt;
+  auto fail = [&] {
+    return api_error{ec::invalid_params,
+                     prefix + name + " must be an integer between "
+                       + std::to_string(lo) + " and " + std::to_string(hi)};
+  };
+  if (i->is_number_integer()) {
+    if (i->is_number_unsigned() && i->get<uint64_t>() > static_cast<uint64_t>(hi))
+      return fail();
+    out = i->get<int64_t>();
+  } else if (i->is_number_float()) {
+    auto d = i->get<double>();
+    if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(lo)
+        || d > static_cast<double>(hi))
+      return fail();
+    out = static_cast<int64_t>(d);
+  } else {
+    return fail();
+  }
+  if (out < lo || out > hi)
+    return fail();
+  return std::nullopt;
+}
+
+std::optional<api_error> int_param(const http_request& req, const char* name,
+                                   int64_t lo, int64_t hi, int64_t& out) {
+  auto val = req.param(name);
+  if (val == nullptr)
+    return std::nullopt;
+  auto fail = api_error{ec::bad_request,
+                        std::string{"query parameter "} + name
+                          + " must be an integer between " + std::to_string(lo)
+                          + " and " + std::to_string(hi)};
+  if (val->empty() || val->size() > 18)
+    return fail;
+  for (auto c : *val)
+    if (c < '0' || c > '9')
+      return fail;
+  out = std::stoll(*val);
+  if (out < lo || out > hi)
+    return fail;
+  return std::nullopt;
+}
+
+} // namespace
+
+route match_route(const std::string& method, const std::string& path) {
+  auto parts = split_path(path);
+  auto is = [&](const char* m) { return method == m; };
+  if (parts.empty())
+    return is("GET") ? make(route_kind::dashboard, "/")
+                     : not_allowed("GET", "/");
+  if (parts.size() == 1) {
+    auto& p = parts[0];
+    if (p == "health")
+      return is("GET") ? make(route_kind::health, "/health")
+                       : not_allowed("GET", "/health");
+    if (p == "ready")
+      return is("GET") ? make(route_kind::ready, "/ready")
+                       : not_allowed("GET", "/ready");
+    if (p == "metrics")
+      return is("GET") ? make(route_kind::metrics, "/metrics")
+                       : not_allowed("GET", "/metrics");
+    if (p == "openapi.json")
+      return is("GET") ? make(route_kind::openapi, "/openapi.json")
+                       : not_allowed("GET", "/openapi.json");
+    if (p == "run-task")
+      return is("POST") ? make(route_kind::run_task, "/run-task")
+                        : not_allowed("POST", "/run-task");
+    if (p == "get-task-output")
+      return is("GET") ? make(route_kind::get_task_output, "/get-task-output")
+                       : not_allowed("GET", "/get-task-output");
+    return make(route_kind::not_found, "other");
+  }
+  if (parts[0] != "v1")
+    return make(route_kind::not_found, "other");
+  if (parts[1] == "tasks") {
+    if (parts.size() == 2) {
+      if (is("POST"))
+        return make(route_kind::submit, "/v1/tasks");
+      if (is("GET"))
+        return make(route_kind::list_tasks, "/v1/tasks");
+      return not_allowed("GET, POST", "/v1/tasks");
+    }
+    if (parts.size() == 3 && parts[2] == "batch")
+      return is("POST") ? make(route_kind::batch, "/v1/tasks/batch")
+                        : not_allowed("POST", "/v1/tasks/batch");
+    if (parts.size() == 3)
+      return is("GET") ? make(route_kind::get_task, "/v1/tasks/{id}", parts[2])
+                       : not_allowed("GET", "/v1/tasks/{id}");
+    if (parts.size() == 4 && parts[3] == "cancel")
+      return is("POST")
+               ? make(route_kind::cancel, "/v1/tasks/{id}/cancel", parts[2])
+               : not_allowed("POST", "/v1/tasks/{id}/cancel");
+    if (parts.size() == 4 && parts[3] == "retry")
+      return is("POST")
+               ? make(route_kind::retry, "/v1/tasks/{id}/retry", parts[2])
+               : not_allowed("POST", "/v1/tasks/{id}/retry");
+    return make(route_kind::not_found, "other");
+  }
+  if (parts[1] == "task-types" && parts.size() == 2)
+    return is("GET") ? make(route_kind::task_types, "/v1/task-types")
+                     : not_allowed("GET", "/v1/task-types");
+  if (parts[1] == "workers" && parts.size() == 2)
+    return is("GET") ? make(route_kind::workers, "/v1/workers")
+                     : not_allowed("GET", "/v1/workers");
+  if (parts[1] == "workers" && parts.size() == 4 && parts[3] == "drain")
+    return is("POST")
+             ? make(route_kind::drain, "/v1/workers/{id}/drain", parts[2])
+             : not_allowed("POST", "/v1/workers/{id}/drain");
+  if (parts[1] == "cluster" && parts.size() == 2)
+    return is("GET") ? make(route_kind::cluster, "/v1/cluster")
+                     : not_allowed("GET", "/v1/cluster");
+  return make(route_kind::not_found, "other");
+}
+
+std::optional<api_error> check_json_body(const http_request& req) {
+  auto& ct = req.content_type;
+  if (ct.empty())
+    return api_error{ec::unsupported_media_type,
+                     "the body must be JSON: send Content-Type: "
+                     "application/json"};
+  auto semi = ct.find(';');
+  auto media = lower(ct.substr(0, semi));
+  while (!media.empty() && media.back() == ' ')
+    media.pop_back();
+  if (media != "application/json")
+    return api_error{ec::unsupported_media_type,
+                     "the body must be JSON (application/json), not '" + ct
+                       + "'"};
+  return std::nullopt;
+}
+
+std::optional<api_error> parse_body(const std::string& body,
+                                    nlohmann::json& out) {
+  try {
+    out = nlohmann::json::parse(body);
+  } catch (const nlohmann::json::exception& e) {
+    return api_error{ec::bad_request,
+                     std::string{"the body is not valid JSON: "} + e.what()};
+  }
+  return std::nullopt;
+}
+
+std::optional<api_error>
+parse_submission(const nlohmann::json& body, const registry& reg,
+                 const submit_limits& limits, const std::string& header_key,
+                 const std::string& prefix, millis now, task_record& out) {
+  if (!body.is_object())
+    return api_error{ec::invalid_params,
+                     (prefix.empty() ? std::string{"the body"} : prefix.substr(0, prefix.size() - 1))
+                       + " must be a JSON object with type and params"};
+  static const char* known[] = {"type",       "params",   "priority",
+                                "max_attempts", "timeout_ms", "delay_ms",
+                                "run_at",     "idempotency_key"};
+  for (auto& [key, val] : body.items()) {
+    bool ok = false;
+    for (auto k : known)
+      ok = ok || key == k;
+    if (!ok)
+      return api_error{ec::invalid_params,
+                       prefix + key + " is not a known field of a submission"};
+  }
+  auto type = body.find("type");
+  if (type == body.end() || type->is_null())
+    return api_error{ec::invalid_params, prefix + "type is required"};
+  if (!type->is_string())
+    return api_error{ec::invalid_params, prefix + "type must be a string"};
+  auto params_it = body.find("params");
+  if (params_it == body.end() || params_it->is_null())
+    return api_error{ec::invalid_params, prefix + "params is required"};
+  auto params = *params_it;
+  auto type_name = type->get<std::string>();
+  if (reg.find(type_name) == nullptr)
+    return api_error{ec::invalid_params,
+                     prefix + "type: " + reg.validate(type_name, params)};
+  if (auto err = reg.validate(type_name, params); !err.empty())
+    return api_error{ec::invalid_params, prefix + err};
+  int64_t priority = 0, max_attempts = limits.default_max_attempts,
+          timeout_ms = limits.default_timeout_ms, delay_ms = 0;
+  if (auto err = int_field(body, prefix, "priority", 0, 9, priority))
+    return err;
+  if (auto err = int_field(body, prefix, "max_attempts", 1, 100, max_attempts))
+    return err;
+  if (auto err = int_field(body, prefix, "timeout_ms", 1, 86400000, timeout_ms))
+    return err;
+  if (auto err = int_field(body, prefix, "delay_ms", 0, max_delay_ms, delay_ms))
+    return err;
+  millis scheduled = now + delay_ms;
+  std::string run_at_text;
+  if (auto i = body.find("run_at"); i != body.end() && !i->is_null()) {
+    if (body.contains("delay_ms") && !body["delay_ms"].is_null())
+      return api_error{ec::invalid_params,
+                       prefix + "run_at and delay_ms exclude each other"};
+    std::optional<int64_t> t;
+    if (i->is_string())
+      t = parse_time(i->get<std::string>());
+    if (!t)
+      return api_error{ec::invalid_params,
+                       prefix
+                         + "run_at must be an RFC 3339 time such as "
+                           "2026-11-22T10:00:00.000Z"};
+    if (*t - now > max_delay_ms)
+      return api_error{ec::invalid_params,
+                       prefix + "run_at must be within a year from now"};
+    run_at_text = i->get<std::string>();
+    scheduled = std::max(*t, now);
+  }
+  std::string key;
+  if (auto i = body.find("idempotency_key"); i != body.end() && !i->is_null()) {
+    if (!i->is_string() || i->get<std::string>().empty()
+        || i->get<std::string>().size() > 255)
+      return api_error{ec::invalid_params,
+                       prefix
+                         + "idempotency_key must be a string of 1 to 255 "
+                           "characters"};
+    key = i->get<std::string>();
+  }
+  if (!header_key.empty()) {
+    if (header_key.size() > 255)
+      return api_error{ec::invalid_params,
+                       "the Idempotency-Key header must have at most 255 "
+                       "characters"};
+    if (!key.empty() && key != header_key)
+      return api_error{ec::invalid_params,
+                       prefix
+                         + "idempotency_key differs from the Idempotency-Key "
+                           "header"};
+    key = header_key;
+  }
+  out = task_record{};
+  out.id = make_uuid();
+  out.type = type_name;
+  out.params = params.dump(-1, ' ', false,
+                           nlohmann::json::error_handler_t::replace);
+  out.status = task_status::pending;
+  out.priority = static_cast<int32_t>(priority);
+  out.max_attempts = static_cast<int32_t>(max_attempts);
+  out.timeout_ms = timeout_ms;
+  out.idempotency_key = key;
+  out.created_at = now;
+  out.updated_at = now;
+  out.scheduled_at = scheduled;
+  if (!key.empty()) {
+    // What makes two submissions "the same body" for idempotency.
+    nlohmann::json canon{{"type", type_name},   {"params", params},
+                         {"priority", priority}, {"max_attempts", max_attempts},
+                         {"timeout_ms", timeout_ms}, {"delay_ms", delay_ms},
+                         {"run_at", run_at_text}};
+    out.request_hash = hash_hex(canon.dump());
+  }
+  return std::nullopt;
+}
+
+std::optional<api_error> parse_batch(const nlohmann::json& body,
+                                     const registry& reg,
+                                     const submit_limits& limits, millis now,
+                                     std::vector<task_record>& out) {
+  if (!body.is_object() || !body.contains("tasks"))
+    return api_error{ec::invalid_params,
+                     "the body must be {\"tasks\": [...]}: tasks is required"};
+  auto& tasks = body["tasks"];
+  if (!tasks.is_array())
+    return api_error{ec::invalid_params, "tasks must be an array"};
+  if (tasks.empty())
+    return api_error{ec::invalid_params, "tasks must not be empty"};
+  if (tasks.size() > static_cast<size_t>(limits.max_batch))
+    return api_error{ec::invalid_params,
+                     "tasks has " + std::to_string(tasks.size())
+                       + " entries; a batch holds at most "
+                       + std::to_string(limits.max_batch)};
+  for (auto& [key, val] : body.items())
+    if (key != "tasks")
+      return api_error{ec::invalid_params,
+                       key + " is not a known field of a batch"};
+  out.clear();
+  out.reserve(tasks.size());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    task_record rec;
+    auto prefix = "tasks[" + std::to_string(i) + "].";
+    if (auto err = parse_submission(tasks[i], reg, limits, {}, prefix, now, rec))
+      return err;
+    for (auto& prev : out)
+      if (!rec.idempotency_key.empty()
+          && prev.idempotency_key == rec.idempotency_key)
+        return api_error{ec::invalid_params,
+                         prefix + "idempotency_key repeats an earlier entry"};
+    out.push_back(std::move(rec));
+  }
+  return std::nullopt;
+}
+
+std::optional<api_error> parse_seed_submission(const nlohmann::json& body,
+                                               const registry& reg,
+                                               const submit_limits& limits,
+                                               millis now, task_record& out) {
+  if (!body.is_object())
+    return api_error{ec::invalid_params, "the body must be a JSON object"};
+  auto name = body.find("task_name");
+  if (name == body.end() || !name->is_string())
+    return api_error{ec::invalid_params,
+                     "task_name is required and must be a string"};
+  nlohmann::json sub{{"type", *name}, {"params", nlohmann::json::object()}};
+  for (auto& [key, val] : body.items())
+    if (key != "task_name")
+      sub["params"][key] = val;
+  return parse_submission(sub, reg, limits, {}, {}, now, out);
+}
+
+std::optional<api_error> parse_list_query(const http_request& req,
+                                          list_query& out) {
+  for (auto& [key, val] : req.query)
+    if (key != "status" && key != "type" && key != "limit" && key != "cursor")
+      return api_error{ec::bad_request,
+                       "query parameter " + key
+                         + " is not known (status, type, limit, cursor)"};
+  if (auto s = req.param("status"); s != nullptr && !s->empty()) {
+    task_status st;
+    if (!from_string(*s, st))
+      return api_error{ec::bad_request,
+                       "query parameter status must be one of PENDING, "
+                       "PROCESSING, COMPLETED, FAILED, CANCELLED"};
+    out.status = *s;
+  }
+  if (auto t = req.param("type"))
+    out.type = *t;
+  int64_t limit = 100;
+  if (auto err = int_param(req, "limit", 1, 1000, limit))
+    return err;
+  out.limit = static_cast<int32_t>(limit);
+  if (auto c = req.param("cursor"); c != nullptr && !c->empty())
+    if (!decode_cursor(*c, out.after_created_at, out.after_id))
+      return api_error{ec::bad_request,
+                       "query parameter cursor is malformed: pass next_cursor "
+                       "of the previous page"};
+  return std::nullopt;
+}
+
+std::optional<api_error> parse_wait_ms(const http_request& req, int64_t& out) {
+  for (auto& [key, val] : req.query)
+    if (key != "wait_ms")
+      return api_error{ec::bad_request,
+                       "query parameter " + key + " is not known (wait_ms)"};
+  out = 0;
+  return int_param(req, "wait_ms", 0, 60000, out);
+}
+
+void append_task_json(std::string& out, const task_record& rec) {
+  out += "{\"id\":\"";
+  out += rec.id;
+  out += "\",\"type\":";
+  append_string(out, rec.type);
+  out += ",\"status\":\"";
+  out += to_string(rec.status);
+  out += "\",\"params\":";
+  out += rec.params.empty() ? "{}" : rec.params;
+  out += ",\"result\":";
+  out += rec.result.empty() ? "null" : rec.result;
+  out += ",\"error\":";
+  if (rec.error.empty() && rec.status != task_status::failed)
+    out += "null";
+  else
+    append_string(out, rec.error);
+  out += ",\"priority\":";
+  out += std::to_string(rec.priority);
+  out += ",\"attempts\":";
+  out += std::to_string(rec.attempts);
+  out += ",\"max_attempts\":";
+  out += std::to_string(rec.max_attempts);
+  out += ",\"timeout_ms\":";
+  out += std::to_string(rec.timeout_ms);
+  out += ",\"idempotency_key\":";
+  append_opt_string(out, rec.idempotency_key);
+  out += ",\"worker_id\":";
+  append_opt_string(out, rec.worker_id);
+  out += ",\"created_at\":";
+  append_time(out, rec.created_at);
+  out += ",\"updated_at\":";
+  append_time(out, rec.updated_at);
+  out += ",\"scheduled_at\":";
+  append_time(out, rec.scheduled_at);
+  out += ",\"started_at\":";
+  append_time(out, rec.started_at);
+  out += ",\"completed_at\":";
+  append_time(out, rec.completed_at);
+  out += '}';
+}
+
+std::string task_json(const task_record& rec) {
+  std::string out;
+  out.reserve(512 + rec.params.size() + rec.result.size());
+  append_task_json(out, rec);
+  return out;
+}
+
+std::string page_json(const task_page& page) {
+  std::string out = "{\"tasks\":[";
+  for (size_t i = 0; i < page.tasks.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    append_task_json(out, page.tasks[i]);
+  }
+  out += "],\"next_cursor\":";
+  if (page.more && !page.tasks.empty()) {
+    auto& last = page.tasks.back();
+    out += '"';
+    out += encode_cursor(last.created_at, last.id);
+    out += '"';
+  } else {
+    out += "null";
+  }
+  out += '}';
+  return out;
+}
+
+std::string batch_json(const std::vector<task_record>& recs) {
+  std::string out = "{\"tasks\":[";
+  for (size_t i = 0; i < recs.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    append_task_json(out, recs[i]);
+  }
+  out += "]}";
+  return out;
+}
+
+std::string seed_task_json(const task_record& rec) {
+  nlohmann::json js{{"task_id", rec.id},
+                    {"task_name", rec.type},
+                    {"status", to_seed_string(rec.status)},
+                    {"task_output", rec.result.empty()
+                                      ? nlohmann::json(nullptr)
+                                      : nlohmann::json::parse(rec.result)},
+                    {"error", rec.error.empty() ? nlohmann::json(nullptr)
+                                                : nlohmann::json(rec.error)}};
+  return js.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+} // namespace tasker

@@ -1,0 +1,121 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "gateway/http.hpp"
+#include "messages/types.hpp"
+#include "tasks/registry.hpp"
+
+namespace tasker {
+
+/// The routes of API.md.
+enum class route_kind {
+  submit,
+  batch,
+  get_task,
+  list_tasks,
+  cancel,
+  retry,
+  task_types,
+  workers,
+  drain,
+  cluster,
+  health,
+  ready,
+  metrics,
+  openapi,
+  dashboard,
+  run_task,
+  get_task_output,
+  not_found,
+  method_not_allowed,
+};
+
+/// A matched route: its kind, the id in its path, the methods allowed on the
+/// path (for 405) and the label used in metrics.
+struct route {
+  route_kind kind = route_kind::not_found;
+  std::string id;
+  std::string allow;
+  std::string label;
+};
+
+/// Matches a method and decoded path against API.md.
+route match_route(const std::string& method, const std::string& path);
+
+/// A client error: code and message.
+struct api_error {
+  ec code = ec::bad_request;
+  std::string message;
+};
+
+/// Defaults and limits applied to submissions.
+struct submit_limits {
+  int32_t default_max_attempts = 3;
+  int64_t default_timeout_ms = 60000;
+  int32_t max_batch = 1000;
+};
+
+/// Checks the Content-Type of a request with a body: JSON or nothing else.
+std::optional<api_error> check_json_body(const http_request& req);
+
+/// Parses a request body as JSON (400 on malformed JSON).
+std::optional<api_error> parse_body(const std::string& body,
+                                    nlohmann::json& out);
+
+/// Validates one submission object (API.md "Submitting") and builds its
+/// record with a new id. `prefix` names its place in a batch
+/// (`tasks[3].`). `header_key` is the Idempotency-Key header, if any.
+std::optional<api_error> parse_submission(const nlohmann::json& body,
+                                          const registry& reg,
+                                          const submit_limits& limits,
+                                          const std::string& header_key,
+                                          const std::string& prefix, millis now,
+                                          task_record& out);
+
+/// Parses `{"tasks": [...]}` of a batch submission, all validated first.
+std::optional<api_error> parse_batch(const nlohmann::json& body,
+                                     const registry& reg,
+                                     const submit_limits& limits, millis now,
+                                     std::vector<task_record>& out);
+
+/// Parses the seed API's flat `{"task_name": ..., <params>}` body.
+std::optional<api_error> parse_seed_submission(const nlohmann::json& body,
+                                               const registry& reg,
+                                               const submit_limits& limits,
+                                               millis now, task_record& out);
+
+/// Parses the query of `GET /v1/tasks`.
+std::optional<api_error> parse_list_query(const http_request& req,
+                                          list_query& out);
+
+/// Parses `wait_ms` of `GET /v1/tasks/{id}` (0 when absent).
+std::optional<api_error> parse_wait_ms(const http_request& req, int64_t& out);
+
+/// Appends the API's task object.
+void append_task_json(std::string& out, const task_record& rec);
+
+/// The API's task object as text.
+std::string task_json(const task_record& rec);
+
+/// `{"tasks": [...], "next_cursor": ...}` of a list page.
+std::string page_json(const task_page& page);
+
+/// `{"tasks": [...]}` of a batch.
+std::string batch_json(const std::vector<task_record>& recs);
+
+/// The seed API's view of a task (`GET /get-task-output`).
+std::string seed_task_json(const task_record& rec);
+
+/// The OpenAPI 3 document of the API, with the task types' schemas.
+std::string openapi_json(const registry& reg);
+
+/// The operator dashboard.
+const std::string& dashboard_html();
+
+} // namespace tasker

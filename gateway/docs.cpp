@@ -1,0 +1,224 @@
+// The OpenAPI document and the operator dashboard.
+#include <nlohmann/json.hpp>
+
+#include "gateway/api.hpp"
+
+namespace tasker {
+
+namespace {
+
+nlohmann::json ref(const std::string& name) {
+  return {{"$ref", "#/components/schemas/" + name}};
+}
+
+nlohmann::json json_content(nlohmann::json schema) {
+  return {{"application/json", {{"schema", std::move(schema)}}}};
+}
+
+nlohmann::json reply(const std::string& description, nlohmann::json schema) {
+  return {{"description", description}, {"content", json_content(std::move(schema))}};
+}
+
+nlohmann::json errors(std::initializer_list<const char*> codes) {
+  nlohmann::json out = nlohmann::json::object();
+  for (auto c : codes)
+    out[c] = reply("error", ref("Error"));
+  return out;
+}
+
+nlohmann::json with_errors(nlohmann::json ok, std::initializer_list<const char*> codes) {
+  auto out = errors(codes);
+  for (auto& [k, v] : ok.items())
+    out[k] = v;
+  return out;
+}
+
+nlohmann::json id_param() {
+  return {{"name", "id"}, {"in", "path"}, {"required", true},
+          {"schema", {{"type", "string"}, {"format", "uuid"}}}};
+}
+
+} // namespace
+
+std::string openapi_json(const registry& reg) {
+  using nlohmann::json;
+  json str{{"type", "string"}};
+  json nstr{{"type", {"string", "null"}}};
+  json time{{"type", {"string", "null"}}, {"format", "date-time"}};
+  json task{
+    {"type", "object"},
+    {"properties",
+     {{"id", {{"type", "string"}, {"format", "uuid"}}},
+      {"type", str},
+      {"status",
+       {{"type", "string"},
+        {"enum", {"PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"}}}},
+      {"params", {{"type", "object"}}},
+      {"result", json::object()},
+      {"error", nstr},
+      {"priority", {{"type", "integer"}}},
+      {"attempts", {{"type", "integer"}}},
+      {"max_attempts", {{"type", "integer"}}},
+      {"timeout_ms", {{"type", "integer"}}},
+      {"idempotency_key", nstr},
+      {"worker_id", nstr},
+      {"created_at", time},
+      {"updated_at", time},
+      {"scheduled_at", time},
+      {"started_at", time},
+      {"completed_at", time}}}};
+  json one_of = json::array();
+  for (auto& t : reg.describe())
+    one_of.push_back({{"type", "object"},
+                      {"required", {"type", "params"}},
+                      {"properties",
+                       {{"type", {{"const", t["type"]}}},
+                        {"params", t["params_schema"]}}}});
+  json submission{
+    {"type", "object"},
+    {"required", {"type", "params"}},
+    {"properties",
+     {{"type", str},
+      {"params", {{"type", "object"}}},
+      {"priority", {{"type", "integer"}, {"minimum", 0}, {"maximum", 9}}},
+      {"max_attempts", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100}}},
+      {"timeout_ms", {{"type", "integer"}, {"minimum", 1}, {"maximum", 86400000}}},
+      {"delay_ms", {{"type", "integer"}, {"minimum", 0}}},
+      {"run_at", {{"type", "string"}, {"format", "date-time"}}},
+      {"idempotency_key", {{"type", "string"}, {"maxLength", 255}}}}},
+    {"allOf", {{{"oneOf", one_of}}}}};
+  json error{{"type", "object"},
+             {"properties",
+              {{"error",
+                {{"type", "object"},
+                 {"properties", {{"code", str}, {"message", str}}}}}}}};
+  json doc{
+    {"openapi", "3.1.0"},
+    {"info", {{"title", "tasker"}, {"version", "1"}}},
+    {"components",
+     {{"schemas",
+       {{"Task", task}, {"Submission", submission}, {"Error", error}}}}},
+    {"paths",
+     {{"/v1/tasks",
+       {{"post",
+         {{"summary", "Submit one task"},
+          {"requestBody", {{"required", true}, {"content", json_content(ref("Submission"))}}},
+          {"responses",
+           with_errors({{"202", reply("stored", ref("Task"))},
+                        {"200", reply("idempotent repeat", ref("Task"))}},
+                       {"400", "409", "413", "415", "422", "429", "503"})}}},
+        {"get",
+         {{"summary", "List tasks, newest first"},
+          {"parameters",
+           {{{"name", "status"}, {"in", "query"}, {"schema", str}},
+            {{"name", "type"}, {"in", "query"}, {"schema", str}},
+            {{"name", "limit"}, {"in", "query"},
+             {"schema", {{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}}}},
+            {{"name", "cursor"}, {"in", "query"}, {"schema", str}}}},
+          {"responses",
+           with_errors({{"200", reply("a page",
+                                      {{"type", "object"},
+                                       {"properties",
+                                        {{"tasks", {{"type", "array"}, {"items", ref("Task")}}},
+                                         {"next_cursor", nstr}}}})}},
+                       {"400"})}}}}},
+      {"/v1/tasks/batch",
+       {{"post",
+         {{"summary", "Submit up to 1000 tasks, all or none"},
+          {"requestBody",
+           {{"required", true},
+            {"content",
+             json_content({{"type", "object"},
+                           {"properties",
+                            {{"tasks", {{"type", "array"}, {"items", ref("Submission")}}}}}})}}},
+          {"responses",
+           with_errors({{"202", reply("stored",
+                                      {{"type", "object"},
+                                       {"properties",
+                                        {{"tasks", {{"type", "array"}, {"items", ref("Task")}}}}}})}},
+                       {"400", "409", "413", "415", "422", "503"})}}}}},
+      {"/v1/tasks/{id}",
+       {{"get",
+         {{"summary", "Read a task, optionally waiting for a terminal state"},
+          {"parameters",
+           {id_param(),
+            {{"name", "wait_ms"}, {"in", "query"},
+             {"schema", {{"type", "integer"}, {"minimum", 0}, {"maximum", 60000}}}}}},
+          {"responses", with_errors({{"200", reply("the task", ref("Task"))}},
+                                    {"400", "404"})}}}}},
+      {"/v1/tasks/{id}/cancel",
+       {{"post",
+         {{"summary", "Cancel a task that is not terminal"},
+          {"parameters", {id_param()}},
+          {"responses", with_errors({{"200", reply("cancelled", ref("Task"))}},
+                                    {"400", "404", "409"})}}}}},
+      {"/v1/tasks/{id}/retry",
+       {{"post",
+         {{"summary", "Run a FAILED or CANCELLED task again"},
+          {"parameters", {id_param()}},
+          {"responses", with_errors({{"202", reply("queued", ref("Task"))}},
+                                    {"400", "404", "409"})}}}}},
+      {"/v1/task-types",
+       {{"get", {{"summary", "Registered task types with their params schemas"},
+                 {"responses", {{"200", {{"description", "task types"}}}}}}}}},
+      {"/v1/workers",
+       {{"get", {{"summary", "Worker nodes"},
+                 {"responses", {{"200", {{"description", "worker nodes"}}}}}}}}},
+      {"/v1/workers/{id}/drain",
+       {{"post", {{"summary", "Drain a worker node"},
+                  {"parameters", {id_param()}},
+                  {"responses", with_errors({{"202", {{"description", "draining"}}}},
+                                            {"404"})}}}}},
+      {"/v1/cluster",
+       {{"get", {{"summary", "Supervision and health"},
+                 {"responses", {{"200", {{"description", "cluster status"}}}}}}}}},
+      {"/health", {{"get", {{"responses", {{"200", {{"description", "alive"}}}}}}}}},
+      {"/ready",
+       {{"get", {{"responses", {{"200", {{"description", "ready"}}},
+                                {"503", {{"description", "not ready"}}}}}}}}},
+      {"/metrics",
+       {{"get", {{"responses", {{"200", {{"description", "Prometheus text"}}}}}}}}},
+      {"/run-task",
+       {{"post", {{"summary", "Seed API: submit with a flat body"},
+                  {"responses", {{"202", {{"description", "{task_id}"}}}}}}}}},
+      {"/get-task-output",
+       {{"get", {{"summary", "Seed API: read a task"},
+                 {"responses", {{"200", {{"description", "the task"}}}}}}}}}}}};
+  return doc.dump();
+}
+
+const std::string& dashboard_html() {
+  static const std::string page = R"html(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>tasker</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:2em;color:#222}
+h1{font-size:20px} h2{font-size:16px;margin-top:1.5em}
+table{border-collapse:collapse} td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left}
+.s-COMPLETED{color:#070} .s-FAILED{color:#b00} .s-CANCELLED{color:#777} .s-PROCESSING{color:#05a}
+pre{background:#f6f6f6;padding:8px}
+</style></head><body>
+<h1>tasker</h1>
+<div id="ready"></div>
+<h2>Cluster</h2><pre id="cluster"></pre>
+<h2>Worker nodes</h2><table id="workers"></table>
+<h2>Recent tasks</h2><table id="tasks"></table>
+<script>
+function esc(s){return String(s).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))}
+async function j(u){const r=await fetch(u);return [r.status,await r.json().catch(()=>null)]}
+async function refresh(){
+  const [rs]=await j('/ready'); document.getElementById('ready').textContent=rs==200?'ready':'not ready';
+  const [,c]=await j('/v1/cluster'); document.getElementById('cluster').textContent=JSON.stringify(c,null,2);
+  const [,w]=await j('/v1/workers');
+  document.getElementById('workers').innerHTML='<tr><th>id</th><th>status</th><th>slots</th><th>busy</th><th>completed</th><th>failed</th></tr>'+
+    (w&&w.workers||[]).map(n=>`<tr><td>${esc(n.id)}</td><td>${esc(n.status)}</td><td>${n.slots}</td><td>${n.busy}</td><td>${n.completed}</td><td>${n.failed}</td></tr>`).join('');
+  const [,t]=await j('/v1/tasks?limit=20');
+  document.getElementById('tasks').innerHTML='<tr><th>id</th><th>type</th><th>status</th><th>attempts</th><th>created</th></tr>'+
+    (t&&t.tasks||[]).map(x=>`<tr><td>${esc(x.id)}</td><td>${esc(x.type)}</td><td class="s-${esc(x.status)}">${esc(x.status)}</td><td>${x.attempts}/${x.max_attempts}</td><td>${esc(x.created_at)}</td></tr>`).join('');
+}
+refresh(); setInterval(refresh,2000);
+</script></body></html>
+)html";
+  return page;
+}
+
+} // namespace tasker

@@ -1,0 +1,412 @@
+#include "gateway/gateway.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <caf/io/system_messages.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "config/log.hpp"
+#include "messages/format.hpp"
+
+namespace tasker {
+
+namespace {
+
+using caf::io::connection_handle;
+
+/// Identifies the response slot of one request.
+struct ticket {
+  connection_handle hdl;
+  uint64_t generation;
+  uint64_t seq;
+  bool keep_alive;
+  std::string label;
+};
+
+void flush_ready(gateway_broker* self, connection_handle hdl) {
+  auto i = self->state.conns.find(hdl);
+  if (i == self->state.conns.end())
+    return;
+  auto& c = i->second;
+  bool wrote = false;
+  while (!c.out.empty() && c.out.front().ready) {
+    auto& s = c.out.front();
+    self->write(hdl, s.bytes.size(), s.bytes.data());
+    wrote = true;
+    if (s.close) {
+      self->flush(hdl);
+      self->close(hdl);
+      // No connection_closed_msg follows a local close: forget it now.
+      self->state.conns.erase(i);
+      return;
+    }
+    c.out.pop_front();
+    ++c.first_seq;
+  }
+  if (wrote)
+    self->flush(hdl);
+}
+
+void complete(gateway_broker* self, const ticket& t, const http_response& res) {
+  self->state.deps.tel->stats.http_request(t.label, res.status);
+  auto i = self->state.conns.find(t.hdl);
+  if (i == self->state.conns.end() || i->second.generation != t.generation)
+    return; // the client left
+  auto& c = i->second;
+  if (t.seq < c.first_seq || t.seq - c.first_seq >= c.out.size())
+    return;
+  auto& s = c.out[t.seq - c.first_seq];
+  s.ready = true;
+  s.close = !t.keep_alive;
+  s.bytes = serialize(res, t.keep_alive);
+  flush_ready(self, t.hdl);
+}
+
+http_response from_error(const caf::error& err) {
+  return error_response(code_of(err), message_of(err));
+}
+
+http_response from_api_error(const api_error& err) {
+  return error_response(err.code, err.message);
+}
+
+/// Sends a request to an actor and completes the ticket with the mapped
+/// answer; errors become API errors.
+template <class Result, class Handle, class F, class... Ts>
+void ask(gateway_broker* self, const ticket& t, const Handle& dest,
+         caf::timespan timeout, F on_value, Ts&&... xs) {
+  self->request(dest, timeout, std::forward<Ts>(xs)...)
+    .then(
+      [self, t, on_value](Result& val) mutable {
+        complete(self, t, on_value(val));
+      },
+      [self, t](caf::error& err) { complete(self, t, from_error(err)); });
+}
+
+http_response task_response(int status, const task_record& rec) {
+  auto res = json_response(status, task_json(rec));
+  return res;
+}
+
+void submit(gateway_broker* self, const ticket& t,
+            std::vector<task_record> group, bool batch, bool seed) {
+  auto& deps = self->state.deps;
+  ask<submit_reply>(self, t, deps.manager, std::chrono::seconds(30),
+      [batch, seed](submit_reply& rep) {
+        if (seed) {
+          nlohmann::json js{{"task_id", rep.tasks.front().id}};
+          return json_response(rep.existing ? 200 : 202, js.dump());
+        }
+        if (batch)
+          return json_response(rep.existing ? 200 : 202, batch_json(rep.tasks));
+        auto res = task_response(rep.existing ? 200 : 202, rep.tasks.front());
+        res.headers.emplace_back("Location", "/v1/tasks/" + rep.tasks.front().id);
+        return res;
+      },
+      submit_atom_v, std::move(group));
+}
+
+std::optional<api_error> check_id(const std::string& id) {
+  if (!is_uuid(id))
+    return api_error{ec::bad_request,
+                     "'" + id + "' is not a task id: ids are UUIDs such as "
+                     "7f7c0b7e-2f1e-4a5b-9a43-0c0d2a1f6e11"};
+  return std::nullopt;
+}
+
+void cluster_status(gateway_broker* self, const ticket& t) {
+  auto& deps = self->state.deps;
+  auto tel = deps.tel;
+  auto timeout = std::chrono::seconds(5);
+  self->request(deps.manager, timeout, status_atom_v)
+    .then(
+      [self, t, tel, timeout](std::string& manager) {
+        auto& deps = self->state.deps;
+        self->request(deps.dispatcher, timeout, status_atom_v)
+          .then(
+            [self, t, tel, timeout, manager](std::string& disp) {
+              auto& deps = self->state.deps;
+              self->request(deps.persistence, timeout, status_atom_v)
+                .then(
+                  [self, t, tel, manager, disp](std::string& pers) {
+                    auto m = nlohmann::json::parse(manager);
+                    nlohmann::json js{
+                      {"ready", tel->state.db_up && tel->state.recovered},
+                      {"database", tel->state.db_up ? "up" : "down"},
+                      {"task_manager", m},
+                      {"dispatcher", nlohmann::json::parse(disp)},
+                      {"persistence", nlohmann::json::parse(pers)},
+                      {"supervisors",
+                       {{"task_manager", {{"restarts", m["restarts"]}}}}},
+                      {"gateway",
+                       {{"connections", self->state.conns.size()},
+                        {"requests", self->state.requests}}}};
+                    complete(self, t, json_response(200, js.dump()));
+                  },
+                  [self, t](caf::error& err) {
+                    complete(self, t, from_error(err));
+                  });
+            },
+            [self, t](caf::error& err) { complete(self, t, from_error(err)); });
+      },
+      [self, t](caf::error& err) { complete(self, t, from_error(err)); });
+}
+
+/// Answers one request, now or later through `complete`.
+void handle(gateway_broker* self, const ticket& t0, http_request& req) {
+  auto& st = self->state;
+  auto& deps = st.deps;
+  ticket t = t0;
+  auto done = [&](http_response res) { complete(self, t, res); };
+  if (req.malformed_target) {
+    t.label = "other";
+    done(error_response(ec::bad_request,
+                        "malformed percent-encoding in the request target"));
+    return;
+  }
+  auto r = match_route(req.method, req.path);
+  t.label = r.label;
+  auto now = now_ms();
+  switch (r.kind) {
+    case route_kind::not_found:
+      done(error_response(ec::not_found, "no such path: " + req.path));
+      return;
+    case route_kind::method_not_allowed: {
+      auto res = error_response(ec::method_not_allowed,
+                                req.method + " is not allowed on " + req.path
+                                  + " (allowed: " + r.allow + ")");
+      res.headers.emplace_back("Allow", r.allow);
+      done(res);
+      return;
+    }
+    case route_kind::health:
+      done(json_response(200, "{\"status\":\"ok\"}"));
+      return;
+    case route_kind::ready: {
+      bool db = deps.tel->state.db_up, rec = deps.tel->state.recovered;
+      nlohmann::json js{{"ready", db && rec},
+                        {"database", db ? "up" : "down"},
+                        {"recovery", rec ? "done" : "running"}};
+      auto res = json_response(db && rec ? 200 : 503, js.dump());
+      if (!(db && rec))
+        res.headers.emplace_back("Retry-After", "1");
+      done(res);
+      return;
+    }
+    case route_kind::metrics: {
+      http_response res;
+      res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      res.body = deps.tel->stats.serialize();
+      done(res);
+      return;
+    }
+    case route_kind::openapi:
+      done(json_response(200, st.openapi));
+      return;
+    case route_kind::dashboard: {
+      http_response res;
+      res.content_type = "text/html; charset=utf-8";
+      res.body = dashboard_html();
+      done(res);
+      return;
+    }
+    case route_kind::task_types:
+      done(json_response(200, st.task_types));
+      return;
+    case route_kind::submit:
+    case route_kind::batch:
+    case route_kind::run_task: {
+      if (auto err = check_json_body(req)) {
+        done(from_api_error(*err));
+        return;
+      }
+      nlohmann::json body;
+      if (auto err = parse_body(req.body, body)) {
+        done(from_api_error(*err));
+        return;
+      }
+      std::vector<task_record> group;
+      std::optional<api_error> err;
+      if (r.kind == route_kind::batch) {
+        err = parse_batch(body, *deps.reg, st.cfg.limits, now, group);
+      } else {
+        task_record rec;
+        err = r.kind == route_kind::submit
+                ? parse_submission(body, *deps.reg, st.cfg.limits,
+                                   req.idempotency_key, {}, now, rec)
+                : parse_seed_submission(body, *deps.reg, st.cfg.limits, now,
+                                        rec);
+        group.push_back(std::move(rec));
+      }
+      if (err) {
+        done(from_api_error(*err));
+        return;
+      }
+      submit(self, t, std::move(group), r.kind == route_kind::batch,
+             r.kind == route_kind::run_task);
+      return;
+    }
+    case route_kind::get_task: {
+      int64_t wait_ms = 0;
+      if (auto err = check_id(r.id)) {
+        done(from_api_error(*err));
+        return;
+      }
+      if (auto err = parse_wait_ms(req, wait_ms)) {
+        done(from_api_error(*err));
+        return;
+      }
+      ask<task_record>(self, t, deps.manager, std::chrono::milliseconds(wait_ms + 30000),
+          [](task_record& rec) { return task_response(200, rec); }, get_atom_v,
+          lower(r.id), wait_ms);
+      return;
+    }
+    case route_kind::get_task_output: {
+      auto id = req.param("task_id");
+      if (id == nullptr) {
+        done(error_response(ec::bad_request,
+                            "query parameter task_id is required"));
+        return;
+      }
+      if (auto err = check_id(*id)) {
+        done(from_api_error(*err));
+        return;
+      }
+      ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
+          [](task_record& rec) {
+            return json_response(200, seed_task_json(rec));
+          },
+          get_atom_v, lower(*id), int64_t{0});
+      return;
+    }
+    case route_kind::list_tasks: {
+      list_query q;
+      if (auto err = parse_list_query(req, q)) {
+        done(from_api_error(*err));
+        return;
+      }
+      ask<task_page>(self, t, deps.reader, std::chrono::seconds(30),
+          [](task_page& page) { return json_response(200, page_json(page)); },
+          list_atom_v, q);
+      return;
+    }
+    case route_kind::cancel:
+    case route_kind::retry: {
+      if (auto err = check_id(r.id)) {
+        done(from_api_error(*err));
+        return;
+      }
+      if (r.kind == route_kind::cancel)
+        ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
+            [](task_record& rec) { return task_response(200, rec); },
+            cancel_atom_v, lower(r.id));
+      else
+        ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
+            [](task_record& rec) { return task_response(202, rec); },
+            retry_atom_v, lower(r.id));
+      return;
+    }
+    case route_kind::workers:
+      ask<std::string>(self, t, deps.dispatcher, std::chrono::seconds(5),
+          [](std::string& arr) {
+            return json_response(200, "{\"workers\":" + arr + "}");
+          },
+          workers_atom_v);
+      return;
+    case route_kind::drain: {
+      auto id = r.id;
+      ask<bool>(self, t, deps.dispatcher, std::chrono::seconds(5),
+          [id](bool found) {
+            if (!found)
+              return error_response(ec::not_found, "no worker node " + id);
+            return json_response(202, nlohmann::json{{"id", id},
+                                                     {"status", "DRAINING"}}
+                                        .dump());
+          },
+          drain_atom_v, id);
+      return;
+    }
+    case route_kind::cluster:
+      cluster_status(self, t);
+      return;
+  }
+}
+
+void on_data(gateway_broker* self, connection_handle hdl,
+             const std::vector<char>& buf) {
+  auto& st = self->state;
+  auto i = st.conns.find(hdl);
+  if (i == st.conns.end())
+    return;
+  auto& c = i->second;
+  if (c.closing)
+    return;
+  c.reader->append(buf.data(), buf.size());
+  for (;;) {
+    http_request req;
+    ec code = ec::none;
+    std::string message;
+    auto res = c.reader->next(req, code, message);
+    if (res == request_reader::status::need_more)
+      break;
+    auto seq = c.first_seq + c.out.size();
+    c.out.emplace_back();
+    ticket t{hdl, c.generation, seq, true, "invalid"};
+    if (res == request_reader::status::error) {
+      // The byte stream is unusable from here on: answer and close.
+      c.closing = true;
+      t.keep_alive = false;
+      complete(self, t, error_response(code, message));
+      return;
+    }
+    ++st.requests;
+    t.keep_alive = req.keep_alive;
+    if (!req.keep_alive)
+      c.closing = true;
+    handle(self, t, req);
+    // `handle` may have closed and erased the connection.
+    i = st.conns.find(hdl);
+    if (i == st.conns.end() || i->second.closing)
+      return;
+  }
+}
+
+} // namespace
+
+caf::behavior gateway(gateway_broker* self, gateway_config cfg,
+                      gateway_deps deps, listen_promise listening) {
+  auto& st = self->state;
+  st.cfg = cfg;
+  st.deps = std::move(deps);
+  st.openapi = openapi_json(*st.deps.reg);
+  st.task_types = nlohmann::json{{"task_types", st.deps.reg->describe()}}.dump();
+  auto res = self->add_tcp_doorman(cfg.port, cfg.host.c_str(), true);
+  if (!res) {
+    listening->set_value(res.error());
+    self->quit(res.error());
+    return {};
+  }
+  listening->set_value(res->second);
+  return {
+    [self](const caf::io::new_connection_msg& msg) {
+      auto& st = self->state;
+      gateway_state::connection c;
+      c.reader = std::make_unique<request_reader>(st.cfg.max_header_bytes,
+                                                  st.cfg.max_body_bytes);
+      c.generation = st.next_generation++;
+      st.conns[msg.handle] = std::move(c);
+      self->configure_read(msg.handle, caf::io::receive_policy::at_most(65536));
+    },
+    [self](const caf::io::new_data_msg& msg) {
+      on_data(self, msg.handle, msg.buf);
+    },
+    [self](const caf::io::connection_closed_msg& msg) {
+      self->state.conns.erase(msg.handle);
+    },
+    [self](const caf::io::acceptor_closed_msg&) {
+      log::warning(self->state.name, "listening socket closed");
+    },
+  };
+}
+
+} // namespace tasker

@@ -1,0 +1,85 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <caf/expected.hpp>
+#include <caf/io/broker.hpp>
+#include <caf/io/connection_handle.hpp>
+
+#include "actors/metrics.hpp"
+#include "gateway/api.hpp"
+#include "gateway/http.hpp"
+#include "messages/interfaces.hpp"
+#include "tasks/registry.hpp"
+
+namespace tasker {
+
+/// Settings of the HTTP gateway.
+struct gateway_config {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  uint64_t max_header_bytes = 16 * 1024;
+  uint64_t max_body_bytes = 2 * 1024 * 1024;
+  submit_limits limits;
+};
+
+/// The actors the gateway asks.
+struct gateway_deps {
+  task_manager_actor manager;
+  dispatcher_actor dispatcher;
+  reader_actor reader;
+  persistence_actor persistence;
+  std::shared_ptr<const registry> reg;
+  telemetry_ptr tel;
+};
+
+/// Where the gateway reports the port it listens on (or why it cannot).
+using listen_promise = std::shared_ptr<std::promise<caf::expected<uint16_t>>>;
+
+/// State of the gateway broker.
+struct gateway_state {
+  static inline constexpr const char* name = "gateway";
+
+  /// One response slot; responses leave in request order.
+  struct slot {
+    bool ready = false;
+    bool close = false;
+    std::string bytes;
+  };
+
+  /// One client connection.
+  struct connection {
+    std::unique_ptr<request_reader> reader;
+    std::deque<slot> out;
+    /// Sequence number of `out.front()`.
+    uint64_t first_seq = 0;
+    /// Tells apart a reused handle from the connection a reply was for.
+    uint64_t generation = 0;
+    /// A response that closes the connection is queued: parse no more.
+    bool closing = false;
+  };
+
+  std::unordered_map<caf::io::connection_handle, connection> conns;
+  uint64_t next_generation = 1;
+  gateway_config cfg;
+  gateway_deps deps;
+  std::string openapi;
+  std::string task_types;
+  uint64_t requests = 0;
+};
+
+using gateway_broker = caf::io::stateful_broker<gateway_state>;
+
+/// The HTTP/1.1 gateway: a broker on the middleman's thread. Parses requests
+/// with Beast (keep-alive, pipelining answered in order), validates them,
+/// asks the actors, and writes the answers. It never blocks and never
+/// touches the database itself.
+caf::behavior gateway(gateway_broker* self, gateway_config cfg,
+                      gateway_deps deps, listen_promise listening);
+
+} // namespace tasker

@@ -1,0 +1,38 @@
+// tasker: a distributed service that runs asynchronous tasks.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config/log.hpp"
+#include "coordinator.hpp"
+
+extern char** environ;
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> env;
+  for (auto e = environ; *e != nullptr; ++e)
+    env.emplace_back(*e);
+  auto res = tasker::load_config(args, env);
+  if (!res.help.empty()) {
+    std::cout << res.help;
+    return 0;
+  }
+  if (!res.error.empty()) {
+    std::cerr << "tasker: " << res.error << "\n";
+    return 2;
+  }
+  auto cfg = res.cfg;
+  tasker::log::set_level(cfg.log_level);
+  if (cfg.command == "dev") {
+    tasker::dev_postgres pg{cfg};
+    cfg.db_url = pg.start();
+    if (cfg.db_url.empty())
+      return 1;
+    auto rc = tasker::run_coordinator(cfg);
+    pg.stop();
+    return rc;
+  }
+  return tasker::run_coordinator(cfg);
+}

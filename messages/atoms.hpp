@@ -1,0 +1,42 @@
+#pragma once
+
+#include <caf/type_id.hpp>
+
+// Atoms of tasker's messages. CAF's own atoms (get_atom, ok_atom, flush_atom,
+// tick_atom, timeout_atom, join_atom, update_atom, ...) are reused where they fit.
+
+CAF_ADD_ATOM(tasker, tasker, submit_atom, "submit")
+CAF_ADD_ATOM(tasker, tasker, cancel_atom, "cancel")
+CAF_ADD_ATOM(tasker, tasker, retry_atom, "retry")
+CAF_ADD_ATOM(tasker, tasker, result_atom, "result")
+CAF_ADD_ATOM(tasker, tasker, start_atom, "start")
+CAF_ADD_ATOM(tasker, tasker, enqueue_atom, "enqueue")
+CAF_ADD_ATOM(tasker, tasker, run_atom, "run")
+CAF_ADD_ATOM(tasker, tasker, done_atom, "done")
+CAF_ADD_ATOM(tasker, tasker, status_atom, "status")
+CAF_ADD_ATOM(tasker, tasker, list_atom, "list")
+CAF_ADD_ATOM(tasker, tasker, insert_atom, "insert")
+CAF_ADD_ATOM(tasker, tasker, write_atom, "write")
+CAF_ADD_ATOM(tasker, tasker, recover_atom, "recover")
+CAF_ADD_ATOM(tasker, tasker, finished_atom, "finished")
+CAF_ADD_ATOM(tasker, tasker, dispatch_atom, "dispatch")
+CAF_ADD_ATOM(tasker, tasker, wait_atom, "wait")
+CAF_ADD_ATOM(tasker, tasker, workers_atom, "workers")
+CAF_ADD_ATOM(tasker, tasker, drain_atom, "drain")
+
+namespace tasker {
+using caf::flush_atom;
+using caf::flush_atom_v;
+using caf::get_atom;
+using caf::get_atom_v;
+using caf::join_atom;
+using caf::join_atom_v;
+using caf::ok_atom;
+using caf::ok_atom_v;
+using caf::tick_atom;
+using caf::tick_atom_v;
+using caf::timeout_atom;
+using caf::timeout_atom_v;
+using caf::update_atom;
+using caf::update_atom_v;
+} // namespace tasker

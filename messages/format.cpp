@@ -1,0 +1,120 @@
+#include "messages/format.hpp"
+
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+#include <random>
+
+namespace tasker {
+
+std::string format_time(int64_t ms) {
+  auto secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  auto frac = static_cast<int>(ms - static_cast<int64_t>(secs) * 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+           tm.tm_sec, frac);
+  return buf;
+}
+
+std::optional<int64_t> parse_time(const std::string& str) {
+  int y, mo, d, h, mi, s;
+  int n = 0;
+  if (sscanf(str.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h,
+             &mi, &s, &n)
+        != 6
+      || n != 19)
+    return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+    return std::nullopt;
+  size_t pos = 19;
+  int64_t millis = 0;
+  if (pos < str.size() && str[pos] == '.') {
+    ++pos;
+    int digits = 0;
+    int64_t scale = 100;
+    while (pos < str.size() && std::isdigit(static_cast<unsigned char>(str[pos]))) {
+      if (digits < 3)
+        millis += (str[pos] - '0') * scale;
+      scale /= 10;
+      ++digits;
+      ++pos;
+    }
+    if (digits == 0)
+      return std::nullopt;
+  }
+  int64_t offset_min = 0;
+  if (pos < str.size() && (str[pos] == 'Z' || str[pos] == 'z')) {
+    ++pos;
+  } else if (pos < str.size() && (str[pos] == '+' || str[pos] == '-')) {
+    int oh, om;
+    if (str.size() != pos + 6 || sscanf(str.c_str() + pos + 1, "%2d:%2d", &oh, &om) != 2
+        || str[pos + 3] != ':' || oh > 23 || om > 59)
+      return std::nullopt;
+    offset_min = (oh * 60 + om) * (str[pos] == '+' ? 1 : -1);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != str.size())
+    return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  auto secs = static_cast<int64_t>(timegm(&tm));
+  return (secs - offset_min * 60) * 1000 + millis;
+}
+
+std::string make_uuid() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t hi = rng(), lo = rng();
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[37];
+  snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx",
+           static_cast<unsigned>(hi >> 32),
+           static_cast<unsigned>((hi >> 16) & 0xffff),
+           static_cast<unsigned>(hi & 0xffff),
+           static_cast<unsigned>(lo >> 48),
+           static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return buf;
+}
+
+bool is_uuid(const std::string& str) {
+  if (str.size() != 36)
+    return false;
+  for (size_t i = 0; i < str.size(); ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (str[i] != '-')
+        return false;
+    } else if (!std::isxdigit(static_cast<unsigned char>(str[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string lower(std::string str) {
+  for (auto& c : str)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return str;
+}
+
+std::string hash_hex(const std::string& str) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : str) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[17];
+  snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+} // namespace tasker

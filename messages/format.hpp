@@ -1,0 +1,29 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace tasker {
+
+/// Formats epoch milliseconds as RFC 3339 UTC with milliseconds
+/// (`2026-11-22T10:00:00.123Z`).
+std::string format_time(int64_t ms);
+
+/// Parses an RFC 3339 time (`Z` or `+hh:mm` offset, optional fraction) into
+/// epoch milliseconds.
+std::optional<int64_t> parse_time(const std::string& str);
+
+/// Returns a new random (version 4) UUID in canonical lower-case form.
+std::string make_uuid();
+
+/// Returns whether `str` is a UUID in canonical form (any case).
+bool is_uuid(const std::string& str);
+
+/// Returns a UUID in lower case.
+std::string lower(std::string str);
+
+/// A stable 64-bit FNV-1a hash of `str`, as 16 hex digits.
+std::string hash_hex(const std::string& str);
+
+} // namespace tasker

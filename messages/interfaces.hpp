@@ -1,0 +1,112 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/atoms.hpp"
+#include "messages/types.hpp"
+
+namespace tasker {
+
+/// A worker node: runs task attempts on its executor slots. Remote worker
+/// nodes and the coordinator's local node share this interface.
+using node_actor = caf::typed_actor<
+  /// Runs one attempt; the outcome goes to the dispatcher as `result_atom`.
+  caf::reacts_to<run_atom, task_assignment>,
+  /// Tells a running attempt (id, attempt) to stop: its handler sees the flag.
+  caf::reacts_to<cancel_atom, std::string, int32_t>,
+  /// An executor finished an attempt (node-internal).
+  caf::reacts_to<done_atom, task_outcome>>;
+
+/// An executor of a worker node: runs one attempt at a time on its own
+/// thread and reports to its node agent.
+using executor_actor = caf::typed_actor<
+  /// Runs one attempt.
+  caf::reacts_to<run_atom, task_assignment>>;
+
+/// One live task: drives its state machine and answers its readers.
+using task_actor = caf::typed_actor<
+  /// The dispatcher handed attempt N to worker W at time T.
+  caf::reacts_to<start_atom, int32_t, std::string, millis>,
+  /// An attempt ended on a worker node.
+  caf::reacts_to<result_atom, task_outcome>,
+  /// Attempt N ran past its timeout (sent by the dispatcher).
+  caf::reacts_to<timeout_atom, int32_t>,
+  /// The scheduled time of the next attempt has come (self-message).
+  caf::reacts_to<dispatch_atom>,
+  /// The deadline of the waiter with this id has passed (self-message).
+  caf::reacts_to<wait_atom, uint64_t>,
+  /// Reads the task, holding the reply up to `wait_ms` until it is terminal.
+  caf::replies_to<get_atom, int64_t>::with<task_record>,
+  /// Cancels the task; answers once CANCELLED is durable.
+  caf::replies_to<cancel_atom>::with<task_record>>;
+
+/// The dispatcher: ready queue, worker nodes, credits and attempt fencing.
+using dispatcher_actor = caf::typed_actor<
+  /// A worker node joins with its description and handle; replies its node id.
+  caf::replies_to<join_atom, node_info, node_actor>::with<std::string>,
+  /// Queues an attempt of a task for a node that runs its type.
+  caf::reacts_to<enqueue_atom, task_assignment, task_actor>,
+  /// Withdraws attempt N of a task: drops it from the queue or stops it on
+  /// its node.
+  caf::reacts_to<cancel_atom, std::string, int32_t>,
+  /// A node reports the end of an attempt.
+  caf::reacts_to<result_atom, task_outcome>,
+  /// Periodic check of attempt timeouts (self-message).
+  caf::reacts_to<tick_atom>,
+  /// Stops giving a node new tasks; replies whether the node exists.
+  caf::replies_to<drain_atom, std::string>::with<bool>,
+  /// The dispatcher's counters as a JSON object.
+  caf::replies_to<status_atom>::with<std::string>,
+  /// The worker nodes as a JSON array.
+  caf::replies_to<workers_atom>::with<std::string>>;
+
+/// The batching front of the database: group commits of inserts and updates.
+using persistence_actor = caf::typed_actor<
+  /// Stores one submission group, all or none; replies after the commit.
+  caf::replies_to<insert_atom, std::vector<task_record>>::with<insert_result>,
+  /// Records a task's new state without waiting for the commit.
+  caf::reacts_to<update_atom, task_record>,
+  /// Records a task's new state and replies once it is committed.
+  caf::replies_to<write_atom, task_record>::with<ok_atom>,
+  /// Starts a flush of the buffered writes of one shard (self-message).
+  caf::reacts_to<flush_atom, int32_t>,
+  /// The persistence counters as a JSON object.
+  caf::replies_to<status_atom>::with<std::string>>;
+
+/// A database writer (detached): commits one batch at a time.
+using writer_actor = caf::typed_actor<
+  /// Commits a batch in one transaction.
+  caf::replies_to<write_atom, write_batch>::with<batch_outcome>>;
+
+/// A database reader (detached): tasks not in memory, lists and recovery.
+using reader_actor = caf::typed_actor<
+  /// Reads one task by id.
+  caf::replies_to<get_atom, std::string>::with<task_record>,
+  /// Reads one page of a list query.
+  caf::replies_to<list_atom, list_query>::with<task_page>,
+  /// Reads every task that is not terminal, for recovery.
+  caf::replies_to<recover_atom>::with<std::vector<task_record>>>;
+
+/// The task manager: spawns and supervises task actors and routes requests.
+using task_manager_actor = caf::typed_actor<
+  /// Submits a group of tasks (all or none); replies once stored.
+  caf::replies_to<submit_atom, std::vector<task_record>>::with<submit_reply>,
+  /// Reads a task, waiting up to N ms for a terminal state.
+  caf::replies_to<get_atom, std::string, int64_t>::with<task_record>,
+  /// Cancels a task.
+  caf::replies_to<cancel_atom, std::string>::with<task_record>,
+  /// Runs a FAILED or CANCELLED task again with a fresh attempts budget.
+  caf::replies_to<retry_atom, std::string>::with<task_record>,
+  /// A task actor reached a durable terminal state and is leaving.
+  caf::reacts_to<finished_atom, task_record>,
+  /// Recovery of unfinished tasks from the database (self-message).
+  caf::reacts_to<recover_atom>,
+  /// The manager's counters as a JSON object.
+  caf::replies_to<status_atom>::with<std::string>>;
+
+} // namespace tasker

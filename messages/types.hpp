@@ -1,0 +1,237 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+namespace tasker {
+
+/// The lifecycle states of a task (see actors/task_state.hpp for the transitions).
+enum class task_status : uint8_t { pending, processing, completed, failed, cancelled };
+
+/// Returns the API name of a status (`PENDING`, ...).
+const char* to_string(task_status x);
+
+/// Returns the seed API's lower-case name of a status (`pending`, `running`, ...).
+const char* to_seed_string(task_status x);
+
+/// Parses an API status name; returns false on an unknown name.
+bool from_string(const std::string& str, task_status& x);
+
+/// Returns whether a status is terminal (COMPLETED, FAILED, CANCELLED).
+inline bool is_terminal(task_status x) {
+  return x == task_status::completed || x == task_status::failed
+         || x == task_status::cancelled;
+}
+
+/// Milliseconds since the Unix epoch; 0 stands for "not set" in records.
+using millis = int64_t;
+
+/// Returns the current wall-clock time in milliseconds since the epoch.
+millis now_ms();
+
+/// One task as stored in the `tasks` table; the unit of persistence and of replies.
+/// JSON values travel as text. Empty strings and zero times stand for NULL.
+struct task_record {
+  std::string id;
+  std::string type;
+  std::string params = "{}";
+  task_status status = task_status::pending;
+  std::string result;
+  std::string error;
+  int32_t priority = 0;
+  int32_t attempts = 0;
+  int32_t max_attempts = 3;
+  int64_t timeout_ms = 60000;
+  std::string idempotency_key;
+  std::string request_hash;
+  std::string worker_id;
+  millis created_at = 0;
+  millis updated_at = 0;
+  millis scheduled_at = 0;
+  millis started_at = 0;
+  millis completed_at = 0;
+};
+
+bool operator==(const task_record& x, const task_record& y);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_record& x) {
+  return f(caf::meta::type_name("tasker.task_record"), x.id, x.type, x.params,
+           x.status, x.result, x.error, x.priority, x.attempts, x.max_attempts,
+           x.timeout_ms, x.idempotency_key, x.request_hash, x.worker_id,
+           x.created_at, x.updated_at, x.scheduled_at, x.started_at,
+           x.completed_at);
+}
+
+/// Answer to a submission: the stored tasks, and whether they already existed
+/// (an idempotent repeat of an earlier submission).
+struct submit_reply {
+  std::vector<task_record> tasks;
+  bool existing = false;
+};
+
+bool operator==(const submit_reply& x, const submit_reply& y);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, submit_reply& x) {
+  return f(caf::meta::type_name("tasker.submit_reply"), x.tasks, x.existing);
+}
+
+/// One attempt of a task as handed to a worker node. Crosses nodes.
+struct task_assignment {
+  std::string id;
+  std::string type;
+  std::string params;
+  int32_t attempt = 0;
+  int64_t timeout_ms = 0;
+  int32_t priority = 0;
+  millis scheduled_at = 0;
+};
+
+bool operator==(const task_assignment& x, const task_assignment& y);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_assignment& x) {
+  return f(caf::meta::type_name("tasker.task_assignment"), x.id, x.type,
+           x.params, x.attempt, x.timeout_ms, x.priority, x.scheduled_at);
+}
+
+/// The end of one attempt, as a worker node reports it. Crosses nodes.
+struct task_outcome {
+  std::string id;
+  int32_t attempt = 0;
+  bool ok = false;
+  /// JSON text of the result when ok.
+  std::string result;
+  /// The error message when not ok.
+  std::string error;
+  /// Whether a failed attempt may be retried.
+  bool retryable = true;
+  std::string worker_id;
+  millis started_at = 0;
+  millis finished_at = 0;
+};
+
+bool operator==(const task_outcome& x, const task_outcome& y);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_outcome& x) {
+  return f(caf::meta::type_name("tasker.task_outcome"), x.id, x.attempt, x.ok,
+           x.result, x.error, x.retryable, x.worker_id, x.started_at,
+           x.finished_at);
+}
+
+/// What a worker node announces when it joins the dispatcher. Crosses nodes.
+struct node_info {
+  std::string name;
+  std::string address;
+  std::vector<std::string> task_types;
+  int32_t slots = 0;
+  int32_t protocol_version = 0;
+};
+
+bool operator==(const node_info& x, const node_info& y);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_info& x) {
+  return f(caf::meta::type_name("tasker.node_info"), x.name, x.address,
+           x.task_types, x.slots, x.protocol_version);
+}
+
+/// A list query: newest first, optional filters, keyset cursor.
+struct list_query {
+  std::string status;
+  std::string type;
+  int32_t limit = 100;
+  /// Decoded cursor: the (created_at, id) of the last row of the previous page.
+  millis after_created_at = 0;
+  std::string after_id;
+};
+
+bool operator==(const list_query& x, const list_query& y);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_query& x) {
+  return f(caf::meta::type_name("tasker.list_query"), x.status, x.type, x.limit,
+           x.after_created_at, x.after_id);
+}
+
+/// One page of a list query.
+struct task_page {
+  std::vector<task_record> tasks;
+  /// Whether more rows follow (the cursor is built from the last task).
+  bool more = false;
+};
+
+bool operator==(const task_page& x, const task_page& y);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_page& x) {
+  return f(caf::meta::type_name("tasker.task_page"), x.tasks, x.more);
+}
+
+/// The wire protocol version of the node interface.
+constexpr int32_t protocol_version = 1;
+
+} // namespace tasker
+
+namespace tasker {
+
+/// A group commit handed to a database writer: submission groups to insert
+/// (each all or none) and the latest state of tasks to update.
+struct write_batch {
+  std::vector<std::vector<task_record>> insert_groups;
+  std::vector<task_record> updates;
+};
+
+bool operator==(const write_batch& x, const write_batch& y);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, write_batch& x) {
+  return f(caf::meta::type_name("tasker.write_batch"), x.insert_groups,
+           x.updates);
+}
+
+/// How one submission group of a batch ended.
+enum class insert_status : uint8_t {
+  /// Stored as new tasks.
+  inserted,
+  /// Every task matched an earlier submission with the same idempotency key
+  /// and body; `tasks` holds the stored ones.
+  existing,
+  /// An idempotency key was used before with another body; nothing stored.
+  conflict,
+};
+
+/// The result of one submission group.
+struct insert_result {
+  insert_status status = insert_status::inserted;
+  std::vector<task_record> tasks;
+  /// The conflicting key, for the error message.
+  std::string conflict_key;
+};
+
+bool operator==(const insert_result& x, const insert_result& y);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, insert_result& x) {
+  return f(caf::meta::type_name("tasker.insert_result"), x.status, x.tasks,
+           x.conflict_key);
+}
+
+/// The result of a committed write batch: one entry per insert group.
+struct batch_outcome {
+  std::vector<insert_result> groups;
+};
+
+bool operator==(const batch_outcome& x, const batch_outcome& y);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch_outcome& x) {
+  return f(caf::meta::type_name("tasker.batch_outcome"), x.groups);
+}
+
+} // namespace tasker

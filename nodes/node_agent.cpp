@@ -1,0 +1,169 @@
+#include "nodes/node_agent.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/system_messages.hpp>
+
+#include "config/log.hpp"
+#include "messages/error.hpp"
+
+namespace tasker {
+
+std::shared_ptr<std::atomic<bool>> cancel_flags::open(const std::string& key) {
+  auto flag = std::make_shared<std::atomic<bool>>(false);
+  std::lock_guard<std::mutex> guard{mtx_};
+  flags_[key] = flag;
+  return flag;
+}
+
+std::shared_ptr<std::atomic<bool>>
+cancel_flags::find(const std::string& key) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = flags_.find(key);
+  return i != flags_.end() ? i->second : nullptr;
+}
+
+bool cancel_flags::raise(const std::string& key) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = flags_.find(key);
+  if (i == flags_.end())
+    return false;
+  i->second->store(true);
+  return true;
+}
+
+void cancel_flags::raise_all() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& kv : flags_)
+    kv.second->store(true);
+}
+
+void cancel_flags::close(const std::string& key) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  flags_.erase(key);
+}
+
+namespace {
+
+std::string attempt_key(const std::string& id, int32_t attempt) {
+  return id + "#" + std::to_string(attempt);
+}
+
+/// Runs attempts one at a time on its own thread (spawned detached).
+executor_actor::behavior_type executor(executor_actor::pointer self, node_actor parent,
+                       std::shared_ptr<const registry> reg,
+                       std::shared_ptr<cancel_flags> flags,
+                       std::string worker_id) {
+  (void) self;
+  return {
+    [=](run_atom, const task_assignment& a) {
+      auto flag = flags->find(attempt_key(a.id, a.attempt));
+      task_context ctx{flag.get(), a.attempt};
+      task_outcome out;
+      out.id = a.id;
+      out.attempt = a.attempt;
+      out.worker_id = worker_id;
+      out.started_at = now_ms();
+      auto res = reg->run(a.type, a.params, ctx);
+      out.finished_at = now_ms();
+      out.ok = res.ok;
+      if (res.ok)
+        out.result = res.result.dump(-1, ' ', false,
+                                     nlohmann::json::error_handler_t::replace);
+      else
+        out.error = std::move(res.error);
+      out.retryable = res.retryable;
+      self->send(parent, done_atom_v, std::move(out));
+    },
+  };
+}
+
+void start_next(node_agent_pointer self) {
+  auto& st = self->state;
+  while (!st.idle.empty() && !st.backlog.empty()) {
+    auto idx = st.idle.back();
+    st.idle.pop_back();
+    auto a = std::move(st.backlog.front());
+    st.backlog.pop_front();
+    auto key = attempt_key(a.id, a.attempt);
+    st.flags->open(key);
+    st.running[key] = idx;
+    self->send(st.executors[idx], run_atom_v, std::move(a));
+  }
+}
+
+} // namespace
+
+node_actor::behavior_type node_agent(node_agent_pointer self,
+                                     dispatcher_actor dispatcher,
+                                     node_agent_config cfg,
+                                     std::shared_ptr<const registry> reg) {
+  auto& st = self->state;
+  st.node_name = cfg.name;
+  st.dispatcher = dispatcher;
+  st.flags = std::make_shared<cancel_flags>();
+  auto me = caf::actor_cast<node_actor>(self);
+  for (int32_t i = 0; i < cfg.slots; ++i) {
+    auto worker_id = cfg.name + "/slot-" + std::to_string(i + 1);
+    st.executors.push_back(self->spawn<caf::detached + caf::linked>(
+      executor, me, reg, st.flags, worker_id));
+    st.idle.push_back(static_cast<size_t>(cfg.slots - 1 - i));
+  }
+  // Shutdown: running handlers are told to stop, executors go with us.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    self->state.flags->raise_all();
+    self->quit(msg.reason);
+  });
+  node_info info{cfg.name, "local", reg->names(), cfg.slots, protocol_version};
+  self->request(dispatcher, std::chrono::seconds(10), join_atom_v, info, me)
+    .then(
+      [self](const std::string& id) {
+        log::info(self->state.name, "joined the dispatcher", {{"node", id}});
+      },
+      [self](caf::error& err) {
+        log::error(self->state.name, "could not join the dispatcher",
+                   {{"error", message_of(err)}});
+      });
+  return {
+    [self](run_atom, task_assignment& a) {
+      self->state.backlog.push_back(std::move(a));
+      start_next(self);
+    },
+    [self](cancel_atom, const std::string& id, int32_t attempt) {
+      auto& st = self->state;
+      auto key = attempt_key(id, attempt);
+      if (!st.flags->raise(key)) {
+        // Not started yet: drop it from the backlog and report it stopped.
+        for (auto i = st.backlog.begin(); i != st.backlog.end(); ++i)
+          if (i->id == id && i->attempt == attempt) {
+            st.backlog.erase(i);
+            task_outcome out;
+            out.id = id;
+            out.attempt = attempt;
+            out.error = "stopped before it started";
+            out.retryable = false;
+            self->send(st.dispatcher, result_atom_v, std::move(out));
+            return;
+          }
+      }
+    },
+    [self](done_atom, task_outcome& out) {
+      auto& st = self->state;
+      auto key = attempt_key(out.id, out.attempt);
+      st.flags->close(key);
+      if (auto i = st.running.find(key); i != st.running.end()) {
+        st.idle.push_back(i->second);
+        st.running.erase(i);
+      }
+      if (out.ok)
+        ++st.completed;
+      else
+        ++st.failed;
+      self->send(st.dispatcher, result_atom_v, std::move(out));
+      start_next(self);
+    },
+  };
+}
+
+} // namespace tasker

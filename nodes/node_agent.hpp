@@ -1,0 +1,77 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "messages/interfaces.hpp"
+#include "tasks/registry.hpp"
+
+namespace tasker {
+
+/// Cancellation flags of the attempts running on one node, shared between
+/// the node agent (which sets them) and its executors (whose handlers read
+/// them).
+class cancel_flags {
+public:
+  /// Creates the flag of an attempt.
+  std::shared_ptr<std::atomic<bool>> open(const std::string& key);
+  /// Returns the flag of an attempt, or nullptr.
+  std::shared_ptr<std::atomic<bool>> find(const std::string& key) const;
+  /// Sets the flag of an attempt; returns whether it exists.
+  bool raise(const std::string& key);
+  /// Sets every flag (shutdown).
+  void raise_all();
+  /// Forgets the flag of an attempt.
+  void close(const std::string& key);
+
+private:
+  mutable std::mutex mtx_;
+  std::unordered_map<std::string, std::shared_ptr<std::atomic<bool>>> flags_;
+};
+
+/// Settings of a node agent.
+struct node_agent_config {
+  std::string name = "local";
+  int32_t slots = 8;
+};
+
+/// State of a node agent.
+struct node_agent_state {
+  static inline constexpr const char* name = "node_agent";
+
+  std::string node_name;
+  /// Executors, one per slot.
+  std::vector<executor_actor> executors;
+  /// Indexes of idle executors.
+  std::vector<size_t> idle;
+  /// Attempts waiting for an idle executor.
+  std::deque<task_assignment> backlog;
+  /// Which executor runs which attempt ("id#attempt" → executor index).
+  std::unordered_map<std::string, size_t> running;
+  std::shared_ptr<cancel_flags> flags;
+  dispatcher_actor dispatcher;
+  uint64_t completed = 0;
+  uint64_t failed = 0;
+};
+
+using node_agent_pointer = node_actor::stateful_pointer<node_agent_state>;
+
+/// A worker node: joins the dispatcher with its task types and slots, runs
+/// each attempt on a detached executor (so handlers never block the
+/// scheduler), raises an attempt's cancellation flag when the dispatcher
+/// withdraws it, and reports every outcome to the dispatcher.
+node_actor::behavior_type node_agent(node_agent_pointer self,
+                                     dispatcher_actor dispatcher,
+                                     node_agent_config cfg,
+                                     std::shared_ptr<const registry> reg);
+
+} // namespace tasker

@@ -1,0 +1,272 @@
+#include "persistence/database.hpp"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "persistence/migrations.hpp"
+#include "persistence/sql.hpp"
+
+namespace tasker {
+
+namespace {
+
+constexpr const char* record_columns
+  = "v(id uuid, type text, params jsonb, status text, result jsonb, "
+    "error text, priority smallint, attempts int, max_attempts int, "
+    "timeout_ms int, idempotency_key text, request_hash text, worker_id text, "
+    "created_at bigint, updated_at bigint, scheduled_at bigint, "
+    "started_at bigint, completed_at bigint)";
+
+std::string ts(const char* col) {
+  return std::string{"'epoch'::timestamptz + v."} + col
+         + " * interval '1 millisecond'";
+}
+
+std::string ms(const char* col) {
+  return std::string{"(extract(epoch from "} + col + ") * 1000)::bigint";
+}
+
+const std::string& select_columns() {
+  static const std::string cols
+    = "id::text, type, params::text, status, result::text, error, priority, "
+      "attempts, max_attempts, timeout_ms, idempotency_key, request_hash, "
+      "worker_id, "
+      + ms("created_at") + ", " + ms("updated_at") + ", " + ms("scheduled_at")
+      + ", " + ms("started_at") + ", " + ms("completed_at");
+  return cols;
+}
+
+const std::string& insert_sql() {
+  static const std::string sql
+    = "INSERT INTO tasks (id, type, params, status, result, error, priority, "
+      "attempts, max_attempts, timeout_ms, idempotency_key, request_hash, "
+      "worker_id, created_at, updated_at, scheduled_at, started_at, "
+      "completed_at) SELECT v.id, v.type, v.params, v.status, v.result, "
+      "v.error, v.priority, v.attempts, v.max_attempts, v.timeout_ms, "
+      "v.idempotency_key, v.request_hash, v.worker_id, "
+      + ts("created_at") + ", " + ts("updated_at") + ", " + ts("scheduled_at")
+      + ", " + ts("started_at") + ", " + ts("completed_at")
+      + " FROM jsonb_to_recordset($1::jsonb) AS " + record_columns
+      + " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id::text";
+  return sql;
+}
+
+const std::string& update_sql() {
+  // A terminal row changes only through a retry (back to PENDING with a fresh
+  // attempts budget): terminal states never change otherwise.
+  static const std::string sql
+    = "UPDATE tasks t SET status = v.status, result = v.result, "
+      "error = v.error, attempts = v.attempts, worker_id = v.worker_id, "
+      "updated_at = "
+      + ts("updated_at") + ", scheduled_at = " + ts("scheduled_at")
+      + ", started_at = " + ts("started_at")
+      + ", completed_at = " + ts("completed_at")
+      + " FROM jsonb_to_recordset($1::jsonb) AS " + record_columns
+      + " WHERE t.id = v.id AND (t.status IN ('PENDING', 'PROCESSING') "
+        "OR (v.status = 'PENDING' AND v.attempts = 0))";
+  return sql;
+}
+
+millis time_of(const pqxx::field& f) {
+  return f.is_null() ? 0 : f.as<int64_t>();
+}
+
+std::string text_of(const pqxx::field& f) {
+  return f.is_null() ? std::string{} : f.as<std::string>();
+}
+
+task_record read_record(const pqxx::row& row) {
+  task_record rec;
+  rec.id = row[0].as<std::string>();
+  rec.type = row[1].as<std::string>();
+  rec.params = row[2].as<std::string>();
+  from_string(row[3].as<std::string>(), rec.status);
+  rec.result = text_of(row[4]);
+  rec.error = text_of(row[5]);
+  rec.priority = row[6].as<int32_t>();
+  rec.attempts = row[7].as<int32_t>();
+  rec.max_attempts = row[8].as<int32_t>();
+  rec.timeout_ms = row[9].as<int64_t>();
+  rec.idempotency_key = text_of(row[10]);
+  rec.request_hash = text_of(row[11]);
+  rec.worker_id = text_of(row[12]);
+  rec.created_at = time_of(row[13]);
+  rec.updated_at = time_of(row[14]);
+  rec.scheduled_at = time_of(row[15]);
+  rec.started_at = time_of(row[16]);
+  rec.completed_at = time_of(row[17]);
+  return rec;
+}
+
+} // namespace
+
+/// Wraps the libpqxx connection so the header needs no libpqxx include.
+struct database::connection : pqxx::connection {
+  using pqxx::connection::connection;
+};
+
+database::database(std::string url) : url_(std::move(url)) {
+  // nop
+}
+
+database::~database() = default;
+
+void database::connect() {
+  if (!conn_ || !conn_->is_open())
+    conn_ = std::make_unique<connection>(url_);
+}
+
+void database::reset() {
+  conn_.reset();
+}
+
+database::connection& database::conn() {
+  connect();
+  return *conn_;
+}
+
+int database::migrate() {
+  pqxx::work tx{conn()};
+  // One coordinator migrates at a time.
+  tx.exec("SELECT pg_advisory_xact_lock(7355608)");
+  tx.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+          "version int PRIMARY KEY, name text NOT NULL, "
+          "applied_at timestamptz NOT NULL DEFAULT now())");
+  auto current = tx.exec1("SELECT coalesce(max(version), 0) FROM schema_migrations")[0]
+                   .as<int>();
+  int applied = 0;
+  for (auto& m : migrations()) {
+    if (m.version <= current)
+      continue;
+    tx.exec(m.sql);
+    tx.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                   m.version, std::string{m.name});
+    ++applied;
+  }
+  tx.commit();
+  return applied;
+}
+
+batch_outcome database::apply(const write_batch& batch) {
+  batch_outcome out;
+  pqxx::work tx{conn()};
+  if (!batch.insert_groups.empty()) {
+    std::vector<task_record> all;
+    for (auto& g : batch.insert_groups)
+      all.insert(all.end(), g.begin(), g.end());
+    std::unordered_set<std::string> inserted;
+    inserted.reserve(all.size());
+    for (auto row : tx.exec_params(insert_sql(), records_json(all)))
+      inserted.insert(row[0].as<std::string>());
+    // Rows that were not inserted hit an idempotency key used before (or
+    // earlier in this batch): read what that key holds.
+    std::unordered_map<std::string, task_record> by_key;
+    if (inserted.size() < all.size()) {
+      auto keys = nlohmann::json::array();
+      for (auto& rec : all)
+        if (inserted.count(rec.id) == 0)
+          keys.push_back(rec.idempotency_key);
+      auto rows = tx.exec_params(
+        "SELECT " + select_columns()
+          + " FROM tasks WHERE idempotency_key IN "
+            "(SELECT jsonb_array_elements_text($1::jsonb))",
+        keys.dump());
+      for (auto row : rows) {
+        auto rec = read_record(row);
+        by_key.emplace(rec.idempotency_key, std::move(rec));
+      }
+    }
+    std::vector<std::string> undo;
+    for (auto& group : batch.insert_groups) {
+      insert_result res;
+      size_t existing = 0;
+      for (auto& rec : group) {
+        if (inserted.count(rec.id) > 0) {
+          res.tasks.push_back(rec);
+          continue;
+        }
+        auto i = by_key.find(rec.idempotency_key);
+        if (i == by_key.end() || i->second.request_hash != rec.request_hash) {
+          res.status = insert_status::conflict;
+          res.conflict_key = rec.idempotency_key;
+          break;
+        }
+        res.tasks.push_back(i->second);
+        ++existing;
+      }
+      if (res.status == insert_status::conflict) {
+        // All or none: withdraw what this group inserted.
+        for (auto& rec : group)
+          if (inserted.count(rec.id) > 0)
+            undo.push_back(rec.id);
+        res.tasks.clear();
+      } else if (existing == group.size()) {
+        res.status = insert_status::existing;
+      }
+      out.groups.push_back(std::move(res));
+    }
+    if (!undo.empty()) {
+      auto ids = nlohmann::json(undo);
+      tx.exec_params("DELETE FROM tasks WHERE id IN "
+                     "(SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
+                     ids.dump());
+    }
+  }
+  if (!batch.updates.empty())
+    tx.exec_params(update_sql(), records_json(batch.updates));
+  tx.commit();
+  return out;
+}
+
+std::optional<task_record> database::get(const std::string& id) {
+  pqxx::read_transaction tx{conn()};
+  auto rows = tx.exec_params("SELECT " + select_columns()
+                               + " FROM tasks WHERE id = $1::uuid",
+                             id);
+  if (rows.empty())
+    return std::nullopt;
+  return read_record(rows[0]);
+}
+
+task_page database::list(const list_query& q) {
+  pqxx::read_transaction tx{conn()};
+  auto rows = tx.exec_params(
+    "SELECT " + select_columns()
+      + " FROM tasks WHERE ($1 = '' OR status = $1) AND ($2 = '' OR type = $2)"
+        " AND ($3::bigint = 0 OR (created_at, id) < ('epoch'::timestamptz + "
+        "$3::bigint * interval '1 millisecond', $4::uuid))"
+        " ORDER BY created_at DESC, id DESC LIMIT $5",
+    q.status, q.type, q.after_created_at,
+    q.after_id.empty() ? std::string{"00000000-0000-0000-0000-000000000000"}
+                       : q.after_id,
+    q.limit + 1);
+  task_page page;
+  for (auto row : rows) {
+    if (static_cast<int32_t>(page.tasks.size()) == q.limit) {
+      page.more = true;
+      break;
+    }
+    page.tasks.push_back(read_record(row));
+  }
+  return page;
+}
+
+std::vector<task_record> database::unfinished() {
+  pqxx::read_transaction tx{conn()};
+  std::vector<task_record> out;
+  for (auto row : tx.exec("SELECT " + select_columns()
+                          + " FROM tasks WHERE status IN ('PENDING', "
+                            "'PROCESSING') ORDER BY scheduled_at"))
+    out.push_back(read_record(row));
+  return out;
+}
+
+void database::ping() {
+  pqxx::nontransaction tx{conn()};
+  tx.exec("SELECT 1");
+}
+
+} // namespace tasker

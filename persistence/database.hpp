@@ -1,0 +1,58 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "messages/types.hpp"
+
+namespace tasker {
+
+/// One PostgreSQL connection and the statements tasker runs on it. Blocking:
+/// used only from detached actors, tools and tests. Throws pqxx exceptions;
+/// after a `pqxx::broken_connection` the next call connects anew.
+class database {
+public:
+  explicit database(std::string url);
+  ~database();
+
+  database(const database&) = delete;
+  database& operator=(const database&) = delete;
+
+  /// Connects now if not connected.
+  void connect();
+
+  /// Drops the connection (after a failure); the next call reconnects.
+  void reset();
+
+  /// Applies pending migrations in one transaction under an advisory lock.
+  /// Returns how many were applied.
+  int migrate();
+
+  /// Commits a write batch in one transaction: inserts with idempotency
+  /// checks, then updates. Terminal rows change only through a retry.
+  batch_outcome apply(const write_batch& batch);
+
+  /// Reads one task.
+  std::optional<task_record> get(const std::string& id);
+
+  /// Reads one page of a list, newest first.
+  task_page list(const list_query& query);
+
+  /// Reads every task that is not terminal, oldest schedule first.
+  std::vector<task_record> unfinished();
+
+  /// Runs `SELECT 1`; throws when the database is unreachable.
+  void ping();
+
+private:
+  struct connection;
+
+  connection& conn();
+
+  std::string url_;
+  std::unique_ptr<connection> conn_;
+};
+
+} // namespace tasker

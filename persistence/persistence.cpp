@@ -1,0 +1,279 @@
+#include "persistence/persistence.hpp"
+
+#include <chrono>
+#include <functional>
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <nlohmann/json.hpp>
+#include <pqxx/except>
+
+#include "config/log.hpp"
+#include "messages/error.hpp"
+
+namespace tasker {
+
+namespace {
+
+size_t shard_of(const persistence_state& st, const std::string& id) {
+  return std::hash<std::string>{}(id) % st.shards.size();
+}
+
+void schedule_flush(persistence_pointer self, size_t i) {
+  auto& sh = self->state.shards[i];
+  if (sh.in_flight || sh.flush_scheduled || sh.buffer.empty())
+    return;
+  sh.flush_scheduled = true;
+  // A self-message runs after what is already in the mailbox, so writes that
+  // arrived together share the commit.
+  self->send(self, flush_atom_v, static_cast<int32_t>(i));
+}
+
+size_t backlog(const persistence_state& st) {
+  size_t n = 0;
+  for (auto& sh : st.shards)
+    n += sh.buffer.rows() + sh.flight.batch.updates.size();
+  return n;
+}
+
+void flush(persistence_pointer self, size_t i) {
+  auto& st = self->state;
+  auto& sh = st.shards[i];
+  sh.flush_scheduled = false;
+  if (sh.in_flight || sh.buffer.empty())
+    return;
+  sh.flight = sh.buffer.take(static_cast<size_t>(st.batch_max_rows));
+  sh.in_flight = true;
+  auto rows = sh.flight.batch.updates.size();
+  for (auto& g : sh.flight.batch.insert_groups)
+    rows += g.size();
+  auto started = std::chrono::steady_clock::now();
+  self
+    ->request(sh.writer, caf::infinite, write_atom_v, sh.flight.batch)
+    .then(
+      [self, i, rows, started](batch_outcome& out) {
+        auto& st = self->state;
+        auto& sh = st.shards[i];
+        auto secs = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+        st.tel->stats.batch_committed(rows, secs);
+        ++st.batches;
+        st.rows_written += rows;
+        st.last_batch_rows = rows;
+        st.max_batch_rows = std::max(st.max_batch_rows, rows);
+        sh.failures = 0;
+        auto flight = std::move(sh.flight);
+        sh.flight = {};
+        sh.in_flight = false;
+        for (size_t g = 0; g < flight.insert_tokens.size(); ++g) {
+          auto w = st.insert_waiters.find(flight.insert_tokens[g]);
+          if (w == st.insert_waiters.end())
+            continue;
+          if (g < out.groups.size())
+            w->second.deliver(std::move(out.groups[g]));
+          else
+            w->second.deliver(make_error(ec::internal, "missing insert result"));
+          st.insert_waiters.erase(w);
+        }
+        for (auto& tokens : flight.update_tokens)
+          for (auto token : tokens) {
+            auto w = st.write_waiters.find(token);
+            if (w != st.write_waiters.end()) {
+              w->second.deliver(ok_atom_v);
+              st.write_waiters.erase(w);
+            }
+          }
+        st.tel->stats.set_persistence_backlog(static_cast<int64_t>(backlog(st)));
+        schedule_flush(self, i);
+      },
+      [self, i](caf::error& err) {
+        auto& st = self->state;
+        auto& sh = st.shards[i];
+        ++st.failed_batches;
+        auto flight = std::move(sh.flight);
+        sh.flight = {};
+        sh.in_flight = false;
+        auto code = code_of(err);
+        auto msg = message_of(err);
+        for (auto token : flight.insert_tokens) {
+          auto w = st.insert_waiters.find(token);
+          if (w != st.insert_waiters.end()) {
+            w->second.deliver(make_error(
+              code == ec::unavailable ? ec::unavailable : ec::internal,
+              "the database did not accept the tasks: " + msg));
+            st.insert_waiters.erase(w);
+          }
+        }
+        if (code == ec::unavailable) {
+          // Updates must not be lost: keep them and try again with back-off.
+          log::warning(st.name, "commit failed, retrying",
+                       {{"error", msg},
+                        {"rows", flight.batch.updates.size()}});
+          sh.buffer.requeue_updates(std::move(flight));
+          sh.failures = std::min(sh.failures + 1, 10);
+          auto delay = std::chrono::milliseconds(
+            std::min(2000, 50 * (1 << std::min(sh.failures, 6))));
+          sh.flush_scheduled = true;
+          self->delayed_send(self, delay, flush_atom_v,
+                             static_cast<int32_t>(i));
+          return;
+        }
+        // Not a connection problem: the batch itself was refused, which is a
+        // bug. Say so loudly and answer the waiters rather than loop forever.
+        log::error(st.name, "commit refused, batch dropped",
+                   {{"error", msg}, {"rows", flight.batch.updates.size()}});
+        for (auto& tokens : flight.update_tokens)
+          for (auto token : tokens) {
+            auto w = st.write_waiters.find(token);
+            if (w != st.write_waiters.end()) {
+              w->second.deliver(make_error(ec::internal, msg));
+              st.write_waiters.erase(w);
+            }
+          }
+        schedule_flush(self, i);
+      });
+}
+
+} // namespace
+
+persistence_actor::behavior_type
+persistence(persistence_pointer self, std::vector<writer_actor> writers,
+            int32_t batch_max_rows, telemetry_ptr tel) {
+  auto& st = self->state;
+  st.tel = std::move(tel);
+  st.batch_max_rows = batch_max_rows;
+  for (auto& w : writers) {
+    persistence_state::shard sh;
+    sh.writer = w;
+    st.shards.push_back(std::move(sh));
+  }
+  return {
+    [self](insert_atom, std::vector<task_record>& group)
+      -> caf::typed_response_promise<insert_result> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<insert_result>();
+      if (group.empty()) {
+        rp.deliver(insert_result{});
+        return rp;
+      }
+      auto token = st.next_token++;
+      st.insert_waiters.emplace(token, rp);
+      auto i = shard_of(st, group.front().id);
+      st.shards[i].buffer.add_insert(std::move(group), token);
+      schedule_flush(self, i);
+      return rp;
+    },
+    [self](update_atom, task_record& rec) {
+      auto& st = self->state;
+      auto i = shard_of(st, rec.id);
+      st.shards[i].buffer.add_update(std::move(rec));
+      schedule_flush(self, i);
+    },
+    [self](write_atom, task_record& rec) -> caf::typed_response_promise<ok_atom> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<ok_atom>();
+      auto token = st.next_token++;
+      st.write_waiters.emplace(token, rp);
+      auto i = shard_of(st, rec.id);
+      st.shards[i].buffer.add_update(std::move(rec), token);
+      schedule_flush(self, i);
+      return rp;
+    },
+    [self](flush_atom, int32_t i) { flush(self, static_cast<size_t>(i)); },
+    [self](status_atom) -> std::string {
+      auto& st = self->state;
+      nlohmann::json js{{"writers", st.shards.size()},
+                        {"batches", st.batches},
+                        {"rows_written", st.rows_written},
+                        {"failed_batches", st.failed_batches},
+                        {"last_batch_rows", st.last_batch_rows},
+                        {"max_batch_rows", st.max_batch_rows},
+                        {"backlog_rows", backlog(st)},
+                        {"waiting_submits", st.insert_waiters.size()},
+                        {"db_up", st.tel->state.db_up.load()}};
+      return js.dump();
+    },
+  };
+}
+
+writer_actor::behavior_type writer(writer_actor::pointer self,
+                                   std::shared_ptr<database> db,
+                                   telemetry_ptr tel) {
+  (void) self;
+  return {
+    [db, tel](write_atom, write_batch& batch) -> caf::result<batch_outcome> {
+      try {
+        auto out = db->apply(batch);
+        tel->state.db_up = true;
+        return out;
+      } catch (const pqxx::broken_connection& e) {
+        db->reset();
+        tel->state.db_up = false;
+        return make_error(ec::unavailable, e.what());
+      } catch (const pqxx::in_doubt_error& e) {
+        db->reset();
+        return make_error(ec::unavailable, e.what());
+      } catch (const pqxx::sql_error& e) {
+        // The connection may still be fine; a refused statement is a bug.
+        return make_error(ec::internal, e.what());
+      } catch (const std::exception& e) {
+        db->reset();
+        tel->state.db_up = false;
+        return make_error(ec::unavailable, e.what());
+      }
+    },
+  };
+}
+
+reader_actor::behavior_type reader(reader_actor::pointer self,
+                                   std::shared_ptr<database> db) {
+  (void) self;
+  auto guard = [db](auto f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const pqxx::sql_error& e) {
+      return make_error(ec::internal, e.what());
+    } catch (const std::exception& e) {
+      db->reset();
+      return make_error(ec::unavailable,
+                        std::string{"the database cannot be reached: "}
+                          + e.what());
+    }
+  };
+  return {
+    [db, guard](get_atom, const std::string& id) -> caf::result<task_record> {
+      return guard([&]() -> caf::result<task_record> {
+        auto rec = db->get(id);
+        if (!rec)
+          return make_error(ec::not_found, "no task with id " + id);
+        return std::move(*rec);
+      });
+    },
+    [db, guard](list_atom, const list_query& q) -> caf::result<task_page> {
+      return guard([&]() -> caf::result<task_page> { return db->list(q); });
+    },
+    [db, guard](recover_atom) -> caf::result<std::vector<task_record>> {
+      return guard([&]() -> caf::result<std::vector<task_record>> {
+        return db->unfinished();
+      });
+    },
+  };
+}
+
+persistence_handles spawn_persistence(caf::actor_system& sys,
+                                      const persistence_config& cfg,
+                                      telemetry_ptr tel) {
+  std::vector<writer_actor> writers;
+  for (int32_t i = 0; i < cfg.writers; ++i)
+    writers.push_back(sys.spawn<caf::detached>(
+      writer, std::make_shared<database>(cfg.db_url), tel));
+  persistence_handles out;
+  out.reader = sys.spawn<caf::detached>(reader,
+                                        std::make_shared<database>(cfg.db_url));
+  out.batcher = sys.spawn(persistence, std::move(writers), cfg.batch_max_rows,
+                          std::move(tel));
+  return out;
+}
+
+} // namespace tasker

@@ -1,0 +1,177 @@
+#include "persistence/sql.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace tasker {
+
+namespace {
+
+void append_string(std::string& out, const std::string& str) {
+  out += nlohmann::json(str).dump(-1, ' ', false,
+                                  nlohmann::json::error_handler_t::replace);
+}
+
+void append_opt_string(std::string& out, const std::string& str) {
+  if (str.empty())
+    out += "null";
+  else
+    append_string(out, str);
+}
+
+void append_time(std::string& out, millis t) {
+  if (t == 0)
+    out += "null";
+  else
+    out += std::to_string(t);
+}
+
+} // namespace
+
+void append_record_json(std::string& out, const task_record& rec) {
+  out += "{\"id\":\"";
+  out += rec.id;
+  out += "\",\"type\":";
+  append_string(out, rec.type);
+  out += ",\"params\":";
+  out += rec.params.empty() ? "{}" : rec.params;
+  out += ",\"status\":\"";
+  out += to_string(rec.status);
+  out += "\",\"result\":";
+  out += rec.result.empty() ? "null" : rec.result;
+  out += ",\"error\":";
+  if (rec.error.empty() && rec.status != task_status::failed)
+    out += "null";
+  else
+    append_string(out, rec.error);
+  out += ",\"priority\":";
+  out += std::to_string(rec.priority);
+  out += ",\"attempts\":";
+  out += std::to_string(rec.attempts);
+  out += ",\"max_attempts\":";
+  out += std::to_string(rec.max_attempts);
+  out += ",\"timeout_ms\":";
+  out += std::to_string(rec.timeout_ms);
+  out += ",\"idempotency_key\":";
+  append_opt_string(out, rec.idempotency_key);
+  out += ",\"request_hash\":";
+  append_opt_string(out, rec.request_hash);
+  out += ",\"worker_id\":";
+  append_opt_string(out, rec.worker_id);
+  out += ",\"created_at\":";
+  append_time(out, rec.created_at);
+  out += ",\"updated_at\":";
+  append_time(out, rec.updated_at);
+  out += ",\"scheduled_at\":";
+  append_time(out, rec.scheduled_at);
+  out += ",\"started_at\":";
+  append_time(out, rec.started_at);
+  out += ",\"completed_at\":";
+  append_time(out, rec.completed_at);
+  out += '}';
+}
+
+std::string records_json(const std::vector<task_record>& recs) {
+  std::string out;
+  out.reserve(recs.size() * 400);
+  out += '[';
+  for (size_t i = 0; i < recs.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    append_record_json(out, recs[i]);
+  }
+  out += ']';
+  return out;
+}
+
+std::string encode_cursor(millis created_at, const std::string& id) {
+  return std::to_string(created_at) + "_" + id;
+}
+
+bool decode_cursor(const std::string& cursor, millis& created_at,
+                   std::string& id) {
+  auto sep = cursor.find('_');
+  if (sep == std::string::npos || sep == 0 || sep > 19)
+    return false;
+  for (size_t i = 0; i < sep; ++i)
+    if (cursor[i] < '0' || cursor[i] > '9')
+      return false;
+  created_at = std::stoll(cursor.substr(0, sep));
+  id = cursor.substr(sep + 1);
+  if (id.size() != 36)
+    return false;
+  for (size_t i = 0; i < id.size(); ++i) {
+    auto c = id[i];
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? c != '-' : !std::isxdigit(static_cast<unsigned char>(c)))
+      return false;
+  }
+  return true;
+}
+
+void write_buffer::add_insert(std::vector<task_record> group, uint64_t token) {
+  rows_ += group.size();
+  inserts_.push_back({std::move(group), token});
+}
+
+void write_buffer::add_update(task_record rec, uint64_t token) {
+  auto i = update_index_.find(rec.id);
+  if (i != update_index_.end()) {
+    auto& entry = updates_[i->second];
+    entry.rec = std::move(rec);
+    if (token != 0)
+      entry.tokens.push_back(token);
+    return;
+  }
+  update_index_.emplace(rec.id, updates_.size());
+  pending_update entry{std::move(rec), {}};
+  if (token != 0)
+    entry.tokens.push_back(token);
+  updates_.push_back(std::move(entry));
+  ++rows_;
+}
+
+void write_buffer::requeue_updates(taken&& failed) {
+  for (size_t i = 0; i < failed.batch.updates.size(); ++i) {
+    auto& rec = failed.batch.updates[i];
+    auto& tokens = failed.update_tokens[i];
+    auto j = update_index_.find(rec.id);
+    if (j != update_index_.end()) {
+      // A newer state is already buffered; its commit answers these waiters.
+      auto& entry = updates_[j->second];
+      entry.tokens.insert(entry.tokens.end(), tokens.begin(), tokens.end());
+      continue;
+    }
+    update_index_.emplace(rec.id, updates_.size());
+    updates_.push_back({std::move(rec), std::move(tokens)});
+    ++rows_;
+  }
+}
+
+write_buffer::taken write_buffer::take(size_t max_rows) {
+  taken out;
+  size_t n = 0;
+  size_t gi = 0;
+  for (; gi < inserts_.size() && (n == 0 || n + inserts_[gi].group.size() <= max_rows);
+       ++gi) {
+    n += inserts_[gi].group.size();
+    out.batch.insert_groups.push_back(std::move(inserts_[gi].group));
+    out.insert_tokens.push_back(inserts_[gi].token);
+  }
+  inserts_.erase(inserts_.begin(), inserts_.begin() + static_cast<ptrdiff_t>(gi));
+  size_t ui = 0;
+  for (; ui < updates_.size() && (n == 0 || n < max_rows); ++ui, ++n) {
+    update_index_.erase(updates_[ui].rec.id);
+    out.batch.updates.push_back(std::move(updates_[ui].rec));
+    out.update_tokens.push_back(std::move(updates_[ui].tokens));
+  }
+  updates_.erase(updates_.begin(), updates_.begin() + static_cast<ptrdiff_t>(ui));
+  if (!updates_.empty()) {
+    update_index_.clear();
+    for (size_t i = 0; i < updates_.size(); ++i)
+      update_index_.emplace(updates_[i].rec.id, i);
+  }
+  rows_ -= n;
+  return out;
+}
+
+} // namespace tasker

@@ -1,0 +1,79 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "messages/types.hpp"
+
+namespace tasker {
+
+/// Appends a record as a JSON object whose keys match the column list of
+/// `jsonb_to_recordset` in the batch statements. Params and result are
+/// embedded as JSON; empty strings and zero times become null.
+void append_record_json(std::string& out, const task_record& rec);
+
+/// Encodes records as one JSON array for a single statement parameter.
+std::string records_json(const std::vector<task_record>& recs);
+
+/// Encodes a list cursor (created_at and id of the last row) as opaque text.
+std::string encode_cursor(millis created_at, const std::string& id);
+
+/// Decodes a cursor; returns false when it is malformed.
+bool decode_cursor(const std::string& cursor, millis& created_at,
+                   std::string& id);
+
+/// Pending writes of one writer: submission groups and coalesced updates
+/// (the latest state of a task wins), each with the tokens of its waiters.
+class write_buffer {
+public:
+  /// What one flush takes out.
+  struct taken {
+    write_batch batch;
+    /// One token per insert group (same order as batch.insert_groups).
+    std::vector<uint64_t> insert_tokens;
+    /// Waiter tokens per update (same order as batch.updates); 0 = none.
+    std::vector<std::vector<uint64_t>> update_tokens;
+  };
+
+  /// Adds a submission group that a waiter with `token` awaits.
+  void add_insert(std::vector<task_record> group, uint64_t token);
+
+  /// Adds the new state of a task; `token` 0 means nobody waits.
+  void add_update(task_record rec, uint64_t token = 0);
+
+  /// Puts the updates of a failed flush back, unless a newer state of the
+  /// same task arrived meanwhile (its waiters then wait for the newer one).
+  void requeue_updates(taken&& failed);
+
+  /// Task rows buffered.
+  size_t rows() const {
+    return rows_;
+  }
+
+  bool empty() const {
+    return rows_ == 0;
+  }
+
+  /// Takes out whole groups and updates up to about `max_rows` rows (at
+  /// least one entry).
+  taken take(size_t max_rows);
+
+private:
+  struct pending_insert {
+    std::vector<task_record> group;
+    uint64_t token;
+  };
+  struct pending_update {
+    task_record rec;
+    std::vector<uint64_t> tokens;
+  };
+
+  std::vector<pending_insert> inserts_;
+  std::vector<pending_update> updates_;
+  std::unordered_map<std::string, size_t> update_index_;
+  size_t rows_ = 0;
+};
+
+} // namespace tasker

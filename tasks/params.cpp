@@ -1,0 +1,143 @@
+#include "tasks/params.hpp"
+
+namespace tasker {
+
+params_spec& params_spec::number(std::string name, std::string description,
+                                 bool required) {
+  fields_.push_back(
+    {std::move(name), std::move(description), kind::number, required, 0, 0, {}});
+  return *this;
+}
+
+params_spec& params_spec::integer(std::string name, std::string description,
+                                  int64_t min, int64_t max,
+                                  std::optional<int64_t> default_value) {
+  field f{std::move(name), std::move(description), kind::integer,
+          !default_value.has_value(), min, max, {}};
+  if (default_value)
+    f.default_value = *default_value;
+  fields_.push_back(std::move(f));
+  return *this;
+}
+
+params_spec& params_spec::string(std::string name, std::string description,
+                                 int64_t max_bytes,
+                                 std::optional<std::string> default_value) {
+  field f{std::move(name), std::move(description), kind::string,
+          !default_value.has_value(), 0, max_bytes, {}};
+  if (default_value)
+    f.default_value = *default_value;
+  fields_.push_back(std::move(f));
+  return *this;
+}
+
+params_spec& params_spec::boolean(std::string name, std::string description,
+                                  std::optional<bool> default_value) {
+  field f{std::move(name), std::move(description), kind::boolean,
+          !default_value.has_value(), 0, 0, {}};
+  if (default_value)
+    f.default_value = *default_value;
+  fields_.push_back(std::move(f));
+  return *this;
+}
+
+std::string params_spec::validate(nlohmann::json& params) const {
+  if (!params.is_object())
+    return "params must be a JSON object";
+  for (auto& [key, val] : params.items()) {
+    bool known = false;
+    for (auto& f : fields_)
+      known = known || f.name == key;
+    if (!known)
+      return "params." + key + " is not a known parameter";
+  }
+  for (auto& f : fields_) {
+    auto path = "params." + f.name;
+    auto i = params.find(f.name);
+    if (i == params.end() || i->is_null()) {
+      if (f.required)
+        return path + " is required";
+      params[f.name] = f.default_value;
+      continue;
+    }
+    auto& val = *i;
+    switch (f.type) {
+      case kind::number:
+        if (!val.is_number())
+          return path + " must be a number";
+        break;
+      case kind::integer: {
+        int64_t x = 0;
+        if (val.is_number_integer()) {
+          if (val.is_number_unsigned() && val.get<uint64_t>() > INT64_MAX)
+            return path + " must be between " + std::to_string(f.min) + " and "
+                   + std::to_string(f.max);
+          x = val.get<int64_t>();
+        } else if (val.is_number_float()) {
+          auto d = val.get<double>();
+          if (d != static_cast<double>(static_cast<int64_t>(d)))
+            return path + " must be an integer";
+          x = static_cast<int64_t>(d);
+          val = x;
+        } else {
+          return path + " must be an integer";
+        }
+        if (x < f.min || x > f.max)
+          return path + " must be between " + std::to_string(f.min) + " and "
+                 + std::to_string(f.max) + ", got " + std::to_string(x);
+        break;
+      }
+      case kind::string:
+        if (!val.is_string())
+          return path + " must be a string";
+        if (static_cast<int64_t>(val.get_ref<const std::string&>().size())
+            > f.max)
+          return path + " is longer than the limit of " + std::to_string(f.max)
+                 + " bytes";
+        break;
+      case kind::boolean:
+        if (!val.is_boolean())
+          return path + " must be true or false";
+        break;
+    }
+  }
+  return "";
+}
+
+nlohmann::json params_spec::schema() const {
+  nlohmann::json props = nlohmann::json::object();
+  nlohmann::json required = nlohmann::json::array();
+  for (auto& f : fields_) {
+    nlohmann::json p;
+    p["description"] = f.description;
+    switch (f.type) {
+      case kind::number:
+        p["type"] = "number";
+        break;
+      case kind::integer:
+        p["type"] = "integer";
+        p["minimum"] = f.min;
+        p["maximum"] = f.max;
+        break;
+      case kind::string:
+        p["type"] = "string";
+        p["maxLength"] = f.max;
+        break;
+      case kind::boolean:
+        p["type"] = "boolean";
+        break;
+    }
+    if (!f.default_value.is_null())
+      p["default"] = f.default_value;
+    if (f.required)
+      required.push_back(f.name);
+    props[f.name] = std::move(p);
+  }
+  return {{"$schema", "https://json-schema.org/draft/2020-12/schema"},
+          {"type", "object"},
+          {"properties", std::move(props)},
+          {"required", std::move(required)},
+          {"additionalProperties", false}};
+}
+
+} // namespace tasker

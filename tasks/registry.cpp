@@ -1,0 +1,84 @@
+#include "tasks/registry.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+namespace tasker {
+
+bool task_context::sleep_for(int64_t ms) const {
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + std::chrono::milliseconds(ms);
+  for (;;) {
+    if (cancelled())
+      return false;
+    auto now = clock::now();
+    if (now >= deadline)
+      return true;
+    auto slice = std::min<clock::duration>(deadline - now,
+                                           std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(slice);
+  }
+}
+
+const task_type* registry::find(const std::string& name) const {
+  auto i = types_.find(name);
+  return i != types_.end() ? &i->second : nullptr;
+}
+
+std::vector<std::string> registry::names() const {
+  std::vector<std::string> out;
+  for (auto& kv : types_)
+    out.push_back(kv.first);
+  return out;
+}
+
+std::string registry::validate(const std::string& type,
+                               nlohmann::json& params) const {
+  auto t = find(type);
+  if (t == nullptr) {
+    std::string known;
+    for (auto& kv : types_)
+      known += (known.empty() ? "" : ", ") + kv.first;
+    return "type '" + type + "' is not a registered task type (known: " + known
+           + ")";
+  }
+  return t->params.validate(params);
+}
+
+nlohmann::json registry::describe() const {
+  auto out = nlohmann::json::array();
+  for (auto& [name, t] : types_)
+    out.push_back({{"type", name},
+                   {"description", t.description},
+                   {"params_schema", t.params.schema()}});
+  return out;
+}
+
+handler_result registry::run(const std::string& type,
+                             const std::string& params_json,
+                             const task_context& ctx) const {
+  auto t = find(type);
+  if (t == nullptr)
+    return handler_result::failure("no handler for task type '" + type + "'",
+                                   false);
+  try {
+    auto params = nlohmann::json::parse(params_json);
+    if (auto err = t->params.validate(params); !err.empty())
+      return handler_result::failure(err, false);
+    return t->run(params, ctx);
+  } catch (const std::exception& e) {
+    return handler_result::failure(std::string{"handler raised: "} + e.what());
+  }
+}
+
+registry builtin_registry(const task_limits& limits) {
+  registry reg;
+  register_sum(reg);
+  register_text_stats(reg, limits);
+  register_sleep(reg);
+  register_fail(reg);
+  return reg;
+}
+
+} // namespace tasker

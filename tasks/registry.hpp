@@ -1,0 +1,119 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tasks/params.hpp"
+
+namespace tasker {
+
+/// What a handler sees of the attempt it runs.
+class task_context {
+public:
+  task_context(const std::atomic<bool>* cancelled, int32_t attempt)
+    : cancelled_(cancelled), attempt_(attempt) {
+    // nop
+  }
+
+  /// Whether the attempt was told to stop (cancel or timeout). Long handlers
+  /// check this and return early.
+  bool cancelled() const {
+    return cancelled_ != nullptr && cancelled_->load(std::memory_order_relaxed);
+  }
+
+  /// The attempt number, starting at 1.
+  int32_t attempt() const {
+    return attempt_;
+  }
+
+  /// Sleeps up to `ms`; returns false when cancelled before that.
+  bool sleep_for(int64_t ms) const;
+
+private:
+  const std::atomic<bool>* cancelled_;
+  int32_t attempt_;
+};
+
+/// The outcome of one handler call.
+struct handler_result {
+  bool ok = false;
+  nlohmann::json result;
+  std::string error;
+  bool retryable = true;
+
+  static handler_result success(nlohmann::json result) {
+    return {true, std::move(result), {}, false};
+  }
+
+  static handler_result failure(std::string error, bool retryable = true) {
+    return {false, nullptr, std::move(error), retryable};
+  }
+};
+
+/// A registered task type.
+struct task_type {
+  std::string name;
+  std::string description;
+  params_spec params;
+  /// Runs one attempt on validated params (defaults filled in).
+  std::function<handler_result(const nlohmann::json&, const task_context&)> run;
+};
+
+/// The limits that shape the built-in types' parameters.
+struct task_limits {
+  int64_t max_text_bytes = 1024 * 1024;
+};
+
+/// All task types of a process, by name. The gateway uses it to validate and
+/// describe; worker nodes use it to run.
+class registry {
+public:
+  /// Registers a type whose handler takes typed params: `Params` has a static
+  /// `from_json(const nlohmann::json&)` that reads validated params.
+  template <class Params>
+  void add(std::string name, std::string description, params_spec params,
+           std::function<handler_result(const Params&, const task_context&)> f) {
+    task_type t{std::move(name), std::move(description), std::move(params),
+                [f](const nlohmann::json& js, const task_context& ctx) {
+                  return f(Params::from_json(js), ctx);
+                }};
+    types_.emplace(t.name, std::move(t));
+  }
+
+  /// Returns the type of this name, or nullptr.
+  const task_type* find(const std::string& name) const;
+
+  /// The names of all types, sorted.
+  std::vector<std::string> names() const;
+
+  /// Validates `params` for `type`, filling in defaults. Returns "" or a
+  /// message for the client that names the field.
+  std::string validate(const std::string& type, nlohmann::json& params) const;
+
+  /// `[{"type", "description", "params_schema"}]` of every type.
+  nlohmann::json describe() const;
+
+  /// Runs one attempt; exceptions and malformed params become failed results.
+  handler_result run(const std::string& type, const std::string& params_json,
+                     const task_context& ctx) const;
+
+private:
+  std::map<std::string, task_type> types_;
+};
+
+/// Returns a registry with the built-in types: sum, text_stats, sleep, fail.
+registry builtin_registry(const task_limits& limits);
+
+// Each built-in type registers itself in its own file.
+void register_sum(registry& reg);
+void register_text_stats(registry& reg, const task_limits& limits);
+void register_sleep(registry& reg);
+void register_fail(registry& reg);
+
+} // namespace tasker
