@@ -44,7 +44,8 @@ void with_stored(task_manager_pointer self, const std::string& id,
                  caf::typed_response_promise<task_record> rp, F f) {
   auto& st = self->state;
   if (auto i = st.cache.find(id); i != st.cache.end()) {
-    f(i->second);
+    auto copy = i->second; // the handler may move from it
+    f(copy);
     return;
   }
   self->request(st.reader, std::chrono::seconds(30), get_atom_v, id)

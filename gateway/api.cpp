@@ -238,6 +238,7 @@ parse_submission(const nlohmann::json& body, const registry& reg,
   auto params_it = body.find("params");
   if (params_it == body.end() || params_it->is_null())
     return api_error{ec::invalid_params, prefix + "params is required"};
+  // Validation fills in defaults; the task keeps the params as submitted.
   auto params = *params_it;
   auto type_name = type->get<std::string>();
   if (reg.find(type_name) == nullptr)
@@ -300,8 +301,8 @@ parse_submission(const nlohmann::json& body, const registry& reg,
   out = task_record{};
   out.id = make_uuid();
   out.type = type_name;
-  out.params = params.dump(-1, ' ', false,
-                           nlohmann::json::error_handler_t::replace);
+  out.params = params_it->dump(-1, ' ', false,
+                               nlohmann::json::error_handler_t::replace);
   out.status = task_status::pending;
   out.priority = static_cast<int32_t>(priority);
   out.max_attempts = static_cast<int32_t>(max_attempts);
@@ -369,6 +370,11 @@ std::optional<api_error> parse_seed_submission(const nlohmann::json& body,
   if (name == body.end() || !name->is_string())
     return api_error{ec::invalid_params,
                      "task_name is required and must be a string"};
+  if (auto type = name->get<std::string>(); reg.find(type) == nullptr) {
+    auto no_params = nlohmann::json::object();
+    return api_error{ec::invalid_params,
+                     "task_name: " + reg.validate(type, no_params)};
+  }
   nlohmann::json sub{{"type", *name}, {"params", nlohmann::json::object()}};
   for (auto& [key, val] : body.items())
     if (key != "task_name")
