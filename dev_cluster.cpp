@@ -96,7 +96,10 @@ std::string dev_postgres::start() {
                      {{"dir", p.string()}});
   }
   auto data = dir_ + "/data";
-  auto log_file = dir_ + "/postgresql.log";
+  // Output of initdb and pg_ctl (written by us) and the server's own log
+  // (written by the postgres user) go to separate files.
+  auto log_file = dir_ + "/tools.log";
+  auto server_log = dir_ + "/postgresql.log";
   if (!fs::exists(data + "/PG_VERSION")) {
     log::info(component, "creating a PostgreSQL cluster", {{"dir", data}});
     if (run({pg_bin("initdb"), "-D", data, "-A", "trust", "-U", "postgres",
@@ -107,15 +110,22 @@ std::string dev_postgres::start() {
       return {};
     }
   }
+  if (run({pg_bin("pg_ctl"), "-D", data, "status"}, log_file) == 0) {
+    // Left running by an earlier `tasker dev` that was killed: reuse it.
+    log::info(component, "PostgreSQL is already running", {{"dir", data}});
+    started_ = true;
+    return "postgresql://postgres@127.0.0.1:" + std::to_string(port_)
+           + "/postgres";
+  }
   auto opts = "-k " + dir_ + " -p " + std::to_string(port_)
               + " -c listen_addresses=127.0.0.1";
-  if (run({pg_bin("pg_ctl"), "-D", data, "-l", log_file, "-w", "-t", "60",
+  if (run({pg_bin("pg_ctl"), "-D", data, "-l", server_log, "-w", "-t", "60",
            "-o", opts, "start"},
           log_file)
       != 0) {
     log::error(component,
                "PostgreSQL did not start (is the port in use? see the log)",
-               {{"log", log_file}, {"port", port_}});
+               {{"log", server_log}, {"port", port_}});
     return {};
   }
   started_ = true;
@@ -129,7 +139,7 @@ void dev_postgres::stop() {
     return;
   started_ = false;
   run({pg_bin("pg_ctl"), "-D", dir_ + "/data", "-m", "fast", "-w", "stop"},
-      dir_ + "/postgresql.log");
+      dir_ + "/tools.log");
   log::info(component, "PostgreSQL stopped");
 }
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, starts a private PostgreSQL and runs every
+# test through ctest. Extra arguments go to ctest (e.g. -R gateway).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+install_deps
+build_tasker
+
+pg_dir=$(mktemp -d /tmp/tasker-test-pg.XXXXXX)
+chmod 755 "$pg_dir"
+cleanup() { scripts/pg.sh stop "$pg_dir" || true; rm -rf "$pg_dir"; }
+trap cleanup EXIT
+TASKER_TEST_PG_URL=$(scripts/pg.sh start "$pg_dir" "$(free_port)")
+export TASKER_TEST_PG_URL
+echo "test PostgreSQL: $TASKER_TEST_PG_URL"
+
+cd build
+ctest --output-on-failure --timeout 600 "$@"
