@@ -91,6 +91,9 @@ int run_coordinator(const config& cfg) {
                    ? static_cast<size_t>(cfg.scheduler_threads)
                    : std::max<size_t>(2, std::thread::hardware_concurrency());
   sys_cfg.set("scheduler.max-threads", threads);
+  sys_cfg.set("scheduler.policy", cfg.scheduler_policy == "sharing"
+                                     ? caf::atom("sharing")
+                                     : caf::atom("stealing"));
   sys_cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{sys_cfg};
   auto tel = std::make_shared<telemetry>();

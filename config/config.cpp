@@ -105,6 +105,8 @@ const std::vector<option>& options() {
                &config::result_cache_size, 0, 10000000),
     int_option("scheduler_threads", "actor scheduler threads (0: one per core)",
                &config::scheduler_threads, 0, 256),
+    str_option("scheduler_policy", "actor scheduler: stealing or sharing",
+               &config::scheduler_policy),
   };
   return opts;
 }
@@ -159,6 +161,9 @@ std::string config::validate() const {
            + ")";
   if (command == "serve" && db_url.empty())
     return "serve needs a database: set TASKER_DB_URL or --db-url";
+  if (scheduler_policy != "stealing" && scheduler_policy != "sharing")
+    return "scheduler_policy must be stealing or sharing, got '"
+           + scheduler_policy + "'";
   if (http_host.empty())
     return "http_host must not be empty";
   if (data_dir.empty())

@@ -50,6 +50,8 @@ struct config {
   int32_t result_cache_size = 100000;
   /// CAF scheduler threads; 0 means one per core.
   int32_t scheduler_threads = 0;
+  /// CAF scheduler policy: stealing (work stealing) or sharing.
+  std::string scheduler_policy = "stealing";
 
   /// Checks ranges and combinations; returns an error line or "".
   std::string validate() const;
