@@ -104,10 +104,11 @@ int run_coordinator(const config& cfg) {
   task_manager_config tcfg;
   tcfg.backoff = {cfg.retry_base_ms, cfg.retry_max_ms};
   tcfg.result_cache_size = static_cast<size_t>(cfg.result_cache_size);
+  tcfg.max_pending = static_cast<size_t>(cfg.max_pending);
   auto manager = sys.spawn(task_manager, disp, pers.batcher, pers.reader, tcfg,
                            tel);
   auto reg = std::make_shared<const registry>(
-    builtin_registry(task_limits{cfg.max_text_bytes}));
+    builtin_registry(task_limits{cfg.max_text_bytes, cfg.max_top_n}));
   node_actor local_node;
   if (cfg.local_slots > 0)
     local_node = sys.spawn(node_agent, disp,
@@ -117,6 +118,7 @@ int run_coordinator(const config& cfg) {
   gcfg.port = cfg.http_port;
   gcfg.max_body_bytes = static_cast<uint64_t>(cfg.max_body_bytes);
   gcfg.max_header_bytes = static_cast<uint64_t>(cfg.max_header_bytes);
+  gcfg.auth_token = cfg.auth_token;
   gcfg.limits = {cfg.default_max_attempts, cfg.default_timeout_ms,
                  cfg.max_batch};
   gateway_deps gdeps{manager, disp, pers.reader, pers.batcher, reg, tel};

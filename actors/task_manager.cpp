@@ -95,6 +95,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
              task_manager_config cfg, telemetry_ptr tel) {
   auto& st = self->state;
   st.cache_size = cfg.result_cache_size;
+  st.max_pending = cfg.max_pending;
   st.reader = std::move(reader);
   auto deps = std::make_shared<task_deps>();
   deps->dispatcher = std::move(dispatcher);
@@ -151,6 +152,18 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
     [self](submit_atom, std::vector<task_record>& group)
       -> caf::typed_response_promise<submit_reply> {
       auto rp = self->make_response_promise<submit_reply>();
+      auto& st0 = self->state;
+      if (st0.live.size() + st0.admitting + group.size() > st0.max_pending) {
+        rp.deliver(make_error(ec::overloaded,
+                              "the coordinator holds "
+                                + std::to_string(st0.live.size())
+                                + " unfinished tasks, its limit is "
+                                + std::to_string(st0.max_pending)
+                                + "; retry later"));
+        return rp;
+      }
+      auto n = group.size();
+      st0.admitting += n;
       std::unordered_set<std::string> ids;
       for (auto& rec : group)
         ids.insert(rec.id);
@@ -159,8 +172,9 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
         ->request(st.deps->persistence, caf::infinite, insert_atom_v,
                   std::move(group))
         .then(
-          [self, rp, ids](insert_result& res) mutable {
+          [self, rp, ids, n](insert_result& res) mutable {
             auto& st = self->state;
+            st.admitting -= n;
             if (res.status == insert_status::conflict) {
               rp.deliver(make_error(
                 ec::conflict, "idempotency key '" + res.conflict_key
@@ -178,7 +192,10 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
             rp.deliver(submit_reply{std::move(res.tasks),
                                     res.status == insert_status::existing});
           },
-          [rp](caf::error& err) mutable { rp.deliver(err); });
+          [self, rp, n](caf::error& err) mutable {
+            self->state.admitting -= n;
+            rp.deliver(err);
+          });
       return rp;
     },
     [self](get_atom, const std::string& id, int64_t wait_ms)

@@ -18,6 +18,8 @@ struct task_manager_config {
   backoff_policy backoff;
   /// Finished tasks kept in memory for fast reads.
   size_t result_cache_size = 100000;
+  /// Most live (unfinished) tasks; submissions past it are refused.
+  size_t max_pending = 1000000;
 };
 
 /// State of the task manager.
@@ -32,6 +34,9 @@ struct task_manager_state {
   std::unordered_map<std::string, task_record> cache;
   std::deque<std::string> cache_order;
   size_t cache_size = 100000;
+  size_t max_pending = 1000000;
+  /// Tasks of submissions being stored (counted against max_pending).
+  size_t admitting = 0;
   /// Tasks whose retry is being written.
   std::unordered_set<std::string> retrying;
   task_deps_ptr deps;

@@ -40,6 +40,12 @@ struct config {
   int64_t max_header_bytes = 16 * 1024;
   /// Largest `text` of a text_stats task.
   int64_t max_text_bytes = 1024 * 1024;
+  /// Largest `top_n` of a text_stats task.
+  int64_t max_top_n = 100;
+  /// Most unfinished tasks the coordinator holds; submits past it get 429.
+  int64_t max_pending = 1000000;
+  /// Bearer token required on /v1 when set (TASKER_AUTH_TOKEN).
+  std::string auth_token;
   /// Largest batch submission.
   int32_t max_batch = 1000;
   /// Database writer connections; a task always goes to the same writer.

@@ -183,6 +183,17 @@ route match_route(const std::string& method, const std::string& path) {
   return make(route_kind::not_found, "other");
 }
 
+bool bearer_matches(const std::string& header, const std::string& token) {
+  static const std::string scheme = "Bearer ";
+  if (header.size() != scheme.size() + token.size()
+      || header.compare(0, scheme.size(), scheme) != 0)
+    return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < token.size(); ++i)
+    diff |= static_cast<unsigned char>(header[scheme.size() + i] ^ token[i]);
+  return diff == 0;
+}
+
 std::optional<api_error> check_json_body(const http_request& req) {
   auto& ct = req.content_type;
   if (ct.empty())

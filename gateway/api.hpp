@@ -61,6 +61,10 @@ struct submit_limits {
   int32_t max_batch = 1000;
 };
 
+/// Compares an Authorization header with `Bearer <token>` in constant time
+/// (for a given token length).
+bool bearer_matches(const std::string& header, const std::string& token);
+
 /// Checks the Content-Type of a request with a body: JSON or nothing else.
 std::optional<api_error> check_json_body(const http_request& req);
 

@@ -199,12 +199,15 @@ pre{background:#f6f6f6;padding:8px}
 </style></head><body>
 <h1>tasker</h1>
 <div id="ready"></div>
+<p>API token (when auth is on): <input id="tok" type="password" size="24"> <button onclick="setTok()">use</button></p>
 <h2>Cluster</h2><pre id="cluster"></pre>
 <h2>Worker nodes</h2><table id="workers"></table>
 <h2>Recent tasks</h2><table id="tasks"></table>
 <script>
 function esc(s){return String(s).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))}
-async function j(u){const r=await fetch(u);return [r.status,await r.json().catch(()=>null)]}
+function tok(){return localStorage.getItem('tasker_token')||''}
+function setTok(){localStorage.setItem('tasker_token',document.getElementById('tok').value);refresh()}
+async function j(u){const t=tok();const r=await fetch(u,{headers:t?{Authorization:'Bearer '+t}:{}});return [r.status,await r.json().catch(()=>null)]}
 async function refresh(){
   const [rs]=await j('/ready'); document.getElementById('ready').textContent=rs==200?'ready':'not ready';
   const [,c]=await j('/v1/cluster'); document.getElementById('cluster').textContent=JSON.stringify(c,null,2);

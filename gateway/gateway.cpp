@@ -166,6 +166,15 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
   }
   auto r = match_route(req.method, req.path);
   t.label = r.label;
+  if (!st.cfg.auth_token.empty() && req.path.rfind("/v1/", 0) == 0
+      && !bearer_matches(req.authorization, st.cfg.auth_token)) {
+    auto res = error_response(ec::unauthorized,
+                              "this endpoint needs Authorization: Bearer "
+                              "<token> with the configured token");
+    res.headers.emplace_back("WWW-Authenticate", "Bearer");
+    done(res);
+    return;
+  }
   auto now = now_ms();
   switch (r.kind) {
     case route_kind::not_found:

@@ -25,6 +25,8 @@ struct gateway_config {
   uint16_t port = 8080;
   uint64_t max_header_bytes = 16 * 1024;
   uint64_t max_body_bytes = 2 * 1024 * 1024;
+  /// Bearer token required on /v1 when not empty.
+  std::string auth_token;
   submit_limits limits;
 };
 

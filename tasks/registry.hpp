@@ -68,6 +68,7 @@ struct task_type {
 /// The limits that shape the built-in types' parameters.
 struct task_limits {
   int64_t max_text_bytes = 1024 * 1024;
+  int64_t max_top_n = 100;
 };
 
 /// All task types of a process, by name. The gateway uses it to validate and

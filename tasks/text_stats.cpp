@@ -67,7 +67,8 @@ void register_text_stats(registry& reg, const task_limits& limits) {
     params_spec{}
       .string("text", "the text to analyse (bytes of UTF-8)",
               limits.max_text_bytes)
-      .integer("top_n", "how many of the most frequent words to list", 1, 100,
+      .integer("top_n", "how many of the most frequent words to list", 1,
+               limits.max_top_n,
                10),
     run_text_stats);
 }

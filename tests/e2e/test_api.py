@@ -1113,6 +1113,79 @@ class LimitsTest(TaskerTestCase, TaskAssertions):
         self.assertEqual(code, 0, "SIGTERM should shut down gracefully with exit code 0")
 
 
+class AuthAndAdmissionTest(TaskerTestCase, TaskAssertions):
+    """A server with TASKER_AUTH_TOKEN and a small TASKER_MAX_PENDING."""
+
+    server = None
+    TOKEN = "s3cret-token"
+    MAX_PENDING = 3
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = start_server(extra_env={"TASKER_AUTH_TOKEN": cls.TOKEN,
+                                             "TASKER_MAX_PENDING": str(cls.MAX_PENDING)},
+                                  name="auth")
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server is not None:
+            cls.server.close()
+
+    def setUp(self):
+        self.s = self.server
+        self.auth = {"Authorization": "Bearer " + self.TOKEN}
+
+    def test_v1_needs_the_bearer_token(self):
+        body = {"type": "sum", "params": {"a": 7771, "b": 2}}
+        self.assertError(self.s.request("POST", "/v1/tasks", body), 401, "unauthorized")
+        self.assertError(self.s.request("POST", "/v1/tasks", body,
+                                        headers={"Authorization": "Bearer wrong"}),
+                         401, "unauthorized")
+        self.assertError(self.s.request("POST", "/v1/tasks", body,
+                                        headers={"Authorization": self.TOKEN}),
+                         401, "unauthorized")
+        self.assertError(self.s.request("GET", "/v1/tasks"), 401, "unauthorized")
+        self.assertError(self.s.request("GET", "/v1/cluster"), 401, "unauthorized")
+        r = self.s.request("POST", "/v1/tasks", body, headers=self.auth)
+        self.assertEqual(r.status, 202, r.text)
+        done = self.s.request("GET", "/v1/tasks/%s?wait_ms=10000" % r.body["id"],
+                              headers=self.auth)
+        self.assertEqual(done.status, 200, done.text)
+        self.assertCompleted(done.body, {"sum": 7773})
+        # a refused request stored nothing: only the accepted task is listed
+        listed = self.s.request("GET", "/v1/tasks?type=sum", headers=self.auth)
+        mine = [t["id"] for t in listed.body["tasks"] if t["params"].get("a") == 7771]
+        self.assertEqual(mine, [r.body["id"]])
+
+    def test_health_ready_metrics_stay_open(self):
+        for path in ("/health", "/ready", "/metrics"):
+            with self.subTest(path=path):
+                self.assertEqual(self.s.request("GET", path).status, 200)
+
+    def test_submits_past_max_pending_get_429(self):
+        held = []
+        try:
+            for _ in range(self.MAX_PENDING):
+                r = self.s.request("POST", "/v1/tasks",
+                                   {"type": "sleep", "params": {"ms": 0},
+                                    "delay_ms": FAR_DELAY_MS}, headers=self.auth)
+                self.assertEqual(r.status, 202, r.text)
+                held.append(r.body["id"])
+            r = self.s.request("POST", "/v1/tasks", {"type": "sum", "params": {"a": 1, "b": 1}},
+                               headers=self.auth)
+            self.assertError(r, 429, "overloaded")
+            self.assertTrue(r.headers.get("Retry-After"), "429 without Retry-After")
+            # once one is cancelled there is room again
+            c = self.s.request("POST", "/v1/tasks/%s/cancel" % held.pop(), headers=self.auth)
+            self.assertEqual(c.status, 200, c.text)
+            r = self.s.request("POST", "/v1/tasks", {"type": "sum", "params": {"a": 1, "b": 1}},
+                               headers=self.auth)
+            self.assertEqual(r.status, 202, r.text)
+        finally:
+            for tid in held:
+                self.s.request("POST", "/v1/tasks/%s/cancel" % tid, headers=self.auth)
+
+
 class StartupTest(TaskerTestCase):
     """Process contract: a bad configuration value is one stderr line and exit code 2."""
 
