@@ -23,6 +23,18 @@ struct ticket {
   std::string label;
 };
 
+/// Forgets a connection and the deadlines of its unanswered requests.
+void drop_connection(gateway_broker* self, connection_handle hdl) {
+  auto& st = self->state;
+  auto i = st.conns.find(hdl);
+  if (i == st.conns.end())
+    return;
+  for (auto& s : i->second.out)
+    if (s.has_deadline)
+      st.deadlines.erase(s.deadline);
+  st.conns.erase(i);
+}
+
 void flush_ready(gateway_broker* self, connection_handle hdl) {
   auto i = self->state.conns.find(hdl);
   if (i == self->state.conns.end())
@@ -37,7 +49,7 @@ void flush_ready(gateway_broker* self, connection_handle hdl) {
       self->flush(hdl);
       self->close(hdl);
       // No connection_closed_msg follows a local close: forget it now.
-      self->state.conns.erase(i);
+      drop_connection(self, hdl);
       return;
     }
     c.out.pop_front();
@@ -47,7 +59,8 @@ void flush_ready(gateway_broker* self, connection_handle hdl) {
     self->flush(hdl);
 }
 
-void complete(gateway_broker* self, const ticket& t, const http_response& res) {
+void complete(gateway_broker* self, const ticket& t, const http_response& res,
+              bool from_sweep = false) {
   self->state.deps.tel->stats.http_request(t.label, res.status);
   auto i = self->state.conns.find(t.hdl);
   if (i == self->state.conns.end() || i->second.generation != t.generation)
@@ -56,6 +69,13 @@ void complete(gateway_broker* self, const ticket& t, const http_response& res) {
   if (t.seq < c.first_seq || t.seq - c.first_seq >= c.out.size())
     return;
   auto& s = c.out[t.seq - c.first_seq];
+  if (s.ready)
+    return; // answered already (timed out)
+  if (s.has_deadline) {
+    if (!from_sweep)
+      self->state.deadlines.erase(s.deadline);
+    s.has_deadline = false;
+  }
   s.ready = true;
   s.close = !t.keep_alive;
   s.bytes = serialize(res, t.keep_alive);
@@ -75,7 +95,21 @@ http_response from_api_error(const api_error& err) {
 template <class Result, class Handle, class F, class... Ts>
 void ask(gateway_broker* self, const ticket& t, const Handle& dest,
          caf::timespan timeout, F on_value, Ts&&... xs) {
-  self->request(dest, timeout, std::forward<Ts>(xs)...)
+  // The gateway keeps its own deadlines (one sweep instead of a clock entry
+  // per request); the actors it asks are local and always answer.
+  auto& st = self->state;
+  if (auto i = st.conns.find(t.hdl); i != st.conns.end()) {
+    auto& c = i->second;
+    auto& s = c.out[t.seq - c.first_seq];
+    s.deadline = st.deadlines.emplace(
+      std::chrono::steady_clock::now()
+        + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          timeout),
+      gateway_state::pending{t.hdl, t.generation, t.seq, t.keep_alive,
+                             t.label});
+    s.has_deadline = true;
+  }
+  self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
     .then(
       [self, t, on_value](Result& val) mutable {
         complete(self, t, on_value(val));
@@ -372,11 +406,33 @@ void on_data(gateway_broker* self, connection_handle hdl,
     t.keep_alive = req.keep_alive;
     if (!req.keep_alive)
       c.closing = true;
-    handle(self, t, req);
+    try {
+      handle(self, t, req);
+    } catch (const std::exception& e) {
+      // A bug must not take the gateway (and every connection) down.
+      log::error(st.name, "request handler raised",
+                 {{"error", e.what()}, {"path", req.path}});
+      complete(self, t, error_response(ec::internal, "internal error"));
+    }
     // `handle` may have closed and erased the connection.
     i = st.conns.find(hdl);
     if (i == st.conns.end() || i->second.closing)
       return;
+  }
+}
+
+/// Answers requests whose actors did not answer in time.
+void sweep(gateway_broker* self) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  while (!st.deadlines.empty() && st.deadlines.begin()->first <= now) {
+    auto p = std::move(st.deadlines.begin()->second);
+    st.deadlines.erase(st.deadlines.begin());
+    ticket t{p.hdl, p.generation, p.seq, p.keep_alive, p.label};
+    complete(self, t,
+             error_response(ec::unavailable,
+                            "tasker did not answer in time; retry later"),
+             true);
   }
 }
 
@@ -396,7 +452,12 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
     return {};
   }
   listening->set_value(res->second);
+  self->delayed_send(self, std::chrono::milliseconds(250), tick_atom_v);
   return {
+    [self](tick_atom) {
+      sweep(self);
+      self->delayed_send(self, std::chrono::milliseconds(250), tick_atom_v);
+    },
     [self](const caf::io::new_connection_msg& msg) {
       auto& st = self->state;
       gateway_state::connection c;
@@ -410,7 +471,7 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
       on_data(self, msg.handle, msg.buf);
     },
     [self](const caf::io::connection_closed_msg& msg) {
-      self->state.conns.erase(msg.handle);
+      drop_connection(self, msg.handle);
     },
     [self](const caf::io::acceptor_closed_msg&) {
       log::warning(self->state.name, "listening socket closed");

@@ -2,7 +2,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <chrono>
 #include <future>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -47,11 +49,26 @@ using listen_promise = std::shared_ptr<std::promise<caf::expected<uint16_t>>>;
 struct gateway_state {
   static inline constexpr const char* name = "gateway";
 
+  /// A request waiting for an actor's answer.
+  struct pending {
+    caf::io::connection_handle hdl;
+    uint64_t generation;
+    uint64_t seq;
+    bool keep_alive;
+    std::string label;
+  };
+
+  using deadline_map
+    = std::multimap<std::chrono::steady_clock::time_point, pending>;
+
   /// One response slot; responses leave in request order.
   struct slot {
     bool ready = false;
     bool close = false;
     std::string bytes;
+    /// The deadline entry while an actor is asked.
+    bool has_deadline = false;
+    deadline_map::iterator deadline;
   };
 
   /// One client connection.
@@ -67,6 +84,9 @@ struct gateway_state {
   };
 
   std::unordered_map<caf::io::connection_handle, connection> conns;
+
+  /// Deadlines of requests waiting for actors (answered 503 when passed).
+  deadline_map deadlines;
   uint64_t next_generation = 1;
   gateway_config cfg;
   gateway_deps deps;

@@ -50,7 +50,8 @@ const std::string& insert_sql() {
       + ts("created_at") + ", " + ts("updated_at") + ", " + ts("scheduled_at")
       + ", " + ts("started_at") + ", " + ts("completed_at")
       + " FROM jsonb_to_recordset($1::jsonb) AS " + record_columns
-      + " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id::text";
+      + " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL"
+        " DO NOTHING RETURNING id::text";
   return sql;
 }
 
@@ -153,10 +154,18 @@ int database::migrate() {
 batch_outcome database::apply(const write_batch& batch) {
   batch_outcome out;
   pqxx::work tx{conn()};
-  if (!batch.insert_groups.empty()) {
+  // Groups still to store. A group goes round again when a task it matched
+  // by idempotency key was withdrawn with a conflicting group of this batch:
+  // that key is free again, so the group's own tasks must be stored.
+  out.groups.resize(batch.insert_groups.size());
+  std::vector<size_t> todo;
+  for (size_t g = 0; g < batch.insert_groups.size(); ++g)
+    todo.push_back(g);
+  while (!todo.empty()) {
     std::vector<task_record> all;
-    for (auto& g : batch.insert_groups)
-      all.insert(all.end(), g.begin(), g.end());
+    for (auto g : todo)
+      all.insert(all.end(), batch.insert_groups[g].begin(),
+                 batch.insert_groups[g].end());
     std::unordered_set<std::string> inserted;
     inserted.reserve(all.size());
     for (auto row : tx.exec_params(insert_sql(), records_json(all)))
@@ -179,9 +188,12 @@ batch_outcome database::apply(const write_batch& batch) {
         by_key.emplace(rec.idempotency_key, std::move(rec));
       }
     }
-    std::vector<std::string> undo;
-    for (auto& group : batch.insert_groups) {
-      insert_result res;
+    std::vector<insert_result> results(todo.size());
+    // The ids of the earlier tasks each group matched by key.
+    std::vector<std::vector<std::string>> matched(todo.size());
+    for (size_t k = 0; k < todo.size(); ++k) {
+      auto& group = batch.insert_groups[todo[k]];
+      auto& res = results[k];
       size_t existing = 0;
       for (auto& rec : group) {
         if (inserted.count(rec.id) > 0) {
@@ -195,25 +207,56 @@ batch_outcome database::apply(const write_batch& batch) {
           break;
         }
         res.tasks.push_back(i->second);
+        matched[k].push_back(i->second.id);
         ++existing;
       }
-      if (res.status == insert_status::conflict) {
-        // All or none: withdraw what this group inserted.
-        for (auto& rec : group)
-          if (inserted.count(rec.id) > 0)
-            undo.push_back(rec.id);
+      if (res.status == insert_status::conflict)
         res.tasks.clear();
-      } else if (existing == group.size()) {
+      else if (existing == group.size())
         res.status = insert_status::existing;
+    }
+    // All or none: withdraw what a conflicting group inserted, then what a
+    // group inserted that matched a withdrawn task (it goes round again).
+    std::unordered_set<std::string> undo;
+    std::vector<bool> again(todo.size(), false);
+    auto withdraw = [&](size_t k) {
+      for (auto& rec : batch.insert_groups[todo[k]])
+        if (inserted.count(rec.id) > 0)
+          undo.insert(rec.id);
+    };
+    for (size_t k = 0; k < todo.size(); ++k)
+      if (results[k].status == insert_status::conflict)
+        withdraw(k);
+    for (bool changed = !undo.empty(); changed;) {
+      changed = false;
+      for (size_t k = 0; k < todo.size(); ++k) {
+        if (again[k] || results[k].status == insert_status::conflict)
+          continue;
+        for (auto& id : matched[k])
+          if (undo.count(id) > 0) {
+            again[k] = true;
+            withdraw(k);
+            changed = true;
+            break;
+          }
       }
-      out.groups.push_back(std::move(res));
     }
     if (!undo.empty()) {
-      auto ids = nlohmann::json(undo);
+      auto ids = nlohmann::json(
+        std::vector<std::string>(undo.begin(), undo.end()));
       tx.exec_params("DELETE FROM tasks WHERE id IN "
                      "(SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
                      ids.dump());
     }
+    // Each round settles at least the conflicting groups, so this ends.
+    std::vector<size_t> next;
+    for (size_t k = 0; k < todo.size(); ++k) {
+      if (again[k])
+        next.push_back(todo[k]);
+      else
+        out.groups[todo[k]] = std::move(results[k]);
+    }
+    todo = std::move(next);
   }
   if (!batch.updates.empty())
     tx.exec_params(update_sql(), records_json(batch.updates));
@@ -232,13 +275,22 @@ std::optional<task_record> database::get(const std::string& id) {
 }
 
 task_page database::list(const list_query& q) {
+  // Only the filters in use appear in the statement, so the planner can pick
+  // the partial indexes; every value is a parameter.
+  // (Unused parameters are still typed, which folds away.)
+  std::string where = "$1::text IS NOT NULL AND $2::text IS NOT NULL AND "
+                      "$3::bigint IS NOT NULL AND $4::uuid IS NOT NULL";
+  if (!q.status.empty())
+    where += " AND status = $1";
+  if (!q.type.empty())
+    where += " AND type = $2";
+  if (q.after_created_at != 0)
+    where += " AND (created_at, id) < ('epoch'::timestamptz + $3::bigint * "
+             "interval '1 millisecond', $4::uuid)";
   pqxx::read_transaction tx{conn()};
   auto rows = tx.exec_params(
-    "SELECT " + select_columns()
-      + " FROM tasks WHERE ($1 = '' OR status = $1) AND ($2 = '' OR type = $2)"
-        " AND ($3::bigint = 0 OR (created_at, id) < ('epoch'::timestamptz + "
-        "$3::bigint * interval '1 millisecond', $4::uuid))"
-        " ORDER BY created_at DESC, id DESC LIMIT $5",
+    "SELECT " + select_columns() + " FROM tasks WHERE " + where
+      + " ORDER BY created_at DESC, id DESC LIMIT $5",
     q.status, q.type, q.after_created_at,
     q.after_id.empty() ? std::string{"00000000-0000-0000-0000-000000000000"}
                        : q.after_id,

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+#include <system_error>
+
 namespace tasker {
 
 namespace {
@@ -95,7 +98,13 @@ bool decode_cursor(const std::string& cursor, millis& created_at,
   for (size_t i = 0; i < sep; ++i)
     if (cursor[i] < '0' || cursor[i] > '9')
       return false;
-  created_at = std::stoll(cursor.substr(0, sep));
+  // 19 digits may exceed int64: refuse rather than throw (std::stoll would
+  // throw out_of_range inside the gateway and end it).
+  millis at = 0;
+  auto [end, err] = std::from_chars(cursor.data(), cursor.data() + sep, at);
+  if (err != std::errc{} || end != cursor.data() + sep)
+    return false;
+  created_at = at;
   id = cursor.substr(sep + 1);
   if (id.size() != 36)
     return false;
