@@ -1186,6 +1186,31 @@ class AuthAndAdmissionTest(TaskerTestCase, TaskAssertions):
                 self.s.request("POST", "/v1/tasks/%s/cancel" % tid, headers=self.auth)
 
 
+class DatabaseLossTest(TaskerTestCase, TaskAssertions):
+    """The database goes away under a running server: submits get 503, nothing crashes."""
+
+    def test_database_gone_gives_503_and_not_ready(self):
+        self.s = start_server(name="dbloss")
+        try:
+            before = self.submit_ok({"type": "sum", "params": {"a": 1, "b": 2}})
+            self.assertCompleted(self.s.wait_terminal(before["id"], 20), {"sum": 3})
+            harness.psql(harness.pg_url(),
+                         'DROP DATABASE "%s" WITH (FORCE)' % self.s.db_name)
+            r = self.s.request("POST", "/v1/tasks", {"type": "sum", "params": {"a": 2, "b": 2}},
+                               timeout=10)
+            self.assertError(r, 503, "unavailable")
+            self.assertTrue(r.headers.get("Retry-After"), "503 without Retry-After")
+            deadline = time.time() + 10
+            while self.s.request("GET", "/ready").status != 503:
+                self.assertLess(time.time(), deadline, "/ready stayed 200 without a database")
+                time.sleep(0.1)
+            # the task that finished before is still served from memory
+            self.assertEqual(self.s.get_task(before["id"])["status"], "COMPLETED")
+            self.assertTrue(self.s.is_running(), "tasker exited when its database went away")
+        finally:
+            self.s.close()
+
+
 class StartupTest(TaskerTestCase):
     """Process contract: a bad configuration value is one stderr line and exit code 2."""
 
