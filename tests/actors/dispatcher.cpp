@@ -1,0 +1,429 @@
+// Tests of the dispatcher on the deterministic scheduler, with test actors
+// standing in for worker nodes and task actors.
+#define CAF_SUITE actors.dispatcher
+
+#include "actors/dispatcher.hpp"
+
+#include "config/log.hpp"
+#include "messages/registration.hpp"
+#include "messages/type_ids.hpp"
+
+#include <caf/test/dsl.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <thread>
+
+using namespace tasker;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct test_config : caf::actor_system_config {
+  test_config() {
+    tasker::add_message_types(*this);
+  }
+};
+
+/// What a fake worker node received.
+struct node_log {
+  std::vector<task_assignment> runs;
+  std::vector<std::pair<std::string, int32_t>> cancels;
+};
+
+node_actor::behavior_type fake_node(node_actor::pointer,
+                                    std::shared_ptr<node_log> log) {
+  return {
+    [log](run_atom, task_assignment& a) { log->runs.push_back(std::move(a)); },
+    [log](cancel_atom, std::string& id, int32_t attempt) {
+      log->cancels.emplace_back(std::move(id), attempt);
+    },
+    [](done_atom, task_outcome&) {},
+  };
+}
+
+/// What a fake task actor (the owner of queued attempts) received.
+struct owner_log {
+  /// (attempt, worker) of every start.
+  std::vector<std::pair<int32_t, std::string>> starts;
+  std::vector<task_outcome> results;
+  std::vector<int32_t> timeouts;
+};
+
+task_actor::behavior_type fake_owner(task_actor::pointer,
+                                     std::shared_ptr<owner_log> log) {
+  return {
+    [log](start_atom, int32_t attempt, std::string& worker, millis) {
+      log->starts.emplace_back(attempt, std::move(worker));
+    },
+    [log](result_atom, task_outcome& out) {
+      log->results.push_back(std::move(out));
+    },
+    [log](timeout_atom, int32_t attempt) { log->timeouts.push_back(attempt); },
+    [](dispatch_atom) {},
+    [](wait_atom, uint64_t) {},
+    [](get_atom, int64_t) { return task_record{}; },
+    [](cancel_atom) { return task_record{}; },
+  };
+}
+
+struct fixture : test_coordinator_fixture<test_config> {
+  dispatcher_actor disp;
+  std::vector<caf::actor> spawned;
+  std::map<std::string, std::shared_ptr<owner_log>> owner_logs;
+  std::map<std::string, task_actor> owners;
+
+  fixture() {
+    tasker::log::set_level("error");
+    disp = sys.spawn(dispatcher, dispatcher_config{50ms},
+                     std::make_shared<telemetry>());
+    keep(disp);
+    sched.run();
+  }
+
+  ~fixture() override {
+    // The dispatcher's tick never stops by itself.
+    for (auto& hdl : spawned)
+      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  template <class Handle>
+  void keep(const Handle& hdl) {
+    spawned.push_back(caf::actor_cast<caf::actor>(hdl));
+  }
+
+  /// Spawns a fake node and lets it join with `slots`; returns its log.
+  std::shared_ptr<node_log> join(const std::string& name, int32_t slots,
+                                 std::vector<std::string> types = {},
+                                 node_actor* handle = nullptr) {
+    auto log = std::make_shared<node_log>();
+    auto node = sys.spawn(fake_node, log);
+    keep(node);
+    if (handle != nullptr)
+      *handle = node;
+    auto id = std::make_shared<std::string>();
+    node_info info{name, "127.0.0.1:0", std::move(types), slots,
+                   protocol_version};
+    auto client = sys.spawn([=](caf::event_based_actor* self) {
+      self->request(disp, caf::infinite, join_atom_v, info, node)
+        .then([id](std::string& x) { *id = std::move(x); },
+              [](caf::error&) {});
+    });
+    keep(client);
+    sched.run();
+    CAF_CHECK_EQUAL(*id, name);
+    return log;
+  }
+
+  /// The fake task actor of task `id`.
+  task_actor owner(const std::string& id) {
+    auto i = owners.find(id);
+    if (i != owners.end())
+      return i->second;
+    auto log = std::make_shared<owner_log>();
+    auto hdl = sys.spawn(fake_owner, log);
+    keep(hdl);
+    owner_logs[id] = log;
+    owners[id] = hdl;
+    return hdl;
+  }
+
+  owner_log& of(const std::string& id) {
+    return *owner_logs.at(id);
+  }
+
+  void enqueue(const std::string& id, int32_t attempt, int32_t priority = 0,
+               millis scheduled_at = 1000, std::string type = "sum",
+               int64_t timeout_ms = 60000) {
+    task_assignment a{id,         type,     R"({"a":1,"b":2})",
+                      attempt,    timeout_ms, priority,
+                      scheduled_at};
+    self->send(disp, enqueue_atom_v, a, owner(id));
+    sched.run();
+  }
+
+  void result(const std::string& id, int32_t attempt, bool ok = true) {
+    task_outcome out;
+    out.id = id;
+    out.attempt = attempt;
+    out.ok = ok;
+    out.result = ok ? "1" : "";
+    out.error = ok ? "" : "boom";
+    self->send(disp, result_atom_v, out);
+    sched.run();
+  }
+
+  void cancel(const std::string& id, int32_t attempt) {
+    self->send(disp, cancel_atom_v, id, attempt);
+    sched.run();
+  }
+
+  nlohmann::json status() {
+    auto out = std::make_shared<std::string>();
+    auto client = sys.spawn([=](caf::event_based_actor* self) {
+      self->request(disp, caf::infinite, status_atom_v)
+        .then([out](std::string& x) { *out = std::move(x); },
+              [](caf::error&) {});
+    });
+    keep(client);
+    sched.run();
+    return nlohmann::json::parse(*out);
+  }
+
+  static std::vector<std::string> ids(const node_log& log) {
+    std::vector<std::string> out;
+    for (auto& a : log.runs)
+      out.push_back(a.id);
+    return out;
+  }
+};
+
+using strings = std::vector<std::string>;
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(dispatcher_tests, fixture)
+
+CAF_TEST(a node gets no more attempts than it has slots) {
+  auto n = join("node-1", 2);
+  for (auto id : {"t1", "t2", "t3", "t4", "t5"})
+    enqueue(id, 1);
+  CAF_CHECK_EQUAL(ids(*n), (strings{"t1", "t2"}));
+  CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 3);
+  CAF_CHECK_EQUAL(status()["in_flight"].get<int>(), 2);
+  // The owners of dispatched attempts hear where they run.
+  CAF_REQUIRE_EQUAL(of("t1").starts.size(), 1u);
+  CAF_CHECK_EQUAL(of("t1").starts[0].first, 1);
+  CAF_CHECK_EQUAL(of("t1").starts[0].second, "node-1");
+  CAF_CHECK(of("t3").starts.empty());
+  // Each result frees one slot for exactly one more attempt.
+  result("t1", 1);
+  CAF_CHECK_EQUAL(ids(*n), (strings{"t1", "t2", "t3"}));
+  result("t2", 1, false);
+  result("t3", 1);
+  CAF_CHECK_EQUAL(ids(*n), (strings{"t1", "t2", "t3", "t4", "t5"}));
+  CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 0);
+  CAF_CHECK_EQUAL(status()["in_flight"].get<int>(), 2);
+  CAF_CHECK_EQUAL(status()["dispatched"].get<int>(), 5);
+}
+
+CAF_TEST(credits are spread over nodes by load) {
+  auto a = join("a", 2);
+  auto b = join("b", 4);
+  for (int i = 0; i < 8; ++i)
+    enqueue("t" + std::to_string(i), 1);
+  // Never more than the slots; the least loaded node first.
+  CAF_CHECK_EQUAL(a->runs.size(), 2u);
+  CAF_CHECK_EQUAL(b->runs.size(), 4u);
+  CAF_CHECK_EQUAL(ids(*a), (strings{"t0", "t3"}));
+  CAF_CHECK_EQUAL(ids(*b), (strings{"t1", "t2", "t4", "t5"}));
+  CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 2);
+  auto workers = std::make_shared<std::string>();
+  auto client = sys.spawn([=](caf::event_based_actor* self) {
+    self->request(disp, caf::infinite, workers_atom_v)
+      .then([workers](std::string& x) { *workers = std::move(x); },
+            [](caf::error&) {});
+  });
+  keep(client);
+  sched.run();
+  auto js = nlohmann::json::parse(*workers);
+  CAF_REQUIRE_EQUAL(js.size(), 2u);
+  CAF_CHECK_EQUAL(js[0]["id"].get<std::string>(), "a");
+  CAF_CHECK_EQUAL(js[0]["busy"].get<int>(), 2);
+  CAF_CHECK_EQUAL(js[1]["busy"].get<int>(), 4);
+}
+
+CAF_TEST(higher priority first then earlier schedule then arrival) {
+  enqueue("low-late", 1, 0, 2000);
+  enqueue("low-early", 1, 0, 1000);
+  enqueue("mid-late", 1, 5, 3000);
+  enqueue("top", 1, 9, 9000);
+  enqueue("mid-early", 1, 5, 1000);
+  enqueue("low-early-2", 1, 0, 1000);
+  auto n = join("node-1", 1);
+  strings order{"top", "mid-early", "mid-late", "low-early", "low-early-2",
+                "low-late"};
+  for (size_t i = 0; i < order.size(); ++i) {
+    CAF_REQUIRE_EQUAL(n->runs.size(), i + 1);
+    result(n->runs.back().id, 1);
+  }
+  CAF_CHECK_EQUAL(ids(*n), order);
+}
+
+CAF_TEST(a node gets only the types it runs) {
+  enqueue("s1", 1, 0, 1000, "sleep");
+  enqueue("x1", 1, 9, 1000, "sum");
+  auto sleeper = join("sleeper", 4, {"sleep"});
+  CAF_CHECK_EQUAL(ids(*sleeper), strings{"s1"});
+  CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 1);
+  auto any = join("any", 4);
+  CAF_CHECK_EQUAL(ids(*any), strings{"x1"});
+}
+
+CAF_TEST(a result frees the slot and goes to the owner) {
+  auto n = join("node-1", 1);
+  enqueue("t1", 1);
+  enqueue("t2", 1);
+  CAF_CHECK_EQUAL(ids(*n), strings{"t1"});
+  result("t1", 1);
+  CAF_REQUIRE_EQUAL(of("t1").results.size(), 1u);
+  CAF_CHECK_EQUAL(of("t1").results[0].id, "t1");
+  CAF_CHECK_EQUAL(of("t1").results[0].attempt, 1);
+  CAF_CHECK(of("t1").results[0].ok);
+  CAF_CHECK(of("t2").results.empty());
+  CAF_CHECK_EQUAL(ids(*n), (strings{"t1", "t2"}));
+}
+
+CAF_TEST(a result for an unknown attempt is dropped) {
+  auto n = join("node-1", 1);
+  enqueue("t1", 2);
+  enqueue("t2", 1);
+  // Attempt 1 of t1 is not running (attempt 2 is); t3 never was.
+  result("t1", 1);
+  result("t3", 1);
+  CAF_CHECK(of("t1").results.empty());
+  // The slot is still taken by t1's attempt 2.
+  CAF_CHECK_EQUAL(ids(*n), strings{"t1"});
+  CAF_CHECK_EQUAL(status()["stale_results_dropped"].get<int>(), 2);
+  // A duplicate report of the same attempt is dropped as well.
+  result("t1", 2);
+  result("t1", 2);
+  CAF_CHECK_EQUAL(of("t1").results.size(), 1u);
+  CAF_CHECK_EQUAL(ids(*n), (strings{"t1", "t2"}));
+  CAF_CHECK_EQUAL(status()["stale_results_dropped"].get<int>(), 3);
+}
+
+CAF_TEST(cancel of a queued attempt removes it) {
+  enqueue("t1", 1);
+  enqueue("t2", 1);
+  // Another attempt number does not match.
+  cancel("t1", 2);
+  CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 2);
+  cancel("t1", 1);
+  CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 1);
+  auto n = join("node-1", 4);
+  CAF_CHECK_EQUAL(ids(*n), strings{"t2"});
+  CAF_CHECK(of("t1").starts.empty());
+  CAF_CHECK(n->cancels.empty());
+}
+
+CAF_TEST(a newer attempt of a task replaces its queued one) {
+  enqueue("t1", 1);
+  enqueue("t1", 2);
+  CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 1);
+  auto n = join("node-1", 4);
+  CAF_REQUIRE_EQUAL(n->runs.size(), 1u);
+  CAF_CHECK_EQUAL(n->runs[0].attempt, 2);
+}
+
+CAF_TEST(cancel of a running attempt stops it on its node) {
+  auto n = join("node-1", 1);
+  enqueue("t1", 1);
+  enqueue("t2", 1);
+  cancel("t1", 1);
+  CAF_REQUIRE_EQUAL(n->cancels.size(), 1u);
+  CAF_CHECK_EQUAL(n->cancels[0].first, "t1");
+  CAF_CHECK_EQUAL(n->cancels[0].second, 1);
+  // The node still holds the slot until it reports...
+  CAF_CHECK_EQUAL(ids(*n), strings{"t1"});
+  // ... and its report goes nowhere, but frees the slot.
+  result("t1", 1);
+  CAF_CHECK(of("t1").results.empty());
+  CAF_CHECK_EQUAL(ids(*n), (strings{"t1", "t2"}));
+}
+
+CAF_TEST(a timeout is sent to the owner and withdraws the attempt) {
+  auto n = join("node-1", 1);
+  enqueue("slow", 1, 0, 1000, "sum", 5);
+  enqueue("next", 1);
+  CAF_CHECK_EQUAL(ids(*n), strings{"slow"});
+  // Deadlines are wall-clock times, checked on every tick: let the deadline
+  // pass, then fire one tick in virtual time.
+  std::this_thread::sleep_for(20ms);
+  sched.run();
+  CAF_CHECK(of("slow").timeouts.empty());
+  advance_time(50ms);
+  sched.run();
+  CAF_CHECK_EQUAL(of("slow").timeouts, std::vector<int32_t>{1});
+  CAF_REQUIRE_EQUAL(n->cancels.size(), 1u);
+  CAF_CHECK_EQUAL(n->cancels[0].first, "slow");
+  CAF_CHECK_EQUAL(status()["timeouts"].get<int>(), 1);
+  // Later ticks do not repeat it.
+  advance_time(50ms);
+  sched.run();
+  CAF_CHECK_EQUAL(of("slow").timeouts.size(), 1u);
+  // The late report frees the slot but is not forwarded.
+  result("slow", 1);
+  CAF_CHECK(of("slow").results.empty());
+  CAF_CHECK_EQUAL(ids(*n), (strings{"slow", "next"}));
+}
+
+CAF_TEST(no timeout before the deadline) {
+  auto n = join("node-1", 1);
+  enqueue("t1", 1, 0, 1000, "sum", 60000);
+  for (int i = 0; i < 5; ++i) {
+    advance_time(50ms);
+    sched.run();
+  }
+  CAF_CHECK(of("t1").timeouts.empty());
+  CAF_CHECK(n->cancels.empty());
+}
+
+CAF_TEST(a lost node fails its running attempts) {
+  node_actor hdl;
+  auto n = join("node-1", 2, {}, &hdl);
+  enqueue("t1", 3);
+  enqueue("t2", 1);
+  enqueue("t3", 1);
+  CAF_CHECK_EQUAL(ids(*n), (strings{"t1", "t2"}));
+  caf::anon_send_exit(hdl, caf::exit_reason::kill);
+  sched.run();
+  CAF_REQUIRE_EQUAL(of("t1").results.size(), 1u);
+  auto& out = of("t1").results[0];
+  CAF_CHECK_EQUAL(out.attempt, 3);
+  CAF_CHECK(!out.ok);
+  CAF_CHECK(out.retryable);
+  CAF_CHECK_EQUAL(out.error, "worker node node-1 was lost during the attempt");
+  CAF_CHECK_EQUAL(of("t2").results.size(), 1u);
+  CAF_CHECK_EQUAL(status()["nodes"].get<int>(), 0);
+  // The queued attempt waits for the next node.
+  auto m = join("node-2", 1);
+  CAF_CHECK_EQUAL(ids(*m), strings{"t3"});
+}
+
+CAF_TEST(a drained node gets no new attempts) {
+  auto n = join("node-1", 1);
+  auto drained = std::make_shared<std::optional<bool>>();
+  auto client = sys.spawn([=](caf::event_based_actor* self) {
+    self->request(disp, caf::infinite, drain_atom_v, std::string{"node-1"})
+      .then([drained](bool x) { *drained = x; }, [](caf::error&) {});
+  });
+  keep(client);
+  sched.run();
+  CAF_REQUIRE(*drained);
+  CAF_CHECK(**drained);
+  enqueue("t1", 1);
+  CAF_CHECK(n->runs.empty());
+  CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 1);
+}
+
+CAF_TEST(messages flow from enqueue to run) {
+  auto n = join("node-1", 1);
+  auto o = owner("t1");
+  sched.run();
+  task_assignment a{"t1", "sum", "{}", 1, 1000, 0, 1000};
+  self->send(disp, enqueue_atom_v, a, o);
+  expect((enqueue_atom, task_assignment, task_actor),
+         from(self).to(disp).with(_, a, _));
+  expect((start_atom, int32_t, std::string, millis),
+         from(disp).to(o).with(_, 1, std::string{"node-1"}, _));
+  CAF_CHECK_EQUAL(n->runs.size(), 0u);
+  sched.run();
+  CAF_CHECK_EQUAL(ids(*n), strings{"t1"});
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()

@@ -1,0 +1,546 @@
+// Tests of the API layer: routing, submissions, list queries and the task
+// object.
+#define CAF_SUITE gateway.api
+
+#include "gateway/api.hpp"
+
+#include "messages/format.hpp"
+#include "persistence/sql.hpp"
+
+#include <caf/test/unit_test.hpp>
+
+#include <nlohmann/json.hpp>
+
+using namespace tasker;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr millis now = 1'763'805'600'000; // 2025-11-22T10:00:00.000Z
+
+std::string show(route_kind x) {
+  switch (x) {
+    case route_kind::submit:
+      return "submit";
+    case route_kind::batch:
+      return "batch";
+    case route_kind::get_task:
+      return "get_task";
+    case route_kind::list_tasks:
+      return "list_tasks";
+    case route_kind::cancel:
+      return "cancel";
+    case route_kind::retry:
+      return "retry";
+    case route_kind::task_types:
+      return "task_types";
+    case route_kind::workers:
+      return "workers";
+    case route_kind::drain:
+      return "drain";
+    case route_kind::cluster:
+      return "cluster";
+    case route_kind::health:
+      return "health";
+    case route_kind::ready:
+      return "ready";
+    case route_kind::metrics:
+      return "metrics";
+    case route_kind::openapi:
+      return "openapi";
+    case route_kind::dashboard:
+      return "dashboard";
+    case route_kind::run_task:
+      return "run_task";
+    case route_kind::get_task_output:
+      return "get_task_output";
+    case route_kind::not_found:
+      return "not_found";
+    case route_kind::method_not_allowed:
+      return "method_not_allowed";
+  }
+  return "?";
+}
+
+struct fixture {
+  registry reg = builtin_registry(task_limits{});
+  submit_limits limits;
+  task_record rec;
+
+  /// Parses one submission; returns the error message or "" on success.
+  std::string submit(const std::string& body, const std::string& header = {},
+                     const std::string& prefix = {}) {
+    auto err = parse_submission(json::parse(body), reg, limits, header, prefix,
+                                now, rec);
+    if (!err)
+      return "";
+    CAF_CHECK_EQUAL(err->code, ec::invalid_params);
+    return err->message;
+  }
+
+  /// Parses a list query from a target; returns the error or "".
+  std::string list(const std::string& target, list_query& q) {
+    http_request req;
+    req.target = target;
+    CAF_REQUIRE(split_target(target, req.path, req.query));
+    auto err = parse_list_query(req, q);
+    if (!err)
+      return "";
+    CAF_CHECK_EQUAL(err->code, ec::bad_request);
+    return err->message;
+  }
+};
+
+const std::string uuid = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(api_tests, fixture)
+
+CAF_TEST(match_route finds every route) {
+  struct row {
+    const char* method;
+    std::string path;
+    route_kind kind;
+    std::string id;
+    std::string label;
+  };
+  std::vector<row> rows{
+    {"GET", "/", route_kind::dashboard, "", "/"},
+    {"GET", "/health", route_kind::health, "", "/health"},
+    {"GET", "/ready", route_kind::ready, "", "/ready"},
+    {"GET", "/metrics", route_kind::metrics, "", "/metrics"},
+    {"GET", "/openapi.json", route_kind::openapi, "", "/openapi.json"},
+    {"POST", "/run-task", route_kind::run_task, "", "/run-task"},
+    {"GET", "/get-task-output", route_kind::get_task_output, "",
+     "/get-task-output"},
+    {"POST", "/v1/tasks", route_kind::submit, "", "/v1/tasks"},
+    {"POST", "/v1/tasks/", route_kind::submit, "", "/v1/tasks"},
+    {"GET", "/v1/tasks", route_kind::list_tasks, "", "/v1/tasks"},
+    {"POST", "/v1/tasks/batch", route_kind::batch, "", "/v1/tasks/batch"},
+    {"GET", "/v1/tasks/" + uuid, route_kind::get_task, uuid, "/v1/tasks/{id}"},
+    {"POST", "/v1/tasks/" + uuid + "/cancel", route_kind::cancel, uuid,
+     "/v1/tasks/{id}/cancel"},
+    {"POST", "/v1/tasks/" + uuid + "/retry", route_kind::retry, uuid,
+     "/v1/tasks/{id}/retry"},
+    {"GET", "/v1/task-types", route_kind::task_types, "", "/v1/task-types"},
+    {"GET", "/v1/workers", route_kind::workers, "", "/v1/workers"},
+    {"POST", "/v1/workers/node-2/drain", route_kind::drain, "node-2",
+     "/v1/workers/{id}/drain"},
+    {"GET", "/v1/cluster", route_kind::cluster, "", "/v1/cluster"},
+  };
+  for (auto& x : rows) {
+    CAF_MESSAGE(x.method << " " << x.path);
+    auto r = match_route(x.method, x.path);
+    CAF_CHECK_EQUAL(show(r.kind), show(x.kind));
+    CAF_CHECK_EQUAL(r.id, x.id);
+    CAF_CHECK_EQUAL(r.label, x.label);
+    CAF_CHECK_EQUAL(r.allow, "");
+  }
+}
+
+CAF_TEST(a known path with a wrong method is 405 with Allow) {
+  struct row {
+    const char* method;
+    std::string path;
+    std::string allow;
+    std::string label;
+  };
+  std::vector<row> rows{
+    {"POST", "/", "GET", "/"},
+    {"POST", "/health", "GET", "/health"},
+    {"DELETE", "/ready", "GET", "/ready"},
+    {"POST", "/metrics", "GET", "/metrics"},
+    {"PUT", "/openapi.json", "GET", "/openapi.json"},
+    {"GET", "/run-task", "POST", "/run-task"},
+    {"POST", "/get-task-output", "GET", "/get-task-output"},
+    {"DELETE", "/v1/tasks", "GET, POST", "/v1/tasks"},
+    {"PUT", "/v1/tasks", "GET, POST", "/v1/tasks"},
+    {"GET", "/v1/tasks/batch", "POST", "/v1/tasks/batch"},
+    {"DELETE", "/v1/tasks/" + uuid, "GET", "/v1/tasks/{id}"},
+    {"GET", "/v1/tasks/" + uuid + "/cancel", "POST", "/v1/tasks/{id}/cancel"},
+    {"GET", "/v1/tasks/" + uuid + "/retry", "POST", "/v1/tasks/{id}/retry"},
+    {"POST", "/v1/task-types", "GET", "/v1/task-types"},
+    {"POST", "/v1/workers", "GET", "/v1/workers"},
+    {"GET", "/v1/workers/n/drain", "POST", "/v1/workers/{id}/drain"},
+    {"POST", "/v1/cluster", "GET", "/v1/cluster"},
+  };
+  for (auto& x : rows) {
+    CAF_MESSAGE(x.method << " " << x.path);
+    auto r = match_route(x.method, x.path);
+    CAF_CHECK_EQUAL(show(r.kind), "method_not_allowed");
+    CAF_CHECK_EQUAL(r.allow, x.allow);
+    CAF_CHECK_EQUAL(r.label, x.label);
+  }
+}
+
+CAF_TEST(unknown paths are 404) {
+  for (auto path : {"/nope", "/v1", "/v2/tasks", "/v1/tasks/a/b/c",
+                    "/v1/tasks/a/delete", "/v1/workers/a", "/v1/cluster/a",
+                    "/health/x", "/v1/task-types/sum"}) {
+    CAF_MESSAGE("GET " << path);
+    auto r = match_route("GET", path);
+    CAF_CHECK_EQUAL(show(r.kind), "not_found");
+    CAF_CHECK_EQUAL(r.label, "other");
+    CAF_CHECK_EQUAL(show(match_route("POST", path).kind), "not_found");
+  }
+}
+
+CAF_TEST(a valid submission builds a pending record) {
+  CAF_REQUIRE_EQUAL(submit(R"({"type": "sum", "params": {"a": 1, "b": 2},
+                               "priority": 7, "max_attempts": 5,
+                               "timeout_ms": 1500, "delay_ms": 2000})"),
+                    "");
+  CAF_CHECK(is_uuid(rec.id));
+  CAF_CHECK_EQUAL(rec.id, lower(rec.id));
+  CAF_CHECK_EQUAL(rec.type, "sum");
+  CAF_CHECK_EQUAL(rec.params, R"({"a":1,"b":2})");
+  CAF_CHECK_EQUAL(rec.status, task_status::pending);
+  CAF_CHECK_EQUAL(rec.priority, 7);
+  CAF_CHECK_EQUAL(rec.max_attempts, 5);
+  CAF_CHECK_EQUAL(rec.timeout_ms, 1500);
+  CAF_CHECK_EQUAL(rec.attempts, 0);
+  CAF_CHECK_EQUAL(rec.created_at, now);
+  CAF_CHECK_EQUAL(rec.updated_at, now);
+  CAF_CHECK_EQUAL(rec.scheduled_at, now + 2000);
+  CAF_CHECK_EQUAL(rec.idempotency_key, "");
+  CAF_CHECK_EQUAL(rec.request_hash, "");
+  auto first_id = rec.id;
+  CAF_REQUIRE_EQUAL(submit(R"({"type": "sum", "params": {"a": 1, "b": 2}})"),
+                    "");
+  CAF_CHECK_NOT_EQUAL(rec.id, first_id);
+}
+
+CAF_TEST(a submission without options takes the configured defaults) {
+  limits.default_max_attempts = 7;
+  limits.default_timeout_ms = 1234;
+  CAF_REQUIRE_EQUAL(submit(R"({"type": "text_stats",
+                               "params": {"text": "a b"}})"),
+                    "");
+  CAF_CHECK_EQUAL(rec.priority, 0);
+  CAF_CHECK_EQUAL(rec.max_attempts, 7);
+  CAF_CHECK_EQUAL(rec.timeout_ms, 1234);
+  CAF_CHECK_EQUAL(rec.scheduled_at, now);
+  // The params are kept as sent: defaults are not stored.
+  CAF_CHECK_EQUAL(rec.params, R"({"text":"a b"})");
+}
+
+CAF_TEST(each submission error names its field) {
+  CAF_CHECK_EQUAL(submit("[1]"),
+                  "the body must be a JSON object with type and params");
+  CAF_CHECK_EQUAL(submit(R"({"params": {}})"), "type is required");
+  CAF_CHECK_EQUAL(submit(R"({"type": 5, "params": {}})"),
+                  "type must be a string");
+  CAF_CHECK_EQUAL(submit(R"({"type": "sum"})"), "params is required");
+  CAF_CHECK_EQUAL(submit(R"({"type": "sum", "params": {"a": 1}, "x": 1})"),
+                  "x is not a known field of a submission");
+  CAF_CHECK_EQUAL(submit(R"({"type": "nope", "params": {}})"),
+                  "type: type 'nope' is not a registered task type (known: "
+                  "fail, sleep, sum, text_stats)");
+  CAF_CHECK_EQUAL(submit(R"({"type": "sum", "params": {"a": "1", "b": 2}})"),
+                  "params.a must be a number");
+  CAF_CHECK_EQUAL(submit(R"({"type": "sum", "params": 3})"),
+                  "params must be a JSON object");
+  auto base = std::string{R"({"type": "sum", "params": {"a": 1, "b": 2}, )"};
+  CAF_CHECK_EQUAL(submit(base + R"("priority": 10})"),
+                  "priority must be an integer between 0 and 9");
+  CAF_CHECK_EQUAL(submit(base + R"("priority": -1})"),
+                  "priority must be an integer between 0 and 9");
+  CAF_CHECK_EQUAL(submit(base + R"("priority": "1"})"),
+                  "priority must be an integer between 0 and 9");
+  CAF_CHECK_EQUAL(submit(base + R"("priority": 1.5})"),
+                  "priority must be an integer between 0 and 9");
+  CAF_CHECK_EQUAL(submit(base + R"("max_attempts": 0})"),
+                  "max_attempts must be an integer between 1 and 100");
+  CAF_CHECK_EQUAL(submit(base + R"("max_attempts": 101})"),
+                  "max_attempts must be an integer between 1 and 100");
+  CAF_CHECK_EQUAL(submit(base + R"("timeout_ms": 0})"),
+                  "timeout_ms must be an integer between 1 and 86400000");
+  CAF_CHECK_EQUAL(submit(base + R"("timeout_ms": 18446744073709551615})"),
+                  "timeout_ms must be an integer between 1 and 86400000");
+  CAF_CHECK_EQUAL(submit(base + R"("delay_ms": -5})"),
+                  "delay_ms must be an integer between 0 and 31622400000");
+  CAF_CHECK_EQUAL(submit(base + R"("idempotency_key": ""})"),
+                  "idempotency_key must be a string of 1 to 255 characters");
+  CAF_CHECK_EQUAL(submit(base + R"("idempotency_key": 42})"),
+                  "idempotency_key must be a string of 1 to 255 characters");
+  CAF_CHECK_EQUAL(submit(base + R"("idempotency_key": ")"
+                         + std::string(256, 'k') + "\"}"),
+                  "idempotency_key must be a string of 1 to 255 characters");
+  // An integral float is accepted as an integer.
+  CAF_CHECK_EQUAL(submit(base + R"("priority": 3.0})"), "");
+  CAF_CHECK_EQUAL(rec.priority, 3);
+  // Inside a batch the message says which entry.
+  CAF_CHECK_EQUAL(submit(base + R"("priority": 10})", {}, "tasks[3]."),
+                  "tasks[3].priority must be an integer between 0 and 9");
+  CAF_CHECK_EQUAL(submit("7", {}, "tasks[3]."),
+                  "tasks[3] must be a JSON object with type and params");
+}
+
+CAF_TEST(idempotency key from header or field) {
+  auto body = std::string{R"({"type": "sum", "params": {"a": 1, "b": 2}})"};
+  CAF_REQUIRE_EQUAL(submit(body, "order-42"), "");
+  CAF_CHECK_EQUAL(rec.idempotency_key, "order-42");
+  CAF_CHECK_EQUAL(rec.request_hash.size(), 16u);
+  auto hash = rec.request_hash;
+  auto with_field = std::string{R"({"type": "sum", "params": {"a": 1, "b": 2},
+                                   "idempotency_key": "order-42"})"};
+  CAF_REQUIRE_EQUAL(submit(with_field), "");
+  CAF_CHECK_EQUAL(rec.idempotency_key, "order-42");
+  // Same body, same hash, whether the key came as header or field.
+  CAF_CHECK_EQUAL(rec.request_hash, hash);
+  // Header and field agreeing is fine; disagreeing is not.
+  CAF_CHECK_EQUAL(submit(with_field, "order-42"), "");
+  CAF_CHECK_EQUAL(submit(with_field, "order-43"),
+                  "idempotency_key differs from the Idempotency-Key header");
+  CAF_CHECK_EQUAL(submit(body, std::string(256, 'k')),
+                  "the Idempotency-Key header must have at most 255 "
+                  "characters");
+}
+
+CAF_TEST(the request hash tells bodies apart) {
+  auto hash_of = [&](const std::string& body) {
+    CAF_REQUIRE_EQUAL(submit(body, "k"), "");
+    return rec.request_hash;
+  };
+  auto h = hash_of(R"({"type": "sum", "params": {"a": 1, "b": 2}})");
+  // Key order and whitespace do not matter.
+  CAF_CHECK_EQUAL(hash_of(R"({"params": {"b": 2, "a": 1}, "type": "sum"})"), h);
+  // Explicit defaults equal omitted ones.
+  CAF_CHECK_EQUAL(hash_of(R"({"type": "sum", "params": {"a": 1, "b": 2},
+                              "priority": 0, "max_attempts": 3})"),
+                  h);
+  CAF_CHECK_NOT_EQUAL(hash_of(R"({"type": "sum", "params": {"a": 1, "b": 3}})"),
+                      h);
+  CAF_CHECK_NOT_EQUAL(hash_of(R"({"type": "sum", "params": {"a": 1, "b": 2},
+                                  "priority": 1})"),
+                      h);
+  CAF_CHECK_NOT_EQUAL(hash_of(R"({"type": "sum", "params": {"a": 1, "b": 2},
+                                  "delay_ms": 5})"),
+                      h);
+}
+
+CAF_TEST(run_at schedules the first attempt) {
+  auto base = std::string{R"({"type": "sum", "params": {"a": 1, "b": 2}, )"};
+  CAF_REQUIRE_EQUAL(submit(base + R"("run_at": "2025-11-22T10:00:05.250Z"})"),
+                    "");
+  CAF_CHECK_EQUAL(rec.scheduled_at, now + 5250);
+  CAF_REQUIRE_EQUAL(submit(base
+                           + R"("run_at": "2025-11-22T12:00:05.250+02:00"})"),
+                    "");
+  CAF_CHECK_EQUAL(rec.scheduled_at, now + 5250);
+  // A time in the past means now.
+  CAF_REQUIRE_EQUAL(submit(base + R"("run_at": "2020-01-01T00:00:00Z"})"), "");
+  CAF_CHECK_EQUAL(rec.scheduled_at, now);
+  CAF_CHECK_EQUAL(submit(base + R"("run_at": "tomorrow"})"),
+                  "run_at must be an RFC 3339 time such as "
+                  "2026-11-22T10:00:00.000Z");
+  CAF_CHECK_EQUAL(submit(base + R"("run_at": 1763805600000})"),
+                  "run_at must be an RFC 3339 time such as "
+                  "2026-11-22T10:00:00.000Z");
+  CAF_CHECK_EQUAL(submit(base + R"("run_at": "2027-11-23T10:00:00Z"})"),
+                  "run_at must be within a year from now");
+  CAF_CHECK_EQUAL(submit(base + R"("run_at": "2025-11-22T10:00:05Z",
+                                   "delay_ms": 10})"),
+                  "run_at and delay_ms exclude each other");
+  // A null delay_ms does not count.
+  CAF_CHECK_EQUAL(submit(base + R"("run_at": "2025-11-22T10:00:05Z",
+                                   "delay_ms": null})"),
+                  "");
+}
+
+CAF_TEST(parse_batch validates all entries before accepting any) {
+  std::vector<task_record> out;
+  auto batch = json::parse(R"({"tasks": [
+    {"type": "sum", "params": {"a": 1, "b": 2}},
+    {"type": "text_stats", "params": {"text": "x"}, "idempotency_key": "k1"}
+  ]})");
+  CAF_REQUIRE(!parse_batch(batch, reg, limits, now, out));
+  CAF_REQUIRE_EQUAL(out.size(), 2u);
+  CAF_CHECK_EQUAL(out[0].type, "sum");
+  CAF_CHECK_EQUAL(out[1].type, "text_stats");
+  CAF_CHECK_EQUAL(out[1].idempotency_key, "k1");
+  CAF_CHECK_NOT_EQUAL(out[0].id, out[1].id);
+  auto expect_error = [&](const std::string& body, const std::string& msg) {
+    CAF_MESSAGE("batch " << body);
+    auto err = parse_batch(json::parse(body), reg, limits, now, out);
+    CAF_REQUIRE(err);
+    CAF_CHECK_EQUAL(err->code, ec::invalid_params);
+    CAF_CHECK_EQUAL(err->message, msg);
+  };
+  // One bad entry rejects the whole batch and is named by its index.
+  expect_error(R"({"tasks": [{"type": "sum", "params": {"a": 1, "b": 2}},
+                             {"type": "sum", "params": {"a": 1}}]})",
+               "tasks[1].params.b is required");
+  expect_error(R"({"tasks": [{"type": "sum", "params": {"a": 1, "b": 2},
+                              "idempotency_key": "k"},
+                             {"type": "sum", "params": {"a": 1, "b": 2},
+                              "idempotency_key": "k"}]})",
+               "tasks[1].idempotency_key repeats an earlier entry");
+  expect_error(R"({"task": []})",
+               "the body must be {\"tasks\": [...]}: tasks is required");
+  expect_error(R"({"tasks": {}})", "tasks must be an array");
+  expect_error(R"({"tasks": []})", "tasks must not be empty");
+  expect_error(R"({"tasks": [{"type": "sum", "params": {"a": 1, "b": 2}}],
+                   "priority": 1})",
+               "priority is not a known field of a batch");
+  limits.max_batch = 2;
+  expect_error(R"({"tasks": [1, 2, 3]})",
+               "tasks has 3 entries; a batch holds at most 2");
+}
+
+CAF_TEST(parse_list_query reads filters limit and cursor) {
+  list_query q;
+  CAF_REQUIRE_EQUAL(list("/v1/tasks", q), "");
+  CAF_CHECK_EQUAL(q.limit, 100);
+  CAF_CHECK_EQUAL(q.status, "");
+  CAF_CHECK_EQUAL(q.type, "");
+  CAF_CHECK_EQUAL(q.after_created_at, 0);
+  CAF_CHECK_EQUAL(q.after_id, "");
+  auto cursor = encode_cursor(now, uuid);
+  list_query q2;
+  CAF_REQUIRE_EQUAL(list("/v1/tasks?status=FAILED&type=sum&limit=1000&cursor="
+                           + cursor,
+                         q2),
+                    "");
+  CAF_CHECK_EQUAL(q2.status, "FAILED");
+  CAF_CHECK_EQUAL(q2.type, "sum");
+  CAF_CHECK_EQUAL(q2.limit, 1000);
+  CAF_CHECK_EQUAL(q2.after_created_at, now);
+  CAF_CHECK_EQUAL(q2.after_id, uuid);
+  // Empty values mean "not given".
+  list_query q3;
+  CAF_REQUIRE_EQUAL(list("/v1/tasks?status=&cursor=", q3), "");
+  CAF_CHECK_EQUAL(q3.status, "");
+  CAF_CHECK_EQUAL(q3.after_created_at, 0);
+}
+
+CAF_TEST(parse_list_query refuses bad values) {
+  const std::string bad_limit
+    = "query parameter limit must be an integer between 1 and 1000";
+  for (auto target :
+       {"/v1/tasks?limit=0", "/v1/tasks?limit=1001", "/v1/tasks?limit=abc",
+        "/v1/tasks?limit=", "/v1/tasks?limit=-1", "/v1/tasks?limit=1e2",
+        "/v1/tasks?limit=99999999999999999999999"}) {
+    list_query q;
+    CAF_MESSAGE(target);
+    CAF_CHECK_EQUAL(list(target, q), bad_limit);
+  }
+  for (auto target : {"/v1/tasks?status=DONE", "/v1/tasks?status=pending"}) {
+    list_query q;
+    CAF_MESSAGE(target);
+    CAF_CHECK_EQUAL(list(target, q),
+                    "query parameter status must be one of PENDING, "
+                    "PROCESSING, COMPLETED, FAILED, CANCELLED");
+  }
+  for (auto target : {"/v1/tasks?cursor=garbage", "/v1/tasks?cursor=12_34",
+                      "/v1/tasks?cursor=_0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
+                      "/v1/tasks?cursor=9999999999999999999_0f1e2d3c-4b5a-"
+                      "4978-8695-a4b3c2d1e0f9"}) {
+    list_query q;
+    CAF_MESSAGE(target);
+    CAF_CHECK_EQUAL(list(target, q),
+                    "query parameter cursor is malformed: pass next_cursor of "
+                    "the previous page");
+  }
+  list_query q;
+  CAF_CHECK_EQUAL(list("/v1/tasks?sort=asc", q),
+                  "query parameter sort is not known (status, type, limit, "
+                  "cursor)");
+}
+
+CAF_TEST(task_json renders every field) {
+  task_record r;
+  r.id = uuid;
+  r.type = "sum";
+  r.params = R"({"a":1,"b":2})";
+  r.status = task_status::completed;
+  r.result = R"({"sum":3})";
+  r.priority = 4;
+  r.attempts = 2;
+  r.max_attempts = 3;
+  r.timeout_ms = 1500;
+  r.idempotency_key = "order-42";
+  r.request_hash = "0123456789abcdef";
+  r.worker_id = "local/slot-1";
+  r.created_at = now;
+  r.updated_at = now + 1;
+  r.scheduled_at = now + 2;
+  r.started_at = now + 3;
+  r.completed_at = now + 4;
+  auto js = json::parse(task_json(r));
+  CAF_CHECK_EQUAL(js.size(), 17u);
+  CAF_CHECK_EQUAL(js["id"].get<std::string>(), uuid);
+  CAF_CHECK_EQUAL(js["type"].get<std::string>(), "sum");
+  CAF_CHECK_EQUAL(js["status"].get<std::string>(), "COMPLETED");
+  CAF_CHECK_EQUAL(js["params"].dump(), R"({"a":1,"b":2})");
+  CAF_CHECK_EQUAL(js["result"].dump(), R"({"sum":3})");
+  CAF_CHECK(js["error"].is_null());
+  CAF_CHECK_EQUAL(js["priority"].get<int>(), 4);
+  CAF_CHECK_EQUAL(js["attempts"].get<int>(), 2);
+  CAF_CHECK_EQUAL(js["max_attempts"].get<int>(), 3);
+  CAF_CHECK_EQUAL(js["timeout_ms"].get<int>(), 1500);
+  CAF_CHECK_EQUAL(js["idempotency_key"].get<std::string>(), "order-42");
+  CAF_CHECK_EQUAL(js["worker_id"].get<std::string>(), "local/slot-1");
+  CAF_CHECK_EQUAL(js["created_at"].get<std::string>(),
+                  "2025-11-22T10:00:00.000Z");
+  CAF_CHECK_EQUAL(js["updated_at"].get<std::string>(),
+                  "2025-11-22T10:00:00.001Z");
+  CAF_CHECK_EQUAL(js["scheduled_at"].get<std::string>(),
+                  "2025-11-22T10:00:00.002Z");
+  CAF_CHECK_EQUAL(js["started_at"].get<std::string>(),
+                  "2025-11-22T10:00:00.003Z");
+  CAF_CHECK_EQUAL(js["completed_at"].get<std::string>(),
+                  "2025-11-22T10:00:00.004Z");
+  // The request hash is internal.
+  CAF_CHECK(!js.contains("request_hash"));
+}
+
+CAF_TEST(task_json renders unset fields as null) {
+  task_record r;
+  r.id = uuid;
+  r.type = "sleep";
+  r.params = "";
+  r.created_at = now;
+  r.updated_at = now;
+  r.scheduled_at = now;
+  auto js = json::parse(task_json(r));
+  CAF_CHECK_EQUAL(js["status"].get<std::string>(), "PENDING");
+  CAF_CHECK_EQUAL(js["params"].dump(), "{}");
+  for (auto key : {"result", "error", "idempotency_key", "worker_id",
+                   "started_at", "completed_at"}) {
+    CAF_MESSAGE(key);
+    CAF_CHECK(js[key].is_null());
+  }
+  // A FAILED task always has an error string, even an empty one.
+  r.status = task_status::failed;
+  js = json::parse(task_json(r));
+  CAF_CHECK(js["error"].is_string());
+  r.error = "line 1\n\"quoted\" \xff";
+  js = json::parse(task_json(r));
+  CAF_CHECK(js["error"].is_string());
+}
+
+CAF_TEST(page_json has a cursor only when more rows follow) {
+  task_record a;
+  a.id = uuid;
+  a.type = "sum";
+  a.created_at = now;
+  task_page page;
+  page.tasks = {a};
+  page.more = true;
+  auto js = json::parse(page_json(page));
+  CAF_CHECK_EQUAL(js["tasks"].size(), 1u);
+  CAF_CHECK_EQUAL(js["next_cursor"].get<std::string>(),
+                  encode_cursor(now, uuid));
+  page.more = false;
+  js = json::parse(page_json(page));
+  CAF_CHECK(js["next_cursor"].is_null());
+  js = json::parse(page_json(task_page{}));
+  CAF_CHECK(js["tasks"].empty());
+  CAF_CHECK(js["next_cursor"].is_null());
+  js = json::parse(batch_json({a, a}));
+  CAF_CHECK_EQUAL(js["tasks"].size(), 2u);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()

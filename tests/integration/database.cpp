@@ -1,0 +1,531 @@
+// Integration tests of tasker::database against a real PostgreSQL. Each test
+// runs in a database of its own, created and dropped by the fixture, in the
+// cluster given by TASKER_TEST_PG_URL.
+#define CAF_SUITE integration.database
+
+#include "persistence/database.hpp"
+
+#include "actors/task_state.hpp"
+#include "messages/format.hpp"
+#include "persistence/migrations.hpp"
+#include "persistence/sql.hpp"
+
+#include <caf/test/unit_test.hpp>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <set>
+
+using namespace tasker;
+using json = nlohmann::json;
+
+namespace {
+
+/// Returns `url` with its database replaced by `name`. Handles URLs
+/// (`postgresql://user@host:port/db?opts`) and key=value strings.
+std::string with_database(const std::string& url, const std::string& name) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos)
+    return url + " dbname=" + name; // The last dbname wins.
+  auto path = url.find('/', scheme + 3);
+  auto query = url.find('?', scheme + 3);
+  if (path == std::string::npos || (query != std::string::npos && query < path))
+    path = query == std::string::npos ? url.size() : query;
+  auto rest = query == std::string::npos ? std::string{} : url.substr(query);
+  return url.substr(0, path) + "/" + name + rest;
+}
+
+/// A fresh database for one test, dropped again at the end.
+class scratch_database {
+public:
+  scratch_database() {
+    auto env = std::getenv("TASKER_TEST_PG_URL");
+    if (env == nullptr || *env == '\0')
+      CAF_FAIL("TASKER_TEST_PG_URL is not set: the integration tests need a "
+               "PostgreSQL cluster in which they may create databases; "
+               "scripts/test.sh starts one and sets it (or set it yourself, "
+               "e.g. postgresql://postgres@127.0.0.1:55432/postgres)");
+    admin_url_ = env;
+    std::random_device rd;
+    std::mt19937_64 rng{(uint64_t{rd()} << 32) ^ rd()};
+    char buf[17];
+    snprintf(buf, sizeof(buf), "%016llx",
+             static_cast<unsigned long long>(rng()));
+    name_ = std::string{"tasker_it_"} + buf;
+    try {
+      pqxx::connection conn{admin_url_};
+      pqxx::nontransaction tx{conn};
+      tx.exec("CREATE DATABASE " + tx.quote_name(name_));
+    } catch (const std::exception& e) {
+      CAF_FAIL("cannot create a test database in " << admin_url_ << ": "
+                                                    << e.what());
+    }
+    url_ = with_database(admin_url_, name_);
+  }
+
+  ~scratch_database() {
+    try {
+      pqxx::connection conn{admin_url_};
+      pqxx::nontransaction tx{conn};
+      tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name_)
+              + " WITH (FORCE)");
+    } catch (const std::exception& e) {
+      CAF_MESSAGE("could not drop " << name_ << ": " << e.what());
+    }
+  }
+
+  const std::string& url() const {
+    return url_;
+  }
+
+  const std::string& name() const {
+    return name_;
+  }
+
+private:
+  std::string admin_url_;
+  std::string name_;
+  std::string url_;
+};
+
+constexpr millis t0 = 1'763'805'600'000;
+
+task_record make(millis created_at = t0, std::string type = "sum",
+                 task_status st = task_status::pending) {
+  task_record r;
+  r.id = make_uuid();
+  r.type = std::move(type);
+  r.params = R"({"a": 1, "b": 2})";
+  r.status = st;
+  r.priority = 3;
+  r.max_attempts = 4;
+  r.timeout_ms = 2500;
+  r.created_at = created_at;
+  r.updated_at = created_at;
+  r.scheduled_at = created_at;
+  return r;
+}
+
+std::vector<std::string> ids_of(const std::vector<task_record>& xs) {
+  std::vector<std::string> out;
+  for (auto& x : xs)
+    out.push_back(x.id);
+  return out;
+}
+
+struct fixture {
+  // Declared first: dropped after `db` has closed its connection.
+  scratch_database scratch;
+  database db{scratch.url()};
+
+  fixture() {
+    db.migrate();
+  }
+
+  /// Applies a batch of insert groups only.
+  batch_outcome insert(std::vector<std::vector<task_record>> groups) {
+    write_batch b;
+    b.insert_groups = std::move(groups);
+    return db.apply(b);
+  }
+
+  /// Applies a batch of updates only.
+  void update(std::vector<task_record> recs) {
+    write_batch b;
+    b.updates = std::move(recs);
+    auto out = db.apply(b);
+    CAF_CHECK(out.groups.empty());
+  }
+
+  task_record fetch(const std::string& id) {
+    auto rec = db.get(id);
+    if (!rec)
+      CAF_FAIL("task " << id << " is not stored");
+    return *rec;
+  }
+
+  /// Checks that a stored row equals what was written (JSON compared as
+  /// values: jsonb normalizes spacing).
+  void check_same(const task_record& got, const task_record& want) {
+    CAF_CHECK_EQUAL(got.id, want.id);
+    CAF_CHECK_EQUAL(got.type, want.type);
+    CAF_CHECK_EQUAL(json::parse(got.params).dump(),
+                    json::parse(want.params).dump());
+    CAF_CHECK_EQUAL(got.status, want.status);
+    if (want.result.empty())
+      CAF_CHECK_EQUAL(got.result, "");
+    else
+      CAF_CHECK_EQUAL(json::parse(got.result).dump(),
+                      json::parse(want.result).dump());
+    CAF_CHECK_EQUAL(got.error, want.error);
+    CAF_CHECK_EQUAL(got.priority, want.priority);
+    CAF_CHECK_EQUAL(got.attempts, want.attempts);
+    CAF_CHECK_EQUAL(got.max_attempts, want.max_attempts);
+    CAF_CHECK_EQUAL(got.timeout_ms, want.timeout_ms);
+    CAF_CHECK_EQUAL(got.idempotency_key, want.idempotency_key);
+    CAF_CHECK_EQUAL(got.request_hash, want.request_hash);
+    CAF_CHECK_EQUAL(got.worker_id, want.worker_id);
+    CAF_CHECK_EQUAL(got.created_at, want.created_at);
+    CAF_CHECK_EQUAL(got.updated_at, want.updated_at);
+    CAF_CHECK_EQUAL(got.scheduled_at, want.scheduled_at);
+    CAF_CHECK_EQUAL(got.started_at, want.started_at);
+    CAF_CHECK_EQUAL(got.completed_at, want.completed_at);
+  }
+
+  /// Reads every page of a query, `limit` rows at a time, following the
+  /// cursor the way the API does (encode, then decode).
+  std::vector<task_record> all_pages(list_query q, size_t* pages = nullptr) {
+    std::vector<task_record> out;
+    size_t n = 0;
+    for (;;) {
+      auto page = db.list(q);
+      ++n;
+      CAF_CHECK_LESS_OR_EQUAL(page.tasks.size(), static_cast<size_t>(q.limit));
+      out.insert(out.end(), page.tasks.begin(), page.tasks.end());
+      if (!page.more)
+        break;
+      CAF_REQUIRE(!page.tasks.empty());
+      auto& last = page.tasks.back();
+      auto cursor = encode_cursor(last.created_at, last.id);
+      CAF_REQUIRE(decode_cursor(cursor, q.after_created_at, q.after_id));
+      if (n > 1000)
+        CAF_FAIL("paging does not end");
+    }
+    if (pages != nullptr)
+      *pages = n;
+    return out;
+  }
+};
+
+} // namespace
+
+CAF_TEST(with_database replaces the database of a URL) {
+  CAF_CHECK_EQUAL(
+    with_database("postgresql://postgres@127.0.0.1:55432/postgres", "x"),
+                  "postgresql://postgres@127.0.0.1:55432/x");
+  CAF_CHECK_EQUAL(with_database("postgresql://u@h/db?sslmode=disable", "x"),
+                  "postgresql://u@h/x?sslmode=disable");
+  CAF_CHECK_EQUAL(with_database("postgresql://u@h:5432", "x"),
+                  "postgresql://u@h:5432/x");
+  CAF_CHECK_EQUAL(with_database("postgres://h?port=5", "x"),
+                  "postgres://h/x?port=5");
+  CAF_CHECK_EQUAL(with_database("host=/tmp port=5432", "x"),
+                  "host=/tmp port=5432 dbname=x");
+}
+
+CAF_TEST_FIXTURE_SCOPE(database_tests, fixture)
+
+CAF_TEST(migrate applies once and is idempotent) {
+  // The fixture migrated the fresh database once already.
+  CAF_CHECK_EQUAL(db.migrate(), 0);
+  CAF_CHECK_EQUAL(db.migrate(), 0);
+  pqxx::connection conn{scratch.url()};
+  pqxx::nontransaction tx{conn};
+  auto versions = tx.exec("SELECT version FROM schema_migrations ORDER BY 1");
+  CAF_CHECK_EQUAL(versions.size(), migrations().size());
+  auto tables = tx.exec1("SELECT count(*) FROM information_schema.tables "
+                         "WHERE table_name IN ('tasks', 'workers')");
+  CAF_CHECK_EQUAL(tables[0].as<int>(), 2);
+  db.ping();
+  CAF_CHECK(db.unfinished().empty());
+}
+
+CAF_TEST(migrate on an empty database applies every migration) {
+  scratch_database other;
+  database fresh{other.url()};
+  CAF_CHECK_EQUAL(fresh.migrate(), static_cast<int>(migrations().size()));
+  CAF_CHECK_EQUAL(fresh.migrate(), 0);
+  fresh.reset();
+}
+
+CAF_TEST(inserted groups are stored and readable) {
+  auto a = make();
+  auto b = make(t0 + 1, "text_stats");
+  b.params = R"({"text": "the cat", "top_n": 3})";
+  auto c = make(t0 + 2);
+  c.idempotency_key = "order-1";
+  c.request_hash = "00000000000000aa";
+  auto out = insert({{a, b}, {c}});
+  CAF_REQUIRE_EQUAL(out.groups.size(), 2u);
+  CAF_CHECK_EQUAL(out.groups[0].status, insert_status::inserted);
+  CAF_CHECK_EQUAL(ids_of(out.groups[0].tasks), ids_of({a, b}));
+  CAF_CHECK_EQUAL(out.groups[1].status, insert_status::inserted);
+  CAF_CHECK_EQUAL(ids_of(out.groups[1].tasks), ids_of({c}));
+  check_same(fetch(a.id), a);
+  check_same(fetch(b.id), b);
+  check_same(fetch(c.id), c);
+  CAF_CHECK(!db.get(make_uuid()));
+}
+
+CAF_TEST(the same key and body returns the first task) {
+  auto first = make();
+  first.idempotency_key = "order-42";
+  first.request_hash = "1111111111111111";
+  insert({{first}});
+  auto again = make(t0 + 50);
+  again.idempotency_key = "order-42";
+  again.request_hash = "1111111111111111";
+  auto out = insert({{again}});
+  CAF_REQUIRE_EQUAL(out.groups.size(), 1u);
+  CAF_CHECK_EQUAL(out.groups[0].status, insert_status::existing);
+  CAF_REQUIRE_EQUAL(out.groups[0].tasks.size(), 1u);
+  check_same(out.groups[0].tasks[0], first);
+  CAF_CHECK(!db.get(again.id));
+}
+
+CAF_TEST(the same key with another body stores nothing of its group) {
+  auto first = make();
+  first.idempotency_key = "order-42";
+  first.request_hash = "1111111111111111";
+  insert({{first}});
+  // One batch: a conflicting group and an unrelated group.
+  auto plain = make(t0 + 10);
+  auto clash = make(t0 + 11);
+  clash.idempotency_key = "order-42";
+  clash.request_hash = "2222222222222222";
+  auto other = make(t0 + 12);
+  other.idempotency_key = "order-43";
+  other.request_hash = "3333333333333333";
+  auto out = insert({{plain, clash}, {other}});
+  CAF_REQUIRE_EQUAL(out.groups.size(), 2u);
+  CAF_CHECK_EQUAL(out.groups[0].status, insert_status::conflict);
+  CAF_CHECK_EQUAL(out.groups[0].conflict_key, "order-42");
+  CAF_CHECK(out.groups[0].tasks.empty());
+  // All or none: the group's task without a key is not stored either.
+  CAF_CHECK(!db.get(plain.id));
+  CAF_CHECK(!db.get(clash.id));
+  CAF_CHECK_EQUAL(out.groups[1].status, insert_status::inserted);
+  check_same(fetch(other.id), other);
+  // The first task is untouched.
+  check_same(fetch(first.id), first);
+}
+
+CAF_TEST(a key used twice in one batch stores the first and returns it twice) {
+  auto x = make();
+  x.idempotency_key = "twice";
+  x.request_hash = "4444444444444444";
+  auto y = make(t0 + 1);
+  y.idempotency_key = "twice";
+  y.request_hash = "4444444444444444";
+  auto out = insert({{x}, {y}});
+  CAF_REQUIRE_EQUAL(out.groups.size(), 2u);
+  CAF_CHECK_EQUAL(out.groups[0].status, insert_status::inserted);
+  CAF_CHECK_EQUAL(out.groups[1].status, insert_status::existing);
+  CAF_REQUIRE_EQUAL(out.groups[1].tasks.size(), 1u);
+  CAF_CHECK_EQUAL(out.groups[1].tasks[0].id, x.id);
+  CAF_CHECK(!db.get(y.id));
+}
+
+CAF_TEST(a group that matched a task of a conflicting group is stored) {
+  auto old = make();
+  old.idempotency_key = "k7";
+  old.request_hash = "7777777777777777";
+  insert({{old}});
+  // p conflicts on k7, so t1 is withdrawn; q sent k6 with the same body as
+  // t1 and r sent k9 with the same body as t4: neither key is taken any
+  // more once p is withdrawn, so q's own tasks are stored and r gets them.
+  auto t1 = make(t0 + 1);
+  t1.idempotency_key = "k6";
+  t1.request_hash = "6666666666666666";
+  auto t2 = make(t0 + 2);
+  t2.idempotency_key = "k7";
+  t2.request_hash = "8888888888888888";
+  auto t3 = make(t0 + 3);
+  t3.idempotency_key = "k6";
+  t3.request_hash = "6666666666666666";
+  auto t4 = make(t0 + 4);
+  t4.idempotency_key = "k9";
+  t4.request_hash = "9999999999999999";
+  auto t5 = make(t0 + 5);
+  t5.idempotency_key = "k9";
+  t5.request_hash = "9999999999999999";
+  auto out = insert({{t1, t2}, {t3, t4}, {t5}});
+  CAF_REQUIRE_EQUAL(out.groups.size(), 3u);
+  CAF_CHECK_EQUAL(out.groups[0].status, insert_status::conflict);
+  CAF_CHECK_EQUAL(out.groups[0].conflict_key, "k7");
+  CAF_CHECK(!db.get(t1.id));
+  CAF_CHECK(!db.get(t2.id));
+  CAF_CHECK_EQUAL(out.groups[1].status, insert_status::inserted);
+  CAF_CHECK_EQUAL(ids_of(out.groups[1].tasks), ids_of({t3, t4}));
+  check_same(fetch(t3.id), t3);
+  check_same(fetch(t4.id), t4);
+  CAF_CHECK_EQUAL(out.groups[2].status, insert_status::existing);
+  CAF_CHECK_EQUAL(ids_of(out.groups[2].tasks), ids_of({t4}));
+  CAF_CHECK(!db.get(t5.id));
+  // Every task a group was answered with is stored.
+  for (auto& g : out.groups)
+    for (auto& t : g.tasks)
+      CAF_CHECK(db.get(t.id).has_value());
+}
+
+CAF_TEST(updates apply the latest state of each task) {
+  auto a = make();
+  auto b = make(t0 + 1);
+  insert({{a, b}});
+  // The write buffer coalesces what a writer sends in one batch.
+  write_buffer buf;
+  auto a1 = a;
+  apply_start(a1, 1, "node-1/slot-0", t0 + 100);
+  buf.add_update(a1);
+  auto b1 = b;
+  apply_start(b1, 1, "node-1/slot-1", t0 + 101);
+  buf.add_update(b1);
+  auto a2 = a1;
+  task_outcome ok;
+  ok.id = a.id;
+  ok.attempt = 1;
+  ok.ok = true;
+  ok.result = R"({"sum": 3})";
+  apply_outcome(a2, ok, {}, 0.5, t0 + 200);
+  buf.add_update(a2);
+  auto taken = buf.take(100);
+  CAF_REQUIRE_EQUAL(taken.batch.updates.size(), 2u);
+  db.apply(taken.batch);
+  check_same(fetch(a.id), a2);
+  check_same(fetch(b.id), b1);
+  CAF_CHECK_EQUAL(fetch(a.id).status, task_status::completed);
+  CAF_CHECK_EQUAL(fetch(b.id).worker_id, "node-1/slot-1");
+}
+
+CAF_TEST(a terminal row is not overwritten except by a retry) {
+  auto a = make();
+  insert({{a}});
+  auto running = a;
+  apply_start(running, 1, "w", t0 + 10);
+  update({running});
+  auto cancelled = running;
+  apply_cancel(cancelled, t0 + 20);
+  cancelled.error = "cancelled by request";
+  update({cancelled});
+  check_same(fetch(a.id), cancelled);
+  // A late result of the cancelled attempt must not revive or complete it.
+  auto late = running;
+  task_outcome ok;
+  ok.id = a.id;
+  ok.attempt = 1;
+  ok.ok = true;
+  ok.result = "1";
+  apply_outcome(late, ok, {}, 0.5, t0 + 30);
+  CAF_REQUIRE_EQUAL(late.status, task_status::completed);
+  update({late});
+  check_same(fetch(a.id), cancelled);
+  // Nor may an older PENDING state with attempts (a retry back-off).
+  auto pending = running;
+  pending.status = task_status::pending;
+  update({pending});
+  CAF_CHECK_EQUAL(fetch(a.id).status, task_status::cancelled);
+  // A retry (PENDING with a fresh budget) does change it.
+  auto retried = cancelled;
+  CAF_REQUIRE(apply_retry(retried, t0 + 40));
+  update({retried});
+  auto got = fetch(a.id);
+  check_same(got, retried);
+  CAF_CHECK_EQUAL(got.status, task_status::pending);
+  CAF_CHECK_EQUAL(got.attempts, 0);
+  CAF_CHECK_EQUAL(got.result, "");
+  CAF_CHECK_EQUAL(got.completed_at, 0);
+}
+
+CAF_TEST(an update of a row that does not exist changes nothing) {
+  auto ghost = make();
+  update({ghost});
+  CAF_CHECK(!db.get(ghost.id));
+}
+
+CAF_TEST(list pages newest first without gaps or duplicates) {
+  // 25 tasks; three at a time share a created_at, so the id breaks ties.
+  std::vector<task_record> all;
+  for (int i = 0; i < 25; ++i) {
+    auto r = make(t0 + (i / 3) * 1000, i % 2 == 0 ? "sum" : "sleep",
+                  i % 5 == 0 ? task_status::completed : task_status::pending);
+    all.push_back(r);
+  }
+  insert({std::vector<task_record>(all.begin(), all.begin() + 10),
+          std::vector<task_record>(all.begin() + 10, all.end())});
+  auto newest_first = all;
+  std::sort(newest_first.begin(), newest_first.end(),
+            [](const task_record& x, const task_record& y) {
+              return x.created_at != y.created_at ? x.created_at > y.created_at
+                                                  : x.id > y.id;
+            });
+  for (int32_t limit : {1, 5, 7, 25, 100}) {
+    CAF_MESSAGE("limit " << limit);
+    list_query q;
+    q.limit = limit;
+    size_t pages = 0;
+    auto got = all_pages(q, &pages);
+    CAF_CHECK_EQUAL(ids_of(got), ids_of(newest_first));
+    // No empty trailing page when the rows divide evenly.
+    CAF_CHECK_EQUAL(pages, (25u + limit - 1) / limit);
+  }
+  auto first = db.list(list_query{"", "", 5, 0, ""});
+  CAF_CHECK(first.more);
+  CAF_CHECK_EQUAL(first.tasks.size(), 5u);
+  check_same(first.tasks[0], newest_first[0]);
+}
+
+CAF_TEST(list filters by status and type) {
+  std::vector<task_record> all;
+  for (int i = 0; i < 30; ++i)
+    all.push_back(make(t0 + i, i % 3 == 0 ? "sleep" : "sum",
+                       i % 4 == 0 ? task_status::failed
+                                  : task_status::pending));
+  insert({all});
+  auto expected = [&](const std::string& status, const std::string& type) {
+    std::vector<task_record> out;
+    for (auto& r : all)
+      if ((status.empty() || status == to_string(r.status))
+          && (type.empty() || type == r.type))
+        out.push_back(r);
+    std::reverse(out.begin(), out.end()); // created_at ascending in `all`
+    return ids_of(out);
+  };
+  for (auto [status, type] : std::vector<std::pair<std::string, std::string>>{
+         {"FAILED", ""}, {"", "sleep"}, {"FAILED", "sleep"},
+         {"PENDING", "sum"}, {"COMPLETED", ""}, {"", "nope"}}) {
+    CAF_MESSAGE("status '" << status << "' type '" << type << "'");
+    list_query q;
+    q.status = status;
+    q.type = type;
+    q.limit = 4;
+    auto got = all_pages(q);
+    auto want = expected(status, type);
+    CAF_CHECK_EQUAL(ids_of(got), want);
+    for (auto& r : got) {
+      if (!status.empty())
+        CAF_CHECK_EQUAL(to_string(r.status), status);
+      if (!type.empty())
+        CAF_CHECK_EQUAL(r.type, type);
+    }
+  }
+  CAF_CHECK_EQUAL(expected("FAILED", "sleep").size(), 3u);
+}
+
+CAF_TEST(unfinished returns pending and processing tasks by schedule) {
+  auto p1 = make(t0, "sum", task_status::pending);
+  p1.scheduled_at = t0 + 500;
+  auto p2 = make(t0 + 1, "sum", task_status::pending);
+  p2.scheduled_at = t0 + 100;
+  auto run = make(t0 + 2, "sleep", task_status::processing);
+  run.attempts = 1;
+  run.worker_id = "node-1/slot-0";
+  run.started_at = t0 + 300;
+  run.scheduled_at = t0 + 300;
+  auto done = make(t0 + 3, "sum", task_status::completed);
+  done.result = R"({"sum": 3})";
+  auto failed = make(t0 + 4, "fail", task_status::failed);
+  failed.error = "x";
+  auto cancelled = make(t0 + 5, "sum", task_status::cancelled);
+  insert({{p1, p2, run, done, failed, cancelled}});
+  auto got = db.unfinished();
+  CAF_CHECK_EQUAL(ids_of(got), ids_of({p2, run, p1}));
+  CAF_REQUIRE_EQUAL(got.size(), 3u);
+  check_same(got[1], run);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()

@@ -1,0 +1,391 @@
+// Tests of the batching persistence actor on the deterministic scheduler,
+// with test actors standing in for the database writers.
+#define CAF_SUITE persistence.persistence
+
+#include "persistence/persistence.hpp"
+
+#include "config/log.hpp"
+#include "messages/error.hpp"
+#include "messages/registration.hpp"
+#include "messages/type_ids.hpp"
+
+#include <caf/test/dsl.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <deque>
+#include <optional>
+#include <set>
+
+using namespace tasker;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct test_config : caf::actor_system_config {
+  test_config() {
+    tasker::add_message_types(*this);
+  }
+};
+
+/// What a fake writer received, and how it answers.
+struct writer_log {
+  std::vector<write_batch> batches;
+  /// Errors for the next answers, in order; then success.
+  std::deque<caf::error> failures;
+  /// Hold answers until the test releases them with `ok_atom`.
+  bool hold = false;
+  using promise = caf::typed_response_promise<batch_outcome>;
+  std::vector<std::pair<promise, write_batch>> held;
+};
+
+/// The writer interface plus a handle for the test to release commits.
+using fake_writer_actor = writer_actor::extend<caf::reacts_to<ok_atom>>;
+
+/// Answers a batch: with the next scripted failure, else as committed.
+void answer(writer_log& log, caf::typed_response_promise<batch_outcome>& rp,
+            const write_batch& batch) {
+  if (!log.failures.empty()) {
+    rp.deliver(log.failures.front());
+    log.failures.pop_front();
+    return;
+  }
+  batch_outcome out;
+  for (auto& group : batch.insert_groups)
+    out.groups.push_back(insert_result{insert_status::inserted, group, {}});
+  rp.deliver(std::move(out));
+}
+
+fake_writer_actor::behavior_type fake_writer(fake_writer_actor::pointer self,
+                                             std::shared_ptr<writer_log> log) {
+  return {
+    [self, log](write_atom, write_batch& batch)
+      -> caf::typed_response_promise<batch_outcome> {
+      log->batches.push_back(batch);
+      auto rp = self->make_response_promise<batch_outcome>();
+      if (log->hold)
+        log->held.emplace_back(rp, batch);
+      else
+        answer(*log, rp, batch);
+      return rp;
+    },
+    [log](ok_atom) {
+      auto held = std::move(log->held);
+      log->held.clear();
+      for (auto& [rp, batch] : held)
+        answer(*log, rp, batch);
+    },
+  };
+}
+
+/// The reply to a request, filled in by a client actor.
+template <class T>
+struct reply {
+  bool done = false;
+  std::optional<T> value;
+  caf::error err;
+};
+
+task_record rec(const std::string& id, task_status st = task_status::pending,
+                int32_t attempts = 0) {
+  task_record r;
+  r.id = id;
+  r.type = "sum";
+  r.params = R"({"a":1,"b":2})";
+  r.status = st;
+  r.attempts = attempts;
+  r.created_at = 1000;
+  r.updated_at = 1000 + attempts;
+  r.scheduled_at = 1000;
+  return r;
+}
+
+std::vector<std::string> ids_of(const std::vector<task_record>& xs) {
+  std::vector<std::string> out;
+  for (auto& x : xs)
+    out.push_back(x.id);
+  return out;
+}
+
+using strings = std::vector<std::string>;
+
+struct fixture : test_coordinator_fixture<test_config> {
+  std::vector<std::shared_ptr<writer_log>> logs;
+  std::vector<fake_writer_actor> writers;
+  persistence_actor pers;
+  std::vector<caf::actor> spawned;
+
+  fixture() {
+    tasker::log::set_level("error");
+  }
+
+  ~fixture() override {
+    for (auto& hdl : spawned)
+      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  template <class Handle>
+  void keep(const Handle& hdl) {
+    spawned.push_back(caf::actor_cast<caf::actor>(hdl));
+  }
+
+  /// Spawns `n` fake writers and the persistence actor.
+  void start(size_t n = 1, int32_t batch_max_rows = 2000) {
+    std::vector<writer_actor> ws;
+    for (size_t i = 0; i < n; ++i) {
+      auto log = std::make_shared<writer_log>();
+      auto w = sys.spawn(fake_writer, log);
+      keep(w);
+      logs.push_back(log);
+      writers.push_back(w);
+      ws.push_back(w);
+    }
+    pers = sys.spawn(persistence, ws, batch_max_rows,
+                     std::make_shared<telemetry>());
+    keep(pers);
+    sched.run();
+  }
+
+  writer_log& w0() {
+    return *logs.at(0);
+  }
+
+  template <class T, class... Ts>
+  std::shared_ptr<reply<T>> ask(Ts... xs) {
+    auto out = std::make_shared<reply<T>>();
+    auto p = pers;
+    auto client = sys.spawn([=](caf::event_based_actor* self) {
+      self->request(p, caf::infinite, xs...)
+        .then(
+          [out](T& x) {
+            out->done = true;
+            out->value = std::move(x);
+          },
+          [out](caf::error& err) {
+            out->done = true;
+            out->err = std::move(err);
+          });
+    });
+    keep(client);
+    return out;
+  }
+
+  void update(const task_record& r) {
+    self->send(pers, update_atom_v, r);
+  }
+
+  void release(size_t writer = 0) {
+    self->send(writers.at(writer), ok_atom_v);
+    sched.run();
+  }
+
+  nlohmann::json status() {
+    auto r = ask<std::string>(status_atom_v);
+    sched.run();
+    CAF_REQUIRE(r->value);
+    return nlohmann::json::parse(*r->value);
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(persistence_tests, fixture)
+
+CAF_TEST(an insert is answered only after the writer commits) {
+  start();
+  w0().hold = true;
+  std::vector<task_record> group{rec("a"), rec("b")};
+  auto r = ask<insert_result>(insert_atom_v, group);
+  sched.run();
+  CAF_REQUIRE_EQUAL(w0().batches.size(), 1u);
+  CAF_REQUIRE_EQUAL(w0().batches[0].insert_groups.size(), 1u);
+  CAF_CHECK_EQUAL(w0().batches[0].insert_groups[0], group);
+  CAF_CHECK(w0().batches[0].updates.empty());
+  CAF_CHECK(!r->done);
+  release();
+  CAF_REQUIRE(r->done);
+  CAF_REQUIRE(r->value);
+  CAF_CHECK_EQUAL(r->value->status, insert_status::inserted);
+  CAF_CHECK_EQUAL(r->value->tasks, group);
+}
+
+CAF_TEST(an empty insert is answered at once) {
+  start();
+  auto r = ask<insert_result>(insert_atom_v, std::vector<task_record>{});
+  sched.run();
+  CAF_REQUIRE(r->value);
+  CAF_CHECK(r->value->tasks.empty());
+  CAF_CHECK(w0().batches.empty());
+}
+
+CAF_TEST(updates arriving together share one batch) {
+  start();
+  update(rec("a", task_status::processing, 1));
+  update(rec("b", task_status::processing, 1));
+  update(rec("a", task_status::completed, 1));
+  update(rec("c", task_status::processing, 1));
+  for (int i = 0; i < 4; ++i)
+    expect((update_atom, task_record), from(self).to(pers).with(_, _));
+  // Only now, after the four updates, does the flush run.
+  expect((flush_atom, int32_t), from(pers).to(pers).with(_, 0));
+  expect((write_atom, write_batch), from(pers).to(writers[0]).with(_, _));
+  sched.run();
+  CAF_REQUIRE_EQUAL(w0().batches.size(), 1u);
+  auto& b = w0().batches[0];
+  CAF_CHECK(b.insert_groups.empty());
+  CAF_CHECK_EQUAL(ids_of(b.updates), (strings{"a", "b", "c"}));
+  // The later state of a wins.
+  CAF_CHECK_EQUAL(b.updates[0].status, task_status::completed);
+  auto st = status();
+  CAF_CHECK_EQUAL(st["batches"].get<int>(), 1);
+  CAF_CHECK_EQUAL(st["rows_written"].get<int>(), 3);
+  CAF_CHECK_EQUAL(st["backlog_rows"].get<int>(), 0);
+}
+
+CAF_TEST(writes during a commit go together into the next one) {
+  start();
+  w0().hold = true;
+  update(rec("a", task_status::processing, 1));
+  sched.run();
+  CAF_REQUIRE_EQUAL(w0().batches.size(), 1u);
+  // The first commit is still running: these wait in the buffer.
+  update(rec("b", task_status::processing, 1));
+  auto w = ask<ok_atom>(write_atom_v, rec("a", task_status::completed, 1));
+  auto ins = ask<insert_result>(insert_atom_v,
+                                std::vector<task_record>{rec("d")});
+  sched.run();
+  CAF_CHECK_EQUAL(w0().batches.size(), 1u);
+  CAF_CHECK(!w->done);
+  CAF_CHECK(!ins->done);
+  CAF_CHECK_EQUAL(status()["backlog_rows"].get<int>(), 4);
+  release();
+  // The second batch holds everything that arrived meanwhile.
+  CAF_REQUIRE_EQUAL(w0().batches.size(), 2u);
+  auto& b = w0().batches[1];
+  CAF_REQUIRE_EQUAL(b.insert_groups.size(), 1u);
+  CAF_CHECK_EQUAL(ids_of(b.insert_groups[0]), strings{"d"});
+  CAF_CHECK_EQUAL(ids_of(b.updates), (strings{"b", "a"}));
+  CAF_CHECK(!w->done);
+  CAF_CHECK(!ins->done);
+  release();
+  CAF_CHECK(w->done && w->value);
+  CAF_CHECK(ins->done && ins->value);
+}
+
+CAF_TEST(a batch holds at most batch_max_rows rows) {
+  start(1, 2);
+  for (auto id : {"a", "b", "c", "d", "e"})
+    update(rec(id, task_status::processing, 1));
+  sched.run();
+  CAF_REQUIRE_EQUAL(w0().batches.size(), 3u);
+  CAF_CHECK_EQUAL(ids_of(w0().batches[0].updates), (strings{"a", "b"}));
+  CAF_CHECK_EQUAL(ids_of(w0().batches[1].updates), (strings{"c", "d"}));
+  CAF_CHECK_EQUAL(ids_of(w0().batches[2].updates), strings{"e"});
+  CAF_CHECK_EQUAL(status()["max_batch_rows"].get<int>(), 2);
+}
+
+CAF_TEST(an unavailable database keeps the updates and retries them) {
+  start();
+  w0().hold = true;
+  update(rec("x", task_status::processing, 1));
+  sched.run();
+  // While the first commit runs, an update, a write and an insert arrive.
+  update(rec("a", task_status::processing, 1));
+  auto w = ask<ok_atom>(write_atom_v, rec("b", task_status::completed, 1));
+  auto ins = ask<insert_result>(insert_atom_v,
+                                std::vector<task_record>{rec("n")});
+  sched.run();
+  release();
+  CAF_REQUIRE_EQUAL(w0().batches.size(), 2u);
+  CAF_CHECK_EQUAL(w0().batches[1].insert_groups.size(), 1u);
+  CAF_CHECK_EQUAL(ids_of(w0().batches[1].updates), (strings{"a", "b"}));
+  // The second commit fails: the connection was lost.
+  w0().hold = false;
+  w0().failures.push_back(make_error(ec::unavailable, "connection lost"));
+  release();
+  // Inserts are not retried: the client hears "unavailable" and may retry.
+  CAF_REQUIRE(ins->done);
+  CAF_CHECK_EQUAL(code_of(ins->err), ec::unavailable);
+  CAF_CHECK(!w->done);
+  CAF_CHECK_EQUAL(status()["failed_batches"].get<int>(), 1);
+  CAF_CHECK_EQUAL(status()["backlog_rows"].get<int>(), 2);
+  // A newer state of a arrives while the retry waits.
+  update(rec("a", task_status::completed, 1));
+  sched.run();
+  CAF_CHECK_EQUAL(w0().batches.size(), 2u);
+  // The first retry comes after 100 ms.
+  advance_time(99ms);
+  sched.run();
+  CAF_CHECK_EQUAL(w0().batches.size(), 2u);
+  advance_time(1ms);
+  sched.run();
+  CAF_REQUIRE_EQUAL(w0().batches.size(), 3u);
+  auto& b = w0().batches[2];
+  CAF_CHECK(b.insert_groups.empty());
+  CAF_CHECK_EQUAL(ids_of(b.updates), (strings{"a", "b"}));
+  for (auto& u : b.updates)
+    CAF_CHECK_EQUAL(u.status, task_status::completed);
+  CAF_REQUIRE(w->done);
+  CAF_CHECK(w->value);
+  CAF_CHECK_EQUAL(status()["backlog_rows"].get<int>(), 0);
+}
+
+CAF_TEST(the retry back-off grows while the database stays down) {
+  start();
+  for (int i = 0; i < 3; ++i)
+    w0().failures.push_back(make_error(ec::unavailable, "down"));
+  auto w = ask<ok_atom>(write_atom_v, rec("a", task_status::completed, 1));
+  sched.run();
+  CAF_CHECK_EQUAL(w0().batches.size(), 1u);
+  advance_time(100ms);
+  sched.run();
+  CAF_CHECK_EQUAL(w0().batches.size(), 2u);
+  advance_time(199ms);
+  sched.run();
+  CAF_CHECK_EQUAL(w0().batches.size(), 2u);
+  advance_time(1ms);
+  sched.run();
+  CAF_CHECK_EQUAL(w0().batches.size(), 3u);
+  advance_time(400ms);
+  sched.run();
+  CAF_CHECK_EQUAL(w0().batches.size(), 4u);
+  CAF_REQUIRE(w->done);
+  CAF_CHECK(w->value);
+}
+
+CAF_TEST(a refused batch answers its waiters with an error) {
+  start();
+  w0().failures.push_back(make_error(ec::internal, "syntax error"));
+  auto w = ask<ok_atom>(write_atom_v, rec("a", task_status::completed, 1));
+  sched.run();
+  CAF_REQUIRE(w->done);
+  CAF_CHECK_EQUAL(code_of(w->err), ec::internal);
+  // Not retried.
+  advance_time(5s);
+  sched.run();
+  CAF_CHECK_EQUAL(w0().batches.size(), 1u);
+}
+
+CAF_TEST(all writes of a task go to the same writer) {
+  start(2);
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 20; ++i)
+      update(rec("task-" + std::to_string(i), task_status::processing, round));
+    sched.run();
+  }
+  std::set<std::string> seen[2];
+  size_t rows = 0;
+  for (size_t w = 0; w < 2; ++w)
+    for (auto& b : logs[w]->batches)
+      for (auto& u : b.updates) {
+        seen[w].insert(u.id);
+        ++rows;
+      }
+  CAF_CHECK_EQUAL(rows, 60u);
+  CAF_CHECK_EQUAL(seen[0].size() + seen[1].size(), 20u);
+  CAF_CHECK(!seen[0].empty());
+  CAF_CHECK(!seen[1].empty());
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()

@@ -1,0 +1,260 @@
+// Tests of the SQL helpers: record encoding, cursors and the write buffer
+// that coalesces a writer's pending writes.
+#define CAF_SUITE persistence.sql
+
+#include "persistence/sql.hpp"
+
+#include <caf/test/unit_test.hpp>
+
+#include <nlohmann/json.hpp>
+
+using namespace tasker;
+using json = nlohmann::json;
+
+namespace {
+
+task_record make(const std::string& id, task_status st = task_status::pending,
+                 int32_t attempts = 0) {
+  task_record rec;
+  rec.id = id;
+  rec.type = "sum";
+  rec.params = R"({"a":1,"b":2})";
+  rec.status = st;
+  rec.attempts = attempts;
+  rec.created_at = 1000;
+  rec.updated_at = 1000 + attempts;
+  rec.scheduled_at = 1000;
+  return rec;
+}
+
+std::vector<task_record> group(std::initializer_list<std::string> ids) {
+  std::vector<task_record> out;
+  for (auto& id : ids)
+    out.push_back(make(id));
+  return out;
+}
+
+std::vector<std::string> ids_of(const std::vector<task_record>& xs) {
+  std::vector<std::string> out;
+  for (auto& x : xs)
+    out.push_back(x.id);
+  return out;
+}
+
+using ids = std::vector<std::string>;
+using tokens = std::vector<uint64_t>;
+
+const std::string uuid = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+
+} // namespace
+
+CAF_TEST(the latest state of a task wins and tokens accumulate) {
+  write_buffer buf;
+  CAF_CHECK(buf.empty());
+  buf.add_update(make("a", task_status::processing, 1), 0);
+  buf.add_update(make("b", task_status::processing, 1), 0);
+  buf.add_update(make("a", task_status::pending, 1), 5);
+  buf.add_update(make("a", task_status::completed, 2), 7);
+  CAF_CHECK_EQUAL(buf.rows(), 2u);
+  auto t = buf.take(100);
+  CAF_CHECK(buf.empty());
+  CAF_CHECK_EQUAL(buf.rows(), 0u);
+  CAF_CHECK(t.batch.insert_groups.empty());
+  CAF_REQUIRE_EQUAL(t.batch.updates.size(), 2u);
+  // First-seen order, latest state.
+  CAF_CHECK_EQUAL(t.batch.updates[0].id, "a");
+  CAF_CHECK_EQUAL(t.batch.updates[0].status, task_status::completed);
+  CAF_CHECK_EQUAL(t.batch.updates[0].attempts, 2);
+  CAF_CHECK_EQUAL(t.batch.updates[1].id, "b");
+  CAF_REQUIRE_EQUAL(t.update_tokens.size(), 2u);
+  CAF_CHECK_EQUAL(t.update_tokens[0], (tokens{5, 7}));
+  CAF_CHECK_EQUAL(t.update_tokens[1], tokens{});
+}
+
+CAF_TEST(take keeps insert groups whole and in order) {
+  write_buffer buf;
+  buf.add_insert(group({"g1a", "g1b", "g1c"}), 11);
+  buf.add_insert(group({"g2a", "g2b"}), 12);
+  buf.add_insert(group({"g3a", "g3b", "g3c", "g3d"}), 13);
+  CAF_CHECK_EQUAL(buf.rows(), 9u);
+  auto t = buf.take(6);
+  // 3 + 2 rows fit, the third group (4 rows) would not.
+  CAF_REQUIRE_EQUAL(t.batch.insert_groups.size(), 2u);
+  CAF_CHECK_EQUAL(ids_of(t.batch.insert_groups[0]),
+                  (ids{"g1a", "g1b", "g1c"}));
+  CAF_CHECK_EQUAL(ids_of(t.batch.insert_groups[1]), (ids{"g2a", "g2b"}));
+  CAF_CHECK_EQUAL(t.insert_tokens, (tokens{11, 12}));
+  CAF_CHECK_EQUAL(buf.rows(), 4u);
+  // A group larger than max_rows is taken whole rather than never.
+  auto t2 = buf.take(1);
+  CAF_REQUIRE_EQUAL(t2.batch.insert_groups.size(), 1u);
+  CAF_CHECK_EQUAL(t2.batch.insert_groups[0].size(), 4u);
+  CAF_CHECK_EQUAL(t2.insert_tokens, tokens{13});
+  CAF_CHECK(buf.empty());
+}
+
+CAF_TEST(take respects max rows across inserts and updates) {
+  write_buffer buf;
+  buf.add_insert(group({"i1", "i2", "i3"}), 1);
+  for (auto id : {"u1", "u2", "u3", "u4", "u5"})
+    buf.add_update(make(id, task_status::processing, 1), 0);
+  CAF_CHECK_EQUAL(buf.rows(), 8u);
+  auto t = buf.take(4);
+  CAF_CHECK_EQUAL(t.batch.insert_groups.size(), 1u);
+  CAF_CHECK_EQUAL(ids_of(t.batch.updates), ids{"u1"});
+  CAF_CHECK_EQUAL(t.update_tokens.size(), 1u);
+  CAF_CHECK_EQUAL(buf.rows(), 4u);
+  // Still coalescing correctly after a partial take: u3 is updated in place,
+  // u1 (already taken) is a new entry.
+  buf.add_update(make("u3", task_status::completed, 1), 9);
+  buf.add_update(make("u1", task_status::completed, 1), 8);
+  CAF_CHECK_EQUAL(buf.rows(), 5u);
+  auto t2 = buf.take(100);
+  CAF_CHECK_EQUAL(ids_of(t2.batch.updates),
+                  (ids{"u2", "u3", "u4", "u5", "u1"}));
+  CAF_CHECK_EQUAL(t2.batch.updates[1].status, task_status::completed);
+  CAF_CHECK_EQUAL(t2.update_tokens[1], tokens{9});
+  CAF_CHECK_EQUAL(t2.update_tokens[4], tokens{8});
+  CAF_CHECK(buf.empty());
+}
+
+CAF_TEST(take of an empty buffer is empty) {
+  write_buffer buf;
+  auto t = buf.take(10);
+  CAF_CHECK(t.batch.insert_groups.empty());
+  CAF_CHECK(t.batch.updates.empty());
+  CAF_CHECK(t.insert_tokens.empty());
+  CAF_CHECK(t.update_tokens.empty());
+}
+
+CAF_TEST(requeue_updates keeps the newer state) {
+  write_buffer buf;
+  buf.add_update(make("a", task_status::processing, 1), 1);
+  buf.add_update(make("b", task_status::processing, 1), 2);
+  buf.add_insert(group({"new"}), 3);
+  auto failed = buf.take(100);
+  CAF_CHECK(buf.empty());
+  // While the batch was in flight, a newer state of "a" arrived.
+  buf.add_update(make("a", task_status::completed, 1), 4);
+  buf.requeue_updates(std::move(failed));
+  // Inserts are not requeued (their waiters are answered with an error).
+  CAF_CHECK_EQUAL(buf.rows(), 2u);
+  auto t = buf.take(100);
+  CAF_CHECK(t.batch.insert_groups.empty());
+  CAF_REQUIRE_EQUAL(t.batch.updates.size(), 2u);
+  CAF_CHECK_EQUAL(t.batch.updates[0].id, "a");
+  CAF_CHECK_EQUAL(t.batch.updates[0].status, task_status::completed);
+  // The waiter of the old state now waits for the newer one.
+  CAF_CHECK_EQUAL(t.update_tokens[0], (tokens{4, 1}));
+  CAF_CHECK_EQUAL(t.batch.updates[1].id, "b");
+  CAF_CHECK_EQUAL(t.batch.updates[1].status, task_status::processing);
+  CAF_CHECK_EQUAL(t.update_tokens[1], tokens{2});
+  // A later update of a requeued task still coalesces with it.
+  buf.requeue_updates(std::move(t));
+  buf.add_update(make("b", task_status::failed, 1), 6);
+  CAF_CHECK_EQUAL(buf.rows(), 2u);
+  auto t2 = buf.take(100);
+  CAF_CHECK_EQUAL(t2.batch.updates[1].status, task_status::failed);
+  CAF_CHECK_EQUAL(t2.update_tokens[1], (tokens{2, 6}));
+}
+
+CAF_TEST(records_json is valid JSON with nulls for unset fields) {
+  CAF_CHECK_EQUAL(records_json({}), "[]");
+  task_record bare;
+  bare.id = uuid;
+  bare.type = "sum";
+  bare.params = "";
+  auto js = json::parse(records_json({bare}));
+  CAF_REQUIRE(js.is_array());
+  CAF_REQUIRE_EQUAL(js.size(), 1u);
+  auto& r = js[0];
+  CAF_CHECK_EQUAL(r["id"].get<std::string>(), uuid);
+  CAF_CHECK_EQUAL(r["params"].dump(), "{}");
+  CAF_CHECK_EQUAL(r["status"].get<std::string>(), "PENDING");
+  for (auto key : {"result", "error", "idempotency_key", "request_hash",
+                   "worker_id", "created_at", "updated_at", "scheduled_at",
+                   "started_at", "completed_at"}) {
+    CAF_MESSAGE(key);
+    CAF_CHECK(r[key].is_null());
+  }
+  CAF_CHECK_EQUAL(r["max_attempts"].get<int>(), 3);
+  CAF_CHECK_EQUAL(r["timeout_ms"].get<int64_t>(), 60000);
+}
+
+CAF_TEST(records_json carries every field) {
+  task_record a = make(uuid, task_status::failed, 3);
+  a.type = "text \"stats\"";
+  a.result = R"({"x":[1,2]})";
+  a.error = "line 1\nline \"2\" \xff";
+  a.priority = 9;
+  a.idempotency_key = "k\\1";
+  a.request_hash = "0123456789abcdef";
+  a.worker_id = "node-1/slot-2";
+  a.started_at = 1500;
+  a.completed_at = 1600;
+  task_record b = make("11111111-2222-4333-8444-555555555555");
+  b.status = task_status::failed; // FAILED with no message: "" not null.
+  auto js = json::parse(records_json({a, b}));
+  CAF_REQUIRE_EQUAL(js.size(), 2u);
+  auto& r = js[0];
+  CAF_CHECK_EQUAL(r["type"].get<std::string>(), "text \"stats\"");
+  CAF_CHECK_EQUAL(r["params"].dump(), R"({"a":1,"b":2})");
+  CAF_CHECK_EQUAL(r["status"].get<std::string>(), "FAILED");
+  CAF_CHECK_EQUAL(r["result"].dump(), R"({"x":[1,2]})");
+  // Invalid UTF-8 is replaced (U+FFFD) rather than breaking the JSON.
+  CAF_CHECK_EQUAL(r["error"].get<std::string>(),
+                  "line 1\nline \"2\" \xEF\xBF\xBD");
+  CAF_CHECK_EQUAL(r["priority"].get<int>(), 9);
+  CAF_CHECK_EQUAL(r["attempts"].get<int>(), 3);
+  CAF_CHECK_EQUAL(r["idempotency_key"].get<std::string>(), "k\\1");
+  CAF_CHECK_EQUAL(r["request_hash"].get<std::string>(), "0123456789abcdef");
+  CAF_CHECK_EQUAL(r["worker_id"].get<std::string>(), "node-1/slot-2");
+  CAF_CHECK_EQUAL(r["created_at"].get<int64_t>(), 1000);
+  CAF_CHECK_EQUAL(r["updated_at"].get<int64_t>(), 1003);
+  CAF_CHECK_EQUAL(r["scheduled_at"].get<int64_t>(), 1000);
+  CAF_CHECK_EQUAL(r["started_at"].get<int64_t>(), 1500);
+  CAF_CHECK_EQUAL(r["completed_at"].get<int64_t>(), 1600);
+  CAF_CHECK(js[1]["error"].is_string());
+}
+
+CAF_TEST(cursors round trip) {
+  millis at = 0;
+  std::string id;
+  auto c = encode_cursor(1763805600123, uuid);
+  CAF_REQUIRE(decode_cursor(c, at, id));
+  CAF_CHECK_EQUAL(at, 1763805600123);
+  CAF_CHECK_EQUAL(id, uuid);
+  auto upper = encode_cursor(1, "0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F9");
+  CAF_REQUIRE(decode_cursor(upper, at, id));
+  CAF_CHECK_EQUAL(at, 1);
+  // The largest time a cursor can hold.
+  CAF_REQUIRE(decode_cursor(encode_cursor(INT64_MAX, uuid), at, id));
+  CAF_CHECK_EQUAL(at, INT64_MAX);
+}
+
+CAF_TEST(decode_cursor rejects garbage) {
+  for (auto bad : std::vector<std::string>{
+         "",
+         "garbage",
+         "123",
+         "123_",
+         "_" + uuid,
+         "-5_" + uuid,
+         "12a_" + uuid,
+         "123_not-a-uuid",
+         "123_" + uuid + "0",
+         "123_" + uuid.substr(1),
+         "123_0f1e2d3c-4b5a-4978-8695_a4b3c2d1e0f9",
+         "123_0f1e2d3cx4b5a-4978-8695-a4b3c2d1e0f9",
+         "123_0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0fg",
+         "12345678901234567890_" + uuid,
+         // 19 digits but larger than any int64.
+         "9999999999999999999_" + uuid,
+         "9223372036854775808_" + uuid,
+       }) {
+    millis at = 0;
+    std::string id;
+    CAF_MESSAGE("cursor '" << bad << "'");
+    CAF_CHECK(!decode_cursor(bad, at, id));
+  }
+}
