@@ -3,13 +3,14 @@
 # test through ctest. Extra arguments go to ctest (e.g. -R gateway).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 source scripts/lib.sh
 install_deps
 build_tasker
 
 pg_dir=$(mktemp -d /tmp/tasker-test-pg.XXXXXX)
 chmod 755 "$pg_dir"
-cleanup() { scripts/pg.sh stop "$pg_dir" || true; rm -rf "$pg_dir"; }
+cleanup() { "$root/scripts/pg.sh" stop "$pg_dir" || true; rm -rf "$pg_dir"; }
 trap cleanup EXIT
 TASKER_TEST_PG_URL=$(scripts/pg.sh start "$pg_dir" "$(free_port)")
 export TASKER_TEST_PG_URL
