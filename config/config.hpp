@@ -49,15 +49,15 @@ struct config {
   /// Largest batch submission.
   int32_t max_batch = 1000;
   /// Database writer connections; a task always goes to the same writer.
-  int32_t db_writers = 2;
+  int32_t db_writers = 1;
   /// Most task rows in one group commit.
   int32_t batch_max_rows = 2000;
   /// Finished tasks kept in memory for fast reads.
   int32_t result_cache_size = 100000;
   /// CAF scheduler threads; 0 means one per core.
   int32_t scheduler_threads = 0;
-  /// CAF scheduler policy: stealing (work stealing) or sharing.
-  std::string scheduler_policy = "stealing";
+  /// CAF scheduler policy: sharing (default; idle threads block) or stealing.
+  std::string scheduler_policy = "sharing";
 
   /// Checks ranges and combinations; returns an error line or "".
   std::string validate() const;

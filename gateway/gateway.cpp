@@ -465,7 +465,7 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
                                                   st.cfg.max_body_bytes);
       c.generation = st.next_generation++;
       st.conns[msg.handle] = std::move(c);
-      self->configure_read(msg.handle, caf::io::receive_policy::at_most(65536));
+      self->configure_read(msg.handle, caf::io::receive_policy::at_most(16384));
     },
     [self](const caf::io::new_data_msg& msg) {
       on_data(self, msg.handle, msg.buf);
