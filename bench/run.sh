@@ -99,6 +99,22 @@ psql "$pg_url" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE $db" >/dev/null
 db_url="${pg_url%/postgres}/$db"
 log "PostgreSQL at $db_url"
 
+# --- baseline: PostgreSQL alone ----------------------------------------------------------------
+# The machine is shared and noisy, so the figures are also given as a ratio to what PostgreSQL
+# alone does in the same run: one small INSERT and COMMIT per transaction from the same number
+# of clients (the durable write every acknowledged task needs at least once).
+baseline_tps=""
+if [ "${BENCH_BASELINE:-1}" = 1 ] && command -v pgbench >/dev/null; then
+  psql "$db_url" -v ON_ERROR_STOP=1 -qc \
+    "CREATE TABLE bench_baseline (id uuid PRIMARY KEY, params jsonb, created_at timestamptz)" >/dev/null
+  echo "INSERT INTO bench_baseline VALUES (gen_random_uuid(), '{\"a\": 1, \"b\": 2}', now());" \
+    >"$tmp/baseline.sql"
+  baseline_tps=$(pgbench -n -c "$conns" -j 2 -T "${BENCH_BASELINE_S:-5}" -f "$tmp/baseline.sql" \
+                   "$db_url" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+  psql "$db_url" -qc "DROP TABLE bench_baseline" >/dev/null
+  log "baseline: PostgreSQL alone commits ${baseline_tps:-?} single-row inserts/s from $conns clients"
+fi
+
 # --- tasker -------------------------------------------------------------------------------------
 TASKER_DB_URL="$db_url" TASKER_HTTP_PORT=0 TASKER_HTTP_HOST=127.0.0.1 \
   "$tasker_bin" serve >"$tmp/tasker.out" 2>"$tmp/tasker.log" &
@@ -136,6 +152,13 @@ lg_rc=0
 wait "$loadgen_pid" || lg_rc=$?
 loadgen_pid=""
 cat "$tmp/loadgen.out"
+if [ -n "$baseline_tps" ]; then
+  tail -n 1 "$tmp/loadgen.out" | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read()); b = float(sys.argv[1])
+print("ratio to the PostgreSQL baseline (%.0f inserts/s): submit %.2f, end-to-end %.2f"
+      % (b, r["submit_rate"] / b, r["e2e_rate_server"] / b))' "$baseline_tps" || true
+fi
 if [ -n "${BENCH_OUT:-}" ]; then
   tail -n 1 "$tmp/loadgen.out" | grep '^{' >>"$BENCH_OUT" || true
 fi

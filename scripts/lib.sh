@@ -26,13 +26,16 @@ install_deps() {
     "${missing[@]}" >/dev/null
 }
 
-# Configures and builds into build/ (binary: build/tasker).
+# Configures and builds into build/ (binary: build/tasker); arguments are
+# targets (default: everything).
 build_tasker() {
   local jobs=${TASKER_BUILD_JOBS:-2}
   if [ ! -f build/CMakeCache.txt ]; then
     cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   fi
-  cmake --build build -j "$jobs"
+  local targets=()
+  for t in "$@"; do targets+=(--target "$t"); done
+  cmake --build build -j "$jobs" "${targets[@]}"
 }
 
 # Prints a free TCP port on 127.0.0.1.

@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 install_deps
-build_tasker
+build_tasker tasker
 exec build/tasker dev "$@"
