@@ -138,6 +138,7 @@ int run_coordinator(const config& cfg) {
               {{"host", cfg.http_host},
                {"port", *port},
                {"url", "http://" + cfg.http_host + ":" + std::to_string(*port)}});
+    log::flush();
     int sig = 0;
     sigwait(&signals, &sig);
     log::info(component, "shutting down", {{"signal", sig}});

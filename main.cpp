@@ -32,7 +32,10 @@ int main(int argc, char** argv) {
       return 1;
     auto rc = tasker::run_coordinator(cfg);
     pg.stop();
+    tasker::log::flush();
     return rc;
   }
-  return tasker::run_coordinator(cfg);
+  auto rc = tasker::run_coordinator(cfg);
+  tasker::log::flush();
+  return rc;
 }

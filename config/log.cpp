@@ -2,7 +2,10 @@
 
 #include <atomic>
 #include <cstdio>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -14,7 +17,65 @@ namespace tasker::log {
 namespace {
 
 std::atomic<int> min_level{static_cast<int>(level::info)};
-std::mutex out_mtx;
+
+/// Lines wait here up to 100 ms (or 32 KiB) so that a busy coordinator does
+/// not pay a write(2) per line; warnings and errors go out at once.
+class line_buffer {
+public:
+  line_buffer() : flusher_([this] { run(); }) {
+    // nop
+  }
+
+  ~line_buffer() {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      stop_ = true;
+    }
+    cv_.notify_one();
+    flusher_.join();
+    flush_locked();
+  }
+
+  void add(const std::string& line, bool urgent) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    buf_ += line;
+    if (urgent || buf_.size() >= 32 * 1024)
+      flush_locked();
+  }
+
+  void flush() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    flush_locked();
+  }
+
+private:
+  void flush_locked() {
+    if (buf_.empty())
+      return;
+    fwrite(buf_.data(), 1, buf_.size(), stderr);
+    fflush(stderr);
+    buf_.clear();
+  }
+
+  void run() {
+    std::unique_lock<std::mutex> guard{mtx_};
+    while (!stop_) {
+      cv_.wait_for(guard, std::chrono::milliseconds(100));
+      flush_locked();
+    }
+  }
+
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::string buf_;
+  std::thread flusher_;
+};
+
+line_buffer& out() {
+  static line_buffer instance;
+  return instance;
+}
 
 const char* name_of(level lvl) {
   switch (lvl) {
@@ -76,8 +137,11 @@ void write(level lvl, const char* component, const std::string& message,
       line += val.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
   line += "}\n";
-  std::lock_guard<std::mutex> guard{out_mtx};
-  fwrite(line.data(), 1, line.size(), stderr);
+  out().add(line, lvl >= level::warning);
+}
+
+void flush() {
+  out().flush();
 }
 
 void debug(const char* c, const std::string& m) { write(level::debug, c, m); }

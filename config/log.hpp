@@ -20,6 +20,9 @@ bool enabled(level lvl);
 void write(level lvl, const char* component, const std::string& message,
            const nlohmann::json* fields = nullptr);
 
+/// Writes out buffered lines (info and debug lines wait up to 100 ms).
+void flush();
+
 void debug(const char* component, const std::string& message);
 void info(const char* component, const std::string& message);
 void warning(const char* component, const std::string& message);
