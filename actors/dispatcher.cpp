@@ -136,6 +136,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
           out.finished_at = now_ms();
           self->send(f->second.owner, result_atom_v, std::move(out));
         }
+        st.deadlines.erase({f->second.deadline, f->first});
         f = st.in_flight.erase(f);
       }
       st.nodes.erase(i);
@@ -205,6 +206,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       }
       auto r = std::move(i->second);
       st.in_flight.erase(i);
+      st.deadlines.erase({r.deadline, key});
       if (auto n = st.nodes.find(r.node_id); n != st.nodes.end()) {
         --n->second.busy;
         n->second.last_seen = now_ms();
