@@ -1,6 +1,7 @@
 #include "coordinator.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <csignal>
 #include <thread>
 
@@ -139,6 +140,10 @@ int run_coordinator(const config& cfg) {
                {"port", *port},
                {"url", "http://" + cfg.http_host + ":" + std::to_string(*port)}});
     log::flush();
+    if (cfg.command == "dev")
+      std::printf("tasker is running at http://%s:%u  (Ctrl-C stops it)\n",
+                  cfg.http_host.c_str(), static_cast<unsigned>(*port));
+    std::fflush(stdout);
     int sig = 0;
     sigwait(&signals, &sig);
     log::info(component, "shutting down", {{"signal", sig}});
