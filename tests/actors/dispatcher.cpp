@@ -4,29 +4,17 @@
 
 #include "actors/dispatcher.hpp"
 
-#include "config/log.hpp"
-#include "messages/registration.hpp"
-#include "messages/type_ids.hpp"
-
-#include <caf/test/dsl.hpp>
-
-#include <nlohmann/json.hpp>
+#include "tests/fixture.hpp"
 
 #include <chrono>
 #include <map>
-#include <optional>
 #include <thread>
 
 using namespace tasker;
+using namespace tasker::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct test_config : caf::actor_system_config {
-  test_config() {
-    tasker::add_message_types(*this);
-  }
-};
 
 /// What a fake worker node received.
 struct node_log {
@@ -70,30 +58,17 @@ task_actor::behavior_type fake_owner(task_actor::pointer,
   };
 }
 
-struct fixture : test_coordinator_fixture<test_config> {
+struct fixture : actor_fixture<> {
   dispatcher_actor disp;
-  std::vector<caf::actor> spawned;
   std::map<std::string, std::shared_ptr<owner_log>> owner_logs;
   std::map<std::string, task_actor> owners;
 
   fixture() {
-    tasker::log::set_level("error");
+    // The dispatcher's tick never stops by itself: keep() it.
     disp = sys.spawn(dispatcher, dispatcher_config{50ms},
                      std::make_shared<telemetry>());
     keep(disp);
     sched.run();
-  }
-
-  ~fixture() override {
-    // The dispatcher's tick never stops by itself.
-    for (auto& hdl : spawned)
-      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
-    sched.run();
-  }
-
-  template <class Handle>
-  void keep(const Handle& hdl) {
-    spawned.push_back(caf::actor_cast<caf::actor>(hdl));
   }
 
   /// Spawns a fake node and lets it join with `slots`; returns its log.
@@ -105,17 +80,11 @@ struct fixture : test_coordinator_fixture<test_config> {
     keep(node);
     if (handle != nullptr)
       *handle = node;
-    auto id = std::make_shared<std::string>();
     node_info info{name, "127.0.0.1:0", std::move(types), slots,
                    protocol_version};
-    auto client = sys.spawn([=](caf::event_based_actor* self) {
-      self->request(disp, caf::infinite, join_atom_v, info, node)
-        .then([id](std::string& x) { *id = std::move(x); },
-              [](caf::error&) {});
-    });
-    keep(client);
+    auto id = ask<std::string>(disp, join_atom_v, info, node);
     sched.run();
-    CAF_CHECK_EQUAL(*id, name);
+    CAF_CHECK_EQUAL(id->value.value_or(""), name);
     return log;
   }
 
@@ -163,26 +132,16 @@ struct fixture : test_coordinator_fixture<test_config> {
   }
 
   nlohmann::json status() {
-    auto out = std::make_shared<std::string>();
-    auto client = sys.spawn([=](caf::event_based_actor* self) {
-      self->request(disp, caf::infinite, status_atom_v)
-        .then([out](std::string& x) { *out = std::move(x); },
-              [](caf::error&) {});
-    });
-    keep(client);
-    sched.run();
-    return nlohmann::json::parse(*out);
+    return ask_json(disp, status_atom_v);
   }
 
-  static std::vector<std::string> ids(const node_log& log) {
-    std::vector<std::string> out;
+  static strings ids(const node_log& log) {
+    strings out;
     for (auto& a : log.runs)
       out.push_back(a.id);
     return out;
   }
 };
-
-using strings = std::vector<std::string>;
 
 } // namespace
 
@@ -222,15 +181,7 @@ CAF_TEST(credits are spread over nodes by load) {
   CAF_CHECK_EQUAL(ids(*a), (strings{"t0", "t3"}));
   CAF_CHECK_EQUAL(ids(*b), (strings{"t1", "t2", "t4", "t5"}));
   CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 2);
-  auto workers = std::make_shared<std::string>();
-  auto client = sys.spawn([=](caf::event_based_actor* self) {
-    self->request(disp, caf::infinite, workers_atom_v)
-      .then([workers](std::string& x) { *workers = std::move(x); },
-            [](caf::error&) {});
-  });
-  keep(client);
-  sched.run();
-  auto js = nlohmann::json::parse(*workers);
+  auto js = ask_json(disp, workers_atom_v);
   CAF_REQUIRE_EQUAL(js.size(), 2u);
   CAF_CHECK_EQUAL(js[0]["id"].get<std::string>(), "a");
   CAF_CHECK_EQUAL(js[0]["busy"].get<int>(), 2);
@@ -397,15 +348,10 @@ CAF_TEST(a lost node fails its running attempts) {
 
 CAF_TEST(a drained node gets no new attempts) {
   auto n = join("node-1", 1);
-  auto drained = std::make_shared<std::optional<bool>>();
-  auto client = sys.spawn([=](caf::event_based_actor* self) {
-    self->request(disp, caf::infinite, drain_atom_v, std::string{"node-1"})
-      .then([drained](bool x) { *drained = x; }, [](caf::error&) {});
-  });
-  keep(client);
+  auto drained = ask<bool>(disp, drain_atom_v, std::string{"node-1"});
   sched.run();
-  CAF_REQUIRE(*drained);
-  CAF_CHECK(**drained);
+  CAF_REQUIRE(drained->value);
+  CAF_CHECK(*drained->value);
   enqueue("t1", 1);
   CAF_CHECK(n->runs.empty());
   CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 1);

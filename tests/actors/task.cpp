@@ -4,27 +4,18 @@
 
 #include "actors/task.hpp"
 
-#include "config/log.hpp"
 #include "messages/error.hpp"
-#include "messages/registration.hpp"
-#include "messages/type_ids.hpp"
-
-#include <caf/test/dsl.hpp>
+#include "tests/fixture.hpp"
 
 #include <chrono>
 #include <optional>
 #include <thread>
 
 using namespace tasker;
+using namespace tasker::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct test_config : caf::actor_system_config {
-  test_config() {
-    tasker::add_message_types(*this);
-  }
-};
 
 // -- test actors --------------------------------------------------------------
 
@@ -130,19 +121,9 @@ fake_manager(task_manager_actor::pointer, std::shared_ptr<manager_log> log) {
   };
 }
 
-/// The reply to a request, filled in by a client actor.
-template <class T>
-struct reply {
-  bool done = false;
-  std::optional<T> value;
-  caf::error err;
-};
-
 // -- fixture ------------------------------------------------------------------
 
-const std::string task_id = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
-
-struct fixture : test_coordinator_fixture<test_config> {
+struct fixture : actor_fixture<> {
   std::shared_ptr<dispatcher_log> disp_log = std::make_shared<dispatcher_log>();
   std::shared_ptr<persistence_log> pers_log
     = std::make_shared<persistence_log>();
@@ -150,10 +131,8 @@ struct fixture : test_coordinator_fixture<test_config> {
   fake_persistence_actor pers;
   backoff_policy backoff{30, 30};
   task_deps_ptr deps;
-  std::vector<caf::actor> spawned;
 
   fixture() {
-    tasker::log::set_level("error");
     auto disp = sys.spawn(fake_dispatcher, disp_log);
     pers = sys.spawn(fake_persistence, pers_log);
     auto mgr = sys.spawn(fake_manager, mgr_log);
@@ -170,27 +149,9 @@ struct fixture : test_coordinator_fixture<test_config> {
     sched.run();
   }
 
-  ~fixture() override {
-    // Cyclic references (tasks know the fakes, clients wait for replies):
-    // stop everything so that the actor system can shut down.
-    for (auto& hdl : spawned)
-      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
-    sched.run();
-  }
-
-  template <class Handle>
-  void keep(const Handle& hdl) {
-    spawned.push_back(caf::actor_cast<caf::actor>(hdl));
-  }
-
   task_record record(task_status st = task_status::pending,
                      int32_t attempts = 0, int32_t max_attempts = 3) {
-    task_record rec;
-    rec.id = task_id;
-    rec.type = "sum";
-    rec.params = R"({"a":1,"b":2})";
-    rec.status = st;
-    rec.attempts = attempts;
+    auto rec = make_record(uuid, st, attempts);
     rec.max_attempts = max_attempts;
     rec.priority = 4;
     rec.timeout_ms = 5000;
@@ -211,27 +172,6 @@ struct fixture : test_coordinator_fixture<test_config> {
     return t;
   }
 
-  /// Sends a request from a fresh client actor; the reply lands in the
-  /// returned object once the scheduler runs.
-  template <class T, class Handle, class... Ts>
-  std::shared_ptr<reply<T>> ask(const Handle& hdl, Ts... xs) {
-    auto out = std::make_shared<reply<T>>();
-    auto client = sys.spawn([=](caf::event_based_actor* self) {
-      self->request(hdl, caf::infinite, xs...)
-        .then(
-          [out](T& x) {
-            out->done = true;
-            out->value = std::move(x);
-          },
-          [out](caf::error& err) {
-            out->done = true;
-            out->err = std::move(err);
-          });
-    });
-    keep(client);
-    return out;
-  }
-
   /// Reads the task as clients see it now.
   task_record get(const task_actor& t) {
     auto r = ask<task_record>(t, get_atom_v, int64_t{0});
@@ -243,7 +183,7 @@ struct fixture : test_coordinator_fixture<test_config> {
 
   task_outcome outcome(int32_t attempt, bool ok, std::string text) {
     task_outcome out;
-    out.id = task_id;
+    out.id = uuid;
     out.attempt = attempt;
     out.ok = ok;
     if (ok)
@@ -286,7 +226,7 @@ CAF_TEST(a pending task enqueues attempt 1) {
   auto t = spawn_task(rec);
   CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 1u);
   auto& a = disp_log->enqueued[0];
-  CAF_CHECK_EQUAL(a.id, task_id);
+  CAF_CHECK_EQUAL(a.id, uuid);
   CAF_CHECK_EQUAL(a.type, "sum");
   CAF_CHECK_EQUAL(a.params, R"({"a":1,"b":2})");
   CAF_CHECK_EQUAL(a.attempt, 1);
@@ -485,7 +425,7 @@ CAF_TEST(cancel answers CANCELLED only after the write commits) {
   sched.run();
   // The queued attempt 1 is withdrawn.
   CAF_REQUIRE_EQUAL(disp_log->cancelled.size(), 1u);
-  CAF_CHECK_EQUAL(disp_log->cancelled[0].first, task_id);
+  CAF_CHECK_EQUAL(disp_log->cancelled[0].first, uuid);
   CAF_CHECK_EQUAL(disp_log->cancelled[0].second, 1);
   CAF_REQUIRE_EQUAL(pers_log->writes.size(), 1u);
   CAF_CHECK_EQUAL(pers_log->writes[0].status, task_status::cancelled);

@@ -6,6 +6,7 @@
 
 #include <caf/test/unit_test.hpp>
 
+#include <initializer_list>
 #include <map>
 #include <utility>
 
@@ -58,6 +59,20 @@ task_outcome success(int32_t attempt, std::string result) {
 
 std::string show(std::optional<task_status> x) {
   return x ? to_string(*x) : "refused";
+}
+
+/// Checks that `apply` refuses processing_task(1) put into each of `states`
+/// and leaves it unchanged.
+template <class Apply>
+void check_refused(std::initializer_list<task_status> states, Apply apply) {
+  for (auto st : states) {
+    CAF_MESSAGE("status " << to_string(st));
+    auto rec = processing_task(1);
+    rec.status = st;
+    auto before = rec;
+    CAF_CHECK(!apply(rec));
+    CAF_CHECK(rec == before);
+  }
 }
 
 } // namespace
@@ -236,14 +251,12 @@ CAF_TEST(apply_outcome refuses stale attempts and tasks not processing) {
   CAF_CHECK(!apply_outcome(rec, failure(1), {}, 0.5, t0 + 400));
   CAF_CHECK(!apply_outcome(rec, failure(3), {}, 0.5, t0 + 400));
   CAF_CHECK(rec == before);
-  for (auto st : {task_status::pending, task_status::completed,
-                  task_status::failed, task_status::cancelled}) {
-    auto other = processing_task(1);
-    other.status = st;
-    auto copy = other;
-    CAF_CHECK(!apply_outcome(other, success(1, "{}"), {}, 0.5, t0 + 400));
-    CAF_CHECK(other == copy);
-  }
+  check_refused({task_status::pending, task_status::completed,
+                 task_status::failed, task_status::cancelled},
+                [](task_record& rec) {
+                  return apply_outcome(rec, success(1, "{}"), {}, 0.5,
+                                       t0 + 400);
+                });
 }
 
 CAF_TEST(apply_cancel cancels pending and processing tasks only) {
@@ -255,14 +268,9 @@ CAF_TEST(apply_cancel cancels pending and processing tasks only) {
     CAF_CHECK_EQUAL(rec.completed_at, t0 + 500);
     CAF_CHECK_EQUAL(rec.updated_at, t0 + 500);
   }
-  for (auto st : {task_status::completed, task_status::failed,
-                  task_status::cancelled}) {
-    auto rec = processing_task(1);
-    rec.status = st;
-    auto before = rec;
-    CAF_CHECK(!apply_cancel(rec, t0 + 500));
-    CAF_CHECK(rec == before);
-  }
+  check_refused(
+    {task_status::completed, task_status::failed, task_status::cancelled},
+    [](task_record& rec) { return apply_cancel(rec, t0 + 500); });
 }
 
 CAF_TEST(apply_retry restarts failed and cancelled tasks with a fresh budget) {
@@ -284,14 +292,9 @@ CAF_TEST(apply_retry restarts failed and cancelled tasks with a fresh budget) {
     // The retried task can start its first attempt again.
     CAF_CHECK(apply_start(rec, 1, "w", t0 + 601));
   }
-  for (auto st : {task_status::pending, task_status::processing,
-                  task_status::completed}) {
-    auto rec = processing_task(1);
-    rec.status = st;
-    auto before = rec;
-    CAF_CHECK(!apply_retry(rec, t0 + 600));
-    CAF_CHECK(rec == before);
-  }
+  check_refused(
+    {task_status::pending, task_status::processing, task_status::completed},
+    [](task_record& rec) { return apply_retry(rec, t0 + 600); });
 }
 
 CAF_TEST(apply_recovery counts the lost attempt) {
@@ -312,12 +315,7 @@ CAF_TEST(apply_recovery counts the lost attempt) {
   CAF_CHECK_EQUAL(last.status, task_status::failed);
   CAF_CHECK_EQUAL(last.completed_at, t0 + 700);
   // Tasks that were not running are left alone.
-  for (auto st : {task_status::pending, task_status::completed,
-                  task_status::failed, task_status::cancelled}) {
-    auto other = processing_task(1);
-    other.status = st;
-    auto before = other;
-    CAF_CHECK(!apply_recovery(other, t0 + 700));
-    CAF_CHECK(other == before);
-  }
+  check_refused({task_status::pending, task_status::completed,
+                 task_status::failed, task_status::cancelled},
+                [](task_record& rec) { return apply_recovery(rec, t0 + 700); });
 }

@@ -9,8 +9,7 @@
 #include "messages/format.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/sql.hpp"
-
-#include <caf/test/unit_test.hpp>
+#include "tests/fixture.hpp"
 
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
@@ -22,6 +21,7 @@
 #include <set>
 
 using namespace tasker;
+using namespace tasker::testing;
 using json = nlohmann::json;
 
 namespace {
@@ -111,11 +111,12 @@ task_record make(millis created_at = t0, std::string type = "sum",
   return r;
 }
 
-std::vector<std::string> ids_of(const std::vector<task_record>& xs) {
-  std::vector<std::string> out;
-  for (auto& x : xs)
-    out.push_back(x.id);
-  return out;
+/// A task like make() with an idempotency key and the hash of its request.
+task_record keyed(millis created_at, std::string key, std::string hash) {
+  auto r = make(created_at);
+  r.idempotency_key = std::move(key);
+  r.request_hash = std::move(hash);
+  return r;
 }
 
 struct fixture {
@@ -247,9 +248,7 @@ CAF_TEST(inserted groups are stored and readable) {
   auto a = make();
   auto b = make(t0 + 1, "text_stats");
   b.params = R"({"text": "the cat", "top_n": 3})";
-  auto c = make(t0 + 2);
-  c.idempotency_key = "order-1";
-  c.request_hash = "00000000000000aa";
+  auto c = keyed(t0 + 2, "order-1", "00000000000000aa");
   auto out = insert({{a, b}, {c}});
   CAF_REQUIRE_EQUAL(out.groups.size(), 2u);
   CAF_CHECK_EQUAL(out.groups[0].status, insert_status::inserted);
@@ -263,13 +262,9 @@ CAF_TEST(inserted groups are stored and readable) {
 }
 
 CAF_TEST(the same key and body returns the first task) {
-  auto first = make();
-  first.idempotency_key = "order-42";
-  first.request_hash = "1111111111111111";
+  auto first = keyed(t0, "order-42", "1111111111111111");
   insert({{first}});
-  auto again = make(t0 + 50);
-  again.idempotency_key = "order-42";
-  again.request_hash = "1111111111111111";
+  auto again = keyed(t0 + 50, "order-42", "1111111111111111");
   auto out = insert({{again}});
   CAF_REQUIRE_EQUAL(out.groups.size(), 1u);
   CAF_CHECK_EQUAL(out.groups[0].status, insert_status::existing);
@@ -279,18 +274,12 @@ CAF_TEST(the same key and body returns the first task) {
 }
 
 CAF_TEST(the same key with another body stores nothing of its group) {
-  auto first = make();
-  first.idempotency_key = "order-42";
-  first.request_hash = "1111111111111111";
+  auto first = keyed(t0, "order-42", "1111111111111111");
   insert({{first}});
   // One batch: a conflicting group and an unrelated group.
   auto plain = make(t0 + 10);
-  auto clash = make(t0 + 11);
-  clash.idempotency_key = "order-42";
-  clash.request_hash = "2222222222222222";
-  auto other = make(t0 + 12);
-  other.idempotency_key = "order-43";
-  other.request_hash = "3333333333333333";
+  auto clash = keyed(t0 + 11, "order-42", "2222222222222222");
+  auto other = keyed(t0 + 12, "order-43", "3333333333333333");
   auto out = insert({{plain, clash}, {other}});
   CAF_REQUIRE_EQUAL(out.groups.size(), 2u);
   CAF_CHECK_EQUAL(out.groups[0].status, insert_status::conflict);
@@ -306,12 +295,8 @@ CAF_TEST(the same key with another body stores nothing of its group) {
 }
 
 CAF_TEST(a key used twice in one batch stores the first and returns it twice) {
-  auto x = make();
-  x.idempotency_key = "twice";
-  x.request_hash = "4444444444444444";
-  auto y = make(t0 + 1);
-  y.idempotency_key = "twice";
-  y.request_hash = "4444444444444444";
+  auto x = keyed(t0, "twice", "4444444444444444");
+  auto y = keyed(t0 + 1, "twice", "4444444444444444");
   auto out = insert({{x}, {y}});
   CAF_REQUIRE_EQUAL(out.groups.size(), 2u);
   CAF_CHECK_EQUAL(out.groups[0].status, insert_status::inserted);
@@ -322,28 +307,16 @@ CAF_TEST(a key used twice in one batch stores the first and returns it twice) {
 }
 
 CAF_TEST(a group that matched a task of a conflicting group is stored) {
-  auto old = make();
-  old.idempotency_key = "k7";
-  old.request_hash = "7777777777777777";
+  auto old = keyed(t0, "k7", "7777777777777777");
   insert({{old}});
   // p conflicts on k7, so t1 is withdrawn; q sent k6 with the same body as
   // t1 and r sent k9 with the same body as t4: neither key is taken any
   // more once p is withdrawn, so q's own tasks are stored and r gets them.
-  auto t1 = make(t0 + 1);
-  t1.idempotency_key = "k6";
-  t1.request_hash = "6666666666666666";
-  auto t2 = make(t0 + 2);
-  t2.idempotency_key = "k7";
-  t2.request_hash = "8888888888888888";
-  auto t3 = make(t0 + 3);
-  t3.idempotency_key = "k6";
-  t3.request_hash = "6666666666666666";
-  auto t4 = make(t0 + 4);
-  t4.idempotency_key = "k9";
-  t4.request_hash = "9999999999999999";
-  auto t5 = make(t0 + 5);
-  t5.idempotency_key = "k9";
-  t5.request_hash = "9999999999999999";
+  auto t1 = keyed(t0 + 1, "k6", "6666666666666666");
+  auto t2 = keyed(t0 + 2, "k7", "8888888888888888");
+  auto t3 = keyed(t0 + 3, "k6", "6666666666666666");
+  auto t4 = keyed(t0 + 4, "k9", "9999999999999999");
+  auto t5 = keyed(t0 + 5, "k9", "9999999999999999");
   auto out = insert({{t1, t2}, {t3, t4}, {t5}});
   CAF_REQUIRE_EQUAL(out.groups.size(), 3u);
   CAF_CHECK_EQUAL(out.groups[0].status, insert_status::conflict);

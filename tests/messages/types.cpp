@@ -6,10 +6,8 @@
 
 #include "messages/error.hpp"
 #include "messages/format.hpp"
-#include "messages/registration.hpp"
-#include "messages/type_ids.hpp"
+#include "tests/fixture.hpp"
 
-#include <caf/test/unit_test.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/binary_deserializer.hpp>
@@ -20,19 +18,20 @@
 #include <set>
 
 using namespace tasker;
+using namespace tasker::testing;
 
 namespace {
 
-struct test_config : caf::actor_system_config {
-  test_config() {
-    tasker::add_message_types(*this);
+/// The tests' configuration for a plain actor system.
+struct types_config : test_config {
+  types_config() {
     set("scheduler.policy", caf::atom("testing"));
     set("logger.inline-output", true);
   }
 };
 
 struct fixture {
-  test_config cfg;
+  types_config cfg;
   caf::actor_system sys{cfg};
 
   /// Serializes `x` and reads it back into a fresh value.
@@ -71,7 +70,7 @@ struct fixture {
 
 task_record full_record() {
   task_record r;
-  r.id = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+  r.id = uuid;
   r.type = "text_stats";
   r.params = R"({"text":"ünïcödé \"q\"","top_n":3})";
   r.status = task_status::failed;
@@ -97,12 +96,7 @@ task_record full_record() {
 CAF_TEST_FIXTURE_SCOPE(types_tests, fixture)
 
 CAF_TEST(task_assignment round trip) {
-  task_assignment a{"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
-                    "sum",
-                    R"({"a":1,"b":2})",
-                    2,
-                    60000,
-                    7,
+  task_assignment a{uuid, "sum", R"({"a":1,"b":2})", 2, 60000, 7,
                     1763805600000};
   CAF_CHECK_EQUAL(round_trip(a), a);
   CAF_CHECK_EQUAL(message_round_trip(a), a);
@@ -114,7 +108,7 @@ CAF_TEST(task_assignment round trip) {
 
 CAF_TEST(task_outcome round trip) {
   task_outcome ok;
-  ok.id = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+  ok.id = uuid;
   ok.attempt = 1;
   ok.ok = true;
   ok.result = R"({"sum":3})";

@@ -4,29 +4,17 @@
 
 #include "persistence/persistence.hpp"
 
-#include "config/log.hpp"
 #include "messages/error.hpp"
-#include "messages/registration.hpp"
-#include "messages/type_ids.hpp"
-
-#include <caf/test/dsl.hpp>
-
-#include <nlohmann/json.hpp>
+#include "tests/fixture.hpp"
 
 #include <deque>
-#include <optional>
 #include <set>
 
 using namespace tasker;
+using namespace tasker::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct test_config : caf::actor_system_config {
-  test_config() {
-    tasker::add_message_types(*this);
-  }
-};
 
 /// What a fake writer received, and how it answers.
 struct writer_log {
@@ -78,57 +66,10 @@ fake_writer_actor::behavior_type fake_writer(fake_writer_actor::pointer self,
   };
 }
 
-/// The reply to a request, filled in by a client actor.
-template <class T>
-struct reply {
-  bool done = false;
-  std::optional<T> value;
-  caf::error err;
-};
-
-task_record rec(const std::string& id, task_status st = task_status::pending,
-                int32_t attempts = 0) {
-  task_record r;
-  r.id = id;
-  r.type = "sum";
-  r.params = R"({"a":1,"b":2})";
-  r.status = st;
-  r.attempts = attempts;
-  r.created_at = 1000;
-  r.updated_at = 1000 + attempts;
-  r.scheduled_at = 1000;
-  return r;
-}
-
-std::vector<std::string> ids_of(const std::vector<task_record>& xs) {
-  std::vector<std::string> out;
-  for (auto& x : xs)
-    out.push_back(x.id);
-  return out;
-}
-
-using strings = std::vector<std::string>;
-
-struct fixture : test_coordinator_fixture<test_config> {
+struct fixture : actor_fixture<> {
   std::vector<std::shared_ptr<writer_log>> logs;
   std::vector<fake_writer_actor> writers;
   persistence_actor pers;
-  std::vector<caf::actor> spawned;
-
-  fixture() {
-    tasker::log::set_level("error");
-  }
-
-  ~fixture() override {
-    for (auto& hdl : spawned)
-      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
-    sched.run();
-  }
-
-  template <class Handle>
-  void keep(const Handle& hdl) {
-    spawned.push_back(caf::actor_cast<caf::actor>(hdl));
-  }
 
   /// Spawns `n` fake writers and the persistence actor.
   void start(size_t n = 1, int32_t batch_max_rows = 2000) {
@@ -151,28 +92,20 @@ struct fixture : test_coordinator_fixture<test_config> {
     return *logs.at(0);
   }
 
-  template <class T, class... Ts>
-  std::shared_ptr<reply<T>> ask(Ts... xs) {
-    auto out = std::make_shared<reply<T>>();
-    auto p = pers;
-    auto client = sys.spawn([=](caf::event_based_actor* self) {
-      self->request(p, caf::infinite, xs...)
-        .then(
-          [out](T& x) {
-            out->done = true;
-            out->value = std::move(x);
-          },
-          [out](caf::error& err) {
-            out->done = true;
-            out->err = std::move(err);
-          });
-    });
-    keep(client);
-    return out;
-  }
-
   void update(const task_record& r) {
     self->send(pers, update_atom_v, r);
+  }
+
+  /// Writes task `id` as COMPLETED after attempt 1; answered once committed.
+  std::shared_ptr<reply<ok_atom>> write_completed(const std::string& id) {
+    return ask<ok_atom>(pers, write_atom_v,
+                        make_record(id, task_status::completed, 1));
+  }
+
+  /// Inserts `group`; answered once committed.
+  std::shared_ptr<reply<insert_result>>
+  insert(const std::vector<task_record>& group) {
+    return ask<insert_result>(pers, insert_atom_v, group);
   }
 
   void release(size_t writer = 0) {
@@ -181,10 +114,14 @@ struct fixture : test_coordinator_fixture<test_config> {
   }
 
   nlohmann::json status() {
-    auto r = ask<std::string>(status_atom_v);
+    return ask_json(pers, status_atom_v);
+  }
+
+  /// Lets `d` pass in virtual time; returns how many batches writer 0 got.
+  size_t batches_after(caf::timespan d) {
+    advance_time(d);
     sched.run();
-    CAF_REQUIRE(r->value);
-    return nlohmann::json::parse(*r->value);
+    return w0().batches.size();
   }
 };
 
@@ -195,8 +132,8 @@ CAF_TEST_FIXTURE_SCOPE(persistence_tests, fixture)
 CAF_TEST(an insert is answered only after the writer commits) {
   start();
   w0().hold = true;
-  std::vector<task_record> group{rec("a"), rec("b")};
-  auto r = ask<insert_result>(insert_atom_v, group);
+  std::vector<task_record> group{make_record("a"), make_record("b")};
+  auto r = insert(group);
   sched.run();
   CAF_REQUIRE_EQUAL(w0().batches.size(), 1u);
   CAF_REQUIRE_EQUAL(w0().batches[0].insert_groups.size(), 1u);
@@ -212,7 +149,7 @@ CAF_TEST(an insert is answered only after the writer commits) {
 
 CAF_TEST(an empty insert is answered at once) {
   start();
-  auto r = ask<insert_result>(insert_atom_v, std::vector<task_record>{});
+  auto r = insert({});
   sched.run();
   CAF_REQUIRE(r->value);
   CAF_CHECK(r->value->tasks.empty());
@@ -221,10 +158,10 @@ CAF_TEST(an empty insert is answered at once) {
 
 CAF_TEST(updates arriving together share one batch) {
   start();
-  update(rec("a", task_status::processing, 1));
-  update(rec("b", task_status::processing, 1));
-  update(rec("a", task_status::completed, 1));
-  update(rec("c", task_status::processing, 1));
+  update(make_record("a", task_status::processing, 1));
+  update(make_record("b", task_status::processing, 1));
+  update(make_record("a", task_status::completed, 1));
+  update(make_record("c", task_status::processing, 1));
   for (int i = 0; i < 4; ++i)
     expect((update_atom, task_record), from(self).to(pers).with(_, _));
   // Only now, after the four updates, does the flush run.
@@ -246,14 +183,13 @@ CAF_TEST(updates arriving together share one batch) {
 CAF_TEST(writes during a commit go together into the next one) {
   start();
   w0().hold = true;
-  update(rec("a", task_status::processing, 1));
+  update(make_record("a", task_status::processing, 1));
   sched.run();
   CAF_REQUIRE_EQUAL(w0().batches.size(), 1u);
   // The first commit is still running: these wait in the buffer.
-  update(rec("b", task_status::processing, 1));
-  auto w = ask<ok_atom>(write_atom_v, rec("a", task_status::completed, 1));
-  auto ins = ask<insert_result>(insert_atom_v,
-                                std::vector<task_record>{rec("d")});
+  update(make_record("b", task_status::processing, 1));
+  auto w = write_completed("a");
+  auto ins = insert({make_record("d")});
   sched.run();
   CAF_CHECK_EQUAL(w0().batches.size(), 1u);
   CAF_CHECK(!w->done);
@@ -276,7 +212,7 @@ CAF_TEST(writes during a commit go together into the next one) {
 CAF_TEST(a batch holds at most batch_max_rows rows) {
   start(1, 2);
   for (auto id : {"a", "b", "c", "d", "e"})
-    update(rec(id, task_status::processing, 1));
+    update(make_record(id, task_status::processing, 1));
   sched.run();
   CAF_REQUIRE_EQUAL(w0().batches.size(), 3u);
   CAF_CHECK_EQUAL(ids_of(w0().batches[0].updates), (strings{"a", "b"}));
@@ -288,13 +224,12 @@ CAF_TEST(a batch holds at most batch_max_rows rows) {
 CAF_TEST(an unavailable database keeps the updates and retries them) {
   start();
   w0().hold = true;
-  update(rec("x", task_status::processing, 1));
+  update(make_record("x", task_status::processing, 1));
   sched.run();
   // While the first commit runs, an update, a write and an insert arrive.
-  update(rec("a", task_status::processing, 1));
-  auto w = ask<ok_atom>(write_atom_v, rec("b", task_status::completed, 1));
-  auto ins = ask<insert_result>(insert_atom_v,
-                                std::vector<task_record>{rec("n")});
+  update(make_record("a", task_status::processing, 1));
+  auto w = write_completed("b");
+  auto ins = insert({make_record("n")});
   sched.run();
   release();
   CAF_REQUIRE_EQUAL(w0().batches.size(), 2u);
@@ -311,16 +246,12 @@ CAF_TEST(an unavailable database keeps the updates and retries them) {
   CAF_CHECK_EQUAL(status()["failed_batches"].get<int>(), 1);
   CAF_CHECK_EQUAL(status()["backlog_rows"].get<int>(), 2);
   // A newer state of a arrives while the retry waits.
-  update(rec("a", task_status::completed, 1));
+  update(make_record("a", task_status::completed, 1));
   sched.run();
   CAF_CHECK_EQUAL(w0().batches.size(), 2u);
   // The first retry comes after 100 ms.
-  advance_time(99ms);
-  sched.run();
-  CAF_CHECK_EQUAL(w0().batches.size(), 2u);
-  advance_time(1ms);
-  sched.run();
-  CAF_REQUIRE_EQUAL(w0().batches.size(), 3u);
+  CAF_CHECK_EQUAL(batches_after(99ms), 2u);
+  CAF_REQUIRE_EQUAL(batches_after(1ms), 3u);
   auto& b = w0().batches[2];
   CAF_CHECK(b.insert_groups.empty());
   CAF_CHECK_EQUAL(ids_of(b.updates), (strings{"a", "b"}));
@@ -335,21 +266,14 @@ CAF_TEST(the retry back-off grows while the database stays down) {
   start();
   for (int i = 0; i < 3; ++i)
     w0().failures.push_back(make_error(ec::unavailable, "down"));
-  auto w = ask<ok_atom>(write_atom_v, rec("a", task_status::completed, 1));
+  auto w = write_completed("a");
   sched.run();
   CAF_CHECK_EQUAL(w0().batches.size(), 1u);
-  advance_time(100ms);
-  sched.run();
-  CAF_CHECK_EQUAL(w0().batches.size(), 2u);
-  advance_time(199ms);
-  sched.run();
-  CAF_CHECK_EQUAL(w0().batches.size(), 2u);
-  advance_time(1ms);
-  sched.run();
-  CAF_CHECK_EQUAL(w0().batches.size(), 3u);
-  advance_time(400ms);
-  sched.run();
-  CAF_CHECK_EQUAL(w0().batches.size(), 4u);
+  // Retries after 100, 200 and 400 ms.
+  CAF_CHECK_EQUAL(batches_after(100ms), 2u);
+  CAF_CHECK_EQUAL(batches_after(199ms), 2u);
+  CAF_CHECK_EQUAL(batches_after(1ms), 3u);
+  CAF_CHECK_EQUAL(batches_after(400ms), 4u);
   CAF_REQUIRE(w->done);
   CAF_CHECK(w->value);
 }
@@ -357,21 +281,20 @@ CAF_TEST(the retry back-off grows while the database stays down) {
 CAF_TEST(a refused batch answers its waiters with an error) {
   start();
   w0().failures.push_back(make_error(ec::internal, "syntax error"));
-  auto w = ask<ok_atom>(write_atom_v, rec("a", task_status::completed, 1));
+  auto w = write_completed("a");
   sched.run();
   CAF_REQUIRE(w->done);
   CAF_CHECK_EQUAL(code_of(w->err), ec::internal);
   // Not retried.
-  advance_time(5s);
-  sched.run();
-  CAF_CHECK_EQUAL(w0().batches.size(), 1u);
+  CAF_CHECK_EQUAL(batches_after(5s), 1u);
 }
 
 CAF_TEST(all writes of a task go to the same writer) {
   start(2);
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 20; ++i)
-      update(rec("task-" + std::to_string(i), task_status::processing, round));
+      update(make_record("task-" + std::to_string(i), task_status::processing,
+                         round));
     sched.run();
   }
   std::set<std::string> seen[2];

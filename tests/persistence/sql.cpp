@@ -4,57 +4,34 @@
 
 #include "persistence/sql.hpp"
 
-#include <caf/test/unit_test.hpp>
+#include "tests/fixture.hpp"
 
 #include <nlohmann/json.hpp>
 
 using namespace tasker;
+using namespace tasker::testing;
 using json = nlohmann::json;
 
 namespace {
 
-task_record make(const std::string& id, task_status st = task_status::pending,
-                 int32_t attempts = 0) {
-  task_record rec;
-  rec.id = id;
-  rec.type = "sum";
-  rec.params = R"({"a":1,"b":2})";
-  rec.status = st;
-  rec.attempts = attempts;
-  rec.created_at = 1000;
-  rec.updated_at = 1000 + attempts;
-  rec.scheduled_at = 1000;
-  return rec;
-}
-
 std::vector<task_record> group(std::initializer_list<std::string> ids) {
   std::vector<task_record> out;
   for (auto& id : ids)
-    out.push_back(make(id));
+    out.push_back(make_record(id));
   return out;
 }
 
-std::vector<std::string> ids_of(const std::vector<task_record>& xs) {
-  std::vector<std::string> out;
-  for (auto& x : xs)
-    out.push_back(x.id);
-  return out;
-}
-
-using ids = std::vector<std::string>;
 using tokens = std::vector<uint64_t>;
-
-const std::string uuid = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
 
 } // namespace
 
 CAF_TEST(the latest state of a task wins and tokens accumulate) {
   write_buffer buf;
   CAF_CHECK(buf.empty());
-  buf.add_update(make("a", task_status::processing, 1), 0);
-  buf.add_update(make("b", task_status::processing, 1), 0);
-  buf.add_update(make("a", task_status::pending, 1), 5);
-  buf.add_update(make("a", task_status::completed, 2), 7);
+  buf.add_update(make_record("a", task_status::processing, 1), 0);
+  buf.add_update(make_record("b", task_status::processing, 1), 0);
+  buf.add_update(make_record("a", task_status::pending, 1), 5);
+  buf.add_update(make_record("a", task_status::completed, 2), 7);
   CAF_CHECK_EQUAL(buf.rows(), 2u);
   auto t = buf.take(100);
   CAF_CHECK(buf.empty());
@@ -81,8 +58,8 @@ CAF_TEST(take keeps insert groups whole and in order) {
   // 3 + 2 rows fit, the third group (4 rows) would not.
   CAF_REQUIRE_EQUAL(t.batch.insert_groups.size(), 2u);
   CAF_CHECK_EQUAL(ids_of(t.batch.insert_groups[0]),
-                  (ids{"g1a", "g1b", "g1c"}));
-  CAF_CHECK_EQUAL(ids_of(t.batch.insert_groups[1]), (ids{"g2a", "g2b"}));
+                  (strings{"g1a", "g1b", "g1c"}));
+  CAF_CHECK_EQUAL(ids_of(t.batch.insert_groups[1]), (strings{"g2a", "g2b"}));
   CAF_CHECK_EQUAL(t.insert_tokens, (tokens{11, 12}));
   CAF_CHECK_EQUAL(buf.rows(), 4u);
   // A group larger than max_rows is taken whole rather than never.
@@ -97,21 +74,21 @@ CAF_TEST(take respects max rows across inserts and updates) {
   write_buffer buf;
   buf.add_insert(group({"i1", "i2", "i3"}), 1);
   for (auto id : {"u1", "u2", "u3", "u4", "u5"})
-    buf.add_update(make(id, task_status::processing, 1), 0);
+    buf.add_update(make_record(id, task_status::processing, 1), 0);
   CAF_CHECK_EQUAL(buf.rows(), 8u);
   auto t = buf.take(4);
   CAF_CHECK_EQUAL(t.batch.insert_groups.size(), 1u);
-  CAF_CHECK_EQUAL(ids_of(t.batch.updates), ids{"u1"});
+  CAF_CHECK_EQUAL(ids_of(t.batch.updates), strings{"u1"});
   CAF_CHECK_EQUAL(t.update_tokens.size(), 1u);
   CAF_CHECK_EQUAL(buf.rows(), 4u);
   // Still coalescing correctly after a partial take: u3 is updated in place,
   // u1 (already taken) is a new entry.
-  buf.add_update(make("u3", task_status::completed, 1), 9);
-  buf.add_update(make("u1", task_status::completed, 1), 8);
+  buf.add_update(make_record("u3", task_status::completed, 1), 9);
+  buf.add_update(make_record("u1", task_status::completed, 1), 8);
   CAF_CHECK_EQUAL(buf.rows(), 5u);
   auto t2 = buf.take(100);
   CAF_CHECK_EQUAL(ids_of(t2.batch.updates),
-                  (ids{"u2", "u3", "u4", "u5", "u1"}));
+                  (strings{"u2", "u3", "u4", "u5", "u1"}));
   CAF_CHECK_EQUAL(t2.batch.updates[1].status, task_status::completed);
   CAF_CHECK_EQUAL(t2.update_tokens[1], tokens{9});
   CAF_CHECK_EQUAL(t2.update_tokens[4], tokens{8});
@@ -129,13 +106,13 @@ CAF_TEST(take of an empty buffer is empty) {
 
 CAF_TEST(requeue_updates keeps the newer state) {
   write_buffer buf;
-  buf.add_update(make("a", task_status::processing, 1), 1);
-  buf.add_update(make("b", task_status::processing, 1), 2);
+  buf.add_update(make_record("a", task_status::processing, 1), 1);
+  buf.add_update(make_record("b", task_status::processing, 1), 2);
   buf.add_insert(group({"new"}), 3);
   auto failed = buf.take(100);
   CAF_CHECK(buf.empty());
   // While the batch was in flight, a newer state of "a" arrived.
-  buf.add_update(make("a", task_status::completed, 1), 4);
+  buf.add_update(make_record("a", task_status::completed, 1), 4);
   buf.requeue_updates(std::move(failed));
   // Inserts are not requeued (their waiters are answered with an error).
   CAF_CHECK_EQUAL(buf.rows(), 2u);
@@ -151,7 +128,7 @@ CAF_TEST(requeue_updates keeps the newer state) {
   CAF_CHECK_EQUAL(t.update_tokens[1], tokens{2});
   // A later update of a requeued task still coalesces with it.
   buf.requeue_updates(std::move(t));
-  buf.add_update(make("b", task_status::failed, 1), 6);
+  buf.add_update(make_record("b", task_status::failed, 1), 6);
   CAF_CHECK_EQUAL(buf.rows(), 2u);
   auto t2 = buf.take(100);
   CAF_CHECK_EQUAL(t2.batch.updates[1].status, task_status::failed);
@@ -182,7 +159,7 @@ CAF_TEST(records_json is valid JSON with nulls for unset fields) {
 }
 
 CAF_TEST(records_json carries every field) {
-  task_record a = make(uuid, task_status::failed, 3);
+  task_record a = make_record(uuid, task_status::failed, 3);
   a.type = "text \"stats\"";
   a.result = R"({"x":[1,2]})";
   a.error = "line 1\nline \"2\" \xff";
@@ -192,7 +169,7 @@ CAF_TEST(records_json carries every field) {
   a.worker_id = "node-1/slot-2";
   a.started_at = 1500;
   a.completed_at = 1600;
-  task_record b = make("11111111-2222-4333-8444-555555555555");
+  task_record b = make_record("11111111-2222-4333-8444-555555555555");
   b.status = task_status::failed; // FAILED with no message: "" not null.
   auto js = json::parse(records_json({a, b}));
   CAF_REQUIRE_EQUAL(js.size(), 2u);
