@@ -39,8 +39,11 @@ const std::string& select_columns() {
   return cols;
 }
 
-const std::string& insert_sql() {
-  static const std::string sql
+/// The insert of rows without idempotency keys (`keyed` false) is a plain
+/// insert; rows with keys use ON CONFLICT on the key's unique index, which
+/// costs a speculative insertion per row.
+const std::string& insert_sql(bool keyed) {
+  static const std::string base
     = "INSERT INTO tasks (id, type, params, status, result, error, priority, "
       "attempts, max_attempts, timeout_ms, idempotency_key, request_hash, "
       "worker_id, created_at, updated_at, scheduled_at, started_at, "
@@ -49,10 +52,13 @@ const std::string& insert_sql() {
       "v.idempotency_key, v.request_hash, v.worker_id, "
       + ts("created_at") + ", " + ts("updated_at") + ", " + ts("scheduled_at")
       + ", " + ts("started_at") + ", " + ts("completed_at")
-      + " FROM jsonb_to_recordset($1::jsonb) AS " + record_columns
+      + " FROM jsonb_to_recordset($1::jsonb) AS " + record_columns;
+  static const std::string plain = base;
+  static const std::string with_keys
+    = base
       + " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL"
         " DO NOTHING RETURNING id::text";
-  return sql;
+  return keyed ? with_keys : plain;
 }
 
 const std::string& update_sql() {
@@ -168,8 +174,17 @@ batch_outcome database::apply(const write_batch& batch) {
                  batch.insert_groups[g].end());
     std::unordered_set<std::string> inserted;
     inserted.reserve(all.size());
-    for (auto row : tx.exec_params(insert_sql(), records_json(all)))
-      inserted.insert(row[0].as<std::string>());
+    std::vector<task_record> plain, keyed;
+    for (auto& rec : all)
+      (rec.idempotency_key.empty() ? plain : keyed).push_back(rec);
+    if (!plain.empty()) {
+      tx.exec_params(insert_sql(false), records_json(plain));
+      for (auto& rec : plain)
+        inserted.insert(rec.id);
+    }
+    if (!keyed.empty())
+      for (auto row : tx.exec_params(insert_sql(true), records_json(keyed)))
+        inserted.insert(row[0].as<std::string>());
     // Rows that were not inserted hit an idempotency key used before (or
     // earlier in this batch): read what that key holds.
     std::unordered_map<std::string, task_record> by_key;
