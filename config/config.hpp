@@ -48,8 +48,10 @@ struct config {
   std::string auth_token;
   /// Largest batch submission.
   int32_t max_batch = 1000;
-  /// Database writer connections; a task always goes to the same writer.
-  int32_t db_writers = 1;
+  /// Database writer connections. With two or more, the first takes only
+  /// submissions and the others the state updates (a task always on the same
+  /// one); with one, it takes everything.
+  int32_t db_writers = 2;
   /// Most task rows in one group commit.
   int32_t batch_max_rows = 2000;
   /// Finished tasks kept in memory for fast reads.

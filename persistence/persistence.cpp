@@ -15,8 +15,19 @@ namespace tasker {
 
 namespace {
 
-size_t shard_of(const persistence_state& st, const std::string& id) {
-  return std::hash<std::string>{}(id) % st.shards.size();
+/// With two or more writers, the first one takes only submissions, so a
+/// client waiting for its 202 never waits behind state updates; the others
+/// take the updates, a task always on the same one (in order). With one
+/// writer it takes everything.
+size_t insert_shard(const persistence_state&) {
+  return 0;
+}
+
+size_t update_shard(const persistence_state& st, const std::string& id) {
+  auto n = st.shards.size();
+  if (n == 1)
+    return 0;
+  return 1 + std::hash<std::string>{}(id) % (n - 1);
 }
 
 void schedule_flush(persistence_pointer self, size_t i) {
@@ -159,14 +170,14 @@ persistence(persistence_pointer self, std::vector<writer_actor> writers,
       }
       auto token = st.next_token++;
       st.insert_waiters.emplace(token, rp);
-      auto i = shard_of(st, group.front().id);
+      auto i = insert_shard(st);
       st.shards[i].buffer.add_insert(std::move(group), token);
       schedule_flush(self, i);
       return rp;
     },
     [self](update_atom, task_record& rec) {
       auto& st = self->state;
-      auto i = shard_of(st, rec.id);
+      auto i = update_shard(st, rec.id);
       st.shards[i].buffer.add_update(std::move(rec));
       schedule_flush(self, i);
     },
@@ -175,7 +186,7 @@ persistence(persistence_pointer self, std::vector<writer_actor> writers,
       auto rp = self->make_response_promise<ok_atom>();
       auto token = st.next_token++;
       st.write_waiters.emplace(token, rp);
-      auto i = shard_of(st, rec.id);
+      auto i = update_shard(st, rec.id);
       st.shards[i].buffer.add_update(std::move(rec), token);
       schedule_flush(self, i);
       return rp;

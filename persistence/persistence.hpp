@@ -21,7 +21,7 @@ struct persistence_config {
   std::string db_url;
   /// Writer connections; a task's writes always go to the same writer, so
   /// they commit in order.
-  int32_t writers = 1;
+  int32_t writers = 2;
   /// Most task rows in one group commit.
   int32_t batch_max_rows = 2000;
 };

@@ -289,26 +289,51 @@ CAF_TEST(a refused batch answers its waiters with an error) {
   CAF_CHECK_EQUAL(batches_after(5s), 1u);
 }
 
+CAF_TEST(submissions never wait behind updates) {
+  start(3);
+  for (int i = 0; i < 5; ++i)
+    update(make_record("busy-" + std::to_string(i), task_status::processing, 1));
+  auto r = insert({make_record("new")});
+  sched.run();
+  // The submission is the whole batch of the first writer.
+  CAF_REQUIRE_EQUAL(logs[0]->batches.size(), 1u);
+  CAF_CHECK_EQUAL(logs[0]->batches[0].insert_groups.size(), 1u);
+  CAF_CHECK(logs[0]->batches[0].updates.empty());
+  size_t updates = 0;
+  for (size_t w = 1; w < 3; ++w)
+    for (auto& b : logs[w]->batches) {
+      CAF_CHECK(b.insert_groups.empty());
+      updates += b.updates.size();
+    }
+  CAF_CHECK_EQUAL(updates, 5u);
+  sched.run();
+  CAF_CHECK(r->done);
+}
+
 CAF_TEST(all writes of a task go to the same writer) {
-  start(2);
+  // The first writer takes only submissions; the others share the updates,
+  // each task always on the same one.
+  start(3);
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 20; ++i)
       update(make_record("task-" + std::to_string(i), task_status::processing,
                          round));
     sched.run();
   }
-  std::set<std::string> seen[2];
+  std::set<std::string> seen[3];
   size_t rows = 0;
-  for (size_t w = 0; w < 2; ++w)
+  for (size_t w = 0; w < 3; ++w)
     for (auto& b : logs[w]->batches)
       for (auto& u : b.updates) {
         seen[w].insert(u.id);
         ++rows;
       }
   CAF_CHECK_EQUAL(rows, 60u);
-  CAF_CHECK_EQUAL(seen[0].size() + seen[1].size(), 20u);
-  CAF_CHECK(!seen[0].empty());
+  CAF_CHECK(seen[0].empty());
   CAF_CHECK(!seen[1].empty());
+  CAF_CHECK(!seen[2].empty());
+  // Each task's three states went to one writer only.
+  CAF_CHECK_EQUAL(seen[1].size() + seen[2].size(), 20u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
