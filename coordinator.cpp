@@ -76,6 +76,15 @@ void drain_persistence(caf::actor_system& sys, const persistence_actor& p) {
 
 } // namespace
 
+void set_node_liveness(caf::actor_system_config& sys_cfg) {
+  // Both sides of every node connection send heartbeats and declare the peer
+  // lost after 5 s of silence; the settings must match on all nodes.
+  sys_cfg.set("middleman.heartbeat-interval",
+              caf::timespan{std::chrono::seconds(1)});
+  sys_cfg.set("middleman.connection-timeout",
+              caf::timespan{std::chrono::seconds(5)});
+}
+
 int run_coordinator(const config& cfg) {
   // Signals are taken by sigwait below; every thread inherits the mask.
   sigset_t signals;
@@ -96,12 +105,15 @@ int run_coordinator(const config& cfg) {
                                      ? caf::atom("sharing")
                                      : caf::atom("stealing"));
   sys_cfg.set("logger.console", caf::atom("none"));
+  set_node_liveness(sys_cfg);
   caf::actor_system sys{sys_cfg};
   auto tel = std::make_shared<telemetry>();
   tel->state.db_up = true;
   persistence_config pcfg{cfg.db_url, cfg.db_writers, cfg.batch_max_rows};
   auto pers = spawn_persistence(sys, pcfg, tel);
-  auto disp = sys.spawn(dispatcher, dispatcher_config{}, tel);
+  dispatcher_config dcfg;
+  dcfg.cluster_secret = cfg.cluster_secret;
+  auto disp = sys.spawn(dispatcher, dcfg, tel);
   task_manager_config tcfg;
   tcfg.backoff = {cfg.retry_base_ms, cfg.retry_max_ms};
   tcfg.result_cache_size = static_cast<size_t>(cfg.result_cache_size);
@@ -128,7 +140,22 @@ int run_coordinator(const config& cfg) {
   auto gw = sys.middleman().spawn_broker(gateway, gcfg, gdeps, listening);
   auto port = port_future.get();
   int exit_code = 0;
-  if (!port) {
+  // Worker nodes join the dispatcher here (blocking call, before any load).
+  auto cluster_port = sys.middleman().publish(disp, cfg.cluster_port,
+                                              cfg.cluster_host.c_str(), true);
+  if (!cluster_port) {
+    log::error(component, "cannot listen for worker nodes",
+               {{"host", cfg.cluster_host},
+                {"port", cfg.cluster_port},
+                {"error", sys.render(cluster_port.error())}});
+    exit_code = 1;
+  } else {
+    log::info(component, "cluster listening",
+              {{"host", cfg.cluster_host}, {"port", *cluster_port}});
+  }
+  if (exit_code != 0) {
+    // (falls through to the ordered shutdown below)
+  } else if (!port) {
     log::error(component, "cannot listen for HTTP",
                {{"host", cfg.http_host},
                 {"port", cfg.http_port},
@@ -150,6 +177,8 @@ int run_coordinator(const config& cfg) {
   }
   // Ordered shutdown: no new requests, no new dispatches, the tasks, then
   // persistence once it has written what it holds.
+  if (cluster_port)
+    sys.middleman().unpublish(disp, *cluster_port);
   caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
   if (local_node)
     caf::anon_send_exit(local_node, caf::exit_reason::user_shutdown);

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <caf/fwd.hpp>
+
 #include "config/config.hpp"
 
 namespace tasker {
@@ -7,6 +9,15 @@ namespace tasker {
 /// Runs a coordinator (gateway, task manager, dispatcher, persistence and
 /// the local worker node) until SIGINT or SIGTERM. Returns the exit code.
 int run_coordinator(const config& cfg);
+
+/// Runs a worker node that joins the coordinator at `cfg.join` and rejoins
+/// with back-off whenever it loses it, until SIGINT or SIGTERM. Returns the
+/// exit code (1 when the coordinator refuses the node).
+int run_worker(const config& cfg);
+
+/// Sets the middleman's heartbeat and connection timeout, the same on every
+/// node.
+void set_node_liveness(caf::actor_system_config& sys_cfg);
 
 /// A private PostgreSQL cluster under the data dir, for `tasker dev`.
 class dev_postgres {

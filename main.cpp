@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
     tasker::log::flush();
     return rc;
   }
-  auto rc = tasker::run_coordinator(cfg);
+  auto rc = cfg.command == "worker" ? tasker::run_worker(cfg)
+                                    : tasker::run_coordinator(cfg);
   tasker::log::flush();
   return rc;
 }

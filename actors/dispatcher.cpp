@@ -6,11 +6,22 @@
 #include <nlohmann/json.hpp>
 
 #include "config/log.hpp"
+#include "messages/error.hpp"
 #include "messages/format.hpp"
 
 namespace tasker {
 
 namespace {
+
+/// Compares secrets in time that depends only on their lengths.
+bool secret_matches(const std::string& given, const std::string& expected) {
+  if (given.size() != expected.size())
+    return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < given.size(); ++i)
+    diff |= static_cast<unsigned char>(given[i] ^ expected[i]);
+  return diff == 0;
+}
 
 std::string flight_key(const std::string& id, int32_t attempt) {
   return id + "#" + std::to_string(attempt);
@@ -51,9 +62,13 @@ void dispatch(dispatcher_pointer self) {
     for (auto& [nid, n] : st.nodes) {
       if (n.status != "ALIVE" || n.busy >= n.info.slots || !runs_type(n, best_type))
         continue;
-      if (target == nullptr
-          || int64_t{n.busy} * target->info.slots
-               < int64_t{target->busy} * n.info.slots)
+      if (target == nullptr) {
+        target = &n;
+        continue;
+      }
+      auto lhs = int64_t{n.busy} * target->info.slots;
+      auto rhs = int64_t{target->busy} * n.info.slots;
+      if (lhs < rhs || (lhs == rhs && n.last_assigned < target->last_assigned))
         target = &n;
     }
     auto id = std::get<3>(*best);
@@ -70,6 +85,7 @@ void dispatch(dispatcher_pointer self) {
     st.in_flight[key] = std::move(r);
     ++target->busy;
     ++st.dispatched;
+    target->last_assigned = st.dispatched;
     self->send(entry.owner, start_atom_v, a.attempt, target->info.name, now);
     self->send(target->handle, run_atom_v, std::move(a));
   }
@@ -147,8 +163,30 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
   });
   self->delayed_send(self, cfg.tick_interval, tick_atom_v);
   return {
-    [self](join_atom, node_info& info, node_actor& hdl) -> std::string {
+    [self, cfg](join_atom, node_info& info, const std::string& secret,
+                node_actor& hdl) -> caf::result<std::string> {
       auto& st = self->state;
+      bool local = hdl.node() == self->node();
+      if (!local
+          && (cfg.cluster_secret.empty()
+              || !secret_matches(secret, cfg.cluster_secret))) {
+        log::warning(st.name, "worker node refused: wrong cluster secret",
+                     {{"node", info.name}, {"address", info.address}});
+        return make_error(ec::unauthorized,
+                          "the cluster secret is wrong; set "
+                          "TASKER_CLUSTER_SECRET to the coordinator's");
+      }
+      if (info.protocol_version != protocol_version) {
+        log::warning(st.name, "worker node refused: protocol version",
+                     {{"node", info.name},
+                      {"theirs", info.protocol_version},
+                      {"ours", protocol_version}});
+        return make_error(ec::unauthorized,
+                          "protocol version "
+                            + std::to_string(info.protocol_version)
+                            + " is not the coordinator's "
+                            + std::to_string(protocol_version));
+      }
       auto id = info.name.empty() ? std::string{"node"} : info.name;
       for (int n = 2; st.nodes.count(id) > 0; ++n)
         id = info.name + "-" + std::to_string(n);

@@ -18,6 +18,9 @@ namespace tasker {
 struct dispatcher_config {
   /// How often attempt timeouts are checked.
   caf::timespan tick_interval = std::chrono::milliseconds(50);
+  /// The secret remote worker nodes must present. Nodes in the
+  /// coordinator's own process need none.
+  std::string cluster_secret;
 };
 
 /// Position of a task in a ready queue: priority (higher first), then
@@ -57,6 +60,9 @@ struct dispatcher_state {
     millis joined_at = 0;
     millis last_seen = 0;
     std::string status = "ALIVE";
+    /// When it last got an attempt (dispatch count); breaks ties between
+    /// equally loaded nodes, so they take turns.
+    uint64_t last_assigned = 0;
   };
 
   /// Ready queues by task type.

@@ -116,7 +116,7 @@ if [ "${BENCH_BASELINE:-1}" = 1 ] && command -v pgbench >/dev/null; then
 fi
 
 # --- tasker -------------------------------------------------------------------------------------
-TASKER_DB_URL="$db_url" TASKER_HTTP_PORT=0 TASKER_HTTP_HOST=127.0.0.1 \
+TASKER_DB_URL="$db_url" TASKER_HTTP_PORT=0 TASKER_HTTP_HOST=127.0.0.1 TASKER_CLUSTER_PORT=0 \
   "$tasker_bin" serve >"$tmp/tasker.out" 2>"$tmp/tasker.log" &
 tasker_pid=$!
 

@@ -75,6 +75,18 @@ const std::vector<option>& options() {
                &config::http_port, 0, 65535),
     int_option("local_slots", "executor slots of the in-process worker node",
                &config::local_slots, 0, 4096),
+    str_option("cluster_host", "address the dispatcher is published on for workers",
+               &config::cluster_host),
+    int_option("cluster_port", "port of the dispatcher for workers (0: any free port)",
+               &config::cluster_port, 0, 65535),
+    str_option("cluster_secret", "secret worker nodes present to join",
+               &config::cluster_secret),
+    str_option("join", "worker: the coordinator's HOST:PORT", &config::join),
+    str_option("node_name", "worker: the node's name (default: host name)",
+               &config::node_name),
+    int_option("slots", "worker: executor slots", &config::slots, 1, 4096),
+    str_option("types", "worker: task types to run, comma-separated (empty: all)",
+               &config::types),
     str_option("data_dir", "where `tasker dev` keeps its PostgreSQL",
                &config::data_dir),
     int_option("dev_pg_port", "port of the PostgreSQL of `tasker dev`",
@@ -170,6 +182,18 @@ std::string config::validate() const {
   if (scheduler_policy != "stealing" && scheduler_policy != "sharing")
     return "scheduler_policy must be stealing or sharing, got '"
            + scheduler_policy + "'";
+  if (command == "worker") {
+    auto colon = join.rfind(':');
+    if (join.empty() || colon == std::string::npos || colon == 0
+        || colon + 1 == join.size()
+        || join.find_first_not_of("0123456789", colon + 1) != std::string::npos)
+      return "worker needs the coordinator as HOST:PORT: set TASKER_JOIN or "
+             "--join, got '"
+             + join + "'";
+    if (cluster_secret.empty())
+      return "worker needs the cluster secret: set TASKER_CLUSTER_SECRET or "
+             "--cluster-secret";
+  }
   if (http_host.empty())
     return "http_host must not be empty";
   if (data_dir.empty())
@@ -179,9 +203,10 @@ std::string config::validate() const {
 
 std::string config_help() {
   std::ostringstream out;
-  out << "usage: tasker <dev|serve> [options]\n\n"
+  out << "usage: tasker <dev|serve|worker> [options]\n\n"
          "  dev     the whole system on one machine, with a private PostgreSQL\n"
-         "  serve   a coordinator against TASKER_DB_URL\n\n"
+         "  serve   a coordinator against TASKER_DB_URL\n"
+         "  worker  a worker node: tasker worker --join HOST:PORT\n\n"
          "options (flag, environment variable, config-file key, default):\n"
          "  --config FILE  TASKER_CONFIG  a JSON file of the keys below\n";
   config defaults;
@@ -240,11 +265,12 @@ config_result load_config(const std::vector<std::string>& args,
       flags.emplace_back(name, value);
   }
   if (cfg.command.empty()) {
-    res.error = "missing command: tasker dev | tasker serve (see --help)";
+    res.error = "missing command: tasker dev | serve | worker (see --help)";
     return res;
   }
-  if (cfg.command != "dev" && cfg.command != "serve") {
-    res.error = "unknown command '" + cfg.command + "' (expected dev or serve)";
+  if (cfg.command != "dev" && cfg.command != "serve" && cfg.command != "worker") {
+    res.error = "unknown command '" + cfg.command
+                + "' (expected dev, serve or worker)";
     return res;
   }
   if (!config_file.empty())

@@ -20,6 +20,20 @@ struct config {
   uint16_t http_port = 8080;
   /// Executor slots of the coordinator's own worker node; 0 for none.
   int32_t local_slots = 8;
+  /// Address the coordinator publishes its dispatcher on for worker nodes.
+  std::string cluster_host = "127.0.0.1";
+  /// Port of the dispatcher for worker nodes; 0 picks a free port (logged).
+  uint16_t cluster_port = 4242;
+  /// Secret a worker node presents when it joins (required to join).
+  std::string cluster_secret;
+  /// `tasker worker`: the coordinator's HOST:PORT to join.
+  std::string join;
+  /// `tasker worker`: the node's name (default: the host name).
+  std::string node_name;
+  /// `tasker worker`: executor slots.
+  int32_t slots = 8;
+  /// `tasker worker`: the task types it runs, comma-separated (empty: all).
+  std::string types;
   /// Where `tasker dev` keeps its PostgreSQL cluster.
   std::string data_dir = "./var";
   /// Port of the private PostgreSQL of `tasker dev`.

@@ -47,8 +47,11 @@ using task_actor = caf::typed_actor<
 
 /// The dispatcher: ready queue, worker nodes, credits and attempt fencing.
 using dispatcher_actor = caf::typed_actor<
-  /// A worker node joins with its description and handle; replies its node id.
-  caf::replies_to<join_atom, node_info, node_actor>::with<std::string>,
+  /// A worker node joins with its description, the cluster secret and its
+  /// handle; replies its node id, or `unauthorized` for a wrong secret or
+  /// protocol version.
+  caf::replies_to<join_atom, node_info, std::string, node_actor>::with<
+    std::string>,
   /// Queues an attempt of a task for a node that runs its type.
   caf::reacts_to<enqueue_atom, task_assignment, task_actor>,
   /// Withdraws attempt N of a task: drops it from the queue or stops it on

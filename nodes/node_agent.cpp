@@ -115,15 +115,31 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
     self->state.flags->raise_all();
     self->quit(msg.reason);
   });
-  node_info info{cfg.name, "local", reg->names(), cfg.slots, protocol_version};
-  self->request(dispatcher, std::chrono::seconds(10), join_atom_v, info, me)
+  // Losing the dispatcher ends the node; its attempts are counted as failed
+  // there and run elsewhere, so the handlers here are told to stop.
+  self->monitor(dispatcher);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    if (msg.source != self->state.dispatcher.address())
+      return;
+    log::warning(self->state.name, "lost the coordinator",
+                 {{"reason", caf::to_string(msg.reason)}});
+    self->state.flags->raise_all();
+    self->quit(msg.reason);
+  });
+  auto types = cfg.types.empty() ? reg->names() : cfg.types;
+  node_info info{cfg.name, cfg.address, types, cfg.slots, protocol_version};
+  self
+    ->request(dispatcher, std::chrono::seconds(10), join_atom_v, info,
+              cfg.secret, me)
     .then(
       [self](const std::string& id) {
         log::info(self->state.name, "joined the dispatcher", {{"node", id}});
       },
       [self](caf::error& err) {
-        log::error(self->state.name, "could not join the dispatcher",
+        log::error(self->state.name, "the coordinator refused this node",
                    {{"error", message_of(err)}});
+        self->state.flags->raise_all();
+        self->quit(err);
       });
   return {
     [self](run_atom, task_assignment& a) {

@@ -42,6 +42,12 @@ private:
 struct node_agent_config {
   std::string name = "local";
   int32_t slots = 8;
+  /// The task types it runs; empty means every registered type.
+  std::vector<std::string> types;
+  /// Where the node runs, as shown in /v1/workers.
+  std::string address = "local";
+  /// The cluster secret presented when joining.
+  std::string secret;
 };
 
 /// State of a node agent.
@@ -65,7 +71,9 @@ struct node_agent_state {
 
 using node_agent_pointer = node_actor::stateful_pointer<node_agent_state>;
 
-/// A worker node: joins the dispatcher with its task types and slots, runs
+/// A worker node: joins the dispatcher with its task types, slots and the
+/// cluster secret (a refusal ends it with that error; so does losing the
+/// dispatcher, after raising every running attempt's flag), runs
 /// each attempt on a detached executor (so handlers never block the
 /// scheduler), raises an attempt's cancellation flag when the dispatcher
 /// withdraws it, and reports every outcome to the dispatcher.

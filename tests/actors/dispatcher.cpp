@@ -3,6 +3,7 @@
 #define CAF_SUITE actors.dispatcher
 
 #include "actors/dispatcher.hpp"
+#include "messages/error.hpp"
 
 #include "tests/fixture.hpp"
 
@@ -82,7 +83,7 @@ struct fixture : actor_fixture<> {
       *handle = node;
     node_info info{name, "127.0.0.1:0", std::move(types), slots,
                    protocol_version};
-    auto id = ask<std::string>(disp, join_atom_v, info, node);
+    auto id = ask<std::string>(disp, join_atom_v, info, std::string{}, node);
     sched.run();
     CAF_CHECK_EQUAL(id->value.value_or(""), name);
     return log;
@@ -168,6 +169,32 @@ CAF_TEST(a node gets no more attempts than it has slots) {
   CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 0);
   CAF_CHECK_EQUAL(status()["in_flight"].get<int>(), 2);
   CAF_CHECK_EQUAL(status()["dispatched"].get<int>(), 5);
+}
+
+CAF_TEST(equally loaded nodes take turns) {
+  auto a = join("a", 2);
+  auto b = join("b", 2);
+  // One attempt at a time: every node is idle each time, so they alternate.
+  for (int i = 0; i < 4; ++i) {
+    auto id = "s" + std::to_string(i);
+    enqueue(id, 1);
+    result(id, 1);
+  }
+  CAF_CHECK_EQUAL(ids(*a).size(), 2u);
+  CAF_CHECK_EQUAL(ids(*b).size(), 2u);
+}
+
+CAF_TEST(a node with another protocol version is refused) {
+  auto node = sys.spawn(fake_node, std::make_shared<node_log>());
+  keep(node);
+  node_info info{"old", "127.0.0.1:0", {}, 4, protocol_version + 1};
+  auto r = ask<std::string>(disp, join_atom_v, info, std::string{}, node);
+  sched.run();
+  CAF_REQUIRE(r->done);
+  CAF_CHECK(!r->value);
+  CAF_CHECK_EQUAL(code_of(r->err), ec::unauthorized);
+  auto workers = ask_json(disp, workers_atom_v);
+  CAF_CHECK_EQUAL(workers.size(), 0u);
 }
 
 CAF_TEST(credits are spread over nodes by load) {

@@ -29,7 +29,9 @@ dispatcher_actor::behavior_type
 fake_dispatcher(dispatcher_actor::pointer,
                 std::shared_ptr<dispatcher_log> log) {
   return {
-    [](join_atom, node_info&, node_actor&) { return std::string{"n"}; },
+    [](join_atom, node_info&, std::string&, node_actor&) {
+      return std::string{"n"};
+    },
     [log](enqueue_atom, task_assignment& a, task_actor&) {
       log->enqueued.push_back(std::move(a));
     },

@@ -166,6 +166,24 @@ CAF_TEST(serve without db_url is an error) {
   CAF_CHECK_EQUAL(load_config({"dev"}, {}).error, "");
 }
 
+CAF_TEST(a worker needs a coordinator address and the secret) {
+  auto res = load_config({"worker", "--cluster-secret", "s"}, {});
+  CAF_CHECK(contains(res.error, "HOST:PORT"));
+  res = load_config({"worker", "--join", "coordinator:notaport",
+                     "--cluster-secret", "s"},
+                    {});
+  CAF_CHECK(contains(res.error, "HOST:PORT"));
+  res = load_config({"worker", "--join", "coordinator:4242"}, {});
+  CAF_CHECK(contains(res.error, "TASKER_CLUSTER_SECRET"));
+  res = load_config({"worker"}, {"TASKER_JOIN=10.1.2.3:4242",
+                                 "TASKER_CLUSTER_SECRET=s", "TASKER_SLOTS=16",
+                                 "TASKER_TYPES=sum,sleep"});
+  CAF_CHECK_EQUAL(res.error, "");
+  CAF_CHECK_EQUAL(res.cfg.join, "10.1.2.3:4242");
+  CAF_CHECK_EQUAL(res.cfg.slots, 16);
+  CAF_CHECK_EQUAL(res.cfg.types, "sum,sleep");
+}
+
 CAF_TEST(help lists every option) {
   for (auto flag : {"--help", "-h"}) {
     auto res = load_config({"serve", flag, "--http-port", "nonsense"}, {});
@@ -175,7 +193,9 @@ CAF_TEST(help lists every option) {
   auto res = load_config({"--help"}, {});
   CAF_CHECK_EQUAL(res.error, "");
   auto& help = res.help;
-  CAF_CHECK(contains(help, "usage: tasker <dev|serve>"));
+  CAF_CHECK(contains(help, "usage: tasker <dev|serve|worker>"));
+  CAF_CHECK(contains(help, "--join  TASKER_JOIN  join  []"));
+  CAF_CHECK(contains(help, "--cluster-secret  TASKER_CLUSTER_SECRET"));
   CAF_CHECK(contains(help, "--config FILE  TASKER_CONFIG"));
   CAF_CHECK(contains(help, "--http-port  TASKER_HTTP_PORT  http_port  [8080]"));
   CAF_CHECK(contains(help, "--db-url  TASKER_DB_URL  db_url  []"));

@@ -249,6 +249,7 @@ class TaskerServer:
             "TASKER_DB_URL": self.db_url,
             "TASKER_HTTP_HOST": "127.0.0.1",
             "TASKER_HTTP_PORT": "0",
+            "TASKER_CLUSTER_PORT": "0",
             "TASKER_RETRY_BASE_MS": "50",
             "TASKER_RETRY_MAX_MS": "200",
             "TASKER_LOG_LEVEL": os.environ.get("TASKER_E2E_LOG_LEVEL", "info"),

@@ -1,0 +1,158 @@
+// `tasker worker`: a worker node process.
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "config/log.hpp"
+#include "coordinator.hpp"
+#include "messages/error.hpp"
+#include "messages/registration.hpp"
+#include "nodes/node_agent.hpp"
+
+namespace tasker {
+
+namespace {
+
+constexpr const char* component = "worker";
+
+std::vector<std::string> split_types(const std::string& str) {
+  std::vector<std::string> out;
+  std::istringstream in{str};
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty())
+      out.push_back(item);
+  return out;
+}
+
+std::string host_name() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0')
+    return "worker";
+  return buf;
+}
+
+/// Shared between the main loop and the signal thread.
+struct stop_state {
+  std::mutex mtx;
+  std::condition_variable cv;
+  bool stop = false;
+  caf::actor agent;
+};
+
+} // namespace
+
+int run_worker(const config& cfg) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto reg = std::make_shared<const registry>(
+    builtin_registry(task_limits{cfg.max_text_bytes, cfg.max_top_n}));
+  auto types = split_types(cfg.types);
+  for (auto& t : types)
+    if (reg->find(t) == nullptr) {
+      log::error(component, "unknown task type in TASKER_TYPES",
+                 {{"type", t}, {"known", reg->names()}});
+      return 2;
+    }
+  auto colon = cfg.join.rfind(':');
+  auto host = cfg.join.substr(0, colon);
+  auto port = static_cast<uint16_t>(std::stoi(cfg.join.substr(colon + 1)));
+  caf::actor_system_config sys_cfg;
+  add_message_types(sys_cfg);
+  sys_cfg.load<caf::io::middleman>();
+  sys_cfg.set("scheduler.policy", caf::atom("sharing"));
+  sys_cfg.set("logger.console", caf::atom("none"));
+  set_node_liveness(sys_cfg);
+  caf::actor_system sys{sys_cfg};
+  node_agent_config ncfg;
+  ncfg.name = cfg.node_name.empty() ? host_name() : cfg.node_name;
+  ncfg.slots = cfg.slots;
+  ncfg.types = types;
+  ncfg.address = host_name();
+  ncfg.secret = cfg.cluster_secret;
+  stop_state stop;
+  std::thread signal_thread{[&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log::info(component, "stopping", {{"signal", sig}});
+    std::lock_guard<std::mutex> guard{stop.mtx};
+    stop.stop = true;
+    if (stop.agent)
+      caf::anon_send_exit(stop.agent, caf::exit_reason::user_shutdown);
+    stop.cv.notify_all();
+  }};
+  int exit_code = 0;
+  auto backoff = std::chrono::milliseconds(200);
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> guard{stop.mtx};
+      if (stop.stop)
+        break;
+    }
+    // Blocking, on this thread (not an actor's); with the middleman's
+    // connection timeout it gives up on a silent peer.
+    auto disp = sys.middleman().remote_actor<dispatcher_actor>(host, port);
+    if (!disp) {
+      log::warning(component, "cannot reach the coordinator, retrying",
+                   {{"join", cfg.join},
+                    {"error", sys.render(disp.error())},
+                    {"retry_in_ms", backoff.count()}});
+      std::unique_lock<std::mutex> guard{stop.mtx};
+      stop.cv.wait_for(guard, backoff, [&] { return stop.stop; });
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      continue;
+    }
+    backoff = std::chrono::milliseconds(200);
+    auto agent = sys.spawn(node_agent, *disp, ncfg, reg);
+    {
+      std::lock_guard<std::mutex> guard{stop.mtx};
+      stop.agent = caf::actor_cast<caf::actor>(agent);
+      if (stop.stop)
+        caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
+    }
+    log::info(component, "connected to the coordinator",
+              {{"join", cfg.join}, {"node", ncfg.name}, {"slots", ncfg.slots}});
+    caf::error reason;
+    {
+      caf::scoped_actor self{sys};
+      self->monitor(agent);
+      self->receive([&](caf::down_msg& msg) { reason = msg.reason; });
+    }
+    {
+      std::lock_guard<std::mutex> guard{stop.mtx};
+      stop.agent = nullptr;
+      if (stop.stop)
+        break;
+    }
+    if (code_of(reason) == ec::unauthorized) {
+      log::error(component, "the coordinator refused this node",
+                 {{"error", message_of(reason)}});
+      exit_code = 1;
+      break;
+    }
+    log::warning(component, "lost the coordinator, rejoining",
+                 {{"reason", sys.render(reason)}});
+  }
+  if (exit_code != 0) {
+    // Wake the signal thread so it can be joined.
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+  }
+  signal_thread.join();
+  return exit_code;
+}
+
+} // namespace tasker

@@ -1,0 +1,168 @@
+"""Worker nodes: real `tasker worker` processes joining a coordinator on loopback."""
+
+import collections
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import TaskerTestCase, start_server  # noqa: E402
+
+SECRET = "e2e-cluster-secret"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Worker:
+    """A `tasker worker` process; its log goes to a temporary file."""
+
+    def __init__(self, binary, port, name, secret=SECRET, slots=4):
+        self.name = name
+        self.log = tempfile.NamedTemporaryFile(prefix="tasker-worker-", suffix=".log",
+                                               delete=False)
+        env = dict(os.environ)
+        env.update({"TASKER_JOIN": "127.0.0.1:%d" % port, "TASKER_CLUSTER_SECRET": secret,
+                    "TASKER_NODE_NAME": name, "TASKER_SLOTS": str(slots)})
+        self.proc = subprocess.Popen([binary, "worker"], env=env, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log)
+
+    def text(self):
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        os.unlink(self.log.name)
+
+
+class WorkersTest(TaskerTestCase):
+    """A coordinator without local slots and two worker nodes."""
+
+    def setUp(self):
+        self.cluster_port = free_port()
+        self.s = start_server(extra_env={"TASKER_LOCAL_SLOTS": "0",
+                                         "TASKER_CLUSTER_PORT": str(self.cluster_port),
+                                         "TASKER_CLUSTER_SECRET": SECRET},
+                              name="coordinator")
+        self.workers = []
+
+    def tearDown(self):
+        for w in self.workers:
+            w.stop()
+        self.s.close()
+
+    def start_worker(self, name, **kw):
+        w = Worker(self.s.binary, self.cluster_port, name, **kw)
+        self.workers.append(w)
+        return w
+
+    def wait_workers(self, names, timeout=20):
+        deadline = time.time() + timeout
+        while True:
+            listed = {w["id"]: w for w in self.s.request("GET", "/v1/workers").body["workers"]}
+            if set(names) <= set(listed) and all(listed[n]["status"] == "ALIVE" for n in names):
+                return listed
+            if time.time() > deadline:
+                self.fail("workers %s did not join; listed: %s; logs:\n%s" % (
+                    names, sorted(listed), "\n".join(w.text()[-2000:] for w in self.workers)))
+            time.sleep(0.1)
+
+    def submit_many(self, n, type_, params_of):
+        ids = {}
+        for i in range(n):
+            r = self.s.request("POST", "/v1/tasks", {"type": type_, "params": params_of(i)})
+            self.assertEqual(r.status, 202, r.text)
+            ids[r.body["id"]] = i
+        return ids
+
+    def wait_all(self, ids, timeout=60):
+        out = {}
+        deadline = time.time() + timeout
+        for tid in ids:
+            out[tid] = self.s.wait_terminal(tid, max(1.0, deadline - time.time()))
+        return out
+
+    def test_tasks_spread_over_every_worker(self):
+        self.start_worker("node-a")
+        self.start_worker("node-b")
+        self.wait_workers(["node-a", "node-b"])
+        ids = self.submit_many(300, "sum", lambda i: {"a": i, "b": 1})
+        done = self.wait_all(ids)
+        by_node = collections.Counter()
+        for tid, t in done.items():
+            self.assertEqual(t["status"], "COMPLETED", t)
+            self.assertEqual(t["result"], {"sum": ids[tid] + 1}, t)
+            self.assertEqual(t["attempts"], 1, t)
+            by_node[t["worker_id"].split("/")[0]] += 1
+        self.assertEqual(set(by_node), {"node-a", "node-b"}, by_node)
+        self.assertGreater(min(by_node.values()), 30, by_node)
+        workers = {w["id"]: w for w in self.s.request("GET", "/v1/workers").body["workers"]}
+        self.assertEqual(workers["node-a"]["completed"] + workers["node-b"]["completed"], 300)
+        self.assertEqual(workers["node-a"]["slots"], 4)
+
+    def test_killed_worker_tasks_finish_elsewhere_exactly_once(self):
+        victim = self.start_worker("node-a")
+        self.start_worker("node-b")
+        self.wait_workers(["node-a", "node-b"])
+        ids = self.submit_many(40, "sleep", lambda i: {"ms": 300})
+        time.sleep(0.4)  # both nodes are busy
+        victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait(5)
+        done = self.wait_all(ids, timeout=60)
+        retried = 0
+        for t in done.values():
+            self.assertEqual(t["status"], "COMPLETED", t)
+            self.assertEqual(t["result"], {"slept_ms": 300}, t)
+            self.assertIn(t["attempts"], (1, 2), t)
+            if t["attempts"] == 2:
+                retried += 1
+                self.assertTrue(t["worker_id"].startswith("node-b/"), t)
+        self.assertGreater(retried, 0, "no task was running on the killed node")
+        self.assertTrue(self.s.find_logs("worker node lost"), "no log of the lost node")
+        listed = [w["id"] for w in self.s.request("GET", "/v1/workers").body["workers"]]
+        self.assertNotIn("node-a", listed)
+
+    def test_wrong_secret_is_refused(self):
+        bad = self.start_worker("intruder", secret="not-the-secret")
+        try:
+            rc = bad.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.fail("a worker with a wrong secret kept running:\n" + bad.text()[-2000:])
+        self.assertEqual(rc, 1, bad.text()[-2000:])
+        self.assertIn("refused", bad.text())
+        self.assertTrue(self.s.find_logs("wrong cluster secret"), "coordinator did not log it")
+        listed = [w["id"] for w in self.s.request("GET", "/v1/workers").body["workers"]]
+        self.assertNotIn("intruder", listed)
+
+    def test_workers_rejoin_a_restarted_coordinator(self):
+        self.start_worker("node-a")
+        self.wait_workers(["node-a"])
+        self.s.stop()
+        self.s.start()
+        self.wait_workers(["node-a"], timeout=30)
+        ids = self.submit_many(20, "sum", lambda i: {"a": i, "b": 2})
+        for tid, t in self.wait_all(ids).items():
+            self.assertEqual(t["status"], "COMPLETED", t)
+            self.assertEqual(t["result"], {"sum": ids[tid] + 2}, t)
+
+
+if __name__ == "__main__":
+    unittest.main()
