@@ -266,8 +266,14 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       auto i = st.nodes.find(id);
       if (i == st.nodes.end())
         return false;
-      i->second.status = "DRAINING";
-      log::info(st.name, "worker node draining", {{"node", id}});
+      if (i->second.status != "DRAINING") {
+        i->second.status = "DRAINING";
+        log::info(st.name, "worker node draining",
+                  {{"node", id}, {"running", i->second.busy}});
+        // The node finishes what it runs and leaves; its down message then
+        // removes it.
+        self->send(i->second.handle, drain_atom_v);
+      }
       return true;
     },
     [self](status_atom) -> std::string {

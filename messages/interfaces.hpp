@@ -20,7 +20,10 @@ using node_actor = caf::typed_actor<
   /// Tells a running attempt (id, attempt) to stop: its handler sees the flag.
   caf::reacts_to<cancel_atom, std::string, int32_t>,
   /// An executor finished an attempt (node-internal).
-  caf::reacts_to<done_atom, task_outcome>>;
+  caf::reacts_to<done_atom, task_outcome>,
+  /// Drain: take no new attempts, finish the running ones, report them and
+  /// leave (from the dispatcher, or from the worker process on SIGTERM).
+  caf::reacts_to<drain_atom>>;
 
 /// An executor of a worker node: runs one attempt at a time on its own
 /// thread and reports to its node agent.

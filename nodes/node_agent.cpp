@@ -79,6 +79,15 @@ executor_actor::behavior_type executor(executor_actor::pointer self, node_actor 
   };
 }
 
+/// A draining node leaves once nothing runs on it any more.
+void leave_if_drained(node_agent_pointer self) {
+  auto& st = self->state;
+  if (st.draining && st.running.empty() && st.backlog.empty()) {
+    log::info(st.name, "drained, leaving", {{"node", st.node_id}});
+    self->quit();
+  }
+}
+
 void start_next(node_agent_pointer self) {
   auto& st = self->state;
   while (!st.idle.empty() && !st.backlog.empty()) {
@@ -133,6 +142,7 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
               cfg.secret, me)
     .then(
       [self](const std::string& id) {
+        self->state.node_id = id;
         log::info(self->state.name, "joined the dispatcher", {{"node", id}});
       },
       [self](caf::error& err) {
@@ -178,6 +188,25 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
         ++st.failed;
       self->send(st.dispatcher, result_atom_v, std::move(out));
       start_next(self);
+      leave_if_drained(self);
+    },
+    [self](drain_atom) {
+      auto& st = self->state;
+      if (st.draining)
+        return;
+      st.draining = true;
+      log::info(st.name, "draining", {{"node", st.node_id},
+                                      {"running", st.running.size()}});
+      // Tell the dispatcher too (when the drain started here), so it sends
+      // nothing new; it answers after marking the node.
+      if (!st.node_id.empty())
+        self
+          ->request(st.dispatcher, std::chrono::seconds(5), drain_atom_v,
+                    st.node_id)
+          .then([self](bool) { leave_if_drained(self); },
+                [self](caf::error&) { leave_if_drained(self); });
+      else
+        leave_if_drained(self);
     },
   };
 }

@@ -65,6 +65,10 @@ struct node_agent_state {
   std::unordered_map<std::string, size_t> running;
   std::shared_ptr<cancel_flags> flags;
   dispatcher_actor dispatcher;
+  /// The id the dispatcher gave this node.
+  std::string node_id;
+  /// Draining: no new attempts; leaves when the running ones are reported.
+  bool draining = false;
   uint64_t completed = 0;
   uint64_t failed = 0;
 };

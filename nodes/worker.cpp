@@ -48,6 +48,8 @@ struct stop_state {
   std::mutex mtx;
   std::condition_variable cv;
   bool stop = false;
+  /// The main loop is done; the signal thread may end.
+  bool finished = false;
   caf::actor agent;
 };
 
@@ -85,15 +87,27 @@ int run_worker(const config& cfg) {
   ncfg.address = host_name();
   ncfg.secret = cfg.cluster_secret;
   stop_state stop;
+  // The first SIGINT/SIGTERM drains the node (it finishes its running
+  // attempts and leaves); a second one stops it at once.
   std::thread signal_thread{[&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    log::info(component, "stopping", {{"signal", sig}});
-    std::lock_guard<std::mutex> guard{stop.mtx};
-    stop.stop = true;
-    if (stop.agent)
-      caf::anon_send_exit(stop.agent, caf::exit_reason::user_shutdown);
-    stop.cv.notify_all();
+    for (;;) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      std::lock_guard<std::mutex> guard{stop.mtx};
+      if (stop.finished)
+        return;
+      if (!stop.stop) {
+        log::info(component, "draining, then stopping", {{"signal", sig}});
+        stop.stop = true;
+        if (stop.agent)
+          caf::anon_send(caf::actor_cast<node_actor>(stop.agent), drain_atom_v);
+      } else {
+        log::info(component, "stopping now", {{"signal", sig}});
+        if (stop.agent)
+          caf::anon_send_exit(stop.agent, caf::exit_reason::user_shutdown);
+      }
+      stop.cv.notify_all();
+    }
   }};
   int exit_code = 0;
   auto backoff = std::chrono::milliseconds(200);
@@ -122,7 +136,7 @@ int run_worker(const config& cfg) {
       std::lock_guard<std::mutex> guard{stop.mtx};
       stop.agent = caf::actor_cast<caf::actor>(agent);
       if (stop.stop)
-        caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
+        caf::anon_send(agent, drain_atom_v);
     }
     log::info(component, "connected to the coordinator",
               {{"join", cfg.join}, {"node", ncfg.name}, {"slots", ncfg.slots}});
@@ -138,6 +152,11 @@ int run_worker(const config& cfg) {
       if (stop.stop)
         break;
     }
+    if (!reason) {
+      // Drained on the coordinator's request: this node has left.
+      log::info(component, "drained; leaving the cluster");
+      break;
+    }
     if (code_of(reason) == ec::unauthorized) {
       log::error(component, "the coordinator refused this node",
                  {{"error", message_of(reason)}});
@@ -147,10 +166,12 @@ int run_worker(const config& cfg) {
     log::warning(component, "lost the coordinator, rejoining",
                  {{"reason", sys.render(reason)}});
   }
-  if (exit_code != 0) {
-    // Wake the signal thread so it can be joined.
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
+  {
+    std::lock_guard<std::mutex> guard{stop.mtx};
+    stop.finished = true;
   }
+  // Wake the signal thread so it can be joined.
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
   return exit_code;
 }

@@ -21,6 +21,7 @@ namespace {
 struct node_log {
   std::vector<task_assignment> runs;
   std::vector<std::pair<std::string, int32_t>> cancels;
+  int drains = 0;
 };
 
 node_actor::behavior_type fake_node(node_actor::pointer,
@@ -31,6 +32,7 @@ node_actor::behavior_type fake_node(node_actor::pointer,
       log->cancels.emplace_back(std::move(id), attempt);
     },
     [](done_atom, task_outcome&) {},
+    [log](drain_atom) { ++log->drains; },
   };
 }
 
@@ -182,6 +184,24 @@ CAF_TEST(equally loaded nodes take turns) {
   }
   CAF_CHECK_EQUAL(ids(*a).size(), 2u);
   CAF_CHECK_EQUAL(ids(*b).size(), 2u);
+}
+
+CAF_TEST(a draining node gets nothing new and is told to leave) {
+  auto a = join("a", 1);
+  auto b = join("b", 1);
+  auto r = ask<bool>(disp, drain_atom_v, std::string{"a"});
+  sched.run();
+  CAF_REQUIRE(r->value);
+  CAF_CHECK(*r->value);
+  CAF_CHECK_EQUAL(a->drains, 1);
+  enqueue("d1", 1);
+  enqueue("d2", 1);
+  CAF_CHECK(ids(*a).empty());
+  CAF_CHECK_EQUAL(ids(*b), (strings{"d1"}));
+  auto unknown = ask<bool>(disp, drain_atom_v, std::string{"nope"});
+  sched.run();
+  CAF_REQUIRE(unknown->value);
+  CAF_CHECK(!*unknown->value);
 }
 
 CAF_TEST(a node with another protocol version is refused) {

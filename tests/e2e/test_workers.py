@@ -152,6 +152,39 @@ class WorkersTest(TaskerTestCase):
         listed = [w["id"] for w in self.s.request("GET", "/v1/workers").body["workers"]]
         self.assertNotIn("intruder", listed)
 
+    def test_sigterm_drains_the_worker(self):
+        w = self.start_worker("node-a", slots=2)
+        self.wait_workers(["node-a"])
+        ids = self.submit_many(4, "sleep", lambda i: {"ms": 800})
+        time.sleep(0.3)  # two run, two wait
+        w.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        listed = {x["id"]: x for x in self.s.request("GET", "/v1/workers").body["workers"]}
+        self.assertEqual(listed.get("node-a", {}).get("status"), "DRAINING", listed)
+        self.assertEqual(w.proc.wait(15), 0, w.text()[-2000:])
+        tasks = [self.s.get_task(tid) for tid in ids]
+        finished = [t for t in tasks if t["status"] == "COMPLETED"]
+        # the running attempts finished on the node, once; nothing new started
+        self.assertEqual(len(finished), 2, tasks)
+        for t in finished:
+            self.assertEqual(t["attempts"], 1, t)
+        self.assertEqual(sum(t["status"] == "PENDING" for t in tasks), 2, tasks)
+        listed = [x["id"] for x in self.s.request("GET", "/v1/workers").body["workers"]]
+        self.assertNotIn("node-a", listed)
+        # another node picks up the rest
+        self.start_worker("node-b")
+        for t in self.wait_all(ids).values():
+            self.assertEqual(t["status"], "COMPLETED", t)
+            self.assertEqual(t["attempts"], 1, t)
+
+    def test_drain_endpoint_lets_the_node_leave(self):
+        w = self.start_worker("node-a")
+        self.wait_workers(["node-a"])
+        r = self.s.request("POST", "/v1/workers/node-a/drain")
+        self.assertEqual(r.status, 202, r.text)
+        self.assertEqual(w.proc.wait(15), 0, w.text()[-2000:])
+        self.assertError(self.s.request("POST", "/v1/workers/node-a/drain"), 404, "not_found")
+
     def test_workers_rejoin_a_restarted_coordinator(self):
         self.start_worker("node-a")
         self.wait_workers(["node-a"])
