@@ -286,7 +286,9 @@ config_result load_config(const std::vector<std::string>& args,
         return res;
       }
   }
-  for (auto& [name, value] : flags) {
+  for (auto& [given, value] : flags) {
+    // `--name` is the worker's short spelling of --node-name.
+    auto name = given == "--name" ? std::string{"--node-name"} : given;
     const option* match = nullptr;
     for (auto& opt : options())
       if (flag_of(opt.key) == name)

@@ -182,6 +182,11 @@ CAF_TEST(a worker needs a coordinator address and the secret) {
   CAF_CHECK_EQUAL(res.cfg.join, "10.1.2.3:4242");
   CAF_CHECK_EQUAL(res.cfg.slots, 16);
   CAF_CHECK_EQUAL(res.cfg.types, "sum,sleep");
+  res = load_config({"worker", "--join", "c:1", "--cluster-secret", "s",
+                     "--name", "gpu-1"},
+                    {});
+  CAF_CHECK_EQUAL(res.error, "");
+  CAF_CHECK_EQUAL(res.cfg.node_name, "gpu-1");
 }
 
 CAF_TEST(help lists every option) {
