@@ -27,6 +27,30 @@ std::string flight_key(const std::string& id, int32_t attempt) {
   return id + "#" + std::to_string(attempt);
 }
 
+const char* status_of(const dispatcher_state::node& n) {
+  if (n.dead)
+    return "DEAD";
+  if (n.suspect)
+    return "SUSPECT";
+  if (n.draining)
+    return "DRAINING";
+  return "ALIVE";
+}
+
+/// Whether a node may get new attempts.
+bool accepts_work(const dispatcher_state::node& n) {
+  return !n.dead && !n.suspect && !n.draining;
+}
+
+void update_node_gauges(dispatcher_state& st) {
+  int64_t counts[4] = {0, 0, 0, 0};
+  for (auto& [id, n] : st.nodes)
+    ++counts[n.dead ? 3 : n.suspect ? 2 : n.draining ? 1 : 0];
+  const char* names[4] = {"ALIVE", "DRAINING", "SUSPECT", "DEAD"};
+  for (int i = 0; i < 4; ++i)
+    st.tel->stats.set_workers(names[i], counts[i]);
+}
+
 bool runs_type(const dispatcher_state::node& n, const std::string& type) {
   return n.info.task_types.empty()
          || std::find(n.info.task_types.begin(), n.info.task_types.end(), type)
@@ -49,7 +73,7 @@ void dispatch(dispatcher_pointer self) {
       if (q.empty() || (best != nullptr && !(*q.begin() < *best)))
         continue;
       for (auto& [nid, n] : st.nodes)
-        if (n.status == "ALIVE" && n.busy < n.info.slots && runs_type(n, type)) {
+        if (accepts_work(n) && n.busy < n.info.slots && runs_type(n, type)) {
           best = &*q.begin();
           best_type = type;
           break;
@@ -60,7 +84,7 @@ void dispatch(dispatcher_pointer self) {
     // The least-loaded node that runs it.
     dispatcher_state::node* target = nullptr;
     for (auto& [nid, n] : st.nodes) {
-      if (n.status != "ALIVE" || n.busy >= n.info.slots || !runs_type(n, best_type))
+      if (!accepts_work(n) || n.busy >= n.info.slots || !runs_type(n, best_type))
         continue;
       if (target == nullptr) {
         target = &n;
@@ -103,6 +127,68 @@ void withdraw(dispatcher_pointer self, const std::string& key,
   (void) key;
 }
 
+/// Marks a node DEAD: every attempt it runs counts as failed and goes back to
+/// its task (which runs it again elsewhere); a late result is dropped.
+void declare_dead(dispatcher_pointer self, dispatcher_state::node& n,
+                  const std::string& why) {
+  auto& st = self->state;
+  log::warning(st.name, "worker node lost", {{"node", n.id}, {"reason", why}});
+  for (auto f = st.in_flight.begin(); f != st.in_flight.end();) {
+    if (f->second.node_id != n.id) {
+      ++f;
+      continue;
+    }
+    if (!f->second.withdrawn) {
+      auto sep = f->first.rfind('#');
+      task_outcome out;
+      out.id = f->first.substr(0, sep);
+      out.attempt = static_cast<int32_t>(std::stol(f->first.substr(sep + 1)));
+      out.ok = false;
+      out.retryable = true;
+      out.error = "worker node " + n.id + " was lost during the attempt";
+      out.finished_at = now_ms();
+      self->send(f->second.owner, result_atom_v, std::move(out));
+    }
+    st.deadlines.erase({f->second.deadline, f->first});
+    f = st.in_flight.erase(f);
+  }
+  n.dead = true;
+  n.dead_at = now_ms();
+  n.busy = 0;
+  update_node_gauges(st);
+  update_gauges(st);
+  dispatch(self);
+}
+
+/// SUSPECT after a short silence, DEAD after a long one; forgets the dead.
+void check_liveness(dispatcher_pointer self, const dispatcher_config& cfg) {
+  auto& st = self->state;
+  auto now = now_ms();
+  for (auto i = st.nodes.begin(); i != st.nodes.end();) {
+    auto& n = i->second;
+    if (n.dead) {
+      if (now - n.dead_at > cfg.forget_dead_after_ms)
+        i = st.nodes.erase(i);
+      else
+        ++i;
+      continue;
+    }
+    auto silent = now - n.last_seen;
+    if (silent > cfg.dead_after_ms) {
+      declare_dead(self, n, "silent for " + std::to_string(silent) + " ms");
+      // Whatever it still runs is not ours any more; if it is alive after
+      // all, it joins again.
+      self->send_exit(n.handle, caf::exit_reason::user_shutdown);
+    } else if (silent > cfg.suspect_after_ms && !n.suspect) {
+      n.suspect = true;
+      log::warning(st.name, "worker node suspect",
+                   {{"node", n.id}, {"silent_ms", silent}});
+      update_node_gauges(st);
+    }
+    ++i;
+  }
+}
+
 void check_timeouts(dispatcher_pointer self) {
   auto& st = self->state;
   auto now = now_ms();
@@ -131,33 +217,17 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     for (auto i = st.nodes.begin(); i != st.nodes.end(); ++i) {
-      if (i->second.handle.address() != msg.source)
+      auto& n = i->second;
+      if (n.dead || n.handle.address() != msg.source)
         continue;
-      auto node_id = i->first;
-      log::warning(st.name, "worker node lost",
-                   {{"node", node_id}, {"reason", caf::to_string(msg.reason)}});
-      for (auto f = st.in_flight.begin(); f != st.in_flight.end();) {
-        if (f->second.node_id != node_id) {
-          ++f;
-          continue;
-        }
-        if (!f->second.withdrawn) {
-          auto sep = f->first.rfind('#');
-          task_outcome out;
-          out.id = f->first.substr(0, sep);
-          out.attempt = static_cast<int32_t>(std::stol(f->first.substr(sep + 1)));
-          out.ok = false;
-          out.retryable = true;
-          out.error = "worker node " + node_id + " was lost during the attempt";
-          out.finished_at = now_ms();
-          self->send(f->second.owner, result_atom_v, std::move(out));
-        }
-        st.deadlines.erase({f->second.deadline, f->first});
-        f = st.in_flight.erase(f);
+      if (n.draining && n.busy == 0) {
+        // Drained and gone, as asked.
+        log::info(st.name, "worker node left", {{"node", n.id}});
+        st.nodes.erase(i);
+        update_node_gauges(st);
+        return;
       }
-      st.nodes.erase(i);
-      st.tel->stats.set_workers("ALIVE", static_cast<int64_t>(st.nodes.size()));
-      dispatch(self);
+      declare_dead(self, n, "disconnected: " + caf::to_string(msg.reason));
       return;
     }
   });
@@ -187,20 +257,29 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
                             + " is not the coordinator's "
                             + std::to_string(protocol_version));
       }
-      auto id = info.name.empty() ? std::string{"node"} : info.name;
+      auto base = info.name.empty() ? std::string{"node"} : info.name;
+      // A node that comes back after it was declared DEAD takes its old id.
+      if (auto old = st.nodes.find(base);
+          old != st.nodes.end() && old->second.dead)
+        st.nodes.erase(old);
+      auto id = base;
       for (int n = 2; st.nodes.count(id) > 0; ++n)
-        id = info.name + "-" + std::to_string(n);
+        id = base + "-" + std::to_string(n);
       info.name = id;
       self->monitor(hdl);
       auto now = now_ms();
-      dispatcher_state::node n{id, std::move(info), hdl, 0, 0, 0, now, now,
-                               "ALIVE"};
+      dispatcher_state::node n;
+      n.id = id;
+      n.info = std::move(info);
+      n.handle = hdl;
+      n.joined_at = now;
+      n.last_seen = now;
       log::info(st.name, "worker node joined",
                 {{"node", id},
                  {"slots", n.info.slots},
                  {"task_types", n.info.task_types}});
       st.nodes.emplace(id, std::move(n));
-      st.tel->stats.set_workers("ALIVE", static_cast<int64_t>(st.nodes.size()));
+      update_node_gauges(st);
       dispatch(self);
       return id;
     },
@@ -257,17 +336,32 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
         self->send(r.owner, result_atom_v, std::move(out));
       dispatch(self);
     },
+    [self](heartbeat_atom, const std::string& id) {
+      auto& st = self->state;
+      auto i = st.nodes.find(id);
+      if (i == st.nodes.end() || i->second.dead)
+        return;
+      i->second.last_seen = now_ms();
+      if (i->second.suspect) {
+        i->second.suspect = false;
+        log::info(st.name, "worker node heard again", {{"node", id}});
+        update_node_gauges(st);
+        dispatch(self);
+      }
+    },
     [self, cfg](tick_atom) {
       check_timeouts(self);
+      check_liveness(self, cfg);
       self->delayed_send(self, cfg.tick_interval, tick_atom_v);
     },
     [self](drain_atom, const std::string& id) -> bool {
       auto& st = self->state;
       auto i = st.nodes.find(id);
-      if (i == st.nodes.end())
+      if (i == st.nodes.end() || i->second.dead)
         return false;
-      if (i->second.status != "DRAINING") {
-        i->second.status = "DRAINING";
+      if (!i->second.draining) {
+        i->second.draining = true;
+        update_node_gauges(st);
         log::info(st.name, "worker node draining",
                   {{"node", id}, {"running", i->second.busy}});
         // The node finishes what it runs and leaves; its down message then
@@ -293,7 +387,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
         arr.push_back({{"id", id},
                        {"name", n.info.name},
                        {"address", n.info.address},
-                       {"status", n.status},
+                       {"status", status_of(n)},
                        {"task_types", n.info.task_types},
                        {"slots", n.info.slots},
                        {"busy", n.busy},

@@ -21,6 +21,12 @@ struct dispatcher_config {
   /// The secret remote worker nodes must present. Nodes in the
   /// coordinator's own process need none.
   std::string cluster_secret;
+  /// A node silent this long gets no new attempts (SUSPECT).
+  millis suspect_after_ms = 2000;
+  /// A node silent this long is DEAD: its running attempts run elsewhere.
+  millis dead_after_ms = 5000;
+  /// How long a DEAD node stays listed.
+  millis forget_dead_after_ms = 60000;
 };
 
 /// Position of a task in a ready queue: priority (higher first), then
@@ -59,7 +65,13 @@ struct dispatcher_state {
     uint64_t failed = 0;
     millis joined_at = 0;
     millis last_seen = 0;
-    std::string status = "ALIVE";
+    /// Draining: finishes what it runs, then leaves.
+    bool draining = false;
+    /// Silent for a while: no new attempts until it is heard again.
+    bool suspect = false;
+    /// Lost: disconnected or silent too long.
+    bool dead = false;
+    millis dead_at = 0;
     /// When it last got an attempt (dispatch count); breaks ties between
     /// equally loaded nodes, so they take turns.
     uint64_t last_assigned = 0;

@@ -81,6 +81,10 @@ const std::vector<option>& options() {
                &config::cluster_port, 0, 65535),
     str_option("cluster_secret", "secret worker nodes present to join",
                &config::cluster_secret),
+    int_option("node_suspect_ms", "a silent worker is SUSPECT after this long",
+               &config::node_suspect_ms, 100, 3600000),
+    int_option("node_dead_ms", "a silent worker is DEAD after this long",
+               &config::node_dead_ms, 200, 3600000),
     str_option("join", "worker: the coordinator's HOST:PORT", &config::join),
     str_option("node_name", "worker: the node's name (default: host name)",
                &config::node_name),
@@ -182,6 +186,10 @@ std::string config::validate() const {
   if (scheduler_policy != "stealing" && scheduler_policy != "sharing")
     return "scheduler_policy must be stealing or sharing, got '"
            + scheduler_policy + "'";
+  if (node_suspect_ms >= node_dead_ms)
+    return "node_suspect_ms (" + std::to_string(node_suspect_ms)
+           + ") must be less than node_dead_ms (" + std::to_string(node_dead_ms)
+           + ")";
   if (command == "worker") {
     auto colon = join.rfind(':');
     if (join.empty() || colon == std::string::npos || colon == 0

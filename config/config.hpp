@@ -26,6 +26,10 @@ struct config {
   uint16_t cluster_port = 4242;
   /// Secret a worker node presents when it joins (required to join).
   std::string cluster_secret;
+  /// A worker node silent this long gets no new tasks (SUSPECT).
+  int64_t node_suspect_ms = 2000;
+  /// A worker node silent this long is DEAD; its tasks run elsewhere.
+  int64_t node_dead_ms = 5000;
   /// `tasker worker`: the coordinator's HOST:PORT to join.
   std::string join;
   /// `tasker worker`: the node's name (default: the host name).

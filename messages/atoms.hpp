@@ -23,6 +23,7 @@ CAF_ADD_ATOM(tasker, tasker, dispatch_atom, "dispatch")
 CAF_ADD_ATOM(tasker, tasker, wait_atom, "wait")
 CAF_ADD_ATOM(tasker, tasker, workers_atom, "workers")
 CAF_ADD_ATOM(tasker, tasker, drain_atom, "drain")
+CAF_ADD_ATOM(tasker, tasker, heartbeat_atom, "heartbeat")
 
 namespace tasker {
 using caf::flush_atom;

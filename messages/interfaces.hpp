@@ -23,7 +23,9 @@ using node_actor = caf::typed_actor<
   caf::reacts_to<done_atom, task_outcome>,
   /// Drain: take no new attempts, finish the running ones, report them and
   /// leave (from the dispatcher, or from the worker process on SIGTERM).
-  caf::reacts_to<drain_atom>>;
+  caf::reacts_to<drain_atom>,
+  /// Time to send the next heartbeat (self-message).
+  caf::reacts_to<tick_atom>>;
 
 /// An executor of a worker node: runs one attempt at a time on its own
 /// thread and reports to its node agent.
@@ -62,6 +64,8 @@ using dispatcher_actor = caf::typed_actor<
   caf::reacts_to<cancel_atom, std::string, int32_t>,
   /// A node reports the end of an attempt.
   caf::reacts_to<result_atom, task_outcome>,
+  /// A node (by id) says it is alive; sent every second.
+  caf::reacts_to<heartbeat_atom, std::string>,
   /// Periodic check of attempt timeouts (self-message).
   caf::reacts_to<tick_atom>,
   /// Stops giving a node new tasks; replies whether the node exists.

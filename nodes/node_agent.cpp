@@ -144,6 +144,7 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
       [self](const std::string& id) {
         self->state.node_id = id;
         log::info(self->state.name, "joined the dispatcher", {{"node", id}});
+        self->send(self, tick_atom_v);
       },
       [self](caf::error& err) {
         log::error(self->state.name, "the coordinator refused this node",
@@ -189,6 +190,12 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
       self->send(st.dispatcher, result_atom_v, std::move(out));
       start_next(self);
       leave_if_drained(self);
+    },
+    [self](tick_atom) {
+      // The application's own liveness signal, next to the middleman's.
+      auto& st = self->state;
+      self->send(st.dispatcher, heartbeat_atom_v, st.node_id);
+      self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
     },
     [self](drain_atom) {
       auto& st = self->state;

@@ -137,8 +137,40 @@ class WorkersTest(TaskerTestCase):
                 self.assertTrue(t["worker_id"].startswith("node-b/"), t)
         self.assertGreater(retried, 0, "no task was running on the killed node")
         self.assertTrue(self.s.find_logs("worker node lost"), "no log of the lost node")
-        listed = [w["id"] for w in self.s.request("GET", "/v1/workers").body["workers"]]
-        self.assertNotIn("node-a", listed)
+        listed = {w["id"]: w for w in self.s.request("GET", "/v1/workers").body["workers"]}
+        self.assertEqual(listed["node-a"]["status"], "DEAD", listed)
+        self.assertEqual(listed["node-b"]["status"], "ALIVE", listed)
+
+    def test_stopped_worker_is_suspect_then_dead_and_rejoins(self):
+        victim = self.start_worker("node-a")
+        self.start_worker("node-b")
+        self.wait_workers(["node-a", "node-b"])
+        ids = self.submit_many(16, "sleep", lambda i: {"ms": 400})
+        time.sleep(0.2)
+        victim.proc.send_signal(signal.SIGSTOP)
+        stopped = time.time()
+        try:
+            seen = set()
+            while time.time() - stopped < 12:
+                listed = {w["id"]: w for w in
+                          self.s.request("GET", "/v1/workers").body["workers"]}
+                status = listed.get("node-a", {}).get("status")
+                seen.add(status)
+                if status == "DEAD":
+                    break
+                time.sleep(0.1)
+            dead_after = time.time() - stopped
+            self.assertIn("SUSPECT", seen)
+            self.assertEqual(status, "DEAD", seen)
+            self.assertLess(dead_after, 8.0)
+            # its tasks finish elsewhere, each result applied once
+            for t in self.wait_all(ids, timeout=30).values():
+                self.assertEqual(t["status"], "COMPLETED", t)
+                self.assertEqual(t["result"], {"slept_ms": 400}, t)
+        finally:
+            victim.proc.send_signal(signal.SIGCONT)
+        # after SIGCONT it rejoins by itself under its name
+        self.wait_workers(["node-a", "node-b"], timeout=30)
 
     def test_wrong_secret_is_refused(self):
         bad = self.start_worker("intruder", secret="not-the-secret")
