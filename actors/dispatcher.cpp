@@ -372,9 +372,13 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
     },
     [self](status_atom) -> std::string {
       auto& st = self->state;
+      size_t dead = 0;
+      for (auto& kv : st.nodes)
+        dead += kv.second.dead ? 1 : 0;
       nlohmann::json js{{"queue_depth", st.waiting.size()},
                         {"in_flight", st.in_flight.size()},
-                        {"nodes", st.nodes.size()},
+                        {"nodes", st.nodes.size() - dead},
+                        {"dead_nodes", dead},
                         {"dispatched", st.dispatched},
                         {"timeouts", st.timeouts},
                         {"stale_results_dropped", st.stale_results}};

@@ -33,6 +33,7 @@ node_actor::behavior_type fake_node(node_actor::pointer,
     },
     [](done_atom, task_outcome&) {},
     [log](drain_atom) { ++log->drains; },
+    [](tick_atom) {},
   };
 }
 
@@ -388,6 +389,10 @@ CAF_TEST(a lost node fails its running attempts) {
   CAF_CHECK_EQUAL(out.error, "worker node node-1 was lost during the attempt");
   CAF_CHECK_EQUAL(of("t2").results.size(), 1u);
   CAF_CHECK_EQUAL(status()["nodes"].get<int>(), 0);
+  CAF_CHECK_EQUAL(status()["dead_nodes"].get<int>(), 1);
+  auto workers = ask_json(disp, workers_atom_v);
+  CAF_REQUIRE_EQUAL(workers.size(), 1u);
+  CAF_CHECK_EQUAL(workers[0]["status"], "DEAD");
   // The queued attempt waits for the next node.
   auto m = join("node-2", 1);
   CAF_CHECK_EQUAL(ids(*m), strings{"t3"});
