@@ -115,6 +115,7 @@ int run_coordinator(const config& cfg) {
   dcfg.cluster_secret = cfg.cluster_secret;
   dcfg.suspect_after_ms = cfg.node_suspect_ms;
   dcfg.dead_after_ms = cfg.node_dead_ms;
+  dcfg.registry = pers.batcher;
   auto disp = sys.spawn(dispatcher, dcfg, tel);
   task_manager_config tcfg;
   tcfg.backoff = {cfg.retry_base_ms, cfg.retry_max_ms};

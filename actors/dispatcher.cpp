@@ -189,6 +189,41 @@ void check_liveness(dispatcher_pointer self, const dispatcher_config& cfg) {
   }
 }
 
+/// The `workers` table rows of every known node, as a JSON array.
+std::string registry_rows(const dispatcher_state& st) {
+  auto rows = nlohmann::json::array();
+  for (auto& [id, n] : st.nodes)
+    rows.push_back({{"id", id},
+                    {"address", n.info.address},
+                    {"status", status_of(n)},
+                    {"task_types", n.info.task_types},
+                    {"slots", n.info.slots},
+                    {"joined_at", n.joined_at},
+                    {"last_seen", n.last_seen},
+                    {"metadata",
+                     {{"name", n.info.name},
+                      {"busy", n.busy},
+                      {"completed", n.completed},
+                      {"failed", n.failed},
+                      {"protocol_version", n.info.protocol_version}}}});
+  return rows.dump();
+}
+
+/// Writes the registry about once a second when it changed (and once at
+/// start, which clears rows left by an earlier coordinator).
+void write_registry(dispatcher_pointer self, const dispatcher_config& cfg) {
+  auto& st = self->state;
+  if (!cfg.registry || ++st.ticks_since_registry < 20)
+    return;
+  st.ticks_since_registry = 0;
+  auto rows = registry_rows(st);
+  if (st.registry_written && rows == st.registry_sent)
+    return;
+  st.registry_written = true;
+  st.registry_sent = rows;
+  self->send(cfg.registry, workers_atom_v, std::move(rows));
+}
+
 void check_timeouts(dispatcher_pointer self) {
   auto& st = self->state;
   auto now = now_ms();
@@ -352,6 +387,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
     [self, cfg](tick_atom) {
       check_timeouts(self);
       check_liveness(self, cfg);
+      write_registry(self, cfg);
       self->delayed_send(self, cfg.tick_interval, tick_atom_v);
     },
     [self](drain_atom, const std::string& id) -> bool {

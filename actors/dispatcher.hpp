@@ -27,6 +27,9 @@ struct dispatcher_config {
   millis dead_after_ms = 5000;
   /// How long a DEAD node stays listed.
   millis forget_dead_after_ms = 60000;
+  /// Where the worker registry (`workers` table) is written, about once a
+  /// second while it changes; none in tests.
+  persistence_actor registry;
 };
 
 /// Position of a task in a ready queue: priority (higher first), then
@@ -90,6 +93,10 @@ struct dispatcher_state {
   uint64_t dispatched = 0;
   uint64_t stale_results = 0;
   uint64_t timeouts = 0;
+  /// Ticks since the registry was last written, and what was written.
+  uint32_t ticks_since_registry = 0;
+  std::string registry_sent;
+  bool registry_written = false;
   telemetry_ptr tel;
 };
 

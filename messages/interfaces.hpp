@@ -83,6 +83,9 @@ using persistence_actor = caf::typed_actor<
   caf::reacts_to<update_atom, task_record>,
   /// Records a task's new state and replies once it is committed.
   caf::replies_to<write_atom, task_record>::with<ok_atom>,
+  /// Replaces the `workers` table with this snapshot (a JSON array of rows),
+  /// in the next batch.
+  caf::reacts_to<workers_atom, std::string>,
   /// Starts a flush of the buffered writes of one shard (self-message).
   caf::reacts_to<flush_atom, int32_t>,
   /// The persistence counters as a JSON object.

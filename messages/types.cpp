@@ -108,7 +108,8 @@ bool operator==(const task_page& x, const task_page& y) {
 namespace tasker {
 
 bool operator==(const write_batch& x, const write_batch& y) {
-  return x.insert_groups == y.insert_groups && x.updates == y.updates;
+  return x.insert_groups == y.insert_groups && x.updates == y.updates
+         && x.workers == y.workers;
 }
 
 bool operator==(const insert_result& x, const insert_result& y) {

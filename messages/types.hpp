@@ -185,6 +185,9 @@ namespace tasker {
 struct write_batch {
   std::vector<std::vector<task_record>> insert_groups;
   std::vector<task_record> updates;
+  /// The worker registry as a JSON array of rows of the `workers` table, to
+  /// replace the table's contents; empty when unchanged.
+  std::string workers;
 };
 
 bool operator==(const write_batch& x, const write_batch& y);
@@ -192,7 +195,7 @@ bool operator==(const write_batch& x, const write_batch& y);
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, write_batch& x) {
   return f(caf::meta::type_name("tasker.write_batch"), x.insert_groups,
-           x.updates);
+           x.updates, x.workers);
 }
 
 /// How one submission group of a batch ended.

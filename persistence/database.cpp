@@ -273,6 +273,21 @@ batch_outcome database::apply(const write_batch& batch) {
     }
     todo = std::move(next);
   }
+  if (!batch.workers.empty())
+    tx.exec_params(
+      "WITH snap AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS w(id text, "
+      "address text, status text, task_types jsonb, slots int, joined_at "
+      "bigint, last_seen bigint, metadata jsonb)), "
+      "gone AS (DELETE FROM workers WHERE id NOT IN (SELECT id FROM snap)) "
+      "INSERT INTO workers (id, address, status, task_types, slots, joined_at, "
+      "last_seen, metadata) SELECT id, address, status, task_types, slots, "
+      "'epoch'::timestamptz + joined_at * interval '1 millisecond', "
+      "'epoch'::timestamptz + last_seen * interval '1 millisecond', metadata "
+      "FROM snap ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, "
+      "status = EXCLUDED.status, task_types = EXCLUDED.task_types, "
+      "slots = EXCLUDED.slots, joined_at = EXCLUDED.joined_at, "
+      "last_seen = EXCLUDED.last_seen, metadata = EXCLUDED.metadata",
+      batch.workers);
   if (!batch.updates.empty())
     tx.exec_params(update_sql(), records_json(batch.updates));
   tx.commit();

@@ -191,6 +191,12 @@ persistence(persistence_pointer self, std::vector<writer_actor> writers,
       schedule_flush(self, i);
       return rp;
     },
+    [self](workers_atom, std::string& snapshot) {
+      auto& st = self->state;
+      auto i = update_shard(st, "workers");
+      st.shards[i].buffer.set_workers(std::move(snapshot));
+      schedule_flush(self, i);
+    },
     [self](flush_atom, int32_t i) { flush(self, static_cast<size_t>(i)); },
     [self](status_atom) -> std::string {
       auto& st = self->state;

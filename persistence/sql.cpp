@@ -139,7 +139,15 @@ void write_buffer::add_update(task_record rec, uint64_t token) {
   ++rows_;
 }
 
+void write_buffer::set_workers(std::string snapshot) {
+  if (workers_.empty())
+    ++rows_;
+  workers_ = std::move(snapshot);
+}
+
 void write_buffer::requeue_updates(taken&& failed) {
+  if (!failed.batch.workers.empty() && workers_.empty())
+    set_workers(std::move(failed.batch.workers));
   for (size_t i = 0; i < failed.batch.updates.size(); ++i) {
     auto& rec = failed.batch.updates[i];
     auto& tokens = failed.update_tokens[i];
@@ -178,6 +186,11 @@ write_buffer::taken write_buffer::take(size_t max_rows) {
     update_index_.clear();
     for (size_t i = 0; i < updates_.size(); ++i)
       update_index_.emplace(updates_[i].rec.id, i);
+  }
+  if (!workers_.empty()) {
+    out.batch.workers = std::move(workers_);
+    workers_.clear();
+    ++n;
   }
   rows_ -= n;
   return out;

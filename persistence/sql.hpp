@@ -43,6 +43,9 @@ public:
   /// Adds the new state of a task; `token` 0 means nobody waits.
   void add_update(task_record rec, uint64_t token = 0);
 
+  /// Sets the worker registry snapshot for the next batch (latest wins).
+  void set_workers(std::string snapshot);
+
   /// Puts the updates of a failed flush back, unless a newer state of the
   /// same task arrived meanwhile (its waiters then wait for the newer one).
   void requeue_updates(taken&& failed);
@@ -73,6 +76,7 @@ private:
   std::vector<pending_insert> inserts_;
   std::vector<pending_update> updates_;
   std::unordered_map<std::string, size_t> update_index_;
+  std::string workers_;
   size_t rows_ = 0;
 };
 

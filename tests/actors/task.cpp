@@ -82,6 +82,7 @@ fake_persistence(fake_persistence_actor::pointer self,
         rp.deliver(ok_atom_v);
       return rp;
     },
+    [](workers_atom, std::string&) {},
     [](flush_atom, int32_t) {},
     [](status_atom) { return std::string{"{}"}; },
     [log](ok_atom) {

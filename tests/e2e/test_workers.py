@@ -12,6 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import harness  # noqa: E402
 from harness import TaskerTestCase, start_server  # noqa: E402
 
 SECRET = "e2e-cluster-secret"
@@ -117,6 +118,16 @@ class WorkersTest(TaskerTestCase):
         workers = {w["id"]: w for w in self.s.request("GET", "/v1/workers").body["workers"]}
         self.assertEqual(workers["node-a"]["completed"] + workers["node-b"]["completed"], 300)
         self.assertEqual(workers["node-a"]["slots"], 4)
+        # the registry in the database follows within a few seconds
+        deadline = time.time() + 10
+        while True:
+            rows = harness.psql(self.s.db_url,
+                                "SELECT string_agg(id || ':' || status || ':' || slots, ','"
+                                " ORDER BY id) FROM workers")
+            if "node-a:ALIVE:4,node-b:ALIVE:4" in rows:
+                break
+            self.assertLess(time.time(), deadline, "workers table: %s" % rows)
+            time.sleep(0.2)
 
     def test_killed_worker_tasks_finish_elsewhere_exactly_once(self):
         victim = self.start_worker("node-a")

@@ -501,4 +501,40 @@ CAF_TEST(unfinished returns pending and processing tasks by schedule) {
   check_same(got[1], run);
 }
 
+CAF_TEST(a registry snapshot replaces the workers table) {
+  auto snapshot = [](const std::string& rows) {
+    write_batch b;
+    b.workers = rows;
+    return b;
+  };
+  db.apply(snapshot(
+    R"([{"id":"node-a","address":"10.0.0.1","status":"ALIVE",)"
+    R"("task_types":["sum"],"slots":4,"joined_at":1763800000000,)"
+    R"("last_seen":1763800001000,"metadata":{"busy":1}},)"
+    R"({"id":"node-b","address":"10.0.0.2","status":"SUSPECT",)"
+    R"("task_types":[],"slots":8,"joined_at":1763800000000,)"
+    R"("last_seen":1763800000500,"metadata":{}}])"));
+  pqxx::connection conn{scratch.url()};
+  auto rows = [&] {
+    pqxx::nontransaction tx{conn};
+    std::vector<std::string> out;
+    for (auto row : tx.exec("SELECT id || ':' || status || ':' || slots || ':' "
+                            "|| (extract(epoch from last_seen) * 1000)::bigint "
+                            "|| ':' || metadata::text FROM workers ORDER BY id"))
+      out.push_back(row[0].as<std::string>());
+    return out;
+  };
+  CAF_CHECK_EQUAL(rows(), (strings{"node-a:ALIVE:4:1763800001000:{\"busy\": 1}",
+                                   "node-b:SUSPECT:8:1763800000500:{}"}));
+  // The next snapshot updates node-a and drops node-b, which left.
+  db.apply(snapshot(
+    R"([{"id":"node-a","address":"10.0.0.1","status":"DRAINING",)"
+    R"("task_types":["sum"],"slots":4,"joined_at":1763800000000,)"
+    R"("last_seen":1763800002000,"metadata":{"busy":0}}])"));
+  CAF_CHECK_EQUAL(rows(), (strings{"node-a:DRAINING:4:1763800002000:{\"busy\": 0}"}));
+  // An empty registry empties the table.
+  db.apply(snapshot("[]"));
+  CAF_CHECK(rows().empty());
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
