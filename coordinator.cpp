@@ -85,13 +85,18 @@ void set_node_liveness(caf::actor_system_config& sys_cfg) {
               caf::timespan{std::chrono::seconds(5)});
 }
 
-int run_coordinator(const config& cfg) {
-  // Signals are taken by sigwait below; every thread inherits the mask.
+sigset_t block_stop_signals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+int run_coordinator(const config& cfg) {
+  // Signals are taken by sigwait below; every thread inherits the mask.
+  auto signals = block_stop_signals();
   if (!migrate(cfg.db_url))
     return 1;
   caf::actor_system_config sys_cfg;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <csignal>
+
 #include <caf/fwd.hpp>
 
 #include "config/config.hpp"
@@ -14,6 +16,10 @@ int run_coordinator(const config& cfg);
 /// with back-off whenever it loses it, until SIGINT or SIGTERM. Returns the
 /// exit code (1 when the coordinator refuses the node).
 int run_worker(const config& cfg);
+
+/// Blocks SIGINT and SIGTERM in this thread (and every thread it starts), so
+/// that `sigwait` on the returned set takes them.
+sigset_t block_stop_signals();
 
 /// Sets the middleman's heartbeat and connection timeout, the same on every
 /// node.

@@ -13,16 +13,6 @@ namespace tasker {
 
 namespace {
 
-/// Compares secrets in time that depends only on their lengths.
-bool secret_matches(const std::string& given, const std::string& expected) {
-  if (given.size() != expected.size())
-    return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < given.size(); ++i)
-    diff |= static_cast<unsigned char>(given[i] ^ expected[i]);
-  return diff == 0;
-}
-
 std::string flight_key(const std::string& id, int32_t attempt) {
   return id + "#" + std::to_string(attempt);
 }
@@ -274,7 +264,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       bool local = hdl.node() == self->node();
       if (!local
           && (cfg.cluster_secret.empty()
-              || !secret_matches(secret, cfg.cluster_secret))) {
+              || !constant_time_equal(secret, cfg.cluster_secret))) {
         log::warning(st.name, "worker node refused: wrong cluster secret",
                      {{"node", info.name}, {"address", info.address}});
         return make_error(ec::unauthorized,

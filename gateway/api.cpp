@@ -185,13 +185,8 @@ route match_route(const std::string& method, const std::string& path) {
 
 bool bearer_matches(const std::string& header, const std::string& token) {
   static const std::string scheme = "Bearer ";
-  if (header.size() != scheme.size() + token.size()
-      || header.compare(0, scheme.size(), scheme) != 0)
-    return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < token.size(); ++i)
-    diff |= static_cast<unsigned char>(header[scheme.size() + i] ^ token[i]);
-  return diff == 0;
+  return header.compare(0, scheme.size(), scheme) == 0
+         && constant_time_equal(header.substr(scheme.size()), token);
 }
 
 std::optional<api_error> check_json_body(const http_request& req) {

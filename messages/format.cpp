@@ -106,6 +106,15 @@ std::string lower(std::string str) {
   return str;
 }
 
+bool constant_time_equal(const std::string& x, const std::string& y) {
+  if (x.size() != y.size())
+    return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < x.size(); ++i)
+    diff |= static_cast<unsigned char>(x[i] ^ y[i]);
+  return diff == 0;
+}
+
 std::string hash_hex(const std::string& str) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : str) {

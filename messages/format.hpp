@@ -23,6 +23,9 @@ bool is_uuid(const std::string& str);
 /// Returns a UUID in lower case.
 std::string lower(std::string str);
 
+/// Compares two secrets in time that depends only on their lengths.
+bool constant_time_equal(const std::string& x, const std::string& y);
+
 /// A stable 64-bit FNV-1a hash of `str`, as 16 hex digits.
 std::string hash_hex(const std::string& str);
 

@@ -56,11 +56,7 @@ struct stop_state {
 } // namespace
 
 int run_worker(const config& cfg) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto signals = block_stop_signals();
   auto reg = std::make_shared<const registry>(
     builtin_registry(task_limits{cfg.max_text_bytes, cfg.max_top_n}));
   auto types = split_types(cfg.types);
