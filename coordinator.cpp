@@ -8,6 +8,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/all.hpp>
+#include <caf/function_view.hpp>
 #include <caf/scoped_actor.hpp>
 #include <nlohmann/json.hpp>
 #include <pqxx/except>
@@ -76,6 +78,19 @@ void drain_persistence(caf::actor_system& sys, const persistence_actor& p) {
 
 } // namespace
 
+void set_node_transport(caf::actor_system_config& sys_cfg, const config& cfg) {
+  if (!cfg.tls())
+    return;
+  // Known CAF 0.17.6 flaw: a connection that fails its TLS handshake (a
+  // client without TLS, say) makes the multiplexer drop the established TLS
+  // connections too; workers rejoin at once, and attempts lost that way
+  // run again.
+  sys_cfg.load<caf::openssl::manager>();
+  sys_cfg.openssl_certificate = cfg.tls_cert;
+  sys_cfg.openssl_key = cfg.tls_key;
+  sys_cfg.openssl_cafile = cfg.tls_ca;
+}
+
 void set_node_liveness(caf::actor_system_config& sys_cfg) {
   // Both sides of every node connection send heartbeats and declare the peer
   // lost after 5 s of silence; the settings must match on all nodes.
@@ -111,6 +126,7 @@ int run_coordinator(const config& cfg) {
                                      : caf::atom("stealing"));
   sys_cfg.set("logger.console", caf::atom("none"));
   set_node_liveness(sys_cfg);
+  set_node_transport(sys_cfg, cfg);
   caf::actor_system sys{sys_cfg};
   auto tel = std::make_shared<telemetry>();
   tel->state.db_up = true;
@@ -149,8 +165,11 @@ int run_coordinator(const config& cfg) {
   auto port = port_future.get();
   int exit_code = 0;
   // Worker nodes join the dispatcher here (blocking call, before any load).
-  auto cluster_port = sys.middleman().publish(disp, cfg.cluster_port,
-                                              cfg.cluster_host.c_str(), true);
+  auto cluster_port
+    = cfg.tls() ? caf::openssl::publish(disp, cfg.cluster_port,
+                                        cfg.cluster_host.c_str(), true)
+                : sys.middleman().publish(disp, cfg.cluster_port,
+                                          cfg.cluster_host.c_str(), true);
   if (!cluster_port) {
     log::error(component, "cannot listen for worker nodes",
                {{"host", cfg.cluster_host},
@@ -159,7 +178,9 @@ int run_coordinator(const config& cfg) {
     exit_code = 1;
   } else {
     log::info(component, "cluster listening",
-              {{"host", cfg.cluster_host}, {"port", *cluster_port}});
+              {{"host", cfg.cluster_host},
+               {"port", *cluster_port},
+               {"tls", cfg.tls()}});
   }
   if (exit_code != 0) {
     // (falls through to the ordered shutdown below)
@@ -185,8 +206,15 @@ int run_coordinator(const config& cfg) {
   }
   // Ordered shutdown: no new requests, no new dispatches, the tasks, then
   // persistence once it has written what it holds.
-  if (cluster_port)
-    sys.middleman().unpublish(disp, *cluster_port);
+  if (cluster_port) {
+    if (cfg.tls()) {
+      // (caf::openssl::unpublish does not compile in 0.17.6: ask the
+      // manager's actor the way the plain middleman's unpublish does.)
+      auto f = caf::make_function_view(sys.openssl_manager().actor_handle());
+      f(caf::unpublish_atom_v, disp.address(), *cluster_port);
+    } else
+      sys.middleman().unpublish(disp, *cluster_port);
+  }
   caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
   if (local_node)
     caf::anon_send_exit(local_node, caf::exit_reason::user_shutdown);

@@ -361,11 +361,11 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
         self->send(r.owner, result_atom_v, std::move(out));
       dispatch(self);
     },
-    [self](heartbeat_atom, const std::string& id) {
+    [self](heartbeat_atom, const std::string& id) -> bool {
       auto& st = self->state;
       auto i = st.nodes.find(id);
       if (i == st.nodes.end() || i->second.dead)
-        return;
+        return false;
       i->second.last_seen = now_ms();
       if (i->second.suspect) {
         i->second.suspect = false;
@@ -373,6 +373,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
         update_node_gauges(st);
         dispatch(self);
       }
+      return true;
     },
     [self, cfg](tick_atom) {
       check_timeouts(self);

@@ -85,6 +85,12 @@ const std::vector<option>& options() {
                &config::node_suspect_ms, 100, 3600000),
     int_option("node_dead_ms", "a silent worker is DEAD after this long",
                &config::node_dead_ms, 200, 3600000),
+    str_option("tls_cert", "TLS between nodes: this node's certificate (PEM)",
+               &config::tls_cert),
+    str_option("tls_key", "TLS between nodes: this node's private key (PEM)",
+               &config::tls_key),
+    str_option("tls_ca", "TLS between nodes: the CA certificate (PEM)",
+               &config::tls_ca),
     str_option("join", "worker: the coordinator's HOST:PORT", &config::join),
     str_option("node_name", "worker: the node's name (default: host name)",
                &config::node_name),
@@ -190,6 +196,14 @@ std::string config::validate() const {
     return "node_suspect_ms (" + std::to_string(node_suspect_ms)
            + ") must be less than node_dead_ms (" + std::to_string(node_dead_ms)
            + ")";
+  if (!tls_cert.empty() || !tls_key.empty() || !tls_ca.empty()) {
+    if (tls_cert.empty() || tls_key.empty() || tls_ca.empty())
+      return "TLS needs all of tls_cert, tls_key and tls_ca (TASKER_TLS_CERT, "
+             "TASKER_TLS_KEY, TASKER_TLS_CA)";
+    for (auto* path : {&tls_cert, &tls_key, &tls_ca})
+      if (std::ifstream{*path}.fail())
+        return "cannot read the TLS file '" + *path + "'";
+  }
   if (command == "worker") {
     auto colon = join.rfind(':');
     if (join.empty() || colon == std::string::npos || colon == 0

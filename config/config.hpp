@@ -30,6 +30,19 @@ struct config {
   int64_t node_suspect_ms = 2000;
   /// A worker node silent this long is DEAD; its tasks run elsewhere.
   int64_t node_dead_ms = 5000;
+  /// TLS between nodes: this node's certificate (PEM). With tls_key and
+  /// tls_ca set too, the coordinator accepts and workers connect over TLS only.
+  std::string tls_cert;
+  /// TLS between nodes: this node's private key (PEM).
+  std::string tls_key;
+  /// TLS between nodes: the CA certificate that signs every node's (PEM).
+  std::string tls_ca;
+
+  /// Whether node traffic uses TLS.
+  bool tls() const {
+    return !tls_cert.empty();
+  }
+
   /// `tasker worker`: the coordinator's HOST:PORT to join.
   std::string join;
   /// `tasker worker`: the node's name (default: the host name).

@@ -64,8 +64,9 @@ using dispatcher_actor = caf::typed_actor<
   caf::reacts_to<cancel_atom, std::string, int32_t>,
   /// A node reports the end of an attempt.
   caf::reacts_to<result_atom, task_outcome>,
-  /// A node (by id) says it is alive; sent every second.
-  caf::reacts_to<heartbeat_atom, std::string>,
+  /// A node (by id) says it is alive, every second; replies whether the
+  /// dispatcher still counts it as a member (false: join again).
+  caf::replies_to<heartbeat_atom, std::string>::with<bool>,
   /// Periodic check of attempt timeouts (self-message).
   caf::reacts_to<tick_atom>,
   /// Stops giving a node new tasks; replies whether the node exists.

@@ -192,9 +192,33 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
       leave_if_drained(self);
     },
     [self](tick_atom) {
-      // The application's own liveness signal, next to the middleman's.
+      // The application's own liveness, both ways: the dispatcher hears the
+      // node, and the node hears the dispatcher's answers.
       auto& st = self->state;
-      self->send(st.dispatcher, heartbeat_atom_v, st.node_id);
+      if (st.last_ack == 0)
+        st.last_ack = now_ms();
+      if (now_ms() - st.last_ack > 5000) {
+        log::warning(st.name, "the coordinator stopped answering");
+        st.flags->raise_all();
+        self->quit(caf::exit_reason::remote_link_unreachable);
+        return;
+      }
+      self->request(st.dispatcher, std::chrono::seconds(3), heartbeat_atom_v,
+                    st.node_id)
+        .then(
+          [self](bool member) {
+            auto& st = self->state;
+            st.last_ack = now_ms();
+            if (!member) {
+              log::warning(st.name, "the coordinator no longer counts this "
+                                    "node; joining again");
+              st.flags->raise_all();
+              self->quit(caf::exit_reason::remote_link_unreachable);
+            }
+          },
+          [](caf::error&) {
+            // Counted by the silence check above.
+          });
       self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
     },
     [self](drain_atom) {

@@ -69,6 +69,8 @@ struct node_agent_state {
   std::string node_id;
   /// Draining: no new attempts; leaves when the running ones are reported.
   bool draining = false;
+  /// When the dispatcher last answered a heartbeat.
+  millis last_ack = 0;
   uint64_t completed = 0;
   uint64_t failed = 0;
 };

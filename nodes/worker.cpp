@@ -11,6 +11,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/all.hpp>
 #include <caf/scoped_actor.hpp>
 #include <nlohmann/json.hpp>
 
@@ -75,6 +76,7 @@ int run_worker(const config& cfg) {
   sys_cfg.set("scheduler.policy", caf::atom("sharing"));
   sys_cfg.set("logger.console", caf::atom("none"));
   set_node_liveness(sys_cfg);
+  set_node_transport(sys_cfg, cfg);
   caf::actor_system sys{sys_cfg};
   node_agent_config ncfg;
   ncfg.name = cfg.node_name.empty() ? host_name() : cfg.node_name;
@@ -115,7 +117,10 @@ int run_worker(const config& cfg) {
     }
     // Blocking, on this thread (not an actor's); with the middleman's
     // connection timeout it gives up on a silent peer.
-    auto disp = sys.middleman().remote_actor<dispatcher_actor>(host, port);
+    auto disp
+      = cfg.tls()
+          ? caf::openssl::remote_actor<dispatcher_actor>(sys, host, port)
+          : sys.middleman().remote_actor<dispatcher_actor>(host, port);
     if (!disp) {
       log::warning(component, "cannot reach the coordinator, retrying",
                    {{"join", cfg.join},

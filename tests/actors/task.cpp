@@ -39,7 +39,7 @@ fake_dispatcher(dispatcher_actor::pointer,
       log->cancelled.emplace_back(std::move(id), attempt);
     },
     [](result_atom, task_outcome&) {},
-    [](heartbeat_atom, std::string&) {},
+    [](heartbeat_atom, std::string&) { return true; },
     [](tick_atom) {},
     [](drain_atom, std::string&) { return false; },
     [](status_atom) { return std::string{"{}"}; },
