@@ -256,7 +256,8 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       return;
     }
   });
-  self->delayed_send(self, cfg.tick_interval, tick_atom_v);
+  if (cfg.tick_interval.count() > 0)
+    self->delayed_send(self, cfg.tick_interval, tick_atom_v);
   return {
     [self, cfg](join_atom, node_info& info, const std::string& secret,
                 node_actor& hdl) -> caf::result<std::string> {
@@ -379,7 +380,8 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       check_timeouts(self);
       check_liveness(self, cfg);
       write_registry(self, cfg);
-      self->delayed_send(self, cfg.tick_interval, tick_atom_v);
+      if (cfg.tick_interval.count() > 0)
+        self->delayed_send(self, cfg.tick_interval, tick_atom_v);
     },
     [self](drain_atom, const std::string& id) -> bool {
       auto& st = self->state;

@@ -16,7 +16,8 @@ namespace tasker {
 
 /// Settings of the dispatcher.
 struct dispatcher_config {
-  /// How often attempt timeouts are checked.
+  /// How often attempt timeouts and node liveness are checked; zero turns
+  /// the periodic check off (simulated networks in tests tick by hand).
   caf::timespan tick_interval = std::chrono::milliseconds(50);
   /// The secret remote worker nodes must present. Nodes in the
   /// coordinator's own process need none.
