@@ -245,6 +245,21 @@ class WorkersTest(TaskerTestCase):
         self.assertEqual(w.proc.wait(15), 0, w.text()[-2000:])
         self.assertError(self.s.request("POST", "/v1/workers/node-a/drain"), 404, "not_found")
 
+    def test_coordinator_killed_mid_load_then_everything_finishes(self):
+        self.start_worker("node-a")
+        self.start_worker("node-b")
+        self.wait_workers(["node-a", "node-b"])
+        ids = self.submit_many(60, "sleep", lambda i: {"ms": 300})
+        time.sleep(0.5)  # attempts are running on both nodes
+        self.s.kill9()
+        self.s.start()
+        self.wait_workers(["node-a", "node-b"], timeout=30)
+        for t in self.wait_all(ids, timeout=60).values():
+            self.assertEqual(t["status"], "COMPLETED", t)
+            self.assertEqual(t["result"], {"slept_ms": 300}, t)
+            self.assertGreaterEqual(t["attempts"], 1, t)
+            self.assertLessEqual(t["attempts"], t["max_attempts"], t)
+
     def test_workers_rejoin_a_restarted_coordinator(self):
         self.start_worker("node-a")
         self.wait_workers(["node-a"])
