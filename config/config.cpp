@@ -208,7 +208,9 @@ std::string config::validate() const {
     auto colon = join.rfind(':');
     if (join.empty() || colon == std::string::npos || colon == 0
         || colon + 1 == join.size()
-        || join.find_first_not_of("0123456789", colon + 1) != std::string::npos)
+        || join.find_first_not_of("0123456789", colon + 1) != std::string::npos
+        || join.size() - colon - 1 > 5
+        || std::stoi(join.substr(colon + 1)) > 65535)
       return "worker needs the coordinator as HOST:PORT: set TASKER_JOIN or "
              "--join, got '"
              + join + "'";

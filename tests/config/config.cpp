@@ -173,6 +173,10 @@ CAF_TEST(a worker needs a coordinator address and the secret) {
                      "--cluster-secret", "s"},
                     {});
   CAF_CHECK(contains(res.error, "HOST:PORT"));
+  res = load_config({"worker", "--join", "coordinator:70000",
+                     "--cluster-secret", "s"},
+                    {});
+  CAF_CHECK(contains(res.error, "HOST:PORT"));
   res = load_config({"worker", "--join", "coordinator:4242"}, {});
   CAF_CHECK(contains(res.error, "TASKER_CLUSTER_SECRET"));
   res = load_config({"worker"}, {"TASKER_JOIN=10.1.2.3:4242",
