@@ -59,8 +59,15 @@ void flush(persistence_pointer self, size_t i) {
   for (auto& g : sh.flight.batch.insert_groups)
     rows += g.size();
   auto started = std::chrono::steady_clock::now();
+  // The submissions move into the writer's message; the flight keeps only
+  // what a failed commit puts back (updates, registry) and the tokens.
+  write_batch batch;
+  batch.insert_groups = std::move(sh.flight.batch.insert_groups);
+  sh.flight.batch.insert_groups.clear();
+  batch.updates = sh.flight.batch.updates;
+  batch.workers = sh.flight.batch.workers;
   self
-    ->request(sh.writer, caf::infinite, write_atom_v, sh.flight.batch)
+    ->request(sh.writer, caf::infinite, write_atom_v, std::move(batch))
     .then(
       [self, i, rows, started](batch_outcome& out) {
         auto& st = self->state;
