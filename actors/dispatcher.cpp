@@ -52,9 +52,12 @@ void update_gauges(dispatcher_state& st) {
   st.tel->stats.set_in_flight(static_cast<int64_t>(st.in_flight.size()));
 }
 
-/// Hands out queued attempts while some node has a free slot.
+/// Hands out queued attempts while some node has a free slot; each node gets
+/// its share of one round in one message.
 void dispatch(dispatcher_pointer self) {
   auto& st = self->state;
+  std::vector<std::pair<dispatcher_state::node*, std::vector<task_assignment>>>
+    batches;
   for (;;) {
     // The best queued attempt that some node with a free slot can run.
     const queue_key* best = nullptr;
@@ -101,8 +104,15 @@ void dispatch(dispatcher_pointer self) {
     ++st.dispatched;
     target->last_assigned = st.dispatched;
     self->send(entry.owner, start_atom_v, a.attempt, target->info.name, now);
-    self->send(target->handle, run_atom_v, std::move(a));
+    auto batch = std::find_if(batches.begin(), batches.end(),
+                              [target](auto& b) { return b.first == target; });
+    if (batch == batches.end())
+      batch = batches.emplace(batches.end(), target,
+                              std::vector<task_assignment>{});
+    batch->second.push_back(std::move(a));
   }
+  for (auto& [target, runs] : batches)
+    self->send(target->handle, run_atom_v, std::move(runs));
   update_gauges(st);
 }
 
@@ -337,29 +347,32 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
           i != st.in_flight.end() && !i->second.withdrawn)
         withdraw(self, key, i->second, id, attempt);
     },
-    [self](result_atom, task_outcome& out) {
+    [self](result_atom, std::vector<task_outcome>& outs) {
       auto& st = self->state;
-      auto key = flight_key(out.id, out.attempt);
-      auto i = st.in_flight.find(key);
-      if (i == st.in_flight.end()) {
-        ++st.stale_results;
-        log::info(st.name, "stale result dropped",
-                  {{"task_id", out.id}, {"attempt", out.attempt}});
-        return;
+      auto now = now_ms();
+      for (auto& out : outs) {
+        auto key = flight_key(out.id, out.attempt);
+        auto i = st.in_flight.find(key);
+        if (i == st.in_flight.end()) {
+          ++st.stale_results;
+          log::info(st.name, "stale result dropped",
+                    {{"task_id", out.id}, {"attempt", out.attempt}});
+          continue;
+        }
+        auto r = std::move(i->second);
+        st.in_flight.erase(i);
+        st.deadlines.erase({r.deadline, key});
+        if (auto n = st.nodes.find(r.node_id); n != st.nodes.end()) {
+          --n->second.busy;
+          n->second.last_seen = now;
+          if (out.ok)
+            ++n->second.completed;
+          else
+            ++n->second.failed;
+        }
+        if (!r.withdrawn)
+          self->send(r.owner, result_atom_v, std::move(out));
       }
-      auto r = std::move(i->second);
-      st.in_flight.erase(i);
-      st.deadlines.erase({r.deadline, key});
-      if (auto n = st.nodes.find(r.node_id); n != st.nodes.end()) {
-        --n->second.busy;
-        n->second.last_seen = now_ms();
-        if (out.ok)
-          ++n->second.completed;
-        else
-          ++n->second.failed;
-      }
-      if (!r.withdrawn)
-        self->send(r.owner, result_atom_v, std::move(out));
       dispatch(self);
     },
     [self](heartbeat_atom, const std::string& id) -> bool {

@@ -205,7 +205,17 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       if (auto i = st.live.find(id); i != st.live.end()) {
         self->request(i->second, caf::infinite, get_atom_v, wait_ms)
           .then([rp](task_record& rec) mutable { rp.deliver(std::move(rec)); },
-                [rp](caf::error& err) mutable { rp.deliver(err); });
+                [self, rp, id](caf::error& err) mutable {
+                  // The actor left between the lookup and the request (its
+                  // `finished` message came first, so the cache has it).
+                  if (err != caf::sec::request_receiver_down) {
+                    rp.deliver(err);
+                    return;
+                  }
+                  with_stored(self, id, rp, [rp](task_record& rec) mutable {
+                    rp.deliver(std::move(rec));
+                  });
+                });
         return rp;
       }
       with_stored(self, id, rp,
@@ -216,18 +226,24 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       -> caf::typed_response_promise<task_record> {
       auto& st = self->state;
       auto rp = self->make_response_promise<task_record>();
-      if (auto i = st.live.find(id); i != st.live.end()) {
-        self->request(i->second, caf::infinite, cancel_atom_v)
-          .then([rp](task_record& rec) mutable { rp.deliver(std::move(rec)); },
-                [rp](caf::error& err) mutable { rp.deliver(err); });
-        return rp;
-      }
-      with_stored(self, id, rp, [rp](task_record& rec) mutable {
+      auto finished = [rp](task_record& rec) mutable {
         rp.deliver(make_error(ec::conflict,
                               "task " + rec.id + " is " + to_string(rec.status)
                                 + "; only PENDING or PROCESSING tasks can be "
                                   "cancelled"));
-      });
+      };
+      if (auto i = st.live.find(id); i != st.live.end()) {
+        self->request(i->second, caf::infinite, cancel_atom_v)
+          .then([rp](task_record& rec) mutable { rp.deliver(std::move(rec)); },
+                [self, rp, id, finished](caf::error& err) mutable {
+                  if (err != caf::sec::request_receiver_down)
+                    rp.deliver(err);
+                  else
+                    with_stored(self, id, rp, finished);
+                });
+        return rp;
+      }
+      with_stored(self, id, rp, finished);
       return rp;
     },
     [self](retry_atom, const std::string& id)
@@ -261,7 +277,10 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
             [self, id, rp, rec](ok_atom) mutable {
               auto& st = self->state;
               st.retrying.erase(id);
-              st.cache.erase(id);
+              // Overwritten, not erased: the id keeps its one place in the
+              // eviction order (a live actor answers before the cache).
+              if (auto i = st.cache.find(id); i != st.cache.end())
+                i->second = rec;
               log::info(st.name, "task retried", {{"task_id", id}});
               spawn_task(self, rec);
               rp.deliver(rec);

@@ -1,7 +1,8 @@
 // tasker load generator.
 //
 // A single-threaded epoll event loop over C keep-alive HTTP/1.1 connections. It submits N tasks
-// with POST /v1/tasks (up to K requests in flight per connection), then long-polls every accepted
+// with POST /v1/tasks (or B at a time with POST /v1/tasks/batch; up to K requests in flight per
+// connection), then long-polls every accepted
 // task with GET /v1/tasks/{id}?wait_ms=... until it is terminal, and prints latency and
 // throughput figures computed from client clocks (submit latency, wall time) and from the
 // server's own task timestamps (submit->completed, dispatch latency, end-to-end rate).
@@ -63,6 +64,7 @@ struct Options {
   long tasks = 50000;
   int connections = 64;
   int pipeline = 1;
+  long batch = 1;
   std::string type = "sum";
   long sleep_ms = 50;
   long text_bytes = 1024;
@@ -79,7 +81,7 @@ struct Options {
                "usage: loadgen --url http://HOST:PORT [--tasks N] [--connections C] [--pipeline K]\n"
                "               [--type sum|sleep|text_stats] [--sleep-ms MS] [--text-bytes B]\n"
                "               [--pid TASKER_PID] [--wait-timeout-s S] [--wait-ms MS] [--token T]\n"
-               "               [--progress-s S (0 = quiet)]\n"
+               "               [--progress-s S (0 = quiet)] [--batch B (POST /v1/tasks/batch)]\n"
                "defaults: --tasks 50000 --connections 64 --pipeline 1 --type sum --sleep-ms 50\n"
                "          --wait-timeout-s 300 --wait-ms 30000 (long-poll hold per GET, <= 60000)\n"
                "exit: 0 all N tasks COMPLETED; 1 otherwise (timeout, rejected submit, FAILED task); 2 usage\n");
@@ -164,6 +166,7 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--connections" || a == "-c") o.connections = (int)parse_long(a, val(), 1, 10000);
     else if (a == "--pipeline") o.pipeline = (int)parse_long(a, val(), 1, 1000);
     else if (a == "--type") o.type = val();
+    else if (a == "--batch") o.batch = parse_long(a, val(), 1, 1000);
     else if (a == "--sleep-ms") o.sleep_ms = parse_long(a, val(), 0, 3600000);
     else if (a == "--text-bytes") o.text_bytes = parse_long(a, val(), 1, 1 << 30);
     else if (a == "--pid") o.pid = parse_long(a, val(), 1, 1L << 30);
@@ -375,7 +378,13 @@ class LoadGen {
   bool finished() const { return terminal_count_ >= accepted_count_ && submits_final_ == tasks_.size(); }
   void progress(Clock::time_point now, bool force);
   // request building
-  std::string submit_body(size_t i) const;
+  json task_json(size_t i) const;
+  std::string submit_body(size_t unit) const;
+  size_t units() const { return (tasks_.size() + (size_t)opt_.batch - 1) / (size_t)opt_.batch; }
+  size_t unit_first(size_t unit) const { return unit * (size_t)opt_.batch; }
+  size_t unit_end(size_t unit) const {
+    return std::min(tasks_.size(), (unit + 1) * (size_t)opt_.batch);
+  }
   void append_request(Conn& c, const char* method, const std::string& target,
                       const std::string* body);
   // reporting
@@ -523,7 +532,14 @@ void LoadGen::drop(Conn& c, const char* why, bool error) {
   }
 }
 
-std::string LoadGen::submit_body(size_t i) const {
+std::string LoadGen::submit_body(size_t unit) const {
+  if (opt_.batch == 1) return task_json(unit).dump();
+  json arr = json::array();
+  for (size_t i = unit_first(unit); i < unit_end(unit); ++i) arr.push_back(task_json(i));
+  return json{{"tasks", std::move(arr)}}.dump();
+}
+
+json LoadGen::task_json(size_t i) const {
   json body;
   body["type"] = opt_.type;
   if (opt_.type == "sum") {
@@ -542,7 +558,7 @@ std::string LoadGen::submit_body(size_t i) const {
     text.resize((size_t)opt_.text_bytes);
     body["params"] = {{"text", text}, {"top_n", 3}};
   }
-  return body.dump();
+  return body;
 }
 
 void LoadGen::append_request(Conn& c, const char* method, const std::string& target,
@@ -580,14 +596,14 @@ void LoadGen::fill(Conn& c) {
       if (!submit_retry_.empty()) {
         idx = submit_retry_.front();
         submit_retry_.pop_front();
-      } else if (next_submit_ < tasks_.size()) {
+      } else if (next_submit_ < units()) {
         idx = next_submit_++;
       } else {
         break;
       }
       std::string body = submit_body(idx);
-      append_request(c, "POST", "/v1/tasks", &body);
-      ++tasks_[idx].submit_tries;
+      append_request(c, "POST", opt_.batch == 1 ? "/v1/tasks" : "/v1/tasks/batch", &body);
+      for (size_t i = unit_first(idx); i < unit_end(idx); ++i) ++tasks_[i].submit_tries;
       c.inflight.push_back({Kind::Submit, idx, now});
       if (!have_first_send_) {
         have_first_send_ = true;
@@ -729,22 +745,32 @@ void LoadGen::on_response(Conn& c, http::response<http::string_body>&& res) {
   auto retryable = [](int code) { return code == 429 || code == 503 || code == 502 || code == 504; };
 
   if (req.kind == Kind::Submit) {
-    t.submit_status = code;
+    size_t first = unit_first(req.idx), end = unit_end(req.idx);
+    for (size_t i = first; i < end; ++i) tasks_[i].submit_status = code;
     if (code >= 200 && code < 300) {
       json j = json::parse(res.body(), nullptr, false);
-      if (j.is_object() && j.contains("id") && j["id"].is_string()) {
-        t.id = j["id"].get<std::string>();
-        t.created = parse_rfc3339_ms(j.value("created_at", json()));
-        t.accepted = true;
-        t.submit_latency_ms = ms_between(req.sent, now);
-        ++accepted_count_;
-      } else {
-        ++parse_errors_;
-        last_error_ = "submit answer without an id: " + res.body().substr(0, 200);
-        ++rejected_count_;
+      json answers = json::array();
+      if (opt_.batch == 1)
+        answers.push_back(std::move(j));
+      else if (j.is_object() && j.contains("tasks") && j["tasks"].is_array())
+        answers = std::move(j["tasks"]);
+      for (size_t i = first; i < end; ++i) {
+        Task& t = tasks_[i];
+        const json* a = i - first < answers.size() ? &answers[i - first] : nullptr;
+        if (a && a->is_object() && a->contains("id") && (*a)["id"].is_string()) {
+          t.id = (*a)["id"].get<std::string>();
+          t.created = parse_rfc3339_ms(a->value("created_at", json()));
+          t.accepted = true;
+          t.submit_latency_ms = ms_between(req.sent, now);
+          ++accepted_count_;
+        } else {
+          ++parse_errors_;
+          last_error_ = "submit answer without an id: " + res.body().substr(0, 200);
+          ++rejected_count_;
+        }
+        t.submit_final = true;
+        ++submits_final_;
       }
-      t.submit_final = true;
-      ++submits_final_;
       last_submit_answer_ = now;
     } else {
       ++non2xx_submit_[code];
@@ -754,9 +780,11 @@ void LoadGen::on_response(Conn& c, http::response<http::string_body>&& res) {
       } else {
         if (rejected_count_ == 0 || last_error_.empty())
           last_error_ = "submit got " + std::to_string(code) + ": " + res.body().substr(0, 300);
-        ++rejected_count_;
-        t.submit_final = true;
-        ++submits_final_;
+        for (size_t i = first; i < end; ++i) {
+          ++rejected_count_;
+          tasks_[i].submit_final = true;
+          ++submits_final_;
+        }
         last_submit_answer_ = now;
       }
     }
@@ -825,7 +853,7 @@ void LoadGen::fire_timers(Clock::time_point now) {
 }
 
 bool LoadGen::work_remaining() const {
-  if (!poll_phase_) return next_submit_ < tasks_.size() || !submit_retry_.empty();
+  if (!poll_phase_) return next_submit_ < units() || !submit_retry_.empty();
   return !poll_queue_.empty();
 }
 

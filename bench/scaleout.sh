@@ -7,6 +7,8 @@
 #
 #   bench/scaleout.sh            BENCH_TASKS (20000) BENCH_SLOTS (100) BENCH_SLEEP_MS (50)
 #                                BENCH_NODES ("1 2 4") BENCH_CONNECTIONS (64)
+#                                BENCH_BATCHES ("1 100": tasks per submit request; 1 is
+#                                POST /v1/tasks, more is POST /v1/tasks/batch)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -16,6 +18,7 @@ tasks=${BENCH_TASKS:-20000}
 slots=${BENCH_SLOTS:-100}
 sleep_ms=${BENCH_SLEEP_MS:-50}
 node_counts=${BENCH_NODES:-"1 2 4"}
+batches=${BENCH_BATCHES:-"1 100"}
 conns=${BENCH_CONNECTIONS:-64}
 tasker_bin=${TASKER_BIN:-build/tasker}
 loadgen_bin=${LOADGEN_BIN:-build/bench/loadgen}
@@ -95,21 +98,25 @@ load() {
 }
 
 echo "scale-out: $tasks sleep tasks of $sleep_ms ms, $slots slots per worker"
-printf '%-6s %-12s %-12s %-10s %-22s\n' nodes "ideal/s" "achieved/s" "of ideal" "dispatch p50/p99 ms"
-for n in $node_counts; do
-  start_coordinator 0
-  start_workers "$n" "$slots"
-  line=$(load --tasks "$tasks" --type sleep --sleep-ms "$sleep_ms")
-  python3 - "$n" "$slots" "$sleep_ms" "$line" <<'PY'
+printf '%-6s %-7s %-10s %-12s %-10s %-22s\n' nodes batch "ideal/s" "achieved/s" "of ideal" \
+  "dispatch p50/p99 ms"
+for b in $batches; do
+  for n in $node_counts; do
+    start_coordinator 0
+    start_workers "$n" "$slots"
+    line=$(load --tasks "$tasks" --type sleep --sleep-ms "$sleep_ms" --batch "$b")
+    python3 - "$n" "$b" "$slots" "$sleep_ms" "$line" <<'PY'
 import json, sys
-n, slots, ms, line = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+n, b, slots, ms, line = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]),
+                         sys.argv[5])
 r = json.loads(line)
 ideal = n * slots * 1000.0 / ms
 d = r["dispatch_latency_ms"]
-print("%-6d %-12.0f %-12.0f %-10s %-22s" % (n, ideal, r["e2e_rate_server"],
+print("%-6d %-7d %-10.0f %-12.0f %-10s %-22s" % (n, b, ideal, r["e2e_rate_server"],
       "%.0f %%" % (100 * r["e2e_rate_server"] / ideal), "%s / %s" % (d["p50"], d["p99"])))
 PY
-  stop_all
+    stop_all
+  done
 done
 
 echo

@@ -15,8 +15,9 @@ namespace tasker {
 /// A worker node: runs task attempts on its executor slots. Remote worker
 /// nodes and the coordinator's local node share this interface.
 using node_actor = caf::typed_actor<
-  /// Runs one attempt; the outcome goes to the dispatcher as `result_atom`.
-  caf::reacts_to<run_atom, task_assignment>,
+  /// Runs attempts (one batch per dispatch round); each outcome goes back to
+  /// the dispatcher in a `result_atom` batch.
+  caf::reacts_to<run_atom, std::vector<task_assignment>>,
   /// Tells a running attempt (id, attempt) to stop: its handler sees the flag.
   caf::reacts_to<cancel_atom, std::string, int32_t>,
   /// An executor finished an attempt (node-internal).
@@ -25,7 +26,9 @@ using node_actor = caf::typed_actor<
   /// leave (from the dispatcher, or from the worker process on SIGTERM).
   caf::reacts_to<drain_atom>,
   /// Time to send the next heartbeat (self-message).
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>,
+  /// Sends the outcomes collected so far to the dispatcher (self-message).
+  caf::reacts_to<flush_atom>>;
 
 /// An executor of a worker node: runs one attempt at a time on its own
 /// thread and reports to its node agent.
@@ -62,8 +65,8 @@ using dispatcher_actor = caf::typed_actor<
   /// Withdraws attempt N of a task: drops it from the queue or stops it on
   /// its node.
   caf::reacts_to<cancel_atom, std::string, int32_t>,
-  /// A node reports the end of an attempt.
-  caf::reacts_to<result_atom, task_outcome>,
+  /// A node reports the end of attempts.
+  caf::reacts_to<result_atom, std::vector<task_outcome>>,
   /// A node (by id) says it is alive, every second; replies whether the
   /// dispatcher still counts it as a member (false: join again).
   caf::replies_to<heartbeat_atom, std::string>::with<bool>,

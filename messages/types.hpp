@@ -174,7 +174,7 @@ typename Inspector::result_type inspect(Inspector& f, task_page& x) {
 }
 
 /// The wire protocol version of the node interface.
-constexpr int32_t protocol_version = 1;
+constexpr int32_t protocol_version = 2;
 
 } // namespace tasker
 

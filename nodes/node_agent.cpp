@@ -10,14 +10,14 @@
 
 namespace tasker {
 
-std::shared_ptr<std::atomic<bool>> cancel_flags::open(const std::string& key) {
-  auto flag = std::make_shared<std::atomic<bool>>(false);
+std::shared_ptr<cancel_signal> cancel_flags::open(const std::string& key) {
+  auto flag = std::make_shared<cancel_signal>();
   std::lock_guard<std::mutex> guard{mtx_};
   flags_[key] = flag;
   return flag;
 }
 
-std::shared_ptr<std::atomic<bool>>
+std::shared_ptr<cancel_signal>
 cancel_flags::find(const std::string& key) const {
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = flags_.find(key);
@@ -29,14 +29,14 @@ bool cancel_flags::raise(const std::string& key) {
   auto i = flags_.find(key);
   if (i == flags_.end())
     return false;
-  i->second->store(true);
+  i->second->raise();
   return true;
 }
 
 void cancel_flags::raise_all() {
   std::lock_guard<std::mutex> guard{mtx_};
   for (auto& kv : flags_)
-    kv.second->store(true);
+    kv.second->raise();
 }
 
 void cancel_flags::close(const std::string& key) {
@@ -79,10 +79,30 @@ executor_actor::behavior_type executor(executor_actor::pointer self, node_actor 
   };
 }
 
+/// Queues an outcome for the dispatcher; the outcomes that arrive together
+/// travel in one message, sent when the agent has read what its mailbox
+/// holds now.
+void report(node_agent_pointer self, task_outcome out) {
+  auto& st = self->state;
+  if (st.outbox.empty())
+    self->send(self, flush_atom_v);
+  st.outbox.push_back(std::move(out));
+}
+
+void flush_outbox(node_agent_pointer self) {
+  auto& st = self->state;
+  if (st.outbox.empty())
+    return;
+  std::vector<task_outcome> outs;
+  outs.swap(st.outbox);
+  self->send(st.dispatcher, result_atom_v, std::move(outs));
+}
+
 /// A draining node leaves once nothing runs on it any more.
 void leave_if_drained(node_agent_pointer self) {
   auto& st = self->state;
   if (st.draining && st.running.empty() && st.backlog.empty()) {
+    flush_outbox(self);
     log::info(st.name, "drained, leaving", {{"node", st.node_id}});
     self->quit();
   }
@@ -153,8 +173,9 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
         self->quit(err);
       });
   return {
-    [self](run_atom, task_assignment& a) {
-      self->state.backlog.push_back(std::move(a));
+    [self](run_atom, std::vector<task_assignment>& runs) {
+      for (auto& a : runs)
+        self->state.backlog.push_back(std::move(a));
       start_next(self);
     },
     [self](cancel_atom, const std::string& id, int32_t attempt) {
@@ -170,7 +191,7 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
             out.attempt = attempt;
             out.error = "stopped before it started";
             out.retryable = false;
-            self->send(st.dispatcher, result_atom_v, std::move(out));
+            report(self, std::move(out));
             return;
           }
       }
@@ -187,10 +208,11 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
         ++st.completed;
       else
         ++st.failed;
-      self->send(st.dispatcher, result_atom_v, std::move(out));
+      report(self, std::move(out));
       start_next(self);
       leave_if_drained(self);
     },
+    [self](flush_atom) { flush_outbox(self); },
     [self](tick_atom) {
       // The application's own liveness, both ways: the dispatcher hears the
       // node, and the node hears the dispatcher's answers.

@@ -23,9 +23,9 @@ namespace tasker {
 class cancel_flags {
 public:
   /// Creates the flag of an attempt.
-  std::shared_ptr<std::atomic<bool>> open(const std::string& key);
+  std::shared_ptr<cancel_signal> open(const std::string& key);
   /// Returns the flag of an attempt, or nullptr.
-  std::shared_ptr<std::atomic<bool>> find(const std::string& key) const;
+  std::shared_ptr<cancel_signal> find(const std::string& key) const;
   /// Sets the flag of an attempt; returns whether it exists.
   bool raise(const std::string& key);
   /// Sets every flag (shutdown).
@@ -35,7 +35,7 @@ public:
 
 private:
   mutable std::mutex mtx_;
-  std::unordered_map<std::string, std::shared_ptr<std::atomic<bool>>> flags_;
+  std::unordered_map<std::string, std::shared_ptr<cancel_signal>> flags_;
 };
 
 /// Settings of a node agent.
@@ -61,6 +61,8 @@ struct node_agent_state {
   std::vector<size_t> idle;
   /// Attempts waiting for an idle executor.
   std::deque<task_assignment> backlog;
+  /// Outcomes not yet sent to the dispatcher (sent together on `flush_atom`).
+  std::vector<task_outcome> outbox;
   /// Which executor runs which attempt ("id#attempt" → executor index).
   std::unordered_map<std::string, size_t> running;
   std::shared_ptr<cancel_flags> flags;

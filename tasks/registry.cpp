@@ -7,18 +7,13 @@
 namespace tasker {
 
 bool task_context::sleep_for(int64_t ms) const {
-  using clock = std::chrono::steady_clock;
-  auto deadline = clock::now() + std::chrono::milliseconds(ms);
-  for (;;) {
-    if (cancelled())
-      return false;
-    auto now = clock::now();
-    if (now >= deadline)
-      return true;
-    auto slice = std::min<clock::duration>(deadline - now,
-                                           std::chrono::milliseconds(5));
-    std::this_thread::sleep_for(slice);
+  auto timeout = std::chrono::milliseconds(std::max<int64_t>(ms, 0));
+  if (cancelled_ == nullptr) {
+    std::this_thread::sleep_for(timeout);
+    return true;
   }
+  // One wake-up per attempt: at the deadline, or at once when cancelled.
+  return !cancelled_->wait_for(timeout);
 }
 
 const task_type* registry::find(const std::string& name) const {

@@ -1,9 +1,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -13,10 +16,40 @@
 
 namespace tasker {
 
+/// The stop signal of one attempt: raised by its node (cancel, timeout,
+/// shutdown), read or waited on by its handler.
+class cancel_signal {
+public:
+  /// Tells the attempt to stop and wakes a handler waiting in `wait_for`.
+  void raise() {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      raised_.store(true, std::memory_order_relaxed);
+    }
+    cv_.notify_all();
+  }
+
+  bool raised() const {
+    return raised_.load(std::memory_order_relaxed);
+  }
+
+  /// Waits up to `timeout` for the signal; returns whether it was raised.
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
+    std::unique_lock<std::mutex> guard{mtx_};
+    return cv_.wait_for(guard, timeout, [this] { return raised(); });
+  }
+
+private:
+  std::atomic<bool> raised_{false};
+  mutable std::mutex mtx_;
+  mutable std::condition_variable cv_;
+};
+
 /// What a handler sees of the attempt it runs.
 class task_context {
 public:
-  task_context(const std::atomic<bool>* cancelled, int32_t attempt)
+  task_context(const cancel_signal* cancelled, int32_t attempt)
     : cancelled_(cancelled), attempt_(attempt) {
     // nop
   }
@@ -24,7 +57,7 @@ public:
   /// Whether the attempt was told to stop (cancel or timeout). Long handlers
   /// check this and return early.
   bool cancelled() const {
-    return cancelled_ != nullptr && cancelled_->load(std::memory_order_relaxed);
+    return cancelled_ != nullptr && cancelled_->raised();
   }
 
   /// The attempt number, starting at 1.
@@ -36,7 +69,7 @@ public:
   bool sleep_for(int64_t ms) const;
 
 private:
-  const std::atomic<bool>* cancelled_;
+  const cancel_signal* cancelled_;
   int32_t attempt_;
 };
 

@@ -20,6 +20,8 @@ namespace {
 /// What a fake worker node received.
 struct node_log {
   std::vector<task_assignment> runs;
+  /// How many run messages the node got.
+  size_t run_messages = 0;
   std::vector<std::pair<std::string, int32_t>> cancels;
   int drains = 0;
 };
@@ -27,13 +29,18 @@ struct node_log {
 node_actor::behavior_type fake_node(node_actor::pointer,
                                     std::shared_ptr<node_log> log) {
   return {
-    [log](run_atom, task_assignment& a) { log->runs.push_back(std::move(a)); },
+    [log](run_atom, std::vector<task_assignment>& runs) {
+      ++log->run_messages;
+      for (auto& a : runs)
+        log->runs.push_back(std::move(a));
+    },
     [log](cancel_atom, std::string& id, int32_t attempt) {
       log->cancels.emplace_back(std::move(id), attempt);
     },
     [](done_atom, task_outcome&) {},
     [log](drain_atom) { ++log->drains; },
     [](tick_atom) {},
+    [](flush_atom) {},
   };
 }
 
@@ -126,7 +133,7 @@ struct fixture : actor_fixture<> {
     out.ok = ok;
     out.result = ok ? "1" : "";
     out.error = ok ? "" : "boom";
-    self->send(disp, result_atom_v, out);
+    self->send(disp, result_atom_v, std::vector<task_outcome>{out});
     sched.run();
   }
 
@@ -422,6 +429,34 @@ CAF_TEST(messages flow from enqueue to run) {
   CAF_CHECK_EQUAL(n->runs.size(), 0u);
   sched.run();
   CAF_CHECK_EQUAL(ids(*n), strings{"t1"});
+}
+
+CAF_TEST(one dispatch round reaches each node in one message) {
+  for (auto id : {"t1", "t2", "t3", "t4", "t5", "t6", "t7"})
+    enqueue(id, 1);
+  auto a = join("a", 3);
+  // All three free slots of `a` are filled by one message.
+  CAF_CHECK_EQUAL(ids(*a), (strings{"t1", "t2", "t3"}));
+  CAF_CHECK_EQUAL(a->run_messages, 1u);
+  // Outcomes arrive together, too: one message frees two slots, and their
+  // replacements travel together.
+  std::vector<task_outcome> outs(2);
+  outs[0].id = "t1";
+  outs[1].id = "t3";
+  for (auto& out : outs) {
+    out.attempt = 1;
+    out.ok = true;
+    out.result = "1";
+  }
+  self->send(disp, result_atom_v, outs);
+  sched.run();
+  CAF_CHECK_EQUAL(ids(*a), (strings{"t1", "t2", "t3", "t4", "t5"}));
+  CAF_CHECK_EQUAL(a->run_messages, 2u);
+  CAF_REQUIRE_EQUAL(of("t1").results.size(), 1u);
+  CAF_REQUIRE_EQUAL(of("t3").results.size(), 1u);
+  CAF_CHECK(of("t2").results.empty());
+  CAF_CHECK_EQUAL(status()["in_flight"].get<int>(), 3);
+  CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 2);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

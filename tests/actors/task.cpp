@@ -38,7 +38,7 @@ fake_dispatcher(dispatcher_actor::pointer,
     [log](cancel_atom, std::string& id, int32_t attempt) {
       log->cancelled.emplace_back(std::move(id), attempt);
     },
-    [](result_atom, task_outcome&) {},
+    [](result_atom, std::vector<task_outcome>&) {},
     [](heartbeat_atom, std::string&) { return true; },
     [](tick_atom) {},
     [](drain_atom, std::string&) { return false; },

@@ -26,20 +26,48 @@ def free_port():
     return port
 
 
-def make_test_ca(directory):
+def make_test_ca(directory, prefix=""):
     """A CA and one node certificate signed by it (the commands of the README)."""
     def run(*args):
         subprocess.run(["openssl"] + list(args), cwd=directory, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "2", "-subj", "/CN=tasker-test-ca")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr",
+    ca, key, csr, pem = (prefix + "ca", prefix + "node.key", prefix + "node.csr",
+                         prefix + "node.pem")
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key", "-out",
+        ca + ".pem", "-days", "2", "-subj", "/CN=tasker-test-ca" + prefix)
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
         "-subj", "/CN=tasker-node")
-    run("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "node.pem", "-days", "2")
-    return {"TASKER_TLS_CERT": os.path.join(directory, "node.pem"),
-            "TASKER_TLS_KEY": os.path.join(directory, "node.key"),
-            "TASKER_TLS_CA": os.path.join(directory, "ca.pem")}
+    run("x509", "-req", "-in", csr, "-CA", ca + ".pem", "-CAkey", ca + ".key",
+        "-CAcreateserial", "-out", pem, "-days", "2")
+    return {"TASKER_TLS_CERT": os.path.join(directory, pem),
+            "TASKER_TLS_KEY": os.path.join(directory, key),
+            "TASKER_TLS_CA": os.path.join(directory, ca + ".pem")}
+
+
+def submit_batches(server, n, type_, params_of, chunk=100):
+    """Submits n tasks with POST /v1/tasks/batch; returns {id: index}."""
+    ids = {}
+    for start in range(0, n, chunk):
+        body = {"tasks": [{"type": type_, "params": params_of(i)}
+                          for i in range(start, min(n, start + chunk))]}
+        r = server.request("POST", "/v1/tasks/batch", body)
+        if r.status != 202:
+            raise AssertionError("batch submit: %d %s" % (r.status, r.text))
+        for k, t in enumerate(r.body["tasks"]):
+            ids[t["id"]] = start + k
+    return ids
+
+
+def wait_all(server, ids, timeout=60):
+    out = {}
+    deadline = time.time() + timeout
+    for tid in ids:
+        out[tid] = server.wait_terminal(tid, max(1.0, deadline - time.time()))
+    return out
+
+
+def node_of(task):
+    return task["worker_id"].split("/")[0]
 
 
 class Worker:
@@ -112,28 +140,30 @@ class WorkersTest(TaskerTestCase):
         return ids
 
     def wait_all(self, ids, timeout=60):
-        out = {}
-        deadline = time.time() + timeout
-        for tid in ids:
-            out[tid] = self.s.wait_terminal(tid, max(1.0, deadline - time.time()))
-        return out
+        return wait_all(self.s, ids, timeout)
 
     def test_tasks_spread_over_every_worker(self):
-        self.start_worker("node-a")
-        self.start_worker("node-b")
-        self.wait_workers(["node-a", "node-b"])
-        ids = self.submit_many(300, "sum", lambda i: {"a": i, "b": 1})
+        names = ["node-a", "node-b", "node-c"]
+        for name in names:
+            self.start_worker(name)
+        self.wait_workers(names)
+        ids = submit_batches(self.s, 1000, "sleep", lambda i: {"ms": 10 + i % 7})
         done = self.wait_all(ids)
         by_node = collections.Counter()
         for tid, t in done.items():
             self.assertEqual(t["status"], "COMPLETED", t)
-            self.assertEqual(t["result"], {"sum": ids[tid] + 1}, t)
+            self.assertEqual(t["result"], {"slept_ms": 10 + ids[tid] % 7}, t)
             self.assertEqual(t["attempts"], 1, t)
-            by_node[t["worker_id"].split("/")[0]] += 1
-        self.assertEqual(set(by_node), {"node-a", "node-b"}, by_node)
-        self.assertGreater(min(by_node.values()), 30, by_node)
+            by_node[node_of(t)] += 1
+        self.assertEqual(set(by_node), set(names), by_node)
+        # equal nodes share the load: none ran less than half its share
+        self.assertGreater(min(by_node.values()), 1000 / 3 / 2, by_node)
         workers = {w["id"]: w for w in self.s.request("GET", "/v1/workers").body["workers"]}
-        self.assertEqual(workers["node-a"]["completed"] + workers["node-b"]["completed"], 300)
+        self.assertEqual(sum(workers[n]["completed"] for n in names), 1000, workers)
+        for n in names:
+            self.assertEqual(workers[n]["completed"], by_node[n], workers)
+            self.assertEqual(workers[n]["failed"], 0, workers)
+            self.assertEqual(workers[n]["busy"], 0, workers)
         self.assertEqual(workers["node-a"]["slots"], 4)
         # the registry in the database follows within a few seconds
         deadline = time.time() + 10
@@ -141,29 +171,38 @@ class WorkersTest(TaskerTestCase):
             rows = harness.psql(self.s.db_url,
                                 "SELECT string_agg(id || ':' || status || ':' || slots, ','"
                                 " ORDER BY id) FROM workers")
-            if "node-a:ALIVE:4,node-b:ALIVE:4" in rows:
+            if "node-a:ALIVE:4,node-b:ALIVE:4,node-c:ALIVE:4" in rows:
                 break
             self.assertLess(time.time(), deadline, "workers table: %s" % rows)
             time.sleep(0.2)
 
     def test_killed_worker_tasks_finish_elsewhere_exactly_once(self):
-        victim = self.start_worker("node-a")
-        self.start_worker("node-b")
-        self.wait_workers(["node-a", "node-b"])
-        ids = self.submit_many(40, "sleep", lambda i: {"ms": 300})
-        time.sleep(0.4)  # both nodes are busy
+        victim = self.start_worker("node-a", slots=20)
+        self.start_worker("node-b", slots=20)
+        self.start_worker("node-c", slots=20)
+        self.wait_workers(["node-a", "node-b", "node-c"])
+        ids = submit_batches(self.s, 1000, "sleep", lambda i: {"ms": 100 + i % 3})
+        time.sleep(0.6)  # every node is busy, most of the load still queued
         victim.proc.send_signal(signal.SIGKILL)
         victim.proc.wait(5)
-        done = self.wait_all(ids, timeout=60)
+        done = self.wait_all(ids, timeout=90)
         retried = 0
-        for t in done.values():
+        for tid, t in done.items():
+            # once: COMPLETED with its own result, one attempt more at most
+            # (the one lost with the node), and never from the dead node after
             self.assertEqual(t["status"], "COMPLETED", t)
-            self.assertEqual(t["result"], {"slept_ms": 300}, t)
+            self.assertEqual(t["result"], {"slept_ms": 100 + ids[tid] % 3}, t)
             self.assertIn(t["attempts"], (1, 2), t)
             if t["attempts"] == 2:
                 retried += 1
-                self.assertTrue(t["worker_id"].startswith("node-b/"), t)
+                self.assertIn(node_of(t), ("node-b", "node-c"), t)
+                self.assertEqual(t["error"], None, t)
         self.assertGreater(retried, 0, "no task was running on the killed node")
+        self.assertLessEqual(retried, 20, "more retries than the dead node's slots")
+        workers = {w["id"]: w for w in self.s.request("GET", "/v1/workers").body["workers"]}
+        ran_elsewhere = sum(node_of(t) != "node-a" for t in done.values())
+        self.assertEqual(workers["node-b"]["completed"] + workers["node-c"]["completed"],
+                         ran_elsewhere, workers)
         self.assertTrue(self.s.find_logs("worker node lost"), "no log of the lost node")
         listed = {w["id"]: w for w in self.s.request("GET", "/v1/workers").body["workers"]}
         self.assertEqual(listed["node-a"]["status"], "DEAD", listed)
@@ -293,6 +332,68 @@ class TlsWorkersTest(TaskerTestCase):
 
     def listed(self):
         return {w["id"]: w for w in self.s.request("GET", "/v1/workers").body["workers"]}
+
+    def start_tls_worker(self, name, slots=4, env=None):
+        w = Worker(self.s.binary, self.cluster_port, name, slots=slots,
+                   extra_env=env or self.tls)
+        self.workers.append(w)
+        return w
+
+    def wait_alive(self, names, timeout=20):
+        deadline = time.time() + timeout
+        while True:
+            listed = self.listed()
+            if all(listed.get(n, {}).get("status") == "ALIVE" for n in names):
+                return
+            self.assertLess(time.time(), deadline, "%s not ALIVE: %s\n%s" % (
+                names, listed, "\n".join(w.text()[-1500:] for w in self.workers)))
+            time.sleep(0.1)
+
+    def test_tls_killed_and_stopped_workers(self):
+        """kill -9 and SIGSTOP over TLS: every task COMPLETED once; the stopped
+        node is DEAD in time and rejoins after SIGCONT."""
+        killed = self.start_tls_worker("tls-a", slots=10)
+        stopped = self.start_tls_worker("tls-b", slots=10)
+        self.start_tls_worker("tls-c", slots=10)
+        self.wait_alive(["tls-a", "tls-b", "tls-c"])
+        ids = submit_batches(self.s, 1000, "sleep", lambda i: {"ms": 40})
+        time.sleep(0.5)
+        killed.proc.send_signal(signal.SIGKILL)
+        killed.proc.wait(5)
+        stopped.proc.send_signal(signal.SIGSTOP)
+        t0 = time.time()
+        try:
+            while self.listed().get("tls-b", {}).get("status") != "DEAD":
+                self.assertLess(time.time() - t0, 8.0, self.listed())
+                time.sleep(0.1)
+            done = wait_all(self.s, ids, timeout=90)
+        finally:
+            stopped.proc.send_signal(signal.SIGCONT)
+        for t in done.values():
+            self.assertEqual(t["status"], "COMPLETED", t)
+            self.assertEqual(t["result"], {"slept_ms": 40}, t)
+            self.assertIn(t["attempts"], (1, 2), t)
+            if t["attempts"] == 2:
+                self.assertNotEqual(node_of(t), "tls-a", t)
+        self.assertEqual(self.listed()["tls-a"]["status"], "DEAD")
+        self.wait_alive(["tls-b", "tls-c"], timeout=30)
+        self.run_sums(20, "tls-")
+
+    def test_certificate_from_another_ca_is_refused(self):
+        good = self.start_tls_worker("tls-node")
+        self.wait_alive(["tls-node"])
+        other = make_test_ca(self.dir.name, prefix="other-")
+        rogue = self.start_tls_worker("rogue-node", env=other)
+        time.sleep(3)
+        self.assertNotIn("rogue-node", self.listed())
+        self.assertIn("cannot reach the coordinator", rogue.text())
+        self.assertNotIn("joined the dispatcher", rogue.text())
+        rogue.stop()
+        self.workers.remove(rogue)
+        # the node with the right CA keeps (or gets back) its place and runs tasks
+        self.wait_alive(["tls-node"], timeout=20)
+        self.run_sums(20, "tls-node/")
+        self.assertIn("joined the dispatcher", good.text())
 
     def run_sums(self, n, prefix):
         ids = {}

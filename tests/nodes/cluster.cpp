@@ -35,11 +35,15 @@ struct node_log {
 node_actor::behavior_type remote_node(node_actor::pointer,
                                       std::shared_ptr<node_log> log) {
   return {
-    [log](run_atom, task_assignment& a) { log->runs.push_back(std::move(a)); },
+    [log](run_atom, std::vector<task_assignment>& runs) {
+      for (auto& a : runs)
+        log->runs.push_back(std::move(a));
+    },
     [](cancel_atom, std::string&, int32_t) {},
     [](done_atom, task_outcome&) {},
     [log](drain_atom) { ++log->drains; },
     [](tick_atom) {},
+    [](flush_atom) {},
   };
 }
 
@@ -129,7 +133,7 @@ struct fixture : point_to_point_fixture<base_fixture> {
     out.ok = true;
     out.result = R"({"sum":3})";
     out.worker_id = "mars-node/slot-1";
-    caf::anon_send(disp_on_mars, result_atom_v, out);
+    caf::anon_send(disp_on_mars, result_atom_v, std::vector<task_outcome>{out});
     run();
   }
 

@@ -17,7 +17,7 @@ namespace {
 
 struct fixture {
   registry reg = builtin_registry(task_limits{64});
-  std::atomic<bool> cancelled{false};
+  cancel_signal cancelled;
   task_context ctx{&cancelled, 1};
 
   /// Validates `params_text` for `type`; returns the message ("" if valid).
@@ -250,7 +250,7 @@ CAF_TEST(sleep sleeps and reports) {
 }
 
 CAF_TEST(sleep stops at once when already cancelled) {
-  cancelled = true;
+  cancelled.raise();
   auto start = std::chrono::steady_clock::now();
   auto res = run("sleep", R"({"ms": 3600000})");
   auto took = std::chrono::steady_clock::now() - start;
@@ -263,7 +263,7 @@ CAF_TEST(sleep stops at once when already cancelled) {
 CAF_TEST(sleep stops early when cancelled while sleeping) {
   std::thread canceller{[this] {
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
-    cancelled = true;
+    cancelled.raise();
   }};
   auto start = std::chrono::steady_clock::now();
   auto res = run("sleep", R"({"ms": 3600000})");
