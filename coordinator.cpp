@@ -24,6 +24,7 @@
 #include "nodes/node_agent.hpp"
 #include "persistence/database.hpp"
 #include "persistence/persistence.hpp"
+#include "persistence/watchdog.hpp"
 
 namespace tasker {
 
@@ -132,16 +133,21 @@ int run_coordinator(const config& cfg) {
   tel->state.db_up = true;
   persistence_config pcfg{cfg.db_url, cfg.db_writers, cfg.batch_max_rows};
   auto pers = spawn_persistence(sys, pcfg, tel);
+  // `/ready` follows the database within a second, also while idle.
+  db_watchdog watchdog{cfg.db_url, tel, std::chrono::milliseconds(250),
+                       std::chrono::milliseconds(750)};
   dispatcher_config dcfg;
   dcfg.cluster_secret = cfg.cluster_secret;
   dcfg.suspect_after_ms = cfg.node_suspect_ms;
   dcfg.dead_after_ms = cfg.node_dead_ms;
   dcfg.registry = pers.batcher;
+  dcfg.max_db_backlog = cfg.max_db_backlog;
   auto disp = sys.spawn(dispatcher, dcfg, tel);
   task_manager_config tcfg;
   tcfg.backoff = {cfg.retry_base_ms, cfg.retry_max_ms};
   tcfg.result_cache_size = static_cast<size_t>(cfg.result_cache_size);
   tcfg.max_pending = static_cast<size_t>(cfg.max_pending);
+  tcfg.submit_timeout = std::chrono::milliseconds(cfg.submit_timeout_ms);
   auto manager = sys.spawn(task_manager, disp, pers.batcher, pers.reader, tcfg,
                            tel);
   auto reg = std::make_shared<const registry>(

@@ -56,6 +56,21 @@ void update_gauges(dispatcher_state& st) {
 /// its share of one round in one message.
 void dispatch(dispatcher_pointer self) {
   auto& st = self->state;
+  auto backlog = st.tel->state.db_backlog.load();
+  if (backlog > st.max_db_backlog) {
+    if (!st.paused) {
+      st.paused = true;
+      log::warning(st.name, "dispatching paused: the database is behind",
+                   {{"unwritten_updates", backlog},
+                    {"limit", st.max_db_backlog}});
+    }
+    update_gauges(st);
+    return;
+  }
+  if (st.paused) {
+    st.paused = false;
+    log::info(st.name, "dispatching resumed", {{"unwritten_updates", backlog}});
+  }
   std::vector<std::pair<dispatcher_state::node*, std::vector<task_assignment>>>
     batches;
   for (;;) {
@@ -248,6 +263,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
                                            dispatcher_config cfg,
                                            telemetry_ptr tel) {
   self->state.tel = std::move(tel);
+  self->state.max_db_backlog = cfg.max_db_backlog;
   // A node that goes down: its running attempts become failed attempts.
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
@@ -390,6 +406,8 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       return true;
     },
     [self, cfg](tick_atom) {
+      if (self->state.paused)
+        dispatch(self);
       check_timeouts(self);
       check_liveness(self, cfg);
       write_registry(self, cfg);
@@ -423,7 +441,8 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
                         {"dead_nodes", dead},
                         {"dispatched", st.dispatched},
                         {"timeouts", st.timeouts},
-                        {"stale_results_dropped", st.stale_results}};
+                        {"stale_results_dropped", st.stale_results},
+                        {"paused_by_db_backlog", st.paused}};
       return js.dump();
     },
     [self](workers_atom) -> std::string {

@@ -31,6 +31,10 @@ struct dispatcher_config {
   /// Where the worker registry (`workers` table) is written, about once a
   /// second while it changes; none in tests.
   persistence_actor registry;
+  /// Unwritten state updates (health::db_backlog) past which nothing new is
+  /// started: every start and result is a write that must be kept in memory
+  /// while the database is slow or gone.
+  int64_t max_db_backlog = 100000;
 };
 
 /// Position of a task in a ready queue: priority (higher first), then
@@ -98,6 +102,9 @@ struct dispatcher_state {
   uint32_t ticks_since_registry = 0;
   std::string registry_sent;
   bool registry_written = false;
+  int64_t max_db_backlog = 100000;
+  /// Dispatching paused by the database backlog.
+  bool paused = false;
   telemetry_ptr tel;
 };
 

@@ -16,6 +16,8 @@ struct health {
   std::atomic<bool> db_up{false};
   /// Recovery of unfinished tasks has finished.
   std::atomic<bool> recovered{false};
+  /// State updates buffered by persistence and not yet committed.
+  std::atomic<int64_t> db_backlog{0};
 };
 
 /// The Prometheus metrics of a coordinator (names as in DESIGN.md). Thread

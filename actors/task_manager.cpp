@@ -96,6 +96,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
   auto& st = self->state;
   st.cache_size = cfg.result_cache_size;
   st.max_pending = cfg.max_pending;
+  st.submit_timeout = cfg.submit_timeout;
   st.reader = std::move(reader);
   auto deps = std::make_shared<task_deps>();
   deps->dispatcher = std::move(dispatcher);
@@ -168,15 +169,29 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       for (auto& rec : group)
         ids.insert(rec.id);
       auto& st = self->state;
+      // The client's answer may leave before the commit (timeout); the
+      // commit's outcome is still applied when it comes.
+      auto token = st.next_submit++;
+      st.submits.emplace(token, rp);
+      if (st.submit_timeout.count() > 0)
+        self->delayed_send(self, st.submit_timeout, timeout_atom_v, token);
+      auto answer = [self, token](auto&& x) {
+        auto& st = self->state;
+        auto i = st.submits.find(token);
+        if (i == st.submits.end())
+          return;
+        i->second.deliver(std::forward<decltype(x)>(x));
+        st.submits.erase(i);
+      };
       self
         ->request(st.deps->persistence, caf::infinite, insert_atom_v,
                   std::move(group))
         .then(
-          [self, rp, ids, n](insert_result& res) mutable {
+          [self, answer, ids, n](insert_result& res) mutable {
             auto& st = self->state;
             st.admitting -= n;
             if (res.status == insert_status::conflict) {
-              rp.deliver(make_error(
+              answer(make_error(
                 ec::conflict, "idempotency key '" + res.conflict_key
                                 + "' was used before with a different body"));
               return;
@@ -189,12 +204,12 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
               st.deps->tel->stats.task_submitted(rec.type);
               spawn_task(self, rec);
             }
-            rp.deliver(submit_reply{std::move(res.tasks),
-                                    res.status == insert_status::existing});
+            answer(submit_reply{std::move(res.tasks),
+                                res.status == insert_status::existing});
           },
-          [self, rp, n](caf::error& err) mutable {
+          [self, answer, n](caf::error& err) mutable {
             self->state.admitting -= n;
-            rp.deliver(err);
+            answer(err);
           });
       return rp;
     },
@@ -305,6 +320,20 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       remember(st, std::move(rec));
     },
     [self](recover_atom) { recover(self); },
+    [self](timeout_atom, uint64_t token) {
+      auto& st = self->state;
+      auto i = st.submits.find(token);
+      if (i == st.submits.end())
+        return;
+      ++st.submit_timeouts;
+      i->second.deliver(make_error(
+        ec::unavailable,
+        "the database did not confirm the tasks within "
+          + std::to_string(st.submit_timeout.count())
+          + " ms; they may still be stored: retry with the same "
+            "idempotency key to be safe"));
+      st.submits.erase(i);
+    },
     [self](status_atom) -> std::string {
       auto& st = self->state;
       nlohmann::json js{{"live_task_actors", st.live.size()},
@@ -313,6 +342,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
                         {"finished", st.finished},
                         {"recovered", st.recovered},
                         {"restarts", st.restarts},
+                        {"submit_timeouts", st.submit_timeouts},
                         {"recovery_done", st.deps->tel->state.recovered.load()}};
       return js.dump();
     },

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -20,6 +21,11 @@ struct task_manager_config {
   size_t result_cache_size = 100000;
   /// Most live (unfinished) tasks; submissions past it are refused.
   size_t max_pending = 1000000;
+  /// How long a submission waits for its commit before its client gets
+  /// `unavailable` (0: no bound). The commit may still happen later; its
+  /// tasks then run like any other (an idempotency key makes the client's
+  /// retry safe).
+  std::chrono::milliseconds submit_timeout{2000};
 };
 
 /// State of the task manager.
@@ -37,6 +43,13 @@ struct task_manager_state {
   size_t max_pending = 1000000;
   /// Tasks of submissions being stored (counted against max_pending).
   size_t admitting = 0;
+  /// Submissions waiting for their commit, by number.
+  std::unordered_map<uint64_t, caf::typed_response_promise<submit_reply>>
+    submits;
+  uint64_t next_submit = 1;
+  std::chrono::milliseconds submit_timeout{2000};
+  /// Submissions answered `unavailable` because the commit took too long.
+  uint64_t submit_timeouts = 0;
   /// Tasks whose retry is being written.
   std::unordered_set<std::string> retrying;
   task_deps_ptr deps;

@@ -75,6 +75,18 @@ struct config {
   int64_t max_top_n = 100;
   /// Most unfinished tasks the coordinator holds; submits past it get 429.
   int64_t max_pending = 1000000;
+  /// Longest wait for a submission's commit before its client gets 503.
+  int64_t submit_timeout_ms = 2000;
+  /// Unwritten state updates past which the dispatcher starts nothing new.
+  int64_t max_db_backlog = 100000;
+  /// Most open HTTP connections; a connection past it is closed at once.
+  int64_t max_connections = 10000;
+  /// Time a client has to send a request head (slow-header defence).
+  int64_t header_timeout_ms = 10000;
+  /// An idle keep-alive connection is closed after this.
+  int64_t idle_timeout_ms = 60000;
+  /// Most requests in flight (pipelined) on one connection.
+  int64_t max_pipeline = 64;
   /// Bearer token required on /v1 when set (TASKER_AUTH_TOKEN).
   std::string auth_token;
   /// Largest batch submission.

@@ -123,6 +123,9 @@ using task_manager_actor = caf::typed_actor<
   caf::reacts_to<finished_atom, task_record>,
   /// Recovery of unfinished tasks from the database (self-message).
   caf::reacts_to<recover_atom>,
+  /// The submission with this number waited too long for its commit
+  /// (self-message): its client gets `unavailable`.
+  caf::reacts_to<timeout_atom, uint64_t>,
   /// The manager's counters as a JSON object.
   caf::replies_to<status_atom>::with<std::string>>;
 

@@ -1,5 +1,6 @@
 #include "persistence/database.hpp"
 
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -122,8 +123,12 @@ database::database(std::string url) : url_(std::move(url)) {
 database::~database() = default;
 
 void database::connect() {
-  if (!conn_ || !conn_->is_open())
-    conn_ = std::make_unique<connection>(url_);
+  if (conn_ && conn_->is_open())
+    return;
+  conn_ = std::make_unique<connection>(url_);
+  // A broken connection is replaced by a new one (reset, then connect), never
+  // reactivated behind the caller's back in the middle of a transaction.
+  conn_->inhibit_reactivation(true);
 }
 
 void database::reset() {
@@ -290,8 +295,56 @@ batch_outcome database::apply(const write_batch& batch) {
       batch.workers);
   if (!batch.updates.empty())
     tx.exec_params(update_sql(), records_json(batch.updates));
-  tx.commit();
+  // A row this batch inserted (and kept) tells whether an interrupted commit
+  // happened.
+  std::string probe;
+  if (!batch.insert_groups.empty()) {
+    std::unordered_set<std::string> mine;
+    for (auto& g : batch.insert_groups)
+      for (auto& rec : g)
+        mine.insert(rec.id);
+    for (auto& res : out.groups)
+      for (auto& rec : res.tasks)
+        if (probe.empty() && mine.count(rec.id) > 0)
+          probe = rec.id;
+  }
+  try {
+    if (fault_hook)
+      fault_hook("before_commit");
+    tx.commit();
+    if (fault_hook)
+      fault_hook("after_commit");
+  } catch (const pqxx::in_doubt_error& e) {
+    reset();
+    if (!probe.empty() && read_back(probe))
+      return out;
+    throw pqxx::broken_connection{
+      std::string{"the commit was interrupted and did not happen: "}
+      + e.what()};
+  }
   return out;
+}
+
+bool database::read_back(const std::string& id) {
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + in_doubt_patience;
+  auto delay = std::chrono::milliseconds(100);
+  for (;;) {
+    try {
+      pqxx::read_transaction tx{conn()};
+      return !tx.exec_params("SELECT 1 FROM tasks WHERE id = $1::uuid", id)
+                .empty();
+    } catch (const pqxx::broken_connection&) {
+      reset();
+    }
+    if (clock::now() + delay > deadline)
+      throw pqxx::in_doubt_error{
+        "the commit of task " + id
+        + " was interrupted and the database stayed unreachable; recovery "
+          "at the next start settles it"};
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(2000));
+  }
 }
 
 std::optional<task_record> database::get(const std::string& id) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,7 +34,20 @@ public:
 
   /// Commits a write batch in one transaction: inserts with idempotency
   /// checks, then updates. Terminal rows change only through a retry.
+  /// When the connection breaks during the commit, the outcome is read back
+  /// on a new connection (did a row of this batch's inserts land?): the
+  /// batch's outcome when it did, `pqxx::broken_connection` when it did not
+  /// (nothing of it was stored; updates are safe to apply again), and
+  /// `pqxx::in_doubt_error` only when the database stays unreachable for
+  /// `in_doubt_patience`.
   batch_outcome apply(const write_batch& batch);
+
+  /// Fault injection for tests: called with "before_commit" and
+  /// "after_commit" around the commit of `apply`; it may throw.
+  std::function<void(const char* point)> fault_hook;
+
+  /// How long `apply` keeps trying to read back an in-doubt commit.
+  std::chrono::milliseconds in_doubt_patience{300000};
 
   /// Reads one task.
   std::optional<task_record> get(const std::string& id);
@@ -50,6 +65,10 @@ private:
   struct connection;
 
   connection& conn();
+
+  /// Whether the task row `id` exists, asked on new connections until one
+  /// answers (at most `in_doubt_patience`).
+  bool read_back(const std::string& id);
 
   std::string url_;
   std::unique_ptr<connection> conn_;

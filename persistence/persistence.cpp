@@ -47,6 +47,13 @@ size_t backlog(const persistence_state& st) {
   return n;
 }
 
+/// Publishes the backlog for the dispatcher's back-pressure and /metrics.
+void publish_backlog(persistence_state& st) {
+  auto n = static_cast<int64_t>(backlog(st));
+  st.tel->state.db_backlog = n;
+  st.tel->stats.set_persistence_backlog(n);
+}
+
 void flush(persistence_pointer self, size_t i) {
   auto& st = self->state;
   auto& sh = st.shards[i];
@@ -102,7 +109,7 @@ void flush(persistence_pointer self, size_t i) {
               st.write_waiters.erase(w);
             }
           }
-        st.tel->stats.set_persistence_backlog(static_cast<int64_t>(backlog(st)));
+        publish_backlog(st);
         schedule_flush(self, i);
       },
       [self, i](caf::error& err) {
@@ -129,6 +136,7 @@ void flush(persistence_pointer self, size_t i) {
                        {{"error", msg},
                         {"rows", flight.batch.updates.size()}});
           sh.buffer.requeue_updates(std::move(flight));
+          publish_backlog(st);
           sh.failures = std::min(sh.failures + 1, 10);
           auto delay = std::chrono::milliseconds(
             std::min(2000, 50 * (1 << std::min(sh.failures, 6))));
@@ -186,6 +194,8 @@ persistence(persistence_pointer self, std::vector<writer_actor> writers,
       auto& st = self->state;
       auto i = update_shard(st, rec.id);
       st.shards[i].buffer.add_update(std::move(rec));
+      if (st.shards[i].failures > 0)
+        publish_backlog(st); // the database is behind: tell the dispatcher
       schedule_flush(self, i);
     },
     [self](write_atom, task_record& rec) -> caf::typed_response_promise<ok_atom> {

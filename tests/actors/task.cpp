@@ -121,6 +121,7 @@ fake_manager(task_manager_actor::pointer, std::shared_ptr<manager_log> log) {
       log->finished.push_back(std::move(rec));
     },
     [](recover_atom) {},
+    [](timeout_atom, uint64_t) {},
     [](status_atom) { return std::string{"{}"}; },
   };
 }

@@ -501,6 +501,87 @@ CAF_TEST(unfinished returns pending and processing tasks by schedule) {
   check_same(got[1], run);
 }
 
+CAF_TEST(a commit cut off before it happened stores nothing and says so) {
+  auto a = make();
+  auto b = make(t0 + 1);
+  // The server ends this session between the last statement and COMMIT.
+  db.fault_hook = [this](const char* point) {
+    if (std::string{point} != "before_commit")
+      return;
+    pqxx::connection killer{scratch.url()};
+    pqxx::nontransaction tx{killer};
+    auto n = tx.exec1("SELECT count(pg_terminate_backend(pid)) FROM "
+                      "pg_stat_activity WHERE pid <> pg_backend_pid() AND "
+                      "datname = current_database() AND "
+                      "state = 'idle in transaction'")[0]
+               .as<int>();
+    CAF_CHECK_EQUAL(n, 1);
+  };
+  write_batch batch;
+  batch.insert_groups = {{a, b}};
+  bool broken = false;
+  try {
+    db.apply(batch);
+  } catch (const pqxx::broken_connection&) {
+    broken = true;
+  }
+  CAF_CHECK(broken);
+  db.fault_hook = nullptr;
+  // Nothing of it landed, and the next call works on a new connection.
+  CAF_CHECK(!db.get(a.id));
+  CAF_CHECK(!db.get(b.id));
+  auto out = insert({{a, b}});
+  CAF_CHECK_EQUAL(out.groups[0].status, insert_status::inserted);
+  check_same(fetch(a.id), a);
+}
+
+CAF_TEST(a commit whose answer was lost is read back as done) {
+  auto a = make();
+  auto c = keyed(t0 + 2, "order-7", "00000000000000bb");
+  db.fault_hook = [](const char* point) {
+    if (std::string{point} == "after_commit")
+      throw pqxx::in_doubt_error{"connection lost during COMMIT"};
+  };
+  write_batch batch;
+  batch.insert_groups = {{a}, {c}};
+  auto out = db.apply(batch);
+  db.fault_hook = nullptr;
+  CAF_REQUIRE_EQUAL(out.groups.size(), 2u);
+  CAF_CHECK_EQUAL(out.groups[0].status, insert_status::inserted);
+  CAF_CHECK_EQUAL(ids_of(out.groups[0].tasks), ids_of({a}));
+  CAF_CHECK_EQUAL(ids_of(out.groups[1].tasks), ids_of({c}));
+  check_same(fetch(a.id), a);
+  check_same(fetch(c.id), c);
+}
+
+CAF_TEST(an in-doubt commit of updates only is reported for a rewrite) {
+  auto a = make();
+  insert({{a}});
+  auto done = a;
+  done.status = task_status::completed;
+  done.result = "3";
+  done.attempts = 1;
+  done.updated_at = done.completed_at = t0 + 100;
+  db.fault_hook = [](const char* point) {
+    if (std::string{point} == "after_commit")
+      throw pqxx::in_doubt_error{"connection lost during COMMIT"};
+  };
+  write_batch batch;
+  batch.updates = {done};
+  bool broken = false;
+  try {
+    db.apply(batch);
+  } catch (const pqxx::broken_connection&) {
+    broken = true;
+  }
+  db.fault_hook = nullptr;
+  CAF_CHECK(broken);
+  // Writing it again (what persistence does with a broken batch's updates)
+  // leaves the same row.
+  db.apply(batch);
+  check_same(fetch(a.id), done);
+}
+
 CAF_TEST(a registry snapshot replaces the workers table) {
   auto snapshot = [](const std::string& rows) {
     write_batch b;
