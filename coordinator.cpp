@@ -148,6 +148,8 @@ int run_coordinator(const config& cfg) {
   tcfg.result_cache_size = static_cast<size_t>(cfg.result_cache_size);
   tcfg.max_pending = static_cast<size_t>(cfg.max_pending);
   tcfg.submit_timeout = std::chrono::milliseconds(cfg.submit_timeout_ms);
+  tcfg.horizon_ms = cfg.delay_horizon_ms;
+  tcfg.load_page = static_cast<int32_t>(cfg.load_page);
   auto manager = sys.spawn(task_manager, disp, pers.batcher, pers.reader, tcfg,
                            tel);
   auto reg = std::make_shared<const registry>(

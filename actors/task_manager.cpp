@@ -9,6 +9,7 @@
 
 #include "config/log.hpp"
 #include "messages/error.hpp"
+#include "messages/format.hpp"
 
 namespace tasker {
 
@@ -53,36 +54,93 @@ void with_stored(task_manager_pointer self, const std::string& id,
           [rp](caf::error& err) mutable { rp.deliver(err); });
 }
 
-void recover(task_manager_pointer self) {
+/// Tasks scheduled up to this time get an actor when they are stored; later
+/// ones wait in the database until a load brings them in.
+millis spawn_bound(const task_manager_state& st) {
+  return st.loading ? std::max(st.resident_until, st.load_until)
+                    : st.resident_until;
+}
+
+void load_page(task_manager_pointer self);
+
+/// Loads the unfinished tasks that are due by now + horizon and have no
+/// actor yet: at start every one of them (recovery: a lost running attempt
+/// is counted), afterwards those that came within the horizon. Pages through
+/// the database in (scheduled_at, id) order.
+void load_due(task_manager_pointer self) {
   auto& st = self->state;
-  self->request(st.reader, std::chrono::minutes(10), recover_atom_v)
+  if (st.loading)
+    return;
+  st.loading = true;
+  st.load_until = now_ms() + st.horizon_ms;
+  if (st.recovering) {
+    st.recovery_started = now_ms();
+    st.load_at = -62135596800000; // 0001-01-01: before any schedule
+    st.load_id.clear();
+  } else {
+    st.load_at = st.resident_until;
+    st.load_id = "ffffffff-ffff-ffff-ffff-ffffffffffff";
+  }
+  load_page(self);
+}
+
+void load_page(task_manager_pointer self) {
+  auto& st = self->state;
+  self
+    ->request(st.reader, std::chrono::minutes(2), recover_atom_v, st.load_at,
+              st.load_id, st.load_until, st.load_page)
     .then(
       [self](std::vector<task_record>& recs) {
         auto& st = self->state;
         auto now = now_ms();
-        size_t lost = 0;
         for (auto& rec : recs) {
-          if (st.live.count(rec.id) > 0)
+          st.load_at = rec.scheduled_at;
+          st.load_id = rec.id;
+          // Live already (stored by a submission just now), or finished a
+          // moment ago (the cache has it): nothing to load.
+          if (st.live.count(rec.id) > 0 || st.cancelling.count(rec.id) > 0)
             continue;
+          if (auto i = st.cache.find(rec.id);
+              i != st.cache.end() && is_terminal(i->second.status))
+            continue;
+          ++st.loaded;
           if (apply_recovery(rec, now)) {
-            ++lost;
+            ++st.lost_attempts;
+            self->send(st.deps->persistence, update_atom_v, rec);
             if (is_terminal(rec.status)) {
-              self->send(st.deps->persistence, update_atom_v, rec);
               remember(st, std::move(rec));
               continue;
             }
-            self->send(st.deps->persistence, update_atom_v, rec);
           }
+          if (st.recovering)
+            ++st.recovered;
           spawn_task(self, std::move(rec));
-          ++st.recovered;
         }
-        st.deps->tel->state.recovered = true;
-        log::info(st.name, "recovery finished",
-                  {{"unfinished_tasks", recs.size()}, {"lost_attempts", lost}});
+        if (static_cast<int32_t>(recs.size()) == st.load_page) {
+          load_page(self);
+          return;
+        }
+        st.resident_until = st.load_until;
+        st.loading = false;
+        if (st.recovering) {
+          st.recovering = false;
+          st.deps->tel->state.recovered = true;
+          log::info(st.name, "recovery finished",
+                    {{"unfinished_tasks", st.recovered},
+                     {"lost_attempts", st.lost_attempts},
+                     {"duration_ms", now_ms() - st.recovery_started},
+                     {"resident_until", format_time(st.resident_until)}});
+        }
+        self->delayed_send(self, st.load_interval, recover_atom_v);
       },
       [self](caf::error& err) {
-        log::warning(self->state.name, "recovery failed, retrying in 1 s",
+        auto& st = self->state;
+        log::warning(st.name,
+                     st.recovering ? "recovery failed, retrying in 1 s"
+                                   : "loading due tasks failed, retrying in 1 s",
                      {{"error", message_of(err)}});
+        // The next load starts this one again (live tasks are skipped).
+        st.loading = false;
         self->delayed_send(self, std::chrono::seconds(1), recover_atom_v);
       });
 }
@@ -97,6 +155,9 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
   st.cache_size = cfg.result_cache_size;
   st.max_pending = cfg.max_pending;
   st.submit_timeout = cfg.submit_timeout;
+  st.horizon_ms = cfg.horizon_ms;
+  st.load_page = cfg.load_page;
+  st.load_interval = cfg.load_interval;
   st.reader = std::move(reader);
   auto deps = std::make_shared<task_deps>();
   deps->dispatcher = std::move(dispatcher);
@@ -196,13 +257,17 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
                                 + "' was used before with a different body"));
               return;
             }
+            auto bound = spawn_bound(st);
             for (auto& rec : res.tasks) {
               if (ids.count(rec.id) == 0 || st.live.count(rec.id) > 0)
                 continue; // an earlier submission's task
               log::info(st.name, "Created task " + rec.id + " in database",
                         {{"task_id", rec.id}, {"type", rec.type}});
               st.deps->tel->stats.task_submitted(rec.type);
-              spawn_task(self, rec);
+              if (rec.scheduled_at <= bound)
+                spawn_task(self, rec);
+              else
+                ++st.parked; // loaded when it comes within the horizon
             }
             answer(submit_reply{std::move(res.tasks),
                                 res.status == insert_status::existing});
@@ -241,11 +306,38 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       -> caf::typed_response_promise<task_record> {
       auto& st = self->state;
       auto rp = self->make_response_promise<task_record>();
-      auto finished = [rp](task_record& rec) mutable {
-        rp.deliver(make_error(ec::conflict,
-                              "task " + rec.id + " is " + to_string(rec.status)
-                                + "; only PENDING or PROCESSING tasks can be "
-                                  "cancelled"));
+      auto finished = [self, rp](task_record& rec) mutable {
+        auto& st = self->state;
+        if (is_terminal(rec.status) || st.live.count(rec.id) > 0
+            || st.cancelling.count(rec.id) > 0) {
+          rp.deliver(make_error(ec::conflict,
+                                "task " + rec.id + " is "
+                                  + to_string(rec.status)
+                                  + "; only PENDING or PROCESSING tasks can "
+                                    "be cancelled"));
+          return;
+        }
+        // A delayed task still waiting in the database: cancel it there.
+        if (!apply_cancel(rec, now_ms())) {
+          rp.deliver(make_error(ec::conflict, "task " + rec.id
+                                                + " cannot be cancelled"));
+          return;
+        }
+        auto id = rec.id;
+        st.cancelling.insert(id);
+        self->request(st.deps->persistence, caf::infinite, write_atom_v, rec)
+          .then(
+            [self, rp, rec](ok_atom) mutable {
+              auto& st = self->state;
+              st.cancelling.erase(rec.id);
+              log::info(st.name, "task CANCELLED", {{"task_id", rec.id}});
+              remember(st, rec);
+              rp.deliver(std::move(rec));
+            },
+            [self, rp, id](caf::error& err) mutable {
+              self->state.cancelling.erase(id);
+              rp.deliver(err);
+            });
       };
       if (auto i = st.live.find(id); i != st.live.end()) {
         self->request(i->second, caf::infinite, cancel_atom_v)
@@ -319,7 +411,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       st.deps->tel->stats.set_live_tasks(static_cast<int64_t>(st.live.size()));
       remember(st, std::move(rec));
     },
-    [self](recover_atom) { recover(self); },
+    [self](recover_atom) { load_due(self); },
     [self](timeout_atom, uint64_t token) {
       auto& st = self->state;
       auto i = st.submits.find(token);
@@ -341,6 +433,12 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
                         {"spawned", st.spawned},
                         {"finished", st.finished},
                         {"recovered", st.recovered},
+                        {"lost_attempts", st.lost_attempts},
+                        {"loaded_from_database", st.loaded},
+                        {"delayed_parked", st.parked},
+                        {"resident_until",
+                         st.recovering ? std::string{}
+                                       : format_time(st.resident_until)},
                         {"restarts", st.restarts},
                         {"submit_timeouts", st.submit_timeouts},
                         {"recovery_done", st.deps->tel->state.recovered.load()}};

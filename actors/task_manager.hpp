@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -26,6 +27,13 @@ struct task_manager_config {
   /// tasks then run like any other (an idempotency key makes the client's
   /// retry safe).
   std::chrono::milliseconds submit_timeout{2000};
+  /// Tasks due within this time have a live actor; later ones stay in the
+  /// database until they come due, so far-future tasks cost no memory.
+  millis horizon_ms = 60000;
+  /// Rows per database read when loading (recovery and tasks coming due).
+  int32_t load_page = 5000;
+  /// How often tasks coming due are loaded.
+  std::chrono::milliseconds load_interval{1000};
 };
 
 /// State of the task manager.
@@ -50,8 +58,30 @@ struct task_manager_state {
   std::chrono::milliseconds submit_timeout{2000};
   /// Submissions answered `unavailable` because the commit took too long.
   uint64_t submit_timeouts = 0;
+  /// Every unfinished task scheduled up to here has a live actor (or has
+  /// finished); later ones wait in the database.
+  millis resident_until = std::numeric_limits<millis>::min();
+  /// The load under way: up to when, and its position in (scheduled_at, id)
+  /// order.
+  bool loading = false;
+  millis load_until = 0;
+  millis load_at = 0;
+  std::string load_id;
+  /// The first load (recovery) has not finished yet.
+  bool recovering = true;
+  millis horizon_ms = 60000;
+  int32_t load_page = 5000;
+  std::chrono::milliseconds load_interval{1000};
+  /// Submissions kept in the database until they come due.
+  uint64_t parked = 0;
+  /// Tasks loaded from the database (recovered or come due).
+  uint64_t loaded = 0;
+  uint64_t lost_attempts = 0;
+  millis recovery_started = 0;
   /// Tasks whose retry is being written.
   std::unordered_set<std::string> retrying;
+  /// Delayed tasks (no actor yet) whose cancellation is being written.
+  std::unordered_set<std::string> cancelling;
   task_deps_ptr deps;
   reader_actor reader;
   uint64_t spawned = 0;

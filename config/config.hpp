@@ -77,6 +77,11 @@ struct config {
   int64_t max_pending = 1000000;
   /// Longest wait for a submission's commit before its client gets 503.
   int64_t submit_timeout_ms = 2000;
+  /// Tasks due later than now + this have no actor; they wait in the
+  /// database and are loaded as they come within it.
+  int64_t delay_horizon_ms = 60000;
+  /// Rows per database read in recovery and when loading due tasks.
+  int64_t load_page = 5000;
   /// Unwritten state updates past which the dispatcher starts nothing new.
   int64_t max_db_backlog = 100000;
   /// Most open HTTP connections; a connection past it is closed at once.

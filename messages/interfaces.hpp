@@ -106,8 +106,11 @@ using reader_actor = caf::typed_actor<
   caf::replies_to<get_atom, std::string>::with<task_record>,
   /// Reads one page of a list query.
   caf::replies_to<list_atom, list_query>::with<task_page>,
-  /// Reads every task that is not terminal, for recovery.
-  caf::replies_to<recover_atom>::with<std::vector<task_record>>>;
+  /// Reads one page of unfinished tasks in (scheduled_at, id) order after
+  /// the position (scheduled_at, id), scheduled at or before a time; at most
+  /// N of them (recovery and delayed tasks coming due).
+  caf::replies_to<recover_atom, millis, std::string, millis, int32_t>::with<
+    std::vector<task_record>>>;
 
 /// The task manager: spawns and supervises task actors and routes requests.
 using task_manager_actor = caf::typed_actor<

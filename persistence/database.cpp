@@ -389,12 +389,25 @@ task_page database::list(const list_query& q) {
   return page;
 }
 
-std::vector<task_record> database::unfinished() {
+std::vector<task_record> database::unfinished(millis after_at,
+                                              const std::string& after_id,
+                                              millis until, int32_t limit) {
   pqxx::read_transaction tx{conn()};
   std::vector<task_record> out;
-  for (auto row : tx.exec("SELECT " + select_columns()
-                          + " FROM tasks WHERE status IN ('PENDING', "
-                            "'PROCESSING') ORDER BY scheduled_at"))
+  auto at = [](const char* p) {
+    return std::string{"('epoch'::timestamptz + "} + p
+           + "::bigint * interval '1 millisecond')";
+  };
+  for (auto row : tx.exec_params(
+         "SELECT " + select_columns()
+           + " FROM tasks WHERE status IN ('PENDING', 'PROCESSING') AND "
+             "(scheduled_at, id) > ("
+           + at("$1") + ", $2::uuid) AND scheduled_at <= " + at("$3")
+           + " ORDER BY scheduled_at, id LIMIT $4",
+         after_at,
+         after_id.empty() ? std::string{"00000000-0000-0000-0000-000000000000"}
+                          : after_id,
+         until, limit))
     out.push_back(read_record(row));
   return out;
 }

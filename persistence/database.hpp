@@ -55,8 +55,13 @@ public:
   /// Reads one page of a list, newest first.
   task_page list(const list_query& query);
 
-  /// Reads every task that is not terminal, oldest schedule first.
-  std::vector<task_record> unfinished();
+  /// Reads unfinished tasks in (scheduled_at, id) order: those after the
+  /// position (after_at, after_id), scheduled at or before `until`; at most
+  /// `limit` of them. Recovery and the loading of delayed tasks page
+  /// through them with it.
+  std::vector<task_record> unfinished(millis after_at,
+                                      const std::string& after_id,
+                                      millis until, int32_t limit);
 
   /// Runs `SELECT 1`; throws when the database is unreachable.
   void ping();

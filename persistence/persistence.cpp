@@ -287,9 +287,11 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
     [db, guard](list_atom, const list_query& q) -> caf::result<task_page> {
       return guard([&]() -> caf::result<task_page> { return db->list(q); });
     },
-    [db, guard](recover_atom) -> caf::result<std::vector<task_record>> {
+    [db, guard](recover_atom, millis after_at, const std::string& after_id,
+                millis until,
+                int32_t limit) -> caf::result<std::vector<task_record>> {
       return guard([&]() -> caf::result<std::vector<task_record>> {
-        return db->unfinished();
+        return db->unfinished(after_at, after_id, until, limit);
       });
     },
   };

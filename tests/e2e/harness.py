@@ -257,7 +257,9 @@ class TaskerServer:
         env.update({k: str(v) for k, v in self.extra_env.items()})
         return env
 
-    def start(self, timeout=STARTUP_TIMEOUT_S):
+    def start(self, timeout=STARTUP_TIMEOUT_S, ready=True):
+        """Starts the process and waits for its "listening" line, then (unless
+        ready is False) for GET /ready == 200."""
         if self.proc is not None and self.proc.poll() is None:
             raise HarnessError("server already running")
         if not os.path.exists(self.binary):
@@ -290,7 +292,8 @@ class TaskerServer:
             if time.monotonic() > deadline:
                 self._fail("no \"listening\" log line within %.0fs" % timeout)
         self._client = Client(self.host, self.port)
-        self.wait_ready(max(1.0, deadline - time.monotonic()))
+        if ready:
+            self.wait_ready(max(1.0, deadline - time.monotonic()))
         return self
 
     def wait_ready(self, timeout=STARTUP_TIMEOUT_S):

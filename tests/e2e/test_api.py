@@ -1165,10 +1165,11 @@ class AuthAndAdmissionTest(TaskerTestCase, TaskAssertions):
     def test_submits_past_max_pending_get_429(self):
         held = []
         try:
+            # due within the delay horizon (60 s), so each one is held in memory
             for _ in range(self.MAX_PENDING):
                 r = self.s.request("POST", "/v1/tasks",
                                    {"type": "sleep", "params": {"ms": 0},
-                                    "delay_ms": FAR_DELAY_MS}, headers=self.auth)
+                                    "delay_ms": 30000}, headers=self.auth)
                 self.assertEqual(r.status, 202, r.text)
                 held.append(r.body["id"])
             r = self.s.request("POST", "/v1/tasks", {"type": "sum", "params": {"a": 1, "b": 1}},

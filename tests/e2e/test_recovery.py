@@ -227,5 +227,61 @@ class RecoveryTest(TaskerTestCase):
             self.assertEqual((t["status"], t["result"]), ("COMPLETED", expected[tid]))
 
 
+class DelayedTasksTest(TaskerTestCase):
+    """Tasks due beyond the horizon wait in the database, not in memory."""
+
+    def setUp(self):
+        self.server = start_server(extra_env={"TASKER_LOCAL_SLOTS": "2",
+                                              "TASKER_DELAY_HORIZON_MS": "1000"},
+                                   name="delayed")
+
+    def tearDown(self):
+        self.server.close()
+
+    def manager(self):
+        r = self.server.request("GET", "/v1/cluster")
+        self.assertEqual(r.status, 200, r.text)
+        return r.body["task_manager"]
+
+    def test_far_tasks_have_no_actor_until_they_come_due(self):
+        s = self.server
+        before = self.manager()["live_task_actors"]
+        far = [s.submit("sum", {"a": i, "b": 1}, delay_ms=3500)["id"] for i in range(20)]
+        near = s.submit("sum", {"a": 1, "b": 1})["id"]
+        m = self.manager()
+        self.assertEqual(m["delayed_parked"], 20, m)
+        self.assertLessEqual(m["live_task_actors"], before + 1, m)
+        # they read as PENDING from the database meanwhile
+        t = s.get_task(far[0])
+        self.assertEqual(t["status"], "PENDING", t)
+        self.assertEqual(s.wait_terminal(near, 10)["result"], {"sum": 2})
+        # cancelled while waiting in the database: it never runs
+        r = s.request("POST", "/v1/tasks/%s/cancel" % far[1])
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual(r.body["status"], "CANCELLED", r.text)
+        self.assertError(s.request("POST", "/v1/tasks/%s/cancel" % far[1]), 409, "conflict")
+        # the others are loaded as they come within the horizon and run on time
+        for i, tid in enumerate(far):
+            t = s.wait_terminal(tid, 20)
+            if i == 1:
+                self.assertEqual(t["status"], "CANCELLED", t)
+                self.assertIsNone(t["started_at"], t)
+                continue
+            self.assertEqual(t["status"], "COMPLETED", t)
+            self.assertEqual(t["result"], {"sum": i + 1}, t)
+            self.assertGreaterEqual(t["started_at"], t["scheduled_at"], t)
+        self.assertGreaterEqual(self.manager()["loaded_from_database"], 19)
+
+    def test_parked_tasks_survive_a_restart(self):
+        s = self.server
+        ids = [s.submit("sum", {"a": i, "b": 2}, delay_ms=2500)["id"] for i in range(5)]
+        s.kill9()
+        s.start()
+        for i, tid in enumerate(ids):
+            t = s.wait_terminal(tid, 20)
+            self.assertEqual(t["status"], "COMPLETED", t)
+            self.assertEqual(t["result"], {"sum": i + 2}, t)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -233,7 +233,7 @@ CAF_TEST(migrate applies once and is idempotent) {
                          "WHERE table_name IN ('tasks', 'workers')");
   CAF_CHECK_EQUAL(tables[0].as<int>(), 2);
   db.ping();
-  CAF_CHECK(db.unfinished().empty());
+  CAF_CHECK(db.unfinished(0, "", t0 + 1000000, 100).empty());
 }
 
 CAF_TEST(migrate on an empty database applies every migration) {
@@ -495,10 +495,47 @@ CAF_TEST(unfinished returns pending and processing tasks by schedule) {
   failed.error = "x";
   auto cancelled = make(t0 + 5, "sum", task_status::cancelled);
   insert({{p1, p2, run, done, failed, cancelled}});
-  auto got = db.unfinished();
+  auto got = db.unfinished(0, "", t0 + 1000000, 100);
   CAF_CHECK_EQUAL(ids_of(got), ids_of({p2, run, p1}));
   CAF_REQUIRE_EQUAL(got.size(), 3u);
   check_same(got[1], run);
+  // Pages: after a position, up to a time, at most N.
+  auto first = db.unfinished(0, "", t0 + 1000000, 2);
+  CAF_CHECK_EQUAL(ids_of(first), ids_of({p2, run}));
+  auto rest = db.unfinished(first.back().scheduled_at, first.back().id,
+                            t0 + 1000000, 2);
+  CAF_CHECK_EQUAL(ids_of(rest), ids_of({p1}));
+  // Only what is due by then.
+  CAF_CHECK_EQUAL(ids_of(db.unfinished(0, "", t0 + 300, 100)),
+                  ids_of({p2, run}));
+  CAF_CHECK_EQUAL(ids_of(db.unfinished(t0 + 300, "ffffffff-ffff-ffff-ffff-"
+                                                 "ffffffffffff",
+                                       t0 + 1000, 100)),
+                  ids_of({p1}));
+}
+
+CAF_TEST(tasks with the same schedule page by id without gaps) {
+  std::vector<task_record> all;
+  for (int i = 0; i < 7; ++i) {
+    auto rec = make(t0 + i);
+    rec.scheduled_at = t0;
+    all.push_back(rec);
+  }
+  insert({all});
+  std::vector<task_record> got;
+  millis at = 0;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = db.unfinished(at, after, t0, 3);
+    got.insert(got.end(), page.begin(), page.end());
+    if (page.size() < 3)
+      break;
+    at = page.back().scheduled_at;
+    after = page.back().id;
+  }
+  std::sort(all.begin(), all.end(),
+            [](auto& x, auto& y) { return x.id < y.id; });
+  CAF_CHECK_EQUAL(ids_of(got), ids_of(all));
 }
 
 CAF_TEST(a commit cut off before it happened stores nothing and says so) {
