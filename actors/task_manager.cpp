@@ -215,7 +215,13 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       -> caf::typed_response_promise<submit_reply> {
       auto rp = self->make_response_promise<submit_reply>();
       auto& st0 = self->state;
-      if (st0.live.size() + st0.admitting + group.size() > st0.max_pending) {
+      // Only tasks due within the horizon will be held; later ones wait in
+      // the database and do not count.
+      auto bound = spawn_bound(st0);
+      size_t n = 0;
+      for (auto& rec : group)
+        n += rec.scheduled_at <= bound ? 1 : 0;
+      if (n > 0 && st0.live.size() + st0.admitting + n > st0.max_pending) {
         rp.deliver(make_error(ec::overloaded,
                               "the coordinator holds "
                                 + std::to_string(st0.live.size())
@@ -224,7 +230,6 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
                                 + "; retry later"));
         return rp;
       }
-      auto n = group.size();
       st0.admitting += n;
       std::unordered_set<std::string> ids;
       for (auto& rec : group)

@@ -139,7 +139,7 @@ void flush(persistence_pointer self, size_t i) {
           publish_backlog(st);
           sh.failures = std::min(sh.failures + 1, 10);
           auto delay = std::chrono::milliseconds(
-            std::min(2000, 50 * (1 << std::min(sh.failures, 6))));
+            std::min(500, 50 * (1 << std::min(sh.failures, 4))));
           sh.flush_scheduled = true;
           self->delayed_send(self, delay, flush_atom_v,
                              static_cast<int32_t>(i));
