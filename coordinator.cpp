@@ -134,8 +134,8 @@ int run_coordinator(const config& cfg) {
   persistence_config pcfg{cfg.db_url, cfg.db_writers, cfg.batch_max_rows};
   auto pers = spawn_persistence(sys, pcfg, tel);
   // `/ready` follows the database within a second, also while idle.
-  db_watchdog watchdog{cfg.db_url, tel, std::chrono::milliseconds(250),
-                       std::chrono::milliseconds(750)};
+  db_watchdog watchdog{cfg.db_url, tel, std::chrono::milliseconds(200),
+                       std::chrono::milliseconds(500)};
   dispatcher_config dcfg;
   dcfg.cluster_secret = cfg.cluster_secret;
   dcfg.suspect_after_ms = cfg.node_suspect_ms;
@@ -164,6 +164,10 @@ int run_coordinator(const config& cfg) {
   gcfg.max_body_bytes = static_cast<uint64_t>(cfg.max_body_bytes);
   gcfg.max_header_bytes = static_cast<uint64_t>(cfg.max_header_bytes);
   gcfg.auth_token = cfg.auth_token;
+  gcfg.max_connections = static_cast<size_t>(cfg.max_connections);
+  gcfg.header_timeout = std::chrono::milliseconds(cfg.header_timeout_ms);
+  gcfg.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
+  gcfg.max_pipeline = static_cast<size_t>(cfg.max_pipeline);
   gcfg.limits = {cfg.default_max_attempts, cfg.default_timeout_ms,
                  cfg.max_batch};
   gateway_deps gdeps{manager, disp, pers.reader, pers.batcher, reg, tel};

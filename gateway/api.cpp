@@ -111,6 +111,14 @@ std::optional<api_error> int_param(const http_request& req, const char* name,
   return std::nullopt;
 }
 
+std::optional<api_error> check_id(const std::string& id) {
+  if (!is_uuid(id))
+    return api_error{ec::bad_request,
+                     "'" + id + "' is not a task id: ids are UUIDs such as "
+                     "7f7c0b7e-2f1e-4a5b-9a43-0c0d2a1f6e11"};
+  return std::nullopt;
+}
+
 } // namespace
 
 route match_route(const std::string& method, const std::string& path) {
@@ -206,8 +214,34 @@ std::optional<api_error> check_json_body(const http_request& req) {
   return std::nullopt;
 }
 
+bool nests_deeper(const std::string& text, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit)
+        return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 std::optional<api_error> parse_body(const std::string& body,
                                     nlohmann::json& out) {
+  if (nests_deeper(body, max_body_depth))
+    return api_error{ec::bad_request,
+                     "the body nests arrays and objects deeper than "
+                       + std::to_string(max_body_depth) + " levels"};
   try {
     out = nlohmann::json::parse(body);
   } catch (const nlohmann::json::exception& e) {
@@ -424,6 +458,107 @@ std::optional<api_error> parse_wait_ms(const http_request& req, int64_t& out) {
                        "query parameter " + key + " is not known (wait_ms)"};
   out = 0;
   return int_param(req, "wait_ms", 0, 60000, out);
+}
+
+request_plan plan_request(const http_request& req, const registry& reg,
+                          const std::string& auth_token,
+                          const submit_limits& limits, millis now) {
+  request_plan plan;
+  auto refuse = [&](http_response res) {
+    plan.refusal = std::move(res);
+    return std::move(plan);
+  };
+  auto refuse_with = [&](const api_error& err) {
+    return refuse(error_response(err.code, err.message));
+  };
+  if (req.malformed_target) {
+    plan.r.label = "other";
+    return refuse(error_response(
+      ec::bad_request, "malformed percent-encoding in the request target"));
+  }
+  plan.r = match_route(req.method, req.path);
+  auto& r = plan.r;
+  if (!auth_token.empty() && req.path.rfind("/v1/", 0) == 0
+      && !bearer_matches(req.authorization, auth_token)) {
+    auto res = error_response(ec::unauthorized,
+                              "this endpoint needs Authorization: Bearer "
+                              "<token> with the configured token");
+    res.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return refuse(std::move(res));
+  }
+  switch (r.kind) {
+    case route_kind::not_found:
+      return refuse(error_response(ec::not_found, "no such path: " + req.path));
+    case route_kind::method_not_allowed: {
+      auto res = error_response(ec::method_not_allowed,
+                                req.method + " is not allowed on " + req.path
+                                  + " (allowed: " + r.allow + ")");
+      res.headers.emplace_back("Allow", r.allow);
+      return refuse(std::move(res));
+    }
+    case route_kind::submit:
+    case route_kind::batch:
+    case route_kind::run_task: {
+      if (auto err = check_json_body(req))
+        return refuse_with(*err);
+      nlohmann::json body;
+      if (auto err = parse_body(req.body, body))
+        return refuse_with(*err);
+      std::optional<api_error> err;
+      if (r.kind == route_kind::batch) {
+        err = parse_batch(body, reg, limits, now, plan.group);
+      } else {
+        task_record rec;
+        err = r.kind == route_kind::submit
+                ? parse_submission(body, reg, limits, req.idempotency_key, {},
+                                   now, rec)
+                : parse_seed_submission(body, reg, limits, now, rec);
+        plan.group.push_back(std::move(rec));
+      }
+      if (err)
+        return refuse_with(*err);
+      return plan;
+    }
+    case route_kind::get_task:
+      if (auto err = check_id(r.id))
+        return refuse_with(*err);
+      if (auto err = parse_wait_ms(req, plan.wait_ms))
+        return refuse_with(*err);
+      plan.task_id = lower(r.id);
+      return plan;
+    case route_kind::get_task_output: {
+      auto id = req.param("task_id");
+      if (id == nullptr)
+        return refuse(error_response(ec::bad_request,
+                                     "query parameter task_id is required"));
+      if (auto err = check_id(*id))
+        return refuse_with(*err);
+      plan.task_id = lower(*id);
+      return plan;
+    }
+    case route_kind::list_tasks:
+      if (auto err = parse_list_query(req, plan.query))
+        return refuse_with(*err);
+      return plan;
+    case route_kind::cancel:
+    case route_kind::retry:
+      if (auto err = check_id(r.id))
+        return refuse_with(*err);
+      plan.task_id = lower(r.id);
+      return plan;
+    case route_kind::health:
+    case route_kind::ready:
+    case route_kind::metrics:
+    case route_kind::openapi:
+    case route_kind::dashboard:
+    case route_kind::task_types:
+    case route_kind::workers:
+    case route_kind::drain:
+    case route_kind::cluster:
+      // Served from the gateway's state, or asked without checked arguments.
+      return plan;
+  }
+  return plan;
 }
 
 void append_task_json(std::string& out, const task_record& rec) {

@@ -68,7 +68,17 @@ bool bearer_matches(const std::string& header, const std::string& token);
 /// Checks the Content-Type of a request with a body: JSON or nothing else.
 std::optional<api_error> check_json_body(const http_request& req);
 
-/// Parses a request body as JSON (400 on malformed JSON).
+/// The deepest nesting of arrays and objects a request body may have. Copying
+/// and printing nlohmann's values recurse once per level: a body of 2 MiB of
+/// `[` would overflow the stack.
+constexpr int max_body_depth = 64;
+
+/// Whether a JSON text nests arrays and objects deeper than `limit`; reads
+/// the text only, so it also answers for malformed JSON.
+bool nests_deeper(const std::string& text, int limit);
+
+/// Parses a request body as JSON (400 on malformed JSON or a body nested
+/// deeper than `max_body_depth`).
 std::optional<api_error> parse_body(const std::string& body,
                                     nlohmann::json& out);
 
@@ -100,6 +110,31 @@ std::optional<api_error> parse_list_query(const http_request& req,
 
 /// Parses `wait_ms` of `GET /v1/tasks/{id}` (0 when absent).
 std::optional<api_error> parse_wait_ms(const http_request& req, int64_t& out);
+
+/// What the gateway makes of one request before it asks an actor: the route,
+/// and either the answer that refuses the request or the checked arguments
+/// of what to ask.
+struct request_plan {
+  /// The matched route; its label names the request in metrics.
+  route r;
+  /// The error answer when the request is refused here.
+  std::optional<http_response> refusal;
+  /// The validated tasks of submit, batch and run_task.
+  std::vector<task_record> group;
+  /// The lower-cased task id of get_task, get_task_output, cancel and retry.
+  std::string task_id;
+  /// `wait_ms` of get_task.
+  int64_t wait_ms = 0;
+  /// The query of list_tasks.
+  list_query query;
+};
+
+/// Routes, authenticates (on /v1/ when `auth_token` is not empty) and
+/// validates one request, without asking anyone. When nothing refuses it,
+/// the route says what to ask or which state of the gateway to serve.
+request_plan plan_request(const http_request& req, const registry& reg,
+                          const std::string& auth_token,
+                          const submit_limits& limits, millis now);
 
 /// Appends the API's task object.
 void append_task_json(std::string& out, const task_record& rec);

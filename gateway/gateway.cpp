@@ -35,6 +35,8 @@ void drop_connection(gateway_broker* self, connection_handle hdl) {
   st.conns.erase(i);
 }
 
+void parse_requests(gateway_broker* self, connection_handle hdl);
+
 void flush_ready(gateway_broker* self, connection_handle hdl) {
   auto i = self->state.conns.find(hdl);
   if (i == self->state.conns.end())
@@ -55,8 +57,18 @@ void flush_ready(gateway_broker* self, connection_handle hdl) {
     c.out.pop_front();
     ++c.first_seq;
   }
-  if (wrote)
+  if (wrote) {
     self->flush(hdl);
+    c.last_active = std::chrono::steady_clock::now();
+  }
+  // Room in the pipeline again: read and parse what waits (unless this is
+  // an answer given while that connection's requests are being parsed).
+  if (c.paused && c.out.size() < self->state.cfg.max_pipeline
+      && self->state.parsing != hdl) {
+    c.paused = false;
+    self->trigger(hdl);
+    parse_requests(self, hdl);
+  }
 }
 
 void complete(gateway_broker* self, const ticket& t, const http_response& res,
@@ -84,10 +96,6 @@ void complete(gateway_broker* self, const ticket& t, const http_response& res,
 
 http_response from_error(const caf::error& err) {
   return error_response(code_of(err), message_of(err));
-}
-
-http_response from_api_error(const api_error& err) {
-  return error_response(err.code, err.message);
 }
 
 /// Sends a request to an actor and completes the ticket with the mapped
@@ -140,14 +148,6 @@ void submit(gateway_broker* self, const ticket& t,
       submit_atom_v, std::move(group));
 }
 
-std::optional<api_error> check_id(const std::string& id) {
-  if (!is_uuid(id))
-    return api_error{ec::bad_request,
-                     "'" + id + "' is not a task id: ids are UUIDs such as "
-                     "7f7c0b7e-2f1e-4a5b-9a43-0c0d2a1f6e11"};
-  return std::nullopt;
-}
-
 void cluster_status(gateway_broker* self, const ticket& t) {
   auto& deps = self->state.deps;
   auto tel = deps.tel;
@@ -174,7 +174,10 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                        {{"task_manager", {{"restarts", m["restarts"]}}}}},
                       {"gateway",
                        {{"connections", self->state.conns.size()},
-                        {"requests", self->state.requests}}}};
+                        {"requests", self->state.requests},
+                        {"refused_connections", self->state.refused_connections},
+                        {"timed_out_requests", self->state.timed_out_requests},
+                        {"idle_closed", self->state.idle_closed}}}};
                     complete(self, t, json_response(200, js.dump()));
                   },
                   [self, t](caf::error& err) {
@@ -190,38 +193,22 @@ void cluster_status(gateway_broker* self, const ticket& t) {
 void handle(gateway_broker* self, const ticket& t0, http_request& req) {
   auto& st = self->state;
   auto& deps = st.deps;
+  auto plan = plan_request(req, *deps.reg, st.cfg.auth_token, st.cfg.limits,
+                           now_ms());
   ticket t = t0;
+  t.label = plan.r.label;
   auto done = [&](http_response res) { complete(self, t, res); };
-  if (req.malformed_target) {
-    t.label = "other";
-    done(error_response(ec::bad_request,
-                        "malformed percent-encoding in the request target"));
+  if (plan.refusal) {
+    done(std::move(*plan.refusal));
     return;
   }
-  auto r = match_route(req.method, req.path);
-  t.label = r.label;
-  if (!st.cfg.auth_token.empty() && req.path.rfind("/v1/", 0) == 0
-      && !bearer_matches(req.authorization, st.cfg.auth_token)) {
-    auto res = error_response(ec::unauthorized,
-                              "this endpoint needs Authorization: Bearer "
-                              "<token> with the configured token");
-    res.headers.emplace_back("WWW-Authenticate", "Bearer");
-    done(res);
-    return;
-  }
-  auto now = now_ms();
+  auto& r = plan.r;
   switch (r.kind) {
     case route_kind::not_found:
-      done(error_response(ec::not_found, "no such path: " + req.path));
+    case route_kind::method_not_allowed:
+      // plan_request refuses both.
+      done(error_response(ec::internal, "internal error"));
       return;
-    case route_kind::method_not_allowed: {
-      auto res = error_response(ec::method_not_allowed,
-                                req.method + " is not allowed on " + req.path
-                                  + " (allowed: " + r.allow + ")");
-      res.headers.emplace_back("Allow", r.allow);
-      done(res);
-      return;
-    }
     case route_kind::health:
       done(json_response(200, "{\"status\":\"ok\"}"));
       return;
@@ -258,97 +245,38 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
       return;
     case route_kind::submit:
     case route_kind::batch:
-    case route_kind::run_task: {
-      if (auto err = check_json_body(req)) {
-        done(from_api_error(*err));
-        return;
-      }
-      nlohmann::json body;
-      if (auto err = parse_body(req.body, body)) {
-        done(from_api_error(*err));
-        return;
-      }
-      std::vector<task_record> group;
-      std::optional<api_error> err;
-      if (r.kind == route_kind::batch) {
-        err = parse_batch(body, *deps.reg, st.cfg.limits, now, group);
-      } else {
-        task_record rec;
-        err = r.kind == route_kind::submit
-                ? parse_submission(body, *deps.reg, st.cfg.limits,
-                                   req.idempotency_key, {}, now, rec)
-                : parse_seed_submission(body, *deps.reg, st.cfg.limits, now,
-                                        rec);
-        group.push_back(std::move(rec));
-      }
-      if (err) {
-        done(from_api_error(*err));
-        return;
-      }
-      submit(self, t, std::move(group), r.kind == route_kind::batch,
+    case route_kind::run_task:
+      submit(self, t, std::move(plan.group), r.kind == route_kind::batch,
              r.kind == route_kind::run_task);
       return;
-    }
-    case route_kind::get_task: {
-      int64_t wait_ms = 0;
-      if (auto err = check_id(r.id)) {
-        done(from_api_error(*err));
-        return;
-      }
-      if (auto err = parse_wait_ms(req, wait_ms)) {
-        done(from_api_error(*err));
-        return;
-      }
-      ask<task_record>(self, t, deps.manager, std::chrono::milliseconds(wait_ms + 30000),
+    case route_kind::get_task:
+      ask<task_record>(self, t, deps.manager,
+          std::chrono::milliseconds(plan.wait_ms + 30000),
           [](task_record& rec) { return task_response(200, rec); }, get_atom_v,
-          lower(r.id), wait_ms);
+          plan.task_id, plan.wait_ms);
       return;
-    }
-    case route_kind::get_task_output: {
-      auto id = req.param("task_id");
-      if (id == nullptr) {
-        done(error_response(ec::bad_request,
-                            "query parameter task_id is required"));
-        return;
-      }
-      if (auto err = check_id(*id)) {
-        done(from_api_error(*err));
-        return;
-      }
+    case route_kind::get_task_output:
       ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
           [](task_record& rec) {
             return json_response(200, seed_task_json(rec));
           },
-          get_atom_v, lower(*id), int64_t{0});
+          get_atom_v, plan.task_id, int64_t{0});
       return;
-    }
-    case route_kind::list_tasks: {
-      list_query q;
-      if (auto err = parse_list_query(req, q)) {
-        done(from_api_error(*err));
-        return;
-      }
+    case route_kind::list_tasks:
       ask<task_page>(self, t, deps.reader, std::chrono::seconds(30),
           [](task_page& page) { return json_response(200, page_json(page)); },
-          list_atom_v, q);
+          list_atom_v, plan.query);
       return;
-    }
     case route_kind::cancel:
-    case route_kind::retry: {
-      if (auto err = check_id(r.id)) {
-        done(from_api_error(*err));
-        return;
-      }
-      if (r.kind == route_kind::cancel)
-        ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
-            [](task_record& rec) { return task_response(200, rec); },
-            cancel_atom_v, lower(r.id));
-      else
-        ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
-            [](task_record& rec) { return task_response(202, rec); },
-            retry_atom_v, lower(r.id));
+      ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
+          [](task_record& rec) { return task_response(200, rec); },
+          cancel_atom_v, plan.task_id);
       return;
-    }
+    case route_kind::retry:
+      ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
+          [](task_record& rec) { return task_response(202, rec); },
+          retry_atom_v, plan.task_id);
+      return;
     case route_kind::workers:
       ask<std::string>(self, t, deps.dispatcher, std::chrono::seconds(5),
           [](std::string& arr) {
@@ -384,14 +312,68 @@ void on_data(gateway_broker* self, connection_handle hdl,
   auto& c = i->second;
   if (c.closing)
     return;
+  c.last_active = std::chrono::steady_clock::now();
   c.reader->append(buf.data(), buf.size());
+  parse_requests(self, hdl);
+}
+
+/// Marks the parse of a connection's requests under way (see `parsing`).
+struct parsing_guard {
+  gateway_broker* self;
+  connection_handle prev;
+  parsing_guard(gateway_broker* self, connection_handle hdl)
+    : self(self), prev(self->state.parsing) {
+    self->state.parsing = hdl;
+  }
+  ~parsing_guard() {
+    self->state.parsing = prev;
+  }
+};
+
+/// After parsing: whether part of a request waits, and since when.
+void note_partial(gateway_broker* self, connection_handle hdl) {
+  auto i = self->state.conns.find(hdl);
+  if (i == self->state.conns.end())
+    return;
+  auto& c = i->second;
+  bool partial = c.reader->buffered() > 0 && !c.paused;
+  if (partial && !c.partial)
+    c.partial_since = std::chrono::steady_clock::now();
+  c.partial = partial;
+}
+
+void parse_requests(gateway_broker* self, connection_handle hdl) {
+  auto& st = self->state;
+  auto i = st.conns.find(hdl);
+  if (i == st.conns.end())
+    return;
+  parsing_guard guard{self, hdl};
+  struct on_exit {
+    gateway_broker* self;
+    connection_handle hdl;
+    ~on_exit() {
+      note_partial(self, hdl);
+    }
+  } after{self, hdl};
   for (;;) {
+    auto& c = i->second;
+    if (c.closing)
+      return;
+    if (c.out.size() >= st.cfg.max_pipeline) {
+      // Enough in flight: stop reading until answers leave.
+      if (!c.paused) {
+        c.paused = true;
+        self->halt(hdl);
+      }
+      return;
+    }
     http_request req;
     ec code = ec::none;
     std::string message;
     auto res = c.reader->next(req, code, message);
     if (res == request_reader::status::need_more)
       break;
+    c.partial = false; // a request ended; a new one starts with the next byte
     auto seq = c.first_seq + c.out.size();
     c.out.emplace_back();
     ticket t{hdl, c.generation, seq, true, "invalid"};
@@ -421,10 +403,40 @@ void on_data(gateway_broker* self, connection_handle hdl,
   }
 }
 
-/// Answers requests whose actors did not answer in time.
+/// Answers requests whose actors did not answer in time, times out slow
+/// clients and closes idle connections.
 void sweep(gateway_broker* self) {
   auto& st = self->state;
   auto now = std::chrono::steady_clock::now();
+  std::vector<connection_handle> slow, idle;
+  for (auto& [hdl, c] : st.conns) {
+    if (c.closing)
+      continue;
+    if (c.partial && now - c.partial_since > st.cfg.header_timeout)
+      slow.push_back(hdl);
+    else if (!c.partial && !c.paused && c.out.empty()
+             && now - c.last_active > st.cfg.idle_timeout)
+      idle.push_back(hdl);
+  }
+  for (auto& hdl : slow) {
+    auto& c = st.conns[hdl];
+    ++st.timed_out_requests;
+    c.closing = true;
+    c.partial = false;
+    auto seq = c.first_seq + c.out.size();
+    c.out.emplace_back();
+    ticket t{hdl, c.generation, seq, false, "request_timeout"};
+    complete(self, t,
+             error_response(ec::request_timeout,
+                            "the request did not arrive within "
+                              + std::to_string(st.cfg.header_timeout.count())
+                              + " ms"));
+  }
+  for (auto& hdl : idle) {
+    ++st.idle_closed;
+    self->close(hdl);
+    drop_connection(self, hdl);
+  }
   while (!st.deadlines.empty() && st.deadlines.begin()->first <= now) {
     auto p = std::move(st.deadlines.begin()->second);
     st.deadlines.erase(st.deadlines.begin());
@@ -460,7 +472,21 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
     },
     [self](const caf::io::new_connection_msg& msg) {
       auto& st = self->state;
+      if (st.conns.size() >= st.cfg.max_connections) {
+        ++st.refused_connections;
+        self->close(msg.handle);
+        auto now = std::chrono::steady_clock::now();
+        if (now - st.last_refusal_log > std::chrono::seconds(1)) {
+          st.last_refusal_log = now;
+          log::warning(st.name, "connection refused: too many open",
+                       {{"open", st.conns.size()},
+                        {"limit", st.cfg.max_connections},
+                        {"refused_so_far", st.refused_connections}});
+        }
+        return;
+      }
       gateway_state::connection c;
+      c.last_active = std::chrono::steady_clock::now();
       c.reader = std::make_unique<request_reader>(st.cfg.max_header_bytes,
                                                   st.cfg.max_body_bytes);
       c.generation = st.next_generation++;

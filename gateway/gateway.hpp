@@ -27,6 +27,15 @@ struct gateway_config {
   uint16_t port = 8080;
   uint64_t max_header_bytes = 16 * 1024;
   uint64_t max_body_bytes = 2 * 1024 * 1024;
+  /// Most open connections; one past it is closed at once.
+  size_t max_connections = 10000;
+  /// Time a client has to send a whole request (head and body): a slow
+  /// client gets 408 and is closed.
+  std::chrono::milliseconds header_timeout{10000};
+  /// An idle keep-alive connection is closed after this.
+  std::chrono::milliseconds idle_timeout{60000};
+  /// Most requests in flight on one connection: reading pauses above it.
+  size_t max_pipeline = 64;
   /// Bearer token required on /v1 when not empty.
   std::string auth_token;
   submit_limits limits;
@@ -81,6 +90,13 @@ struct gateway_state {
     uint64_t generation = 0;
     /// A response that closes the connection is queued: parse no more.
     bool closing = false;
+    /// Part of a request is buffered, since `partial_since`.
+    bool partial = false;
+    std::chrono::steady_clock::time_point partial_since;
+    /// When bytes last arrived or a response left.
+    std::chrono::steady_clock::time_point last_active;
+    /// Reading paused: `max_pipeline` requests are in flight.
+    bool paused = false;
   };
 
   std::unordered_map<caf::io::connection_handle, connection> conns;
@@ -93,6 +109,13 @@ struct gateway_state {
   std::string openapi;
   std::string task_types;
   uint64_t requests = 0;
+  /// The connection whose requests are being parsed right now (a response
+  /// completed meanwhile must not start parsing it again).
+  caf::io::connection_handle parsing;
+  uint64_t refused_connections = 0;
+  uint64_t timed_out_requests = 0;
+  uint64_t idle_closed = 0;
+  std::chrono::steady_clock::time_point last_refusal_log;
 };
 
 using gateway_broker = caf::io::stateful_broker<gateway_state>;

@@ -3,6 +3,8 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace tasker {
 
 namespace http = boost::beast::http;
@@ -132,6 +134,7 @@ request_reader::request_reader(uint64_t header_limit, uint64_t body_limit)
 request_reader::~request_reader() = default;
 
 void request_reader::reset_parser() {
+  header_scanned_ = 0;
   parser_ = std::make_unique<impl>();
   parser_->parser.header_limit(static_cast<std::uint32_t>(header_limit_));
   parser_->parser.body_limit(body_limit_);
@@ -150,10 +153,31 @@ request_reader::status request_reader::next(http_request& out, ec& code,
   auto& p = parser_->parser;
   while (pos_ < buf_.size()) {
     boost::beast::error_code err;
-    auto n = p.put(boost::asio::buffer(buf_.data() + pos_, buf_.size() - pos_),
-                   err);
+    auto size = buf_.size() - pos_;
+    auto in_header = !p.is_header_done();
+    if (in_header) {
+      // Beast gets a header whole and alone: it applies its limit to the
+      // bytes of one call, so a header in pieces could pass it, and how it
+      // judges a bad line depends on what it has of the rest.
+      auto end = buf_.find("\r\n\r\n", pos_ + header_scanned_);
+      if (end == std::string::npos) {
+        if (size < header_limit_) {
+          header_scanned_ = std::max<size_t>(size, 3) - 3;
+          break;
+        }
+        err = http::error::header_limit;
+      } else if (end + 4 - pos_ > header_limit_) {
+        err = http::error::header_limit;
+      } else {
+        size = end + 4 - pos_;
+        header_scanned_ = 0;
+      }
+    }
+    size_t n = 0;
+    if (!err)
+      n = p.put(boost::asio::buffer(buf_.data() + pos_, size), err);
     pos_ += n;
-    if (err == http::error::need_more)
+    if (err == http::error::need_more && !in_header)
       break;
     if (err) {
       if (err == http::error::body_limit) {
@@ -164,6 +188,10 @@ request_reader::status request_reader::next(http_request& out, ec& code,
         code = ec::bad_request;
         message = "the request header is larger than the limit of "
                   + std::to_string(header_limit_) + " bytes";
+      } else if (err == http::error::need_more) {
+        // Beast asks for more of a header it has whole.
+        code = ec::bad_request;
+        message = "malformed HTTP request: a line of the header is cut short";
       } else {
         code = ec::bad_request;
         message = "malformed HTTP request: " + err.message();

@@ -83,6 +83,8 @@ private:
 
   uint64_t header_limit_;
   uint64_t body_limit_;
+  /// Bytes after `pos_` known to hold no end of the current request's header.
+  size_t header_scanned_ = 0;
   std::string buf_;
   size_t pos_ = 0;
   std::unique_ptr<impl> parser_;

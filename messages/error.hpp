@@ -35,6 +35,8 @@ enum class ec : uint8_t {
   unavailable,
   /// A bug or an unexpected failure inside tasker.
   internal,
+  /// A client did not send its whole request in time (slow client).
+  request_timeout,
 };
 
 /// Returns the API's name of an error code (`bad_request`, ...).

@@ -33,6 +33,8 @@ const char* to_string(ec x) {
       return "unavailable";
     case ec::internal:
       return "internal";
+    case ec::request_timeout:
+      return "request_timeout";
   }
   return "internal";
 }
@@ -63,6 +65,8 @@ int http_status(ec x) {
       return 503;
     case ec::internal:
       return 500;
+    case ec::request_timeout:
+      return 408;
   }
   return 500;
 }

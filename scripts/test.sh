@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, starts a private PostgreSQL and runs every
-# test through ctest. Extra arguments go to ctest (e.g. -R gateway).
+# test through ctest, the fuzzers of fuzz/ included (scripts/fuzz.sh). Extra
+# arguments go to ctest (e.g. -R gateway, or -LE fuzz to skip fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

@@ -75,6 +75,11 @@ std::string params_spec::validate(nlohmann::json& params) const {
           x = val.get<int64_t>();
         } else if (val.is_number_float()) {
           auto d = val.get<double>();
+          // Converting a double outside int64's range is undefined; such a
+          // value is outside every field's range anyway.
+          if (!(d >= -0x1p63 && d < 0x1p63))
+            return path + " must be between " + std::to_string(f.min) + " and "
+                   + std::to_string(f.max);
           if (d != static_cast<double>(static_cast<int64_t>(d)))
             return path + " must be an integer";
           x = static_cast<int64_t>(d);

@@ -70,14 +70,16 @@ task_actor::behavior_type fake_owner(task_actor::pointer,
 }
 
 struct fixture : actor_fixture<> {
+  telemetry_ptr tel = std::make_shared<telemetry>();
   dispatcher_actor disp;
   std::map<std::string, std::shared_ptr<owner_log>> owner_logs;
   std::map<std::string, task_actor> owners;
 
   fixture() {
     // The dispatcher's tick never stops by itself: keep() it.
-    disp = sys.spawn(dispatcher, dispatcher_config{50ms},
-                     std::make_shared<telemetry>());
+    dispatcher_config cfg{50ms};
+    cfg.max_db_backlog = 1000;
+    disp = sys.spawn(dispatcher, cfg, tel);
     keep(disp);
     sched.run();
   }
@@ -366,6 +368,26 @@ CAF_TEST(a timeout is sent to the owner and withdraws the attempt) {
   result("slow", 1);
   CAF_CHECK(of("slow").results.empty());
   CAF_CHECK_EQUAL(ids(*n), (strings{"slow", "next"}));
+}
+
+CAF_TEST(dispatching pauses while the database is behind) {
+  auto n = join("node-1", 4);
+  tel->state.db_backlog = 1001; // past max_db_backlog
+  enqueue("t1", 1);
+  enqueue("t2", 1);
+  CAF_CHECK(n->runs.empty());
+  CAF_CHECK_EQUAL(status()["paused_by_db_backlog"].get<bool>(), true);
+  CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 2);
+  // Still behind at the next tick: nothing moves.
+  advance_time(50ms);
+  sched.run();
+  CAF_CHECK(n->runs.empty());
+  // Caught up: the next tick dispatches what waited, in order.
+  tel->state.db_backlog = 10;
+  advance_time(50ms);
+  sched.run();
+  CAF_CHECK_EQUAL(ids(*n), (strings{"t1", "t2"}));
+  CAF_CHECK_EQUAL(status()["paused_by_db_backlog"].get<bool>(), false);
 }
 
 CAF_TEST(no timeout before the deadline) {

@@ -1045,6 +1045,71 @@ class ApiTest(TaskerTestCase, TaskAssertions):
         self.assertEqual(self.s.request("GET", "/ready").status, 200)
 
 
+class ConnectionLimitsTest(TaskerTestCase):
+    """Per-connection limits: pipelined requests past max_pipeline wait (nothing is lost or
+    reordered), a slow request gets 408, an idle connection is closed."""
+
+    server = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = start_server(extra_env={"TASKER_MAX_PIPELINE": "4",
+                                             "TASKER_HEADER_TIMEOUT_MS": "600",
+                                             "TASKER_IDLE_TIMEOUT_MS": "800",
+                                             "TASKER_LOCAL_SLOTS": "2"}, name="conn-limits")
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server is not None:
+            cls.server.close()
+
+    def test_pipelined_requests_past_the_bound_are_all_answered_in_order(self):
+        s = self.server
+        host = "%s:%s" % (s.host, s.port)
+        n = 50
+        reqs = []
+        for i in range(n):
+            body = json.dumps({"type": "sum", "params": {"a": i, "b": 1}}).encode()
+            reqs.append(b"POST /v1/tasks HTTP/1.1\r\nHost: " + host.encode() +
+                        b"\r\nContent-Type: application/json\r\nContent-Length: " +
+                        str(len(body)).encode() + b"\r\n\r\n" + body)
+        with socket.create_connection((s.host, s.port), timeout=10) as sock:
+            sock.sendall(b"".join(reqs))
+            resps = read_http_responses(sock, n, timeout=30)
+        self.assertEqual([st for st, _, _ in resps], [202] * n)
+        params = [json.loads(b)["params"]["a"] for _, _, b in resps]
+        self.assertEqual(params, list(range(n)))
+
+    def test_slow_request_gets_408_and_is_closed(self):
+        s = self.server
+        with socket.create_connection((s.host, s.port), timeout=10) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # no blank line: unfinished
+            t0 = time.monotonic()
+            (status, _, body), = read_http_responses(sock, 1, timeout=10)
+            took = time.monotonic() - t0
+            self.assertEqual(status, 408)
+            self.assertEqual(json.loads(body)["error"]["code"], "request_timeout")
+            self.assertGreaterEqual(took, 0.5)
+            sock.settimeout(5)
+            self.assertEqual(sock.recv(1), b"", "the connection stayed open")
+
+    def test_idle_connection_is_closed_and_a_busy_one_is_not(self):
+        s = self.server
+        with socket.create_connection((s.host, s.port), timeout=10) as idle:
+            idle.settimeout(5)
+            t0 = time.monotonic()
+            self.assertEqual(idle.recv(1), b"")
+            self.assertGreaterEqual(time.monotonic() - t0, 0.7)
+        c = s.client()
+        try:
+            for _ in range(8):  # a request every 0.3 s keeps it open past the idle time
+                self.assertEqual(c.request("GET", "/health").status, 200)
+                time.sleep(0.3)
+            self.assertEqual(c.requests_on_conn, 8, "the busy connection was closed")
+        finally:
+            c.close()
+
+
 class LimitsTest(TaskerTestCase, TaskAssertions):
     """A server with small body and text limits; also drain and graceful shutdown."""
 

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
+
 using namespace tasker;
 using namespace tasker::testing;
 using json = nlohmann::json;
@@ -74,6 +76,21 @@ struct fixture {
       return "";
     CAF_CHECK_EQUAL(err->code, ec::bad_request);
     return err->message;
+  }
+
+  /// Plans a request with a JSON body, on a server with `token` (or none).
+  request_plan plan(const std::string& method, const std::string& target,
+                    const std::string& body = {},
+                    const std::string& authorization = {},
+                    const std::string& token = {}) {
+    http_request req;
+    req.method = method;
+    req.target = target;
+    req.malformed_target = !split_target(target, req.path, req.query);
+    req.content_type = "application/json";
+    req.authorization = authorization;
+    req.body = body;
+    return plan_request(req, reg, token, limits, now);
   }
 };
 
@@ -529,6 +546,101 @@ CAF_TEST(page_json has a cursor only when more rows follow) {
   CAF_CHECK(js["next_cursor"].is_null());
   js = json::parse(batch_json({a, a}));
   CAF_CHECK_EQUAL(js["tasks"].size(), 2u);
+}
+
+CAF_TEST(plan_request refuses what no actor needs to see) {
+  auto p = plan("GET", "/v1/tasks/%zz");
+  CAF_CHECK_EQUAL(p.r.label, "other");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 400);
+  p = plan("DELETE", "/v1/tasks");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 405);
+  CAF_CHECK_EQUAL(p.refusal->headers.at(0).second, "GET, POST");
+  p = plan("GET", "/v1/nothing");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 404);
+  p = plan("POST", "/v1/tasks", R"({"type": "sum", "params": {"a": 1}})");
+  CAF_CHECK_EQUAL(p.r.label, "/v1/tasks");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 422);
+  p = plan("POST", "/v1/tasks", "{");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 400);
+  p = plan("GET", "/v1/tasks/42");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 400);
+  p = plan("GET", "/v1/tasks?limit=0");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 400);
+}
+
+CAF_TEST(plan_request checks the bearer token on v1 only) {
+  auto p = plan("GET", "/v1/tasks", {}, {}, "s3cret");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 401);
+  CAF_CHECK_EQUAL(p.refusal->headers.at(0).first, "WWW-Authenticate");
+  p = plan("GET", "/v1/tasks", {}, "Bearer wrong", "s3cret");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 401);
+  p = plan("GET", "/v1/tasks", {}, "Bearer s3cret", "s3cret");
+  CAF_CHECK(!p.refusal);
+  p = plan("GET", "/health", {}, {}, "s3cret");
+  CAF_CHECK(!p.refusal);
+  CAF_CHECK_EQUAL(p.r.kind, route_kind::health);
+}
+
+CAF_TEST(plan_request hands the checked arguments on) {
+  auto upper_uuid = uuid;
+  for (auto& c : upper_uuid)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto p = plan("POST", "/v1/tasks",
+                R"({"type": "sum", "params": {"a": 1, "b": 2}})");
+  CAF_REQUIRE(!p.refusal);
+  CAF_REQUIRE_EQUAL(p.group.size(), 1u);
+  CAF_CHECK_EQUAL(p.group[0].type, "sum");
+  p = plan("POST", "/v1/tasks/batch",
+           R"({"tasks": [{"type": "sum", "params": {"a": 1, "b": 2}},
+                         {"type": "sleep", "params": {"ms": 1}}]})");
+  CAF_REQUIRE(!p.refusal);
+  CAF_CHECK_EQUAL(p.group.size(), 2u);
+  p = plan("POST", "/run-task", R"({"task_name": "sum", "a": 1, "b": 2})");
+  CAF_REQUIRE(!p.refusal);
+  CAF_CHECK_EQUAL(p.group.size(), 1u);
+  p = plan("GET", "/v1/tasks/" + upper_uuid + "?wait_ms=250");
+  CAF_REQUIRE(!p.refusal);
+  CAF_CHECK_EQUAL(p.task_id, uuid);
+  CAF_CHECK_EQUAL(p.wait_ms, 250);
+  p = plan("POST", "/v1/tasks/" + upper_uuid + "/retry");
+  CAF_REQUIRE(!p.refusal);
+  CAF_CHECK_EQUAL(p.r.kind, route_kind::retry);
+  CAF_CHECK_EQUAL(p.task_id, uuid);
+  p = plan("GET", "/v1/tasks?status=FAILED&limit=5");
+  CAF_REQUIRE(!p.refusal);
+  CAF_CHECK_EQUAL(p.query.status, "FAILED");
+  CAF_CHECK_EQUAL(p.query.limit, 5);
+}
+
+CAF_TEST(a body nested deeper than the limit is refused unparsed) {
+  auto nested = [](int depth) {
+    return std::string(depth, '[') + std::string(depth, ']');
+  };
+  json out;
+  CAF_CHECK(!parse_body(nested(max_body_depth), out));
+  auto err = parse_body(nested(max_body_depth + 1), out);
+  CAF_REQUIRE(err);
+  CAF_CHECK_EQUAL(err->code, ec::bad_request);
+  CAF_CHECK_EQUAL(err->message,
+                  "the body nests arrays and objects deeper than 64 levels");
+  // Copying this overflowed the stack of the gateway (found with
+  // fuzz/http_request: regression-deep-nesting).
+  auto p = plan("POST", "/v1/tasks",
+                R"({"type": "sum", "params": )" + nested(200000) + "}");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 400);
+  // Brackets inside strings do not nest, escaped quotes do not end them.
+  CAF_CHECK(!nests_deeper(R"(["\\", "\"[[[", "{{"])", 1));
+  CAF_CHECK(nests_deeper(R"(["\\", [1]])", 1));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -44,7 +44,7 @@ def main():
         faults.report("flood", len(ids), terminal, lost, dupes, peak, None,
                       {"refused_429": load.codes[429], "peak_rss_flood_mb": round(peak_flood, 1),
                        "delayed_stored": stored,
-                       "delayed_live_actors": m["live_task_actors"] - live_before},
+                       "live_actors_after_delayed": m["live_task_actors"]},
                       rss_bound_mb=250)
     finally:
         s.close()

@@ -98,6 +98,17 @@ CAF_TEST(an out of range field is named with its range) {
   // Larger than any int64.
   CAF_CHECK_EQUAL(check("sleep", R"({"ms": 18446744073709551615})"),
                   "params.ms must be between 0 and 3600000");
+  // Floats past int64's range are refused before any conversion (found by
+  // fuzz/params: regression-float-to-int-*).
+  CAF_CHECK_EQUAL(check("sleep", R"({"ms": 8e88})"),
+                  "params.ms must be between 0 and 3600000");
+  CAF_CHECK_EQUAL(check("sleep", R"({"ms": 9223372036854775808.0})"),
+                  "params.ms must be between 0 and 3600000");
+  CAF_CHECK_EQUAL(check("text_stats", R"({"text": "x", "top_n": -1e19})"),
+                  "params.top_n must be between 1 and 100");
+  CAF_CHECK_EQUAL(check("sleep", R"({"ms": 9.2e18})"),
+                  "params.ms must be between 0 and 3600000, got "
+                  "9200000000000000000");
   // The registry was built with a text limit of 64 bytes.
   CAF_CHECK_EQUAL(check("text_stats", R"({"text": ")" + std::string(64, 'x')
                                         + R"("})"),
