@@ -5,6 +5,7 @@
 #include "actors/task.hpp"
 
 #include "messages/error.hpp"
+#include "tests/actors/fakes.hpp"
 #include "tests/fixture.hpp"
 
 #include <chrono>
@@ -18,80 +19,6 @@ using namespace std::chrono_literals;
 namespace {
 
 // -- test actors --------------------------------------------------------------
-
-/// What the fake dispatcher received.
-struct dispatcher_log {
-  std::vector<task_assignment> enqueued;
-  std::vector<std::pair<std::string, int32_t>> cancelled;
-};
-
-dispatcher_actor::behavior_type
-fake_dispatcher(dispatcher_actor::pointer,
-                std::shared_ptr<dispatcher_log> log) {
-  return {
-    [](join_atom, node_info&, std::string&, node_actor&) {
-      return std::string{"n"};
-    },
-    [log](enqueue_atom, task_assignment& a, task_actor&) {
-      log->enqueued.push_back(std::move(a));
-    },
-    [log](cancel_atom, std::string& id, int32_t attempt) {
-      log->cancelled.emplace_back(std::move(id), attempt);
-    },
-    [](result_atom, std::vector<task_outcome>&) {},
-    [](heartbeat_atom, std::string&) { return true; },
-    [](tick_atom) {},
-    [](drain_atom, std::string&) { return false; },
-    [](status_atom) { return std::string{"{}"}; },
-    [](workers_atom) { return std::string{"[]"}; },
-  };
-}
-
-/// What the fake persistence received, and how it answers writes.
-struct persistence_log {
-  std::vector<task_record> updates;
-  std::vector<task_record> writes;
-  /// Hold write replies until the test releases them with `ok_atom`.
-  bool hold = false;
-  /// Answer writes with this error instead.
-  caf::error fail;
-  std::vector<caf::typed_response_promise<ok_atom>> held;
-};
-
-/// The persistence interface plus a handle for the test to release writes.
-using fake_persistence_actor
-  = persistence_actor::extend<caf::reacts_to<ok_atom>>;
-
-fake_persistence_actor::behavior_type
-fake_persistence(fake_persistence_actor::pointer self,
-                 std::shared_ptr<persistence_log> log) {
-  return {
-    [](insert_atom, std::vector<task_record>& group) {
-      return insert_result{insert_status::inserted, std::move(group), {}};
-    },
-    [log](update_atom, task_record& rec) { log->updates.push_back(rec); },
-    [self, log](write_atom,
-                task_record& rec) -> caf::typed_response_promise<ok_atom> {
-      log->writes.push_back(rec);
-      auto rp = self->make_response_promise<ok_atom>();
-      if (log->fail)
-        rp.deliver(log->fail);
-      else if (log->hold)
-        log->held.push_back(rp);
-      else
-        rp.deliver(ok_atom_v);
-      return rp;
-    },
-    [](workers_atom, std::string&) {},
-    [](flush_atom, int32_t) {},
-    [](status_atom) { return std::string{"{}"}; },
-    [log](ok_atom) {
-      for (auto& rp : log->held)
-        rp.deliver(ok_atom_v);
-      log->held.clear();
-    },
-  };
-}
 
 /// What the fake task manager received.
 struct manager_log {

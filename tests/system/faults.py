@@ -26,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 
 import harness  # noqa: E402
+import test_workers  # noqa: E402
 from harness import TaskerServer  # noqa: E402
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
@@ -138,28 +139,9 @@ def coordinator(db, env=None, name="coordinator"):
     return TaskerServer(extra_env=e, db=db, name=name)
 
 
-class Worker:
-    """A `tasker worker` process."""
-
-    def __init__(self, binary, cluster_port, name, slots=8):
-        self.name = name
-        self.log = tempfile.NamedTemporaryFile(prefix="tasker-system-worker-", delete=False)
-        env = dict(os.environ)
-        env.update({"TASKER_JOIN": "127.0.0.1:%d" % cluster_port,
-                    "TASKER_CLUSTER_SECRET": SECRET, "TASKER_NODE_NAME": name,
-                    "TASKER_SLOTS": str(slots)})
-        self.proc = subprocess.Popen([binary, "worker"], env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=self.log)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        os.unlink(self.log.name)
+def worker(binary, cluster_port, name, slots=8):
+    """A `tasker worker` process joining with the suite's secret."""
+    return test_workers.Worker(binary, cluster_port, name, secret=SECRET, slots=slots)
 
 
 def cluster_port_of(server):

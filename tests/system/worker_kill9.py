@@ -14,11 +14,10 @@ def main():
     s = faults.coordinator(db, {"TASKER_LOCAL_SLOTS": "0"})
     s.start()
     port = faults.cluster_port_of(s)
-    workers = [faults.Worker(s.binary, port, "node-a"), faults.Worker(s.binary, port, "node-b")]
+    workers = [faults.worker(s.binary, port, "node-a"), faults.worker(s.binary, port, "node-b")]
     try:
         deadline = time.monotonic() + 20
-        while len([w for w in faults.cluster(s)["dispatcher"] and
-                   s.request("GET", "/v1/workers").body["workers"]
+        while len([w for w in s.request("GET", "/v1/workers").body["workers"]
                    if w["status"] == "ALIVE"]) < 2:
             check(time.monotonic() < deadline, "workers did not join")
             time.sleep(0.1)

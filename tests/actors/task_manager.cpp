@@ -1,0 +1,176 @@
+// Tests of the task manager on the deterministic scheduler: it supervises
+// task actors (a task actor that dies is restarted from its durable row) and
+// keeps far-future tasks out of memory. Dispatcher, persistence and reader are
+// small test actors.
+#define CAF_SUITE actors.task_manager
+
+#include "actors/task_manager.hpp"
+
+#include "actors/metrics.hpp"
+#include "messages/error.hpp"
+#include "messages/format.hpp"
+#include "tests/actors/fakes.hpp"
+#include "tests/fixture.hpp"
+
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+using namespace tasker;
+using namespace tasker::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// The rows the fake reader serves, as the database would.
+struct rows {
+  std::map<std::string, task_record> by_id;
+  size_t reads = 0;
+};
+
+reader_actor::behavior_type fake_reader(reader_actor::pointer,
+                                        std::shared_ptr<rows> db) {
+  return {
+    [db](get_atom, const std::string& id) -> caf::result<task_record> {
+      ++db->reads;
+      auto i = db->by_id.find(id);
+      if (i == db->by_id.end())
+        return make_error(ec::not_found, "no task with id " + id);
+      return i->second;
+    },
+    [](list_atom, const list_query&) { return task_page{}; },
+    [db](recover_atom, millis after_at, const std::string& after_id,
+         millis until, int32_t limit) {
+      std::vector<task_record> out;
+      for (auto& [id, rec] : db->by_id)
+        if (!is_terminal(rec.status)
+            && std::tie(rec.scheduled_at, rec.id)
+                 > std::tie(after_at, after_id)
+            && rec.scheduled_at <= until
+            && static_cast<int32_t>(out.size()) < limit)
+          out.push_back(rec);
+      return out;
+    },
+  };
+}
+
+struct fixture : actor_fixture<> {
+  std::shared_ptr<dispatcher_log> disp_log = std::make_shared<dispatcher_log>();
+  std::shared_ptr<persistence_log> pers_log
+    = std::make_shared<persistence_log>();
+  std::shared_ptr<rows> db = std::make_shared<rows>();
+  telemetry_ptr tel = std::make_shared<telemetry>();
+  task_manager_actor mgr;
+
+  fixture() {
+    auto disp = sys.spawn(fake_dispatcher, disp_log);
+    auto pers = sys.spawn(fake_persistence, pers_log);
+    auto reader = sys.spawn(fake_reader, db);
+    keep(disp);
+    keep(pers);
+    keep(reader);
+    task_manager_config cfg;
+    cfg.horizon_ms = 60000;
+    mgr = sys.spawn(task_manager, disp,
+                    caf::actor_cast<persistence_actor>(pers), reader, cfg,
+                    tel);
+    keep(mgr);
+    sched.run();
+  }
+
+  task_record submit(millis delay_ms = 0) {
+    auto rec = make_record(make_uuid(), task_status::pending, 0);
+    rec.created_at = rec.updated_at = now_ms();
+    rec.scheduled_at = rec.created_at + delay_ms;
+    rec.timeout_ms = 5000;
+    db->by_id[rec.id] = rec; // what the insert stores
+    auto r = ask<submit_reply>(mgr, submit_atom_v,
+                               std::vector<task_record>{rec});
+    sched.run();
+    CAF_REQUIRE(r->value);
+    return rec;
+  }
+
+  nlohmann::json status() {
+    return ask_json(mgr, status_atom_v);
+  }
+
+  task_manager_state& state() {
+    using impl = caf::stateful_actor<task_manager_state,
+                                     task_manager_actor::base>;
+    return deref<impl>(mgr).state;
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(task_manager_tests, fixture)
+
+CAF_TEST(recovery at start finishes on an empty database) {
+  CAF_CHECK(tel->state.recovered.load());
+  CAF_CHECK_EQUAL(status()["recovery_done"].get<bool>(), true);
+}
+
+CAF_TEST(a task actor that dies is restarted from its durable row) {
+  auto rec = submit();
+  CAF_REQUIRE_EQUAL(state().live.count(rec.id), 1u);
+  auto first = state().live.at(rec.id);
+  CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 1u);
+  // The actor crashes (killed: what an uncaught exception also does).
+  caf::anon_send_exit(first, caf::exit_reason::kill);
+  sched.run();
+  // The manager read its row again and started a new actor, which queued
+  // the attempt again; the restart is counted and visible.
+  CAF_REQUIRE_EQUAL(state().live.count(rec.id), 1u);
+  CAF_CHECK_NOT_EQUAL(state().live.at(rec.id), first);
+  CAF_CHECK_EQUAL(db->reads, 1u);
+  CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 2u);
+  CAF_CHECK_EQUAL(disp_log->enqueued[1].id, rec.id);
+  CAF_CHECK_EQUAL(disp_log->enqueued[1].attempt, 1);
+  CAF_CHECK_EQUAL(status()["restarts"].get<int>(), 1);
+  // A task that finished meanwhile is not restarted: its row is terminal.
+  db->by_id[rec.id].status = task_status::completed;
+  caf::anon_send_exit(state().live.at(rec.id), caf::exit_reason::kill);
+  sched.run();
+  CAF_CHECK_EQUAL(state().live.count(rec.id), 0u);
+  CAF_CHECK_EQUAL(disp_log->enqueued.size(), 2u);
+  CAF_CHECK_EQUAL(status()["restarts"].get<int>(), 2);
+}
+
+CAF_TEST(a task due beyond the horizon has no actor and cancels in the database) {
+  auto rec = submit(3600000);
+  CAF_CHECK_EQUAL(state().live.count(rec.id), 0u);
+  CAF_CHECK(disp_log->enqueued.empty());
+  CAF_CHECK_EQUAL(status()["delayed_parked"].get<int>(), 1);
+  // It reads from the database as PENDING.
+  auto got = ask<task_record>(mgr, get_atom_v, rec.id, int64_t{0});
+  sched.run();
+  CAF_REQUIRE(got->value);
+  CAF_CHECK_EQUAL(got->value->status, task_status::pending);
+  // Cancelled there: CANCELLED is written, and a second cancel conflicts.
+  auto c = ask<task_record>(mgr, cancel_atom_v, rec.id);
+  sched.run();
+  CAF_REQUIRE(c->value);
+  CAF_CHECK_EQUAL(c->value->status, task_status::cancelled);
+  CAF_REQUIRE_EQUAL(pers_log->writes.size(), 1u);
+  CAF_CHECK_EQUAL(pers_log->writes[0].status, task_status::cancelled);
+  auto again = ask<task_record>(mgr, cancel_atom_v, rec.id);
+  sched.run();
+  CAF_CHECK(!again->value);
+  CAF_CHECK_EQUAL(code_of(again->err), ec::conflict);
+  CAF_CHECK_EQUAL(state().live.count(rec.id), 0u);
+}
+
+CAF_TEST(a task due within the horizon counts against max_pending) {
+  state().max_pending = 1;
+  submit(1000);
+  auto rec = make_record(make_uuid(), task_status::pending, 0);
+  rec.created_at = rec.updated_at = rec.scheduled_at = now_ms();
+  auto r = ask<submit_reply>(mgr, submit_atom_v, std::vector<task_record>{rec});
+  sched.run();
+  CAF_CHECK_EQUAL(code_of(r->err), ec::overloaded);
+  // A far-future one does not.
+  submit(3600000);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
