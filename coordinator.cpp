@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <atomic>
 #include <csignal>
+#include <unistd.h>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -16,6 +18,7 @@
 
 #include "actors/dispatcher.hpp"
 #include "actors/metrics.hpp"
+#include "actors/supervisor.hpp"
 #include "actors/task_manager.hpp"
 #include "config/log.hpp"
 #include "gateway/gateway.hpp"
@@ -173,8 +176,33 @@ int run_coordinator(const config& cfg) {
   gateway_deps gdeps{manager, disp, pers.reader, pers.batcher, reg, tel};
   auto listening = std::make_shared<std::promise<caf::expected<uint16_t>>>();
   auto port_future = listening->get_future();
-  auto gw = sys.middleman().spawn_broker(gateway, gcfg, gdeps, listening);
+  // The gateway runs under a supervisor: a gateway that dies is started again
+  // on the port it had (its clients reconnect; what was acknowledged is
+  // stored). Restarts that come too fast stop the coordinator.
+  auto bound_port = std::make_shared<std::atomic<uint16_t>>(0);
+  auto gave_up = std::make_shared<std::atomic<bool>>(false);
+  supervisor_hooks hooks;
+  hooks.spawn = [&sys, gcfg, gdeps, listening, bound_port]() mutable {
+    auto c = gcfg;
+    auto promise = listening;
+    if (auto p = bound_port->load(); p != 0) {
+      c.port = p;
+      promise = std::make_shared<std::promise<caf::expected<uint16_t>>>();
+    }
+    return sys.middleman().spawn_broker(gateway, c, gdeps, promise);
+  };
+  hooks.restarted = [tel] {
+    ++tel->state.gateway_restarts;
+    tel->stats.supervisor_restart("gateway");
+  };
+  hooks.gave_up = [gave_up] {
+    *gave_up = true;
+    kill(getpid(), SIGTERM); // the main thread shuts down in order
+  };
+  auto gw = sys.spawn(supervisor, supervisor_config{"gateway"}, hooks);
   auto port = port_future.get();
+  if (port)
+    *bound_port = *port;
   int exit_code = 0;
   // Worker nodes join the dispatcher here (blocking call, before any load).
   auto cluster_port
@@ -214,6 +242,8 @@ int run_coordinator(const config& cfg) {
     std::fflush(stdout);
     int sig = 0;
     sigwait(&signals, &sig);
+    if (*gave_up)
+      exit_code = 1;
     log::info(component, "shutting down", {{"signal", sig}});
   }
   // Ordered shutdown: no new requests, no new dispatches, the tasks, then

@@ -16,6 +16,8 @@ struct health {
   std::atomic<bool> db_up{false};
   /// Recovery of unfinished tasks has finished.
   std::atomic<bool> recovered{false};
+  /// Restarts of the gateway by its supervisor.
+  std::atomic<uint64_t> gateway_restarts{0};
   /// State updates buffered by persistence and not yet committed.
   std::atomic<int64_t> db_backlog{0};
 };

@@ -1,0 +1,63 @@
+#include "actors/supervisor.hpp"
+
+#include <caf/exit_reason.hpp>
+#include <caf/system_messages.hpp>
+#include <nlohmann/json.hpp>
+
+#include "config/log.hpp"
+#include "messages/atoms.hpp"
+
+namespace tasker {
+
+caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
+                         supervisor_config cfg, supervisor_hooks hooks) {
+  auto start = [self, hooks] {
+    self->state.child = hooks.spawn();
+    self->monitor(self->state.child);
+  };
+  start();
+  self->set_down_handler([self, cfg, hooks, start](caf::down_msg& msg) {
+    auto& st = self->state;
+    if (msg.source != st.child.address())
+      return;
+    if (msg.reason == caf::exit_reason::normal
+        || msg.reason == caf::exit_reason::user_shutdown) {
+      self->quit(msg.reason);
+      return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    while (!st.recent.empty() && now - st.recent.front() > cfg.window)
+      st.recent.pop_front();
+    if (st.recent.size() >= cfg.max_restarts) {
+      log::error(supervisor_state::name, "restarts come too fast, giving up",
+                 {{"child", cfg.name},
+                  {"restarts", st.recent.size()},
+                  {"window_ms", cfg.window.count()},
+                  {"reason", caf::to_string(msg.reason)}});
+      if (hooks.gave_up)
+        hooks.gave_up();
+      self->quit(msg.reason);
+      return;
+    }
+    st.recent.push_back(now);
+    ++st.restarts;
+    log::warning(supervisor_state::name, "child died, restarting it",
+                 {{"child", cfg.name},
+                  {"reason", caf::to_string(msg.reason)},
+                  {"restarts", st.restarts}});
+    start();
+    if (hooks.restarted)
+      hooks.restarted();
+  });
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    self->send_exit(self->state.child, msg.reason);
+    self->quit(msg.reason);
+  });
+  return {
+    [self](status_atom) {
+      return nlohmann::json{{"restarts", self->state.restarts}}.dump();
+    },
+  };
+}
+
+} // namespace tasker

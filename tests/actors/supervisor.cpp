@@ -1,0 +1,90 @@
+// Tests of the one-child supervisor on the deterministic scheduler.
+#define CAF_SUITE actors.supervisor
+
+#include "actors/supervisor.hpp"
+
+#include "tests/fixture.hpp"
+
+#include <caf/exit_reason.hpp>
+
+using namespace tasker;
+using namespace tasker::testing;
+
+namespace {
+
+caf::behavior child(caf::event_based_actor*) {
+  return {
+    [](int32_t x) { return x; },
+  };
+}
+
+struct fixture : actor_fixture<> {
+  std::vector<caf::actor> children;
+  int restarted = 0;
+  int gave_up = 0;
+  caf::actor sup;
+
+  void start(size_t max_restarts = 3) {
+    supervisor_hooks hooks;
+    hooks.spawn = [this] {
+      children.push_back(sys.spawn(child));
+      return children.back();
+    };
+    hooks.restarted = [this] { ++restarted; };
+    hooks.gave_up = [this] { ++gave_up; };
+    supervisor_config cfg{"child", max_restarts, std::chrono::seconds(60)};
+    sup = sys.spawn(supervisor, cfg, hooks);
+    sched.run();
+  }
+
+  bool alive(const caf::actor& a) {
+    return caf::actor_cast<caf::abstract_actor*>(a) != nullptr
+           && !caf::actor_cast<caf::abstract_actor*>(a)->getf(
+             caf::abstract_actor::is_terminated_flag);
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(supervisor_tests, fixture)
+
+CAF_TEST(a child that dies is spawned again) {
+  start();
+  CAF_REQUIRE_EQUAL(children.size(), 1u);
+  caf::anon_send_exit(children[0], caf::exit_reason::kill);
+  sched.run();
+  CAF_REQUIRE_EQUAL(children.size(), 2u);
+  CAF_CHECK_EQUAL(restarted, 1);
+  CAF_CHECK(alive(children[1]));
+  CAF_CHECK(alive(sup));
+  auto st = ask_json(sup, status_atom_v);
+  CAF_CHECK_EQUAL(st["restarts"].get<int>(), 1);
+  // Stopping the supervisor stops the child.
+  caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  sched.run();
+  CAF_CHECK(!alive(children[1]));
+  CAF_CHECK(!alive(sup));
+}
+
+CAF_TEST(restarts that come too fast make it give up) {
+  start(2);
+  for (int i = 0; i < 3; ++i) {
+    caf::anon_send_exit(children.back(), caf::exit_reason::kill);
+    sched.run();
+  }
+  CAF_CHECK_EQUAL(restarted, 2);
+  CAF_CHECK_EQUAL(gave_up, 1);
+  CAF_CHECK_EQUAL(children.size(), 3u);
+  CAF_CHECK(!alive(sup));
+}
+
+CAF_TEST(a child that stops normally ends the supervisor) {
+  start();
+  caf::anon_send_exit(children[0], caf::exit_reason::user_shutdown);
+  sched.run();
+  CAF_CHECK_EQUAL(children.size(), 1u);
+  CAF_CHECK_EQUAL(restarted, 0);
+  CAF_CHECK(!alive(sup));
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
