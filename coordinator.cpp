@@ -136,6 +136,36 @@ int run_coordinator(const config& cfg) {
   tel->state.db_up = true;
   persistence_config pcfg{cfg.db_url, cfg.db_writers, cfg.batch_max_rows};
   auto pers = spawn_persistence(sys, pcfg, tel);
+  auto gave_up = std::make_shared<std::atomic<bool>>(false);
+  auto give_up = [gave_up] {
+    *gave_up = true;
+    kill(getpid(), SIGTERM); // the main thread shuts down in order
+  };
+  // The batching persistence actor runs under a supervisor, behind a relay
+  // whose handle every actor holds: a batcher that dies is replaced (taking
+  // over the writers) and the relay forwards to the new one. Its buffered
+  // writes die with it: submissions waiting for them get an error (not
+  // acknowledged), a task whose terminal write fails is restarted from its
+  // row, and later state updates rewrite the rest.
+  auto pers_relay = sys.spawn(relay);
+  caf::anon_send(pers_relay, retarget_atom_v,
+                 caf::actor_cast<caf::actor>(pers.batcher));
+  supervisor_hooks pers_hooks;
+  pers_hooks.adopt = caf::actor_cast<caf::actor>(pers.batcher);
+  pers_hooks.spawn = [&sys, pers, pcfg, tel, pers_relay] {
+    auto b = caf::actor_cast<caf::actor>(
+      sys.spawn(persistence, pers.writers, pcfg.batch_max_rows, tel));
+    caf::anon_send(pers_relay, retarget_atom_v, b);
+    return b;
+  };
+  pers_hooks.restarted = [tel] {
+    ++tel->state.persistence_restarts;
+    tel->stats.supervisor_restart("persistence");
+  };
+  pers_hooks.gave_up = give_up;
+  auto pers_sup = sys.spawn(supervisor, supervisor_config{"persistence"},
+                            pers_hooks);
+  pers.batcher = caf::actor_cast<persistence_actor>(pers_relay);
   // `/ready` follows the database within a second, also while idle.
   db_watchdog watchdog{cfg.db_url, tel, std::chrono::milliseconds(200),
                        std::chrono::milliseconds(500)};
@@ -180,7 +210,6 @@ int run_coordinator(const config& cfg) {
   // on the port it had (its clients reconnect; what was acknowledged is
   // stored). Restarts that come too fast stop the coordinator.
   auto bound_port = std::make_shared<std::atomic<uint16_t>>(0);
-  auto gave_up = std::make_shared<std::atomic<bool>>(false);
   supervisor_hooks hooks;
   hooks.spawn = [&sys, gcfg, gdeps, listening, bound_port]() mutable {
     auto c = gcfg;
@@ -195,10 +224,7 @@ int run_coordinator(const config& cfg) {
     ++tel->state.gateway_restarts;
     tel->stats.supervisor_restart("gateway");
   };
-  hooks.gave_up = [gave_up] {
-    *gave_up = true;
-    kill(getpid(), SIGTERM); // the main thread shuts down in order
-  };
+  hooks.gave_up = give_up;
   auto gw = sys.spawn(supervisor, supervisor_config{"gateway"}, hooks);
   auto port = port_future.get();
   if (port)
@@ -263,7 +289,8 @@ int run_coordinator(const config& cfg) {
   caf::anon_send_exit(disp, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
   drain_persistence(sys, pers.batcher);
-  caf::anon_send_exit(pers.batcher, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(pers_sup, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(pers_relay, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(pers.reader, caf::exit_reason::user_shutdown);
   return exit_code;
 }

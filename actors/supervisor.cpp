@@ -15,7 +15,12 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
     self->state.child = hooks.spawn();
     self->monitor(self->state.child);
   };
-  start();
+  if (hooks.adopt) {
+    self->state.child = hooks.adopt;
+    self->monitor(hooks.adopt);
+  } else {
+    start();
+  }
   self->set_down_handler([self, cfg, hooks, start](caf::down_msg& msg) {
     auto& st = self->state;
     if (msg.source != st.child.address())
@@ -56,6 +61,26 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
   return {
     [self](status_atom) {
       return nlohmann::json{{"restarts", self->state.restarts}}.dump();
+    },
+  };
+}
+
+} // namespace tasker
+
+namespace tasker {
+
+caf::behavior relay(caf::stateful_actor<relay_state>* self) {
+  self->set_default_handler(
+    [self](caf::scheduled_actor*,
+           caf::message_view& x) -> caf::result<caf::message> {
+      auto& target = self->state.target;
+      if (!target)
+        return caf::make_error(caf::sec::request_receiver_down);
+      return self->delegate(target, x.move_content_to_message());
+    });
+  return {
+    [self](retarget_atom, caf::actor& target) {
+      self->state.target = std::move(target);
     },
   };
 }

@@ -24,6 +24,9 @@ struct supervisor_config {
 
 /// What a supervisor does, given from outside so it stays generic.
 struct supervisor_hooks {
+  /// The first child, already running (optional): adopted instead of
+  /// spawning one at start.
+  caf::actor adopt;
   /// Spawns the child (again); called on the supervisor's thread.
   std::function<caf::actor()> spawn;
   /// Called after each restart (counting it).
@@ -48,5 +51,21 @@ struct supervisor_state {
 /// supervisor. Stopping the supervisor stops the child.
 caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
                          supervisor_config cfg, supervisor_hooks hooks);
+
+} // namespace tasker
+
+namespace tasker {
+
+struct relay_state {
+  static inline constexpr const char* name = "relay";
+
+  caf::actor target;
+};
+
+/// A stable handle in front of a supervised actor: forwards every message to
+/// its current target (requests keep their requester, so the answer goes
+/// straight back), and `(retarget_atom, actor)` sets a new target after a
+/// restart. Messages for a dead target fail like any request to a dead actor.
+caf::behavior relay(caf::stateful_actor<relay_state>* self);
 
 } // namespace tasker

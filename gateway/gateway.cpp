@@ -163,17 +163,22 @@ void cluster_status(gateway_broker* self, const ticket& t) {
               self->request(deps.persistence, timeout, status_atom_v)
                 .then(
                   [self, t, tel, manager, disp](std::string& pers) {
-                    auto m = nlohmann::json::parse(manager);
+                    auto m = nlohmann::json::parse(manager, nullptr, false);
                     nlohmann::json js{
                       {"ready", tel->state.db_up && tel->state.recovered},
                       {"database", tel->state.db_up ? "up" : "down"},
                       {"task_manager", m},
-                      {"dispatcher", nlohmann::json::parse(disp)},
-                      {"persistence", nlohmann::json::parse(pers)},
+                      {"dispatcher", nlohmann::json::parse(disp, nullptr, false)},
+                      {"persistence", nlohmann::json::parse(pers, nullptr, false)},
                       {"supervisors",
-                       {{"task_manager", {{"restarts", m["restarts"]}}},
+                       {{"task_manager",
+                         {{"restarts", m.is_object() ? m["restarts"]
+                                                     : nlohmann::json()}}},
                         {"gateway",
-                         {{"restarts", tel->state.gateway_restarts.load()}}}}},
+                         {{"restarts", tel->state.gateway_restarts.load()}}},
+                        {"persistence",
+                         {{"restarts",
+                           tel->state.persistence_restarts.load()}}}}},
                       {"gateway",
                        {{"connections", self->state.conns.size()},
                         {"requests", self->state.requests},

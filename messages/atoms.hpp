@@ -24,6 +24,7 @@ CAF_ADD_ATOM(tasker, tasker, wait_atom, "wait")
 CAF_ADD_ATOM(tasker, tasker, workers_atom, "workers")
 CAF_ADD_ATOM(tasker, tasker, drain_atom, "drain")
 CAF_ADD_ATOM(tasker, tasker, heartbeat_atom, "heartbeat")
+CAF_ADD_ATOM(tasker, tasker, retarget_atom, "retarget")
 
 namespace tasker {
 using caf::flush_atom;

@@ -307,6 +307,7 @@ persistence_handles spawn_persistence(caf::actor_system& sys,
   persistence_handles out;
   out.reader = sys.spawn<caf::detached>(reader,
                                         std::make_shared<database>(cfg.db_url));
+  out.writers = writers;
   out.batcher = sys.spawn(persistence, std::move(writers), cfg.batch_max_rows,
                           std::move(tel));
   return out;

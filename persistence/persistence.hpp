@@ -83,6 +83,8 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
 struct persistence_handles {
   persistence_actor batcher;
   reader_actor reader;
+  /// The writers the batcher uses (a restarted batcher takes them over).
+  std::vector<writer_actor> writers;
 };
 
 /// Spawns the writers and the reader (detached) and the batching actor.

@@ -3,6 +3,7 @@
 
 #include "actors/supervisor.hpp"
 
+#include "messages/atoms.hpp"
 #include "tests/fixture.hpp"
 
 #include <caf/exit_reason.hpp>
@@ -85,6 +86,38 @@ CAF_TEST(a child that stops normally ends the supervisor) {
   CAF_CHECK_EQUAL(children.size(), 1u);
   CAF_CHECK_EQUAL(restarted, 0);
   CAF_CHECK(!alive(sup));
+}
+
+CAF_TEST(a relay keeps one handle across restarts) {
+  auto front = sys.spawn(relay);
+  keep(front);
+  supervisor_hooks hooks;
+  hooks.spawn = [this, front] {
+    children.push_back(sys.spawn([](caf::event_based_actor*) -> caf::behavior {
+      return {
+        [](int32_t x) { return x * 2; },
+      };
+    }));
+    caf::anon_send(front, retarget_atom_v, children.back());
+    return children.back();
+  };
+  hooks.restarted = [this] { ++restarted; };
+  sup = sys.spawn(supervisor, supervisor_config{"doubler"}, hooks);
+  keep(sup);
+  sched.run();
+  auto first = ask<int32_t>(front, int32_t{21});
+  sched.run();
+  CAF_REQUIRE(first->value);
+  CAF_CHECK_EQUAL(*first->value, 42);
+  // The child dies and is replaced; the same handle reaches the new one.
+  caf::anon_send_exit(children[0], caf::exit_reason::kill);
+  sched.run();
+  CAF_CHECK_EQUAL(restarted, 1);
+  CAF_REQUIRE_EQUAL(children.size(), 2u);
+  auto second = ask<int32_t>(front, int32_t{5});
+  sched.run();
+  CAF_REQUIRE(second->value);
+  CAF_CHECK_EQUAL(*second->value, 10);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
