@@ -16,14 +16,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "system"))
 import faults  # noqa: E402
 
 
-def rss_mb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
-
-
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
     step = max(n // 5, 1000)
@@ -32,7 +24,7 @@ def main():
     try:
         s = faults.coordinator(pg.database("delayed"), {"TASKER_LOCAL_SLOTS": "2"})
         s.start()
-        base = rss_mb(s.proc.pid)
+        base = faults.rss_mb(s.proc.pid)
         print("%-12s %10s %12s %10s" % ("stored", "RSS MiB", "live actors", "rate/s"))
         print("%-12d %10.1f %12d %10s" % (0, base, 0, "-"))
         done = 0
@@ -43,10 +35,10 @@ def main():
                                                    "delay_ms": 3600000}, chunk=1000)
             done += k
             m = faults.cluster(s)["task_manager"]
-            print("%-12d %10.1f %12d %10.0f" % (done, rss_mb(s.proc.pid), m["live_task_actors"],
+            print("%-12d %10.1f %12d %10.0f" % (done, faults.rss_mb(s.proc.pid), m["live_task_actors"],
                                                 done / (time.monotonic() - t0)), flush=True)
         print("memory per stored far-future task: %.1f bytes"
-              % ((rss_mb(s.proc.pid) - base) * 1024 * 1024 / n))
+              % ((faults.rss_mb(s.proc.pid) - base) * 1024 * 1024 / n))
     finally:
         if s is not None:
             s.close()

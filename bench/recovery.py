@@ -17,14 +17,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "system"))
 import faults  # noqa: E402
 
 
-def rss_mb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
-
-
 def timed_start(s):
     t0 = time.monotonic()
     s.start(ready=False)
@@ -40,7 +32,7 @@ def main():
     try:
         s = faults.coordinator(pg.database("recovery"), {"TASKER_LOCAL_SLOTS": "0"})
         empty = timed_start(s)
-        empty_rss = rss_mb(s.proc.pid)
+        empty_rss = faults.rss_mb(s.proc.pid)
         t0 = time.monotonic()
         faults.submit_batches(s, n, lambda i: {"type": "sum", "params": {"a": i, "b": 1}},
                               chunk=1000)
@@ -54,7 +46,7 @@ def main():
         print("%-22s %12.2f %12.2f %10.1f %12d" % ("empty database", empty[0], empty[1],
                                                   empty_rss, 0))
         print("%-22s %12.2f %12.2f %10.1f %12d" % ("after kill -9", listening, ready,
-                                                  rss_mb(s.proc.pid), m["recovered"]))
+                                                  faults.rss_mb(s.proc.pid), m["recovered"]))
         print("ratio of ready times: %.1fx the empty start" % (ready / max(empty[1], 0.001)))
     finally:
         if s is not None:

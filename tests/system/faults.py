@@ -13,7 +13,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,12 +38,16 @@ def log(*args):
     print("[%s]" % time.strftime("%H:%M:%S"), *args, flush=True)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_port = test_workers.free_port
+
+
+def rss_mb(pid):
+    """Resident memory of a process, MiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
 
 
 class Failure(AssertionError):
@@ -166,10 +169,7 @@ class RssSampler:
             if proc is None or proc.poll() is not None:
                 continue
             try:
-                with open("/proc/%d/status" % proc.pid) as f:
-                    for line in f:
-                        if line.startswith("VmRSS:"):
-                            self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+                self.peak_kb = max(self.peak_kb, rss_mb(proc.pid) * 1024)
             except OSError:
                 pass
 
