@@ -409,12 +409,8 @@ class TlsWorkersTest(TaskerTestCase):
 
     def test_tls_worker_runs_tasks_and_plain_one_cannot_join(self):
         self.assertTrue(self.s.find_logs("cluster listening", tls=True))
-        good = Worker(self.s.binary, self.cluster_port, "tls-node", extra_env=self.tls)
-        self.workers.append(good)
-        deadline = time.time() + 20
-        while self.listed().get("tls-node", {}).get("status") != "ALIVE":
-            self.assertLess(time.time(), deadline, good.text()[-2000:])
-            time.sleep(0.1)
+        self.start_tls_worker("tls-node")
+        self.wait_alive(["tls-node"])
         self.run_sums(50, "tls-node/")
         # the TLS connection stays up: one join, with heartbeats going both ways
         time.sleep(2.5)
@@ -429,10 +425,7 @@ class TlsWorkersTest(TaskerTestCase):
         self.assertIn("cannot reach the coordinator", plain.text())
         plain.stop()
         self.workers.remove(plain)
-        deadline = time.time() + 20
-        while self.listed().get("tls-node", {}).get("status") != "ALIVE":
-            self.assertLess(time.time(), deadline, good.text()[-2000:])
-            time.sleep(0.1)
+        self.wait_alive(["tls-node"])
         self.run_sums(20, "tls-node/")
 
 
