@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <atomic>
 #include <csignal>
+#include <map>
+#include <mutex>
 #include <unistd.h>
 #include <thread>
 
@@ -34,6 +36,24 @@ namespace tasker {
 namespace {
 
 constexpr const char* component = "coordinator";
+
+/// The current child of each supervisor, by name (fault injection).
+class supervised_children {
+public:
+  void set(const std::string& name, caf::actor child) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    children_[name] = std::move(child);
+  }
+  caf::actor get(const std::string& name) const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = children_.find(name);
+    return i != children_.end() ? i->second : caf::actor{};
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::map<std::string, caf::actor> children_;
+};
 
 /// Applies migrations, waiting up to 30 s for the database to accept us.
 bool migrate(const std::string& url) {
@@ -147,15 +167,19 @@ int run_coordinator(const config& cfg) {
   // writes die with it: submissions waiting for them get an error (not
   // acknowledged), a task whose terminal write fails is restarted from its
   // row, and later state updates rewrite the rest.
+  // The current child of each supervisor, for fault injection.
+  auto crashable = std::make_shared<supervised_children>();
   auto pers_relay = sys.spawn(relay);
   caf::anon_send(pers_relay, retarget_atom_v,
                  caf::actor_cast<caf::actor>(pers.batcher));
   supervisor_hooks pers_hooks;
   pers_hooks.adopt = caf::actor_cast<caf::actor>(pers.batcher);
-  pers_hooks.spawn = [&sys, pers, pcfg, tel, pers_relay] {
+  crashable->set("persistence", pers_hooks.adopt);
+  pers_hooks.spawn = [&sys, pers, pcfg, tel, pers_relay, crashable] {
     auto b = caf::actor_cast<caf::actor>(
       sys.spawn(persistence, pers.writers, pcfg.batch_max_rows, tel));
     caf::anon_send(pers_relay, retarget_atom_v, b);
+    crashable->set("persistence", b);
     return b;
   };
   pers_hooks.restarted = [tel] {
@@ -175,7 +199,17 @@ int run_coordinator(const config& cfg) {
   dcfg.dead_after_ms = cfg.node_dead_ms;
   dcfg.registry = pers.batcher;
   dcfg.max_db_backlog = cfg.max_db_backlog;
-  auto disp = sys.spawn(dispatcher, dcfg, tel);
+  // The dispatcher too runs under a supervisor behind a relay: the relay is
+  // the handle the tasks, the gateway and every worker node hold (it is what
+  // the cluster port publishes). The first dispatcher is in place before any
+  // actor can send to the relay.
+  auto disp_relay = sys.spawn(relay);
+  auto disp = caf::actor_cast<dispatcher_actor>(disp_relay);
+  {
+    auto first = caf::actor_cast<caf::actor>(sys.spawn(dispatcher, dcfg, tel));
+    caf::anon_send(disp_relay, retarget_atom_v, first);
+    crashable->set("dispatcher", first);
+  }
   task_manager_config tcfg;
   tcfg.backoff = {cfg.retry_base_ms, cfg.retry_max_ms};
   tcfg.result_cache_size = static_cast<size_t>(cfg.result_cache_size);
@@ -185,6 +219,31 @@ int run_coordinator(const config& cfg) {
   tcfg.load_page = static_cast<int32_t>(cfg.load_page);
   auto manager = sys.spawn(task_manager, disp, pers.batcher, pers.reader, tcfg,
                            tel);
+  // A dispatcher that dies takes its queues and the attempts it handed out
+  // with it. Its successor (one generation on) starts empty: worker nodes
+  // join it again when it answers their next heartbeat with "not a member",
+  // and every live task queues its attempt again; an attempt the dead one
+  // had started counts as lost and runs again (at-least-once, as when a
+  // node is lost).
+  auto generation = std::make_shared<uint64_t>(0);
+  supervisor_hooks disp_hooks;
+  disp_hooks.adopt = crashable->get("dispatcher");
+  disp_hooks.spawn = [&sys, dcfg, tel, disp_relay, generation, crashable] {
+    auto c = dcfg;
+    c.generation = ++*generation;
+    auto d = caf::actor_cast<caf::actor>(sys.spawn(dispatcher, c, tel));
+    caf::anon_send(disp_relay, retarget_atom_v, d);
+    crashable->set("dispatcher", d);
+    return d;
+  };
+  disp_hooks.restarted = [tel, manager, generation] {
+    ++tel->state.dispatcher_restarts;
+    tel->stats.supervisor_restart("dispatcher");
+    caf::anon_send(manager, redispatch_atom_v, *generation);
+  };
+  disp_hooks.gave_up = give_up;
+  auto disp_sup = sys.spawn(supervisor, supervisor_config{"dispatcher"},
+                            disp_hooks);
   auto reg = std::make_shared<const registry>(
     builtin_registry(task_limits{cfg.max_text_bytes, cfg.max_top_n}));
   node_actor local_node;
@@ -203,7 +262,18 @@ int run_coordinator(const config& cfg) {
   gcfg.max_pipeline = static_cast<size_t>(cfg.max_pipeline);
   gcfg.limits = {cfg.default_max_attempts, cfg.default_timeout_ms,
                  cfg.max_batch};
-  gateway_deps gdeps{manager, disp, pers.reader, pers.batcher, reg, tel};
+  gateway_deps gdeps{manager, disp, pers.reader, pers.batcher, reg, tel, {}};
+  if (cfg.fault_injection != 0) {
+    log::warning(component, "fault injection is on: POST "
+                            "/v1/debug/crash/{actor} kills supervised actors");
+    gdeps.crash = [crashable](const std::string& name) {
+      auto child = crashable->get(name);
+      if (!child)
+        return false;
+      caf::anon_send_exit(child, caf::exit_reason::kill);
+      return true;
+    };
+  }
   auto listening = std::make_shared<std::promise<caf::expected<uint16_t>>>();
   auto port_future = listening->get_future();
   // The gateway runs under a supervisor: a gateway that dies is started again
@@ -286,7 +356,8 @@ int run_coordinator(const config& cfg) {
   caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
   if (local_node)
     caf::anon_send_exit(local_node, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(disp, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(disp_sup, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(disp_relay, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
   drain_persistence(sys, pers.batcher);
   caf::anon_send_exit(pers_sup, caf::exit_reason::user_shutdown);

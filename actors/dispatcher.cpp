@@ -118,7 +118,8 @@ void dispatch(dispatcher_pointer self) {
     ++target->busy;
     ++st.dispatched;
     target->last_assigned = st.dispatched;
-    self->send(entry.owner, start_atom_v, a.attempt, target->info.name, now);
+    self->send(entry.owner, start_atom_v, a.attempt, target->info.name, now,
+               st.generation);
     auto batch = std::find_if(batches.begin(), batches.end(),
                               [target](auto& b) { return b.first == target; });
     if (batch == batches.end())
@@ -264,6 +265,11 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
                                            telemetry_ptr tel) {
   self->state.tel = std::move(tel);
   self->state.max_db_backlog = cfg.max_db_backlog;
+  self->state.generation = cfg.generation;
+  if (cfg.generation > 0)
+    log::warning(self->state.name, "dispatcher started again: worker nodes "
+                                   "join again and live tasks queue again",
+                 {{"generation", cfg.generation}});
   // A node that goes down: its running attempts become failed attempts.
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
@@ -337,6 +343,10 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
     },
     [self](enqueue_atom, task_assignment& a, task_actor& owner) {
       auto& st = self->state;
+      // Queued again after a restart of the dispatcher, but this one already
+      // started it: the start is on its way to the task.
+      if (st.in_flight.count(flight_key(a.id, a.attempt)) > 0)
+        return;
       // A task has at most one queued attempt: a newer one replaces it.
       if (auto i = st.waiting.find(a.id); i != st.waiting.end()) {
         st.queues[i->second.assignment.type].erase(i->second.key);
@@ -442,7 +452,8 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
                         {"dispatched", st.dispatched},
                         {"timeouts", st.timeouts},
                         {"stale_results_dropped", st.stale_results},
-                        {"paused_by_db_backlog", st.paused}};
+                        {"paused_by_db_backlog", st.paused},
+                        {"generation", st.generation}};
       return js.dump();
     },
     [self](workers_atom) -> std::string {

@@ -35,6 +35,10 @@ struct dispatcher_config {
   /// started: every start and result is a write that must be kept in memory
   /// while the database is slow or gone.
   int64_t max_db_backlog = 100000;
+  /// How often the dispatcher was restarted before this one (0 for the
+  /// first): sent with every start, so a task can tell an attempt started
+  /// by a dead dispatcher from one started by this one.
+  uint64_t generation = 0;
 };
 
 /// Position of a task in a ready queue: priority (higher first), then
@@ -103,6 +107,7 @@ struct dispatcher_state {
   std::string registry_sent;
   bool registry_written = false;
   int64_t max_db_backlog = 100000;
+  uint64_t generation = 0;
   /// Dispatching paused by the database backlog.
   bool paused = false;
   telemetry_ptr tel;

@@ -16,9 +16,11 @@ struct health {
   std::atomic<bool> db_up{false};
   /// Recovery of unfinished tasks has finished.
   std::atomic<bool> recovered{false};
-  /// Restarts of the gateway and the persistence actor by their supervisors.
+  /// Restarts of the gateway, persistence and dispatcher actors by their
+  /// supervisors.
   std::atomic<uint64_t> gateway_restarts{0};
   std::atomic<uint64_t> persistence_restarts{0};
+  std::atomic<uint64_t> dispatcher_restarts{0};
   /// State updates buffered by persistence and not yet committed.
   std::atomic<int64_t> db_backlog{0};
 };

@@ -119,10 +119,11 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
     schedule(self);
   return {
     [self](start_atom, int32_t attempt, const std::string& worker_id,
-           millis at) {
+           millis at, uint64_t generation) {
       auto& st = self->state;
       if (st.finishing || !apply_start(st.rec, attempt, worker_id, at))
         return;
+      st.started_by = generation;
       st.visible = st.rec;
       self->send(st.deps->persistence, update_atom_v, st.rec);
     },
@@ -143,6 +144,32 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
       out.error = "attempt " + std::to_string(attempt) + " timed out after "
                   + std::to_string(st.rec.timeout_ms) + " ms";
       on_outcome(self, std::move(out));
+    },
+    [self](redispatch_atom, uint64_t generation) {
+      auto& st = self->state;
+      if (st.finishing)
+        return;
+      if (st.rec.status == task_status::processing) {
+        // Started by a dispatcher that no longer exists: nobody fences or
+        // times out that attempt any more, so it counts as lost (its node
+        // is told to stop it when it joins the new dispatcher).
+        if (st.started_by >= generation)
+          return;
+        task_outcome out;
+        out.id = st.rec.id;
+        out.attempt = st.rec.attempts;
+        out.ok = false;
+        out.retryable = true;
+        out.error = "the dispatcher restarted during attempt "
+                    + std::to_string(st.rec.attempts);
+        out.finished_at = now_ms();
+        on_outcome(self, std::move(out));
+      } else if (st.rec.status == task_status::pending
+                 && st.rec.scheduled_at <= now_ms()) {
+        // Queued with the old dispatcher (or on its way to it): queue again.
+        // The dispatcher ignores an attempt it already queued or started.
+        schedule(self);
+      }
     },
     [self](dispatch_atom) {
       auto& st = self->state;

@@ -41,6 +41,8 @@ struct task_state {
   std::vector<caf::typed_response_promise<task_record>> cancel_waiters;
   /// A terminal state is being written.
   bool finishing = false;
+  /// The dispatcher generation that started the running attempt.
+  uint64_t started_by = 0;
   task_deps_ptr deps;
 };
 

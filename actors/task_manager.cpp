@@ -417,6 +417,14 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       remember(st, std::move(rec));
     },
     [self](recover_atom) { load_due(self); },
+    [self](redispatch_atom, uint64_t generation) {
+      auto& st = self->state;
+      log::warning(st.name, "the dispatcher was restarted; live tasks queue "
+                            "their attempts again",
+                   {{"generation", generation}, {"live_tasks", st.live.size()}});
+      for (auto& kv : st.live)
+        self->send(kv.second, redispatch_atom_v, generation);
+    },
     [self](timeout_atom, uint64_t token) {
       auto& st = self->state;
       auto i = st.submits.find(token);

@@ -156,6 +156,9 @@ const std::vector<option>& options() {
                &config::scheduler_threads, 0, 256),
     str_option("scheduler_policy", "actor scheduler: stealing or sharing",
                &config::scheduler_policy),
+    int_option("fault_injection",
+               "1 turns on POST /v1/debug/crash/{actor} for fault tests",
+               &config::fault_injection, 0, 1),
   };
   return opts;
 }

@@ -108,6 +108,10 @@ struct config {
   int32_t scheduler_threads = 0;
   /// CAF scheduler policy: sharing (default; idle threads block) or stealing.
   std::string scheduler_policy = "sharing";
+  /// Turns on `POST /v1/debug/crash/{actor}`, which kills one of the
+  /// supervised actors (dispatcher, persistence, gateway) so that fault tests
+  /// can watch it being restarted. Off (0) in production.
+  int32_t fault_injection = 0;
 
   /// Checks ranges and combinations; returns an error line or "".
   std::string validate() const;

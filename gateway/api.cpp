@@ -185,6 +185,10 @@ route match_route(const std::string& method, const std::string& path) {
     return is("POST")
              ? make(route_kind::drain, "/v1/workers/{id}/drain", parts[2])
              : not_allowed("POST", "/v1/workers/{id}/drain");
+  if (parts[1] == "debug" && parts.size() == 4 && parts[2] == "crash")
+    return is("POST")
+             ? make(route_kind::crash, "/v1/debug/crash/{actor}", parts[3])
+             : not_allowed("POST", "/v1/debug/crash/{actor}");
   if (parts[1] == "cluster" && parts.size() == 2)
     return is("GET") ? make(route_kind::cluster, "/v1/cluster")
                      : not_allowed("GET", "/v1/cluster");

@@ -25,6 +25,7 @@ enum class route_kind {
   workers,
   drain,
   cluster,
+  crash,
   health,
   ready,
   metrics,

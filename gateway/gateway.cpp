@@ -178,7 +178,10 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                          {{"restarts", tel->state.gateway_restarts.load()}}},
                         {"persistence",
                          {{"restarts",
-                           tel->state.persistence_restarts.load()}}}}},
+                           tel->state.persistence_restarts.load()}}},
+                        {"dispatcher",
+                         {{"restarts",
+                           tel->state.dispatcher_restarts.load()}}}}},
                       {"gateway",
                        {{"connections", self->state.conns.size()},
                         {"requests", self->state.requests},
@@ -307,6 +310,35 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
     case route_kind::cluster:
       cluster_status(self, t);
       return;
+    case route_kind::crash: {
+      if (!deps.crash) {
+        complete(self, t, error_response(ec::not_found,
+                                         "no such path: /v1/debug/crash/"
+                                           + r.id));
+        return;
+      }
+      auto name = r.id;
+      log::warning(gateway_state::name, "fault injection: crashing an actor",
+                   {{"actor", name}});
+      // (Answered first: crashing the gateway ends this connection.)
+      if (name == "gateway") {
+        complete(self, t, json_response(202, nlohmann::json{{"crashed", name}}
+                                               .dump()));
+        self->delayed_send(self, std::chrono::milliseconds(50), crash_atom_v);
+        return;
+      }
+      if (!deps.crash(name)) {
+        complete(self, t,
+                 error_response(ec::not_found,
+                                "no supervised actor " + name
+                                  + "; one of dispatcher, persistence, "
+                                    "gateway"));
+        return;
+      }
+      complete(self, t,
+               json_response(202, nlohmann::json{{"crashed", name}}.dump()));
+      return;
+    }
   }
 }
 
@@ -476,6 +508,10 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
     [self](tick_atom) {
       sweep(self);
       self->delayed_send(self, std::chrono::milliseconds(250), tick_atom_v);
+    },
+    [self](crash_atom) {
+      // Fault injection: dies the way an uncaught exception would end it.
+      self->quit(caf::exit_reason::kill);
     },
     [self](const caf::io::new_connection_msg& msg) {
       auto& st = self->state;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <chrono>
 #include <future>
 #include <map>
@@ -49,6 +50,9 @@ struct gateway_deps {
   persistence_actor persistence;
   std::shared_ptr<const registry> reg;
   telemetry_ptr tel;
+  /// Fault injection (only when configured): kills the named supervised
+  /// actor and returns whether there is one by that name.
+  std::function<bool(const std::string&)> crash;
 };
 
 /// Where the gateway reports the port it listens on (or why it cannot).

@@ -25,6 +25,8 @@ CAF_ADD_ATOM(tasker, tasker, workers_atom, "workers")
 CAF_ADD_ATOM(tasker, tasker, drain_atom, "drain")
 CAF_ADD_ATOM(tasker, tasker, heartbeat_atom, "heartbeat")
 CAF_ADD_ATOM(tasker, tasker, retarget_atom, "retarget")
+CAF_ADD_ATOM(tasker, tasker, redispatch_atom, "redispatch")
+CAF_ADD_ATOM(tasker, tasker, crash_atom, "crash")
 
 namespace tasker {
 using caf::flush_atom;

@@ -38,8 +38,13 @@ using executor_actor = caf::typed_actor<
 
 /// One live task: drives its state machine and answers its readers.
 using task_actor = caf::typed_actor<
-  /// The dispatcher handed attempt N to worker W at time T.
-  caf::reacts_to<start_atom, int32_t, std::string, millis>,
+  /// The dispatcher handed attempt N to worker W at time T; the last number
+  /// is the dispatcher's generation (how often it was restarted).
+  caf::reacts_to<start_atom, int32_t, std::string, millis, uint64_t>,
+  /// The dispatcher was restarted as generation G and knows nothing queued or
+  /// running: queue the due attempt again; a running attempt started by an
+  /// earlier generation is lost.
+  caf::reacts_to<redispatch_atom, uint64_t>,
   /// An attempt ended on a worker node.
   caf::reacts_to<result_atom, task_outcome>,
   /// Attempt N ran past its timeout (sent by the dispatcher).
@@ -126,6 +131,9 @@ using task_manager_actor = caf::typed_actor<
   caf::reacts_to<finished_atom, task_record>,
   /// Recovery of unfinished tasks from the database (self-message).
   caf::reacts_to<recover_atom>,
+  /// The dispatcher was restarted as generation G: every live task queues
+  /// its attempt again.
+  caf::reacts_to<redispatch_atom, uint64_t>,
   /// The submission with this number waited too long for its commit
   /// (self-message): its client gets `unavailable`.
   caf::reacts_to<timeout_atom, uint64_t>,

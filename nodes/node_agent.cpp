@@ -122,6 +122,54 @@ void start_next(node_agent_pointer self) {
   }
 }
 
+/// Joins the dispatcher; a refusal ends the node.
+void join(node_agent_pointer self) {
+  auto& st = self->state;
+  st.joining = true;
+  self
+    ->request(st.dispatcher, std::chrono::seconds(10), join_atom_v, st.info,
+              st.secret, caf::actor_cast<node_actor>(self))
+    .then(
+      [self](const std::string& id) {
+        auto& st = self->state;
+        bool first = st.node_id.empty() && st.rejoins == 0;
+        st.node_id = id;
+        st.joining = false;
+        st.last_ack = now_ms();
+        log::info(st.name, "joined the dispatcher", {{"node", id}});
+        if (first)
+          self->send(self, tick_atom_v);
+      },
+      [self](caf::error& err) {
+        log::error(self->state.name, "the coordinator refused this node",
+                   {{"error", message_of(err)}});
+        self->state.flags->raise_all();
+        self->quit(err);
+      });
+}
+
+/// The dispatcher no longer counts this node (it was restarted, or it had
+/// declared the node lost): what the node holds runs again elsewhere, so it
+/// is stopped and dropped, and the node joins again with its executors.
+void rejoin(node_agent_pointer self) {
+  auto& st = self->state;
+  st.flags->raise_all();
+  st.backlog.clear();
+  st.outbox.clear();
+  if (st.draining) {
+    log::info(st.name, "the coordinator forgot this draining node; leaving",
+              {{"node", st.node_id}});
+    self->quit();
+    return;
+  }
+  ++st.rejoins;
+  log::warning(st.name, "the coordinator no longer counts this node; "
+                        "joining again",
+               {{"node", st.node_id}, {"stopped_attempts", st.running.size()}});
+  st.node_id.clear();
+  join(self);
+}
+
 } // namespace
 
 node_actor::behavior_type node_agent(node_agent_pointer self,
@@ -156,22 +204,10 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
     self->quit(msg.reason);
   });
   auto types = cfg.types.empty() ? reg->names() : cfg.types;
-  node_info info{cfg.name, cfg.address, types, cfg.slots, protocol_version};
-  self
-    ->request(dispatcher, std::chrono::seconds(10), join_atom_v, info,
-              cfg.secret, me)
-    .then(
-      [self](const std::string& id) {
-        self->state.node_id = id;
-        log::info(self->state.name, "joined the dispatcher", {{"node", id}});
-        self->send(self, tick_atom_v);
-      },
-      [self](caf::error& err) {
-        log::error(self->state.name, "the coordinator refused this node",
-                   {{"error", message_of(err)}});
-        self->state.flags->raise_all();
-        self->quit(err);
-      });
+  st.info = node_info{cfg.name, cfg.address, types, cfg.slots,
+                      protocol_version};
+  st.secret = cfg.secret;
+  join(self);
   return {
     [self](run_atom, std::vector<task_assignment>& runs) {
       for (auto& a : runs)
@@ -217,8 +253,11 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
       // The application's own liveness, both ways: the dispatcher hears the
       // node, and the node hears the dispatcher's answers.
       auto& st = self->state;
-      if (st.last_ack == 0)
-        st.last_ack = now_ms();
+      if (st.joining) {
+        // The join request has its own timeout.
+        self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
+        return;
+      }
       if (now_ms() - st.last_ack > 5000) {
         log::warning(st.name, "the coordinator stopped answering");
         st.flags->raise_all();
@@ -228,15 +267,12 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
       self->request(st.dispatcher, std::chrono::seconds(3), heartbeat_atom_v,
                     st.node_id)
         .then(
-          [self](bool member) {
+          [self, id = st.node_id](bool member) {
             auto& st = self->state;
             st.last_ack = now_ms();
-            if (!member) {
-              log::warning(st.name, "the coordinator no longer counts this "
-                                    "node; joining again");
-              st.flags->raise_all();
-              self->quit(caf::exit_reason::remote_link_unreachable);
-            }
+            // (An answer about an id this node no longer has is old news.)
+            if (!member && !st.joining && id == st.node_id)
+              rejoin(self);
           },
           [](caf::error&) {
             // Counted by the silence check above.

@@ -69,6 +69,13 @@ struct node_agent_state {
   dispatcher_actor dispatcher;
   /// The id the dispatcher gave this node.
   std::string node_id;
+  /// What the node presents when it joins (again).
+  node_info info;
+  std::string secret;
+  /// A join is under way: no heartbeats until it is answered.
+  bool joining = false;
+  /// How often the node joined again (the dispatcher had forgotten it).
+  uint64_t rejoins = 0;
   /// Draining: no new attempts; leaves when the running ones are reported.
   bool draining = false;
   /// When the dispatcher last answered a heartbeat.
@@ -81,7 +88,9 @@ using node_agent_pointer = node_actor::stateful_pointer<node_agent_state>;
 
 /// A worker node: joins the dispatcher with its task types, slots and the
 /// cluster secret (a refusal ends it with that error; so does losing the
-/// dispatcher, after raising every running attempt's flag), runs
+/// dispatcher, after raising every running attempt's flag), joins again
+/// when the dispatcher no longer counts it (a restarted dispatcher: the
+/// attempts it held are stopped, since they run again elsewhere), runs
 /// each attempt on a detached executor (so handlers never block the
 /// scheduler), raises an attempt's cancellation flag when the dispatcher
 /// withdraws it, and reports every outcome to the dispatcher.

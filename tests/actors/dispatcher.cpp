@@ -3,6 +3,7 @@
 #define CAF_SUITE actors.dispatcher
 
 #include "actors/dispatcher.hpp"
+#include "actors/supervisor.hpp"
 #include "messages/error.hpp"
 
 #include "tests/fixture.hpp"
@@ -48,6 +49,8 @@ node_actor::behavior_type fake_node(node_actor::pointer,
 struct owner_log {
   /// (attempt, worker) of every start.
   std::vector<std::pair<int32_t, std::string>> starts;
+  /// The dispatcher generation of every start.
+  std::vector<uint64_t> generations;
   std::vector<task_outcome> results;
   std::vector<int32_t> timeouts;
 };
@@ -55,9 +58,12 @@ struct owner_log {
 task_actor::behavior_type fake_owner(task_actor::pointer,
                                      std::shared_ptr<owner_log> log) {
   return {
-    [log](start_atom, int32_t attempt, std::string& worker, millis) {
+    [log](start_atom, int32_t attempt, std::string& worker, millis,
+          uint64_t generation) {
       log->starts.emplace_back(attempt, std::move(worker));
+      log->generations.push_back(generation);
     },
+    [](redispatch_atom, uint64_t) {},
     [log](result_atom, task_outcome& out) {
       log->results.push_back(std::move(out));
     },
@@ -328,6 +334,72 @@ CAF_TEST(a newer attempt of a task replaces its queued one) {
   CAF_CHECK_EQUAL(n->runs[0].attempt, 2);
 }
 
+CAF_TEST(an attempt queued again while it runs is not started twice) {
+  auto n = join("node-1", 4);
+  enqueue("t1", 1);
+  CAF_REQUIRE_EQUAL(n->runs.size(), 1u);
+  // (What a task does when told that the dispatcher was restarted, if this
+  // dispatcher had started it already.)
+  enqueue("t1", 1);
+  CAF_CHECK_EQUAL(n->runs.size(), 1u);
+  CAF_CHECK_EQUAL(of("t1").starts.size(), 1u);
+  CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 0);
+  CAF_CHECK_EQUAL(status()["in_flight"].get<int>(), 1);
+}
+
+CAF_TEST(a dispatcher restarted behind its relay starts empty) {
+  // The coordinator's arrangement: a relay is the one handle, a supervisor
+  // spawns each new dispatcher one generation on and retargets the relay.
+  auto rel = sys.spawn(relay);
+  keep(rel);
+  std::vector<caf::actor> generations;
+  supervisor_hooks hooks;
+  hooks.spawn = [&] {
+    dispatcher_config cfg{50ms};
+    cfg.generation = generations.size();
+    auto d = caf::actor_cast<caf::actor>(sys.spawn(dispatcher, cfg, tel));
+    generations.push_back(d);
+    caf::anon_send(rel, retarget_atom_v, d);
+    return d;
+  };
+  auto sup = sys.spawn(supervisor, supervisor_config{"dispatcher"}, hooks);
+  keep(sup);
+  sched.run();
+  disp = caf::actor_cast<dispatcher_actor>(rel);
+  auto n = join("node-1", 2);
+  enqueue("t1", 1);
+  CAF_REQUIRE_EQUAL(n->runs.size(), 1u);
+  CAF_CHECK_EQUAL(of("t1").generations, std::vector<uint64_t>{0});
+  // The dispatcher crashes and is replaced.
+  caf::anon_send_exit(generations[0], caf::exit_reason::kill);
+  sched.run();
+  CAF_REQUIRE_EQUAL(generations.size(), 2u);
+  CAF_CHECK_EQUAL(status()["generation"].get<int>(), 1);
+  CAF_CHECK_EQUAL(status()["in_flight"].get<int>(), 0);
+  // It does not know the node: the node's next heartbeat says so.
+  auto member = ask<bool>(disp, heartbeat_atom_v, std::string{"node-1"});
+  sched.run();
+  CAF_REQUIRE(member->value);
+  CAF_CHECK(!*member->value);
+  // The node joins again under its old id, and the task queues its attempt
+  // again; the start carries the new generation.
+  auto n2 = join("node-1", 2);
+  enqueue("t1", 2);
+  CAF_REQUIRE_EQUAL(n2->runs.size(), 1u);
+  CAF_CHECK_EQUAL(n2->runs[0].attempt, 2);
+  CAF_CHECK_EQUAL(of("t1").generations, (std::vector<uint64_t>{0, 1}));
+  result("t1", 2);
+  CAF_REQUIRE_EQUAL(of("t1").results.size(), 1u);
+  CAF_CHECK_EQUAL(of("t1").results[0].attempt, 2);
+  // A late result of the first attempt, sent to the dead dispatcher's
+  // successor, is dropped.
+  result("t1", 1);
+  CAF_CHECK_EQUAL(of("t1").results.size(), 1u);
+  CAF_CHECK_EQUAL(status()["stale_results_dropped"].get<int>(), 1);
+  caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  sched.run();
+}
+
 CAF_TEST(cancel of a running attempt stops it on its node) {
   auto n = join("node-1", 1);
   enqueue("t1", 1);
@@ -446,8 +518,8 @@ CAF_TEST(messages flow from enqueue to run) {
   self->send(disp, enqueue_atom_v, a, o);
   expect((enqueue_atom, task_assignment, task_actor),
          from(self).to(disp).with(_, a, _));
-  expect((start_atom, int32_t, std::string, millis),
-         from(disp).to(o).with(_, 1, std::string{"node-1"}, _));
+  expect((start_atom, int32_t, std::string, millis, uint64_t),
+         from(disp).to(o).with(_, 1, std::string{"node-1"}, _, uint64_t{0}));
   CAF_CHECK_EQUAL(n->runs.size(), 0u);
   sched.run();
   CAF_CHECK_EQUAL(ids(*n), strings{"t1"});

@@ -48,6 +48,7 @@ fake_manager(task_manager_actor::pointer, std::shared_ptr<manager_log> log) {
       log->finished.push_back(std::move(rec));
     },
     [](recover_atom) {},
+    [](redispatch_atom, uint64_t) {},
     [](timeout_atom, uint64_t) {},
     [](status_atom) { return std::string{"{}"}; },
   };
@@ -127,9 +128,9 @@ struct fixture : actor_fixture<> {
     return out;
   }
 
-  /// Starts attempt `n` on node-1.
-  void start(const task_actor& t, int32_t n) {
-    self->send(t, start_atom_v, n, std::string{"node-1"}, now_ms());
+  /// Starts attempt `n` on node-1 (by dispatcher generation `gen`).
+  void start(const task_actor& t, int32_t n, uint64_t gen = 0) {
+    self->send(t, start_atom_v, n, std::string{"node-1"}, now_ms(), gen);
     sched.run();
   }
 
@@ -440,6 +441,64 @@ CAF_TEST(a stale result or start is ignored) {
   CAF_CHECK_EQUAL(pers_log->writes[0].result, R"({"new":true})");
 }
 
+CAF_TEST(after a dispatcher restart a queued attempt is queued again) {
+  auto t = spawn_task(record());
+  CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 1u);
+  self->send(t, redispatch_atom_v, uint64_t{1});
+  sched.run();
+  // The same attempt again (the new dispatcher ignores it if it already has
+  // it); nothing written, no attempt counted.
+  CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 2u);
+  CAF_CHECK_EQUAL(disp_log->enqueued[1].attempt, 1);
+  CAF_CHECK_EQUAL(disp_log->enqueued[1].id, disp_log->enqueued[0].id);
+  CAF_CHECK(pers_log->updates.empty());
+  CAF_CHECK_EQUAL(get(t).status, task_status::pending);
+}
+
+CAF_TEST(after a dispatcher restart an attempt it had started counts as lost) {
+  auto t = spawn_task(record());
+  start(t, 1, 0);
+  CAF_REQUIRE_EQUAL(pers_log->updates.size(), 1u);
+  self->send(t, redispatch_atom_v, uint64_t{1});
+  sched.run();
+  CAF_REQUIRE_EQUAL(pers_log->updates.size(), 2u);
+  auto& u = pers_log->updates[1];
+  CAF_CHECK_EQUAL(u.status, task_status::pending);
+  CAF_CHECK_EQUAL(u.attempts, 1);
+  CAF_CHECK_EQUAL(u.error, "the dispatcher restarted during attempt 1");
+  // After the back-off, attempt 2 goes to the new dispatcher.
+  std::this_thread::sleep_for(40ms);
+  advance_time(30ms);
+  sched.run();
+  CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 2u);
+  CAF_CHECK_EQUAL(disp_log->enqueued[1].attempt, 2);
+  // The old attempt's late result changes nothing.
+  self->send(t, result_atom_v, outcome(1, true, "1"));
+  sched.run();
+  CAF_CHECK(pers_log->writes.empty());
+  // The same restart announced again changes nothing either.
+  self->send(t, redispatch_atom_v, uint64_t{1});
+  sched.run();
+  CAF_CHECK_EQUAL(pers_log->updates.size(), 2u);
+}
+
+CAF_TEST(an attempt started by the new dispatcher survives its announcement) {
+  auto t = spawn_task(record());
+  // The new dispatcher (generation 1) started attempt 1 before the task
+  // heard of the restart: that attempt is alive.
+  start(t, 1, 1);
+  self->send(t, redispatch_atom_v, uint64_t{1});
+  sched.run();
+  CAF_CHECK_EQUAL(pers_log->updates.size(), 1u);
+  CAF_CHECK_EQUAL(disp_log->enqueued.size(), 1u);
+  CAF_CHECK_EQUAL(get(t).status, task_status::processing);
+  self->send(t, result_atom_v, outcome(1, true, "7"));
+  sched.run();
+  CAF_REQUIRE_EQUAL(pers_log->writes.size(), 1u);
+  CAF_CHECK_EQUAL(pers_log->writes[0].status, task_status::completed);
+  CAF_CHECK_EQUAL(pers_log->writes[0].attempts, 1);
+}
+
 CAF_TEST(the first messages flow as expected) {
   // The same start as above, message by message.
   auto t = sys.spawn(task, record(), deps);
@@ -448,9 +507,9 @@ CAF_TEST(the first messages flow as expected) {
   auto disp = deps->dispatcher;
   expect((enqueue_atom, task_assignment, task_actor),
          from(t).to(disp).with(_, _, _));
-  inject((start_atom, int32_t, std::string, millis),
+  inject((start_atom, int32_t, std::string, millis, uint64_t),
          from(self).to(t).with(start_atom_v, 1, std::string{"node-1"},
-                               now_ms()));
+                               now_ms(), uint64_t{0}));
   expect((update_atom, task_record), from(t).to(pers).with(_, _));
   CAF_CHECK_EQUAL(pers_log->updates.size(), 1u);
 }

@@ -13,6 +13,7 @@
 #include "tests/fixture.hpp"
 
 #include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -135,6 +136,24 @@ CAF_TEST(a task actor that dies is restarted from its durable row) {
   CAF_CHECK_EQUAL(state().live.count(rec.id), 0u);
   CAF_CHECK_EQUAL(disp_log->enqueued.size(), 2u);
   CAF_CHECK_EQUAL(status()["restarts"].get<int>(), 2);
+}
+
+CAF_TEST(a dispatcher restart makes every live task queue its attempt again) {
+  auto a = submit();
+  auto b = submit();
+  auto later = submit(3600000);
+  CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 2u);
+  self->send(mgr, redispatch_atom_v, uint64_t{1});
+  sched.run();
+  // Both live tasks queued attempt 1 again; the far-future one, which has no
+  // actor, waits in the database as before.
+  CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 4u);
+  std::set<std::string> again{disp_log->enqueued[2].id,
+                              disp_log->enqueued[3].id};
+  CAF_CHECK_EQUAL(again, (std::set<std::string>{a.id, b.id}));
+  CAF_CHECK_EQUAL(disp_log->enqueued[2].attempt, 1);
+  CAF_CHECK_EQUAL(disp_log->enqueued[3].attempt, 1);
+  CAF_CHECK_EQUAL(state().live.count(later.id), 0u);
 }
 
 CAF_TEST(a task due beyond the horizon has no actor and cancels in the database) {

@@ -56,9 +56,10 @@ struct owner_log {
 task_actor::behavior_type owner(task_actor::pointer,
                                 std::shared_ptr<owner_log> log) {
   return {
-    [log](start_atom, int32_t attempt, std::string&, millis) {
+    [log](start_atom, int32_t attempt, std::string&, millis, uint64_t) {
       log->starts.push_back(attempt);
     },
+    [](redispatch_atom, uint64_t) {},
     [log](result_atom, task_outcome& out) {
       log->results.push_back(std::move(out));
     },
