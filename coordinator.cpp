@@ -161,12 +161,14 @@ int run_coordinator(const config& cfg) {
     *gave_up = true;
     kill(getpid(), SIGTERM); // the main thread shuts down in order
   };
-  // The batching persistence actor runs under a supervisor, behind a relay
-  // whose handle every actor holds: a batcher that dies is replaced (taking
-  // over the writers) and the relay forwards to the new one. Its buffered
-  // writes die with it: submissions waiting for them get an error (not
-  // acknowledged), a task whose terminal write fails is restarted from its
-  // row, and later state updates rewrite the rest.
+  // The batching persistence actor runs under a supervisor (started below,
+  // once the task manager exists), behind a relay whose handle every actor
+  // holds: a batcher that dies is replaced (taking over the writers) and the
+  // relay forwards to the new one. What it held dies with it, and nobody
+  // answers for it, so the task manager is told: a submission waiting for
+  // its commit is settled by a barrier and a read-back (stored: the client
+  // gets its 202; not stored: 503), and every live task writes its state
+  // again (a finishing one its terminal state, awaited).
   // The current child of each supervisor, for fault injection.
   auto crashable = std::make_shared<supervised_children>();
   auto pers_relay = sys.spawn(relay);
@@ -182,13 +184,7 @@ int run_coordinator(const config& cfg) {
     crashable->set("persistence", b);
     return b;
   };
-  pers_hooks.restarted = [tel] {
-    ++tel->state.persistence_restarts;
-    tel->stats.supervisor_restart("persistence");
-  };
   pers_hooks.gave_up = give_up;
-  auto pers_sup = sys.spawn(supervisor, supervisor_config{"persistence"},
-                            pers_hooks);
   pers.batcher = caf::actor_cast<persistence_actor>(pers_relay);
   // `/ready` follows the database within a second, also while idle.
   db_watchdog watchdog{cfg.db_url, tel, std::chrono::milliseconds(200),
@@ -244,6 +240,13 @@ int run_coordinator(const config& cfg) {
   disp_hooks.gave_up = give_up;
   auto disp_sup = sys.spawn(supervisor, supervisor_config{"dispatcher"},
                             disp_hooks);
+  pers_hooks.restarted = [tel, manager] {
+    ++tel->state.persistence_restarts;
+    tel->stats.supervisor_restart("persistence");
+    caf::anon_send(manager, rewrite_atom_v);
+  };
+  auto pers_sup = sys.spawn(supervisor, supervisor_config{"persistence"},
+                            pers_hooks);
   auto reg = std::make_shared<const registry>(
     builtin_registry(task_limits{cfg.max_text_bytes, cfg.max_top_n}));
   node_actor local_node;

@@ -43,9 +43,16 @@ void deliver_waiters(task_pointer self) {
 }
 
 /// Writes the terminal state; shows it once committed, then leaves.
+void write_terminal(task_pointer self);
+
 void finish(task_pointer self) {
+  self->state.finishing = true;
+  write_terminal(self);
+}
+
+void write_terminal(task_pointer self) {
   auto& st = self->state;
-  st.finishing = true;
+  auto seq = ++st.terminal_writes;
   self->request(st.deps->persistence, caf::infinite, write_atom_v, st.rec)
     .then(
       [self](ok_atom) {
@@ -62,8 +69,18 @@ void finish(task_pointer self) {
         self->send(st.deps->manager, finished_atom_v, st.rec);
         self->quit();
       },
-      [self](caf::error& err) {
+      [self, seq](caf::error& err) {
         auto& st = self->state;
+        if (seq != st.terminal_writes)
+          return; // a newer write is under way
+        if (err.category() == caf::atom("system") && st.terminal_retries < 50) {
+          // The persistence actor is gone (it is being restarted): write
+          // again shortly rather than run the task again.
+          ++st.terminal_retries;
+          self->delayed_send(self, std::chrono::milliseconds(100),
+                             rewrite_atom_v);
+          return;
+        }
         log::error(st.name, "terminal state not written",
                    {{"task_id", st.rec.id}, {"error", message_of(err)}});
         for (auto& rp : st.cancel_waiters)
@@ -170,6 +187,15 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
         // The dispatcher ignores an attempt it already queued or started.
         schedule(self);
       }
+    },
+    [self](rewrite_atom) {
+      auto& st = self->state;
+      // (Writing the same state twice changes nothing: a terminal row keeps
+      // its terminal state.)
+      if (st.finishing)
+        write_terminal(self);
+      else
+        self->send(st.deps->persistence, update_atom_v, st.rec);
     },
     [self](dispatch_atom) {
       auto& st = self->state;

@@ -41,6 +41,10 @@ struct task_state {
   std::vector<caf::typed_response_promise<task_record>> cancel_waiters;
   /// A terminal state is being written.
   bool finishing = false;
+  /// Writes of the terminal state sent (only the newest one's error counts)
+  /// and those sent again because the persistence actor was gone.
+  uint64_t terminal_writes = 0;
+  int terminal_retries = 0;
   /// The dispatcher generation that started the running attempt.
   uint64_t started_by = 0;
   task_deps_ptr deps;

@@ -63,6 +63,160 @@ millis spawn_bound(const task_manager_state& st) {
 
 void load_page(task_manager_pointer self);
 
+/// Answers the submission with number `token`, unless it was answered
+/// already (it timed out).
+template <class T>
+void answer_submit(task_manager_state& st, uint64_t token, T&& x) {
+  auto i = st.submits.find(token);
+  if (i == st.submits.end())
+    return;
+  i->second.deliver(std::forward<T>(x));
+  st.submits.erase(i);
+}
+
+/// Gives the stored tasks of a submission their actors (or leaves them in
+/// the database when due beyond the horizon); skips tasks not in `ids` (an
+/// earlier submission's, matched by idempotency key) and live ones.
+void admit_stored(task_manager_pointer self, const std::vector<task_record>& tasks,
+                  const std::unordered_set<std::string>& ids) {
+  auto& st = self->state;
+  auto bound = spawn_bound(st);
+  for (auto& rec : tasks) {
+    if (ids.count(rec.id) == 0 || st.live.count(rec.id) > 0)
+      continue;
+    log::info(st.name, "Created task " + rec.id + " in database",
+              {{"task_id", rec.id}, {"type", rec.type}});
+    st.deps->tel->stats.task_submitted(rec.type);
+    if (rec.scheduled_at <= bound)
+      spawn_task(self, rec);
+    else
+      ++st.parked; // loaded when it comes within the horizon
+  }
+}
+
+/// Submission `token` waits for a commit that nobody will report: the
+/// persistence actor died with it. It is settled by a read-back.
+void doubt(task_manager_pointer self, uint64_t token) {
+  auto& st = self->state;
+  auto p = st.inserting.find(token);
+  if (p == st.inserting.end())
+    return;
+  st.admitting -= p->second.admitted;
+  st.in_doubt_submits[token] = {std::move(p->second.ids), 0};
+  st.inserting.erase(p);
+  self->delayed_send(self, std::chrono::milliseconds(50), insert_atom_v, token);
+}
+
+/// The persistence actor died holding submission `token`: it was stored or
+/// not, and nobody will say. A barrier through the restarted persistence
+/// actor waits until the database writer has finished what it was given
+/// before (the lost batch among it); then the rows are read back. Stored:
+/// the tasks get their actors and the client its 202 (if still waiting).
+/// Not stored: the client hears so and may send it again.
+void settle_in_doubt(task_manager_pointer self, uint64_t token) {
+  auto& st = self->state;
+  auto i = st.in_doubt_submits.find(token);
+  if (i == st.in_doubt_submits.end())
+    return;
+  if (i->second.ids.empty()) {
+    answer_submit(st, token, submit_reply{});
+    st.in_doubt_submits.erase(i);
+    return;
+  }
+  auto retry = [self, token](const caf::error& err) {
+    auto& st = self->state;
+    auto j = st.in_doubt_submits.find(token);
+    if (j == st.in_doubt_submits.end())
+      return;
+    if (++j->second.tries < 120) {
+      self->delayed_send(self, std::chrono::milliseconds(250), insert_atom_v,
+                         token);
+      return;
+    }
+    // (Two retries a second for a minute: the database is gone. The rows,
+    // if stored, are recovered at the next start.)
+    log::error(st.name, "cannot settle a submission the persistence actor "
+                        "died holding",
+               {{"tasks", j->second.ids.size()}, {"error", message_of(err)}});
+    answer_submit(st, token,
+                  make_error(ec::unavailable, "the submission may not have "
+                                              "been stored; retry it"));
+    st.in_doubt_submits.erase(j);
+  };
+  self
+    ->request(st.deps->persistence, std::chrono::seconds(10), insert_atom_v,
+              std::vector<task_record>{})
+    .then(
+      [self, token, retry](insert_result&) {
+        auto& st = self->state;
+        auto j = st.in_doubt_submits.find(token);
+        if (j == st.in_doubt_submits.end())
+          return;
+        struct readback {
+          size_t left = 0;
+          std::vector<task_record> found;
+          caf::error failed;
+        };
+        auto rb = std::make_shared<readback>();
+        rb->left = j->second.ids.size();
+        auto done = [self, token, retry, rb] {
+          if (--rb->left > 0)
+            return;
+          auto& st = self->state;
+          auto k = st.in_doubt_submits.find(token);
+          if (k == st.in_doubt_submits.end())
+            return;
+          if (rb->failed) {
+            retry(rb->failed);
+            return;
+          }
+          auto order = std::move(k->second.ids);
+          st.in_doubt_submits.erase(k);
+          if (rb->found.empty()) {
+            ++st.in_doubt_not_stored;
+            log::warning(st.name, "a submission the persistence actor died "
+                                  "holding was not stored",
+                         {{"tasks", order.size()}});
+            answer_submit(st, token,
+                          make_error(ec::unavailable,
+                                     "the submission was not stored; retry "
+                                     "it"));
+            return;
+          }
+          ++st.in_doubt_stored;
+          std::unordered_set<std::string> ids;
+          for (auto& rec : rb->found)
+            ids.insert(rec.id);
+          log::info(st.name, "a submission the persistence actor died "
+                             "holding was stored",
+                    {{"tasks", rb->found.size()}});
+          admit_stored(self, rb->found, ids);
+          // (In group order, as a commit answers.)
+          std::unordered_map<std::string, size_t> at;
+          for (size_t x = 0; x < rb->found.size(); ++x)
+            at.emplace(rb->found[x].id, x);
+          std::vector<task_record> ordered;
+          for (auto& id : order)
+            if (auto f = at.find(id); f != at.end())
+              ordered.push_back(rb->found[f->second]);
+          answer_submit(st, token, submit_reply{std::move(ordered), false});
+        };
+        for (auto& id : j->second.ids)
+          self->request(st.reader, std::chrono::seconds(30), get_atom_v, id)
+            .then(
+              [rb, done](task_record& stored) {
+                rb->found.push_back(std::move(stored));
+                done();
+              },
+              [rb, done](caf::error& err) {
+                if (code_of(err) != ec::not_found)
+                  rb->failed = err;
+                done();
+              });
+      },
+      [retry](caf::error& err) { retry(err); });
+}
+
 /// Loads the unfinished tasks that are due by now + horizon and have no
 /// actor yet: at start every one of them (recovery: a lost running attempt
 /// is counted), afterwards those that came within the horizon. Pages through
@@ -241,45 +395,53 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       st.submits.emplace(token, rp);
       if (st.submit_timeout.count() > 0)
         self->delayed_send(self, st.submit_timeout, timeout_atom_v, token);
-      auto answer = [self, token](auto&& x) {
-        auto& st = self->state;
-        auto i = st.submits.find(token);
-        if (i == st.submits.end())
-          return;
-        i->second.deliver(std::forward<decltype(x)>(x));
-        st.submits.erase(i);
-      };
+      // (The ids in order, for a read-back should the persistence actor die
+      // with the submission.)
+      auto& entry = st.inserting[token];
+      entry.admitted = n;
+      entry.ids.reserve(group.size());
+      for (auto& rec : group)
+        entry.ids.push_back(rec.id);
       self
         ->request(st.deps->persistence, caf::infinite, insert_atom_v,
                   std::move(group))
         .then(
-          [self, answer, ids, n](insert_result& res) mutable {
+          [self, token, ids](insert_result& res) mutable {
             auto& st = self->state;
-            st.admitting -= n;
+            auto p = st.inserting.find(token);
+            if (p == st.inserting.end())
+              return; // settled by a read-back
+            st.admitting -= p->second.admitted;
+            st.inserting.erase(p);
             if (res.status == insert_status::conflict) {
-              answer(make_error(
-                ec::conflict, "idempotency key '" + res.conflict_key
-                                + "' was used before with a different body"));
+              answer_submit(st, token,
+                            make_error(ec::conflict,
+                                       "idempotency key '" + res.conflict_key
+                                         + "' was used before with a "
+                                           "different body"));
               return;
             }
-            auto bound = spawn_bound(st);
-            for (auto& rec : res.tasks) {
-              if (ids.count(rec.id) == 0 || st.live.count(rec.id) > 0)
-                continue; // an earlier submission's task
-              log::info(st.name, "Created task " + rec.id + " in database",
-                        {{"task_id", rec.id}, {"type", rec.type}});
-              st.deps->tel->stats.task_submitted(rec.type);
-              if (rec.scheduled_at <= bound)
-                spawn_task(self, rec);
-              else
-                ++st.parked; // loaded when it comes within the horizon
-            }
-            answer(submit_reply{std::move(res.tasks),
-                                res.status == insert_status::existing});
+            admit_stored(self, res.tasks, ids);
+            answer_submit(st, token,
+                          submit_reply{std::move(res.tasks),
+                                       res.status == insert_status::existing});
           },
-          [self, answer, n](caf::error& err) mutable {
-            self->state.admitting -= n;
-            answer(err);
+          [self, token](caf::error& err) mutable {
+            auto& st = self->state;
+            if (st.inserting.count(token) == 0)
+              return; // settled by a read-back
+            if (err.category() == caf::atom("system")) {
+              // Not an answer from the database: the persistence actor died
+              // with the submission (and is being restarted).
+              log::warning(st.name, "the persistence actor died holding a "
+                                    "submission; reading it back",
+                           {{"error", message_of(err)}});
+              doubt(self, token);
+              return;
+            }
+            st.admitting -= st.inserting[token].admitted;
+            st.inserting.erase(token);
+            answer_submit(st, token, err);
           });
       return rp;
     },
@@ -417,6 +579,22 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       remember(st, std::move(rec));
     },
     [self](recover_atom) { load_due(self); },
+    [self](insert_atom, uint64_t token) { settle_in_doubt(self, token); },
+    [self](rewrite_atom) {
+      auto& st = self->state;
+      log::warning(st.name, "the persistence actor was restarted; settling "
+                            "the submissions it held and writing every live "
+                            "task again",
+                   {{"submissions", st.inserting.size()},
+                    {"live_tasks", st.live.size()}});
+      std::vector<uint64_t> tokens;
+      for (auto& kv : st.inserting)
+        tokens.push_back(kv.first);
+      for (auto token : tokens)
+        doubt(self, token);
+      for (auto& kv : st.live)
+        self->send(kv.second, rewrite_atom_v);
+    },
     [self](redispatch_atom, uint64_t generation) {
       auto& st = self->state;
       log::warning(st.name, "the dispatcher was restarted; live tasks queue "
@@ -454,6 +632,9 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
                                        : format_time(st.resident_until)},
                         {"restarts", st.restarts},
                         {"submit_timeouts", st.submit_timeouts},
+                        {"admitting", st.admitting},
+                        {"in_doubt_stored", st.in_doubt_stored},
+                        {"in_doubt_not_stored", st.in_doubt_not_stored},
                         {"recovery_done", st.deps->tel->state.recovered.load()}};
       return js.dump();
     },

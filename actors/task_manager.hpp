@@ -58,6 +58,24 @@ struct task_manager_state {
   std::chrono::milliseconds submit_timeout{2000};
   /// Submissions answered `unavailable` because the commit took too long.
   uint64_t submit_timeouts = 0;
+  /// Submissions waiting for their insert's answer, by number: the ids in
+  /// order and how many tasks they count against max_pending.
+  struct inserting_group {
+    std::vector<std::string> ids;
+    size_t admitted = 0;
+  };
+  std::unordered_map<uint64_t, inserting_group> inserting;
+  /// Submissions the persistence actor died holding, by number: stored or
+  /// not is found out by a barrier and a read-back.
+  struct in_doubt {
+    std::vector<std::string> ids;
+    int tries = 0;
+  };
+  std::unordered_map<uint64_t, in_doubt> in_doubt_submits;
+  /// Submissions found stored, and not stored, after the persistence actor
+  /// died holding them.
+  uint64_t in_doubt_stored = 0;
+  uint64_t in_doubt_not_stored = 0;
   /// Every unfinished task scheduled up to here has a live actor (or has
   /// finished); later ones wait in the database.
   millis resident_until = std::numeric_limits<millis>::min();

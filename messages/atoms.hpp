@@ -27,6 +27,7 @@ CAF_ADD_ATOM(tasker, tasker, heartbeat_atom, "heartbeat")
 CAF_ADD_ATOM(tasker, tasker, retarget_atom, "retarget")
 CAF_ADD_ATOM(tasker, tasker, redispatch_atom, "redispatch")
 CAF_ADD_ATOM(tasker, tasker, crash_atom, "crash")
+CAF_ADD_ATOM(tasker, tasker, rewrite_atom, "rewrite")
 
 namespace tasker {
 using caf::flush_atom;

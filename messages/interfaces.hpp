@@ -45,6 +45,9 @@ using task_actor = caf::typed_actor<
   /// running: queue the due attempt again; a running attempt started by an
   /// earlier generation is lost.
   caf::reacts_to<redispatch_atom, uint64_t>,
+  /// The persistence actor was restarted and may have lost what this task
+  /// handed it: write the current state again (awaiting the terminal one).
+  caf::reacts_to<rewrite_atom>,
   /// An attempt ended on a worker node.
   caf::reacts_to<result_atom, task_outcome>,
   /// Attempt N ran past its timeout (sent by the dispatcher).
@@ -87,6 +90,8 @@ using dispatcher_actor = caf::typed_actor<
 /// The batching front of the database: group commits of inserts and updates.
 using persistence_actor = caf::typed_actor<
   /// Stores one submission group, all or none; replies after the commit.
+  /// An empty group is a barrier: answered once every submission handed to
+  /// the database before it was committed or failed.
   caf::replies_to<insert_atom, std::vector<task_record>>::with<insert_result>,
   /// Records a task's new state without waiting for the commit.
   caf::reacts_to<update_atom, task_record>,
@@ -134,9 +139,15 @@ using task_manager_actor = caf::typed_actor<
   /// The dispatcher was restarted as generation G: every live task queues
   /// its attempt again.
   caf::reacts_to<redispatch_atom, uint64_t>,
+  /// The persistence actor was restarted: submissions waiting for it are
+  /// settled by a read-back, and every live task writes its state again.
+  caf::reacts_to<rewrite_atom>,
   /// The submission with this number waited too long for its commit
   /// (self-message): its client gets `unavailable`.
   caf::reacts_to<timeout_atom, uint64_t>,
+  /// Settles the submission with this number, which the persistence actor
+  /// died holding (self-message): was it stored or not?
+  caf::reacts_to<insert_atom, uint64_t>,
   /// The manager's counters as a JSON object.
   caf::replies_to<status_atom>::with<std::string>>;
 

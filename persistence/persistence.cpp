@@ -179,10 +179,8 @@ persistence(persistence_pointer self, std::vector<writer_actor> writers,
       -> caf::typed_response_promise<insert_result> {
       auto& st = self->state;
       auto rp = self->make_response_promise<insert_result>();
-      if (group.empty()) {
-        rp.deliver(insert_result{});
-        return rp;
-      }
+      // (An empty group is a barrier: it is answered after the submissions
+      // before it, on the same writer.)
       auto token = st.next_token++;
       st.insert_waiters.emplace(token, rp);
       auto i = insert_shard(st);

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <system_error>
 
@@ -118,7 +119,8 @@ bool decode_cursor(const std::string& cursor, millis& created_at,
 }
 
 void write_buffer::add_insert(std::vector<task_record> group, uint64_t token) {
-  rows_ += group.size();
+  // (An empty group, a barrier, counts as a row so that it is flushed.)
+  rows_ += std::max<size_t>(group.size(), 1);
   inserts_.push_back({std::move(group), token});
 }
 
@@ -168,9 +170,12 @@ write_buffer::taken write_buffer::take(size_t max_rows) {
   taken out;
   size_t n = 0;
   size_t gi = 0;
-  for (; gi < inserts_.size() && (n == 0 || n + inserts_[gi].group.size() <= max_rows);
+  auto weight = [](const pending_insert& x) {
+    return std::max<size_t>(x.group.size(), 1);
+  };
+  for (; gi < inserts_.size() && (n == 0 || n + weight(inserts_[gi]) <= max_rows);
        ++gi) {
-    n += inserts_[gi].group.size();
+    n += weight(inserts_[gi]);
     out.batch.insert_groups.push_back(std::move(inserts_[gi].group));
     out.insert_tokens.push_back(inserts_[gi].token);
   }

@@ -64,6 +64,7 @@ task_actor::behavior_type fake_owner(task_actor::pointer,
       log->generations.push_back(generation);
     },
     [](redispatch_atom, uint64_t) {},
+    [](rewrite_atom) {},
     [log](result_atom, task_outcome& out) {
       log->results.push_back(std::move(out));
     },

@@ -49,6 +49,11 @@ struct persistence_log {
   bool hold = false;
   /// Answer writes with this error instead.
   caf::error fail;
+  /// Hold submissions unanswered (as a persistence actor that dies with
+  /// them would).
+  bool hold_inserts = false;
+  std::vector<std::vector<task_record>> inserts;
+  std::vector<caf::typed_response_promise<insert_result>> held_inserts;
   std::vector<caf::typed_response_promise<ok_atom>> held;
 };
 
@@ -60,8 +65,15 @@ inline fake_persistence_actor::behavior_type
 fake_persistence(fake_persistence_actor::pointer self,
                  std::shared_ptr<persistence_log> log) {
   return {
-    [](insert_atom, std::vector<task_record>& group) {
-      return insert_result{insert_status::inserted, std::move(group), {}};
+    [self, log](insert_atom, std::vector<task_record>& group)
+      -> caf::typed_response_promise<insert_result> {
+      log->inserts.push_back(group);
+      auto rp = self->make_response_promise<insert_result>();
+      if (log->hold_inserts)
+        log->held_inserts.push_back(rp);
+      else
+        rp.deliver(insert_result{insert_status::inserted, std::move(group), {}});
+      return rp;
     },
     [log](update_atom, task_record& rec) { log->updates.push_back(rec); },
     [self, log](write_atom,

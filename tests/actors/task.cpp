@@ -49,7 +49,9 @@ fake_manager(task_manager_actor::pointer, std::shared_ptr<manager_log> log) {
     },
     [](recover_atom) {},
     [](redispatch_atom, uint64_t) {},
+    [](rewrite_atom) {},
     [](timeout_atom, uint64_t) {},
+    [](insert_atom, uint64_t) {},
     [](status_atom) { return std::string{"{}"}; },
   };
 }
@@ -417,6 +419,61 @@ CAF_TEST(a failed terminal write keeps the last durable state visible) {
   // The actor ends with the error; its supervisor decides what follows.
   CAF_REQUIRE(*down);
   CAF_CHECK_EQUAL(code_of(**down), ec::unavailable);
+}
+
+CAF_TEST(a restarted persistence actor gets the state of a running task again) {
+  auto t = spawn_task(record());
+  start(t, 1);
+  CAF_REQUIRE_EQUAL(pers_log->updates.size(), 1u);
+  self->send(t, rewrite_atom_v);
+  sched.run();
+  CAF_REQUIRE_EQUAL(pers_log->updates.size(), 2u);
+  CAF_CHECK_EQUAL(pers_log->updates[1], pers_log->updates[0]);
+  CAF_CHECK(pers_log->writes.empty());
+}
+
+CAF_TEST(a terminal write lost with the persistence actor is sent again) {
+  pers_log->hold = true;
+  auto t = spawn_task(record());
+  auto down = watch(t);
+  start(t, 1);
+  self->send(t, result_atom_v, outcome(1, true, "7"));
+  sched.run();
+  CAF_REQUIRE_EQUAL(pers_log->writes.size(), 1u);
+  // The write died with the persistence actor (held, never answered); the
+  // restarted one gets it again.
+  pers_log->held.clear();
+  self->send(t, rewrite_atom_v);
+  sched.run();
+  CAF_REQUIRE_EQUAL(pers_log->writes.size(), 2u);
+  CAF_CHECK_EQUAL(pers_log->writes[1], pers_log->writes[0]);
+  CAF_CHECK(!*down);
+  self->send(pers, ok_atom_v);
+  sched.run();
+  CAF_REQUIRE_EQUAL(mgr_log->finished.size(), 1u);
+  CAF_CHECK_EQUAL(mgr_log->finished[0].status, task_status::completed);
+  CAF_REQUIRE(*down);
+  CAF_CHECK(!**down);
+}
+
+CAF_TEST(a terminal write bounced by a dead persistence actor is retried) {
+  // (What a request that reached a persistence actor just as it died gets.)
+  pers_log->fail = caf::make_error(caf::sec::request_receiver_down);
+  auto t = spawn_task(record());
+  auto down = watch(t);
+  start(t, 1);
+  self->send(t, result_atom_v, outcome(1, true, "7"));
+  sched.run();
+  CAF_REQUIRE_EQUAL(pers_log->writes.size(), 1u);
+  // Not given up: the task waits and writes again.
+  CAF_CHECK(!*down);
+  pers_log->fail = caf::error{};
+  advance_time(100ms);
+  sched.run();
+  CAF_REQUIRE_EQUAL(pers_log->writes.size(), 2u);
+  CAF_REQUIRE_EQUAL(mgr_log->finished.size(), 1u);
+  CAF_REQUIRE(*down);
+  CAF_CHECK(!**down);
 }
 
 CAF_TEST(a stale result or start is ignored) {

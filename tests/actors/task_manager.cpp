@@ -7,6 +7,7 @@
 #include "actors/task_manager.hpp"
 
 #include "actors/metrics.hpp"
+#include "actors/supervisor.hpp"
 #include "messages/error.hpp"
 #include "messages/format.hpp"
 #include "tests/actors/fakes.hpp"
@@ -154,6 +155,74 @@ CAF_TEST(a dispatcher restart makes every live task queue its attempt again) {
   CAF_CHECK_EQUAL(disp_log->enqueued[2].attempt, 1);
   CAF_CHECK_EQUAL(disp_log->enqueued[3].attempt, 1);
   CAF_CHECK_EQUAL(state().live.count(later.id), 0u);
+}
+
+CAF_TEST(submissions the persistence actor died holding are read back) {
+  // The coordinator's arrangement: the manager holds a relay in front of
+  // the persistence actor, which dies holding two submissions unanswered.
+  auto rel = sys.spawn(relay);
+  keep(rel);
+  auto dying_log = std::make_shared<persistence_log>();
+  dying_log->hold_inserts = true;
+  auto dying = sys.spawn(fake_persistence, dying_log);
+  self->send(rel, retarget_atom_v, caf::actor_cast<caf::actor>(dying));
+  auto reader = sys.spawn(fake_reader, db);
+  keep(reader);
+  auto d = sys.spawn(fake_dispatcher, disp_log);
+  keep(d);
+  task_manager_config cfg;
+  auto m = sys.spawn(task_manager, d, caf::actor_cast<persistence_actor>(rel),
+                     reader, cfg, tel);
+  keep(m);
+  sched.run();
+  auto make = [] {
+    auto rec = make_record(make_uuid(), task_status::pending, 0);
+    rec.created_at = rec.updated_at = rec.scheduled_at = now_ms();
+    return rec;
+  };
+  // The writer had committed the first before the actor died, not the
+  // second.
+  auto stored = make();
+  auto not_stored = make();
+  db->by_id[stored.id] = stored;
+  auto r1 = ask<submit_reply>(m, submit_atom_v, std::vector<task_record>{stored});
+  auto r2 = ask<submit_reply>(m, submit_atom_v,
+                              std::vector<task_record>{not_stored});
+  sched.run();
+  CAF_REQUIRE_EQUAL(dying_log->held_inserts.size(), 2u);
+  CAF_CHECK(!r1->done);
+  CAF_CHECK(!r2->done);
+  // It dies; its successor takes over the relay; the manager is told.
+  caf::anon_send_exit(dying, caf::exit_reason::kill);
+  auto next_log = std::make_shared<persistence_log>();
+  auto next = sys.spawn(fake_persistence, next_log);
+  keep(next);
+  self->send(rel, retarget_atom_v, caf::actor_cast<caf::actor>(next));
+  sched.run();
+  self->send(m, rewrite_atom_v);
+  sched.run();
+  advance_time(50ms);
+  sched.run();
+  // A barrier (an empty submission) went through the successor first, then
+  // the rows were read back.
+  CAF_REQUIRE_GREATER_OR_EQUAL(next_log->inserts.size(), 1u);
+  CAF_CHECK(next_log->inserts[0].empty());
+  CAF_REQUIRE(r1->done);
+  CAF_REQUIRE(r1->value);
+  CAF_REQUIRE_EQUAL(r1->value->tasks.size(), 1u);
+  CAF_CHECK_EQUAL(r1->value->tasks[0].id, stored.id);
+  CAF_REQUIRE(r2->done);
+  CAF_REQUIRE(!r2->value);
+  CAF_CHECK_EQUAL(code_of(r2->err), ec::unavailable);
+  // The stored one runs; the other never will.
+  CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 1u);
+  CAF_CHECK_EQUAL(disp_log->enqueued[0].id, stored.id);
+  auto st = ask_json(m, status_atom_v);
+  CAF_CHECK_EQUAL(st["in_doubt_stored"].get<int>(), 1);
+  CAF_CHECK_EQUAL(st["in_doubt_not_stored"].get<int>(), 1);
+  // Nothing is left counted against max_pending but the live task.
+  CAF_CHECK_EQUAL(st["admitting"].get<int>(), 0);
+  CAF_CHECK_EQUAL(st["live_task_actors"].get<int>(), 1);
 }
 
 CAF_TEST(a task due beyond the horizon has no actor and cancels in the database) {

@@ -36,6 +36,7 @@ std::string show(route_kind x) {
     TASKER_ROUTE_CASE(workers)
     TASKER_ROUTE_CASE(drain)
     TASKER_ROUTE_CASE(cluster)
+    TASKER_ROUTE_CASE(crash)
     TASKER_ROUTE_CASE(health)
     TASKER_ROUTE_CASE(ready)
     TASKER_ROUTE_CASE(metrics)
@@ -129,6 +130,8 @@ CAF_TEST(match_route finds every route) {
     {"POST", "/v1/workers/node-2/drain", route_kind::drain, "node-2",
      "/v1/workers/{id}/drain"},
     {"GET", "/v1/cluster", route_kind::cluster, "", "/v1/cluster"},
+    {"POST", "/v1/debug/crash/dispatcher", route_kind::crash, "dispatcher",
+     "/v1/debug/crash/{actor}"},
   };
   for (auto& x : rows) {
     CAF_MESSAGE(x.method << " " << x.path);
@@ -165,6 +168,7 @@ CAF_TEST(a known path with a wrong method is 405 with Allow) {
     {"POST", "/v1/workers", "GET", "/v1/workers"},
     {"GET", "/v1/workers/n/drain", "POST", "/v1/workers/{id}/drain"},
     {"POST", "/v1/cluster", "GET", "/v1/cluster"},
+    {"GET", "/v1/debug/crash/gateway", "POST", "/v1/debug/crash/{actor}"},
   };
   for (auto& x : rows) {
     CAF_MESSAGE(x.method << " " << x.path);
@@ -178,7 +182,8 @@ CAF_TEST(a known path with a wrong method is 405 with Allow) {
 CAF_TEST(unknown paths are 404) {
   for (auto path : {"/nope", "/v1", "/v2/tasks", "/v1/tasks/a/b/c",
                     "/v1/tasks/a/delete", "/v1/workers/a", "/v1/cluster/a",
-                    "/health/x", "/v1/task-types/sum"}) {
+                    "/health/x", "/v1/task-types/sum", "/v1/debug",
+                    "/v1/debug/crash", "/v1/debug/other/x"}) {
     CAF_MESSAGE("GET " << path);
     auto r = match_route("GET", path);
     CAF_CHECK_EQUAL(show(r.kind), "not_found");

@@ -261,6 +261,16 @@ CAF_TEST(inserted groups are stored and readable) {
   CAF_CHECK(!db.get(make_uuid()));
 }
 
+CAF_TEST(an empty group beside others commits as a barrier) {
+  auto a = make();
+  auto out = insert({{}, {a}, {}});
+  CAF_REQUIRE_EQUAL(out.groups.size(), 3u);
+  CAF_CHECK(out.groups[0].tasks.empty());
+  CAF_CHECK(out.groups[2].tasks.empty());
+  CAF_CHECK_EQUAL(out.groups[1].status, insert_status::inserted);
+  check_same(fetch(a.id), a);
+}
+
 CAF_TEST(the same key and body returns the first task) {
   auto first = keyed(t0, "order-42", "1111111111111111");
   insert({{first}});

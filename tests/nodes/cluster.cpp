@@ -60,6 +60,7 @@ task_actor::behavior_type owner(task_actor::pointer,
       log->starts.push_back(attempt);
     },
     [](redispatch_atom, uint64_t) {},
+    [](rewrite_atom) {},
     [log](result_atom, task_outcome& out) {
       log->results.push_back(std::move(out));
     },

@@ -147,13 +147,27 @@ CAF_TEST(an insert is answered only after the writer commits) {
   CAF_CHECK_EQUAL(r->value->tasks, group);
 }
 
-CAF_TEST(an empty insert is answered at once) {
+CAF_TEST(an empty insert is a barrier behind the submissions before it) {
   start();
-  auto r = insert({});
+  w0().hold = true;
+  auto first = insert({make_record("a")});
   sched.run();
-  CAF_REQUIRE(r->value);
-  CAF_CHECK(r->value->tasks.empty());
-  CAF_CHECK(w0().batches.empty());
+  CAF_REQUIRE_EQUAL(w0().batches.size(), 1u);
+  auto barrier = insert({});
+  sched.run();
+  // Not answered while the submission before it is being committed.
+  CAF_CHECK(!barrier->done);
+  release();
+  CAF_CHECK(first->done);
+  CAF_CHECK(!barrier->done);
+  // It went to the same writer in the next batch, and is answered after it.
+  CAF_REQUIRE_EQUAL(w0().batches.size(), 2u);
+  CAF_REQUIRE_EQUAL(w0().batches[1].insert_groups.size(), 1u);
+  CAF_CHECK(w0().batches[1].insert_groups[0].empty());
+  release();
+  CAF_REQUIRE(barrier->done);
+  CAF_REQUIRE(barrier->value);
+  CAF_CHECK(barrier->value->tasks.empty());
 }
 
 CAF_TEST(updates arriving together share one batch) {
