@@ -108,6 +108,7 @@ def main():
         lost_attempts = len([p for p in s.find_logs("attempt failed, retrying")
                              if "dispatcher restarted" in p.get("error", "")])
         final = restarts(s)
+        manager = faults.cluster(s)["task_manager"]
         peak = rss.stop()
         check(final == {"task_manager": 0, "gateway": 1, "persistence": 1, "dispatcher": 2},
               "restarts by supervisor: %s" % final)
@@ -117,6 +118,8 @@ def main():
         faults.report("actor_crash", len(ids), terminal, lost, dupes, peak, max(rejoin_s),
                       {"restarts": final, "retried_tasks": retried,
                        "attempts_lost_with_dispatcher": lost_attempts,
+                       "submits_in_doubt_stored": manager["in_doubt_stored"],
+                       "submits_in_doubt_not_stored": manager["in_doubt_not_stored"],
                        "codes": dict(load.codes)}, rss_bound_mb=200)
     finally:
         remote.stop()
