@@ -226,15 +226,18 @@ std::string registry_rows(const dispatcher_state& st) {
 }
 
 /// Writes the registry about once a second when it changed (and once at
-/// start, which clears rows left by an earlier coordinator).
+/// start, which clears rows left by an earlier coordinator), and every 10 s
+/// anyway: a snapshot can die unwritten with a persistence actor.
 void write_registry(dispatcher_pointer self, const dispatcher_config& cfg) {
   auto& st = self->state;
   if (!cfg.registry || ++st.ticks_since_registry < 20)
     return;
   st.ticks_since_registry = 0;
   auto rows = registry_rows(st);
-  if (st.registry_written && rows == st.registry_sent)
+  if (st.registry_written && rows == st.registry_sent
+      && ++st.registry_unchanged < 10)
     return;
+  st.registry_unchanged = 0;
   st.registry_written = true;
   st.registry_sent = rows;
   self->send(cfg.registry, workers_atom_v, std::move(rows));

@@ -105,6 +105,8 @@ struct dispatcher_state {
   /// Ticks since the registry was last written, and what was written.
   uint32_t ticks_since_registry = 0;
   std::string registry_sent;
+  /// Seconds the registry stayed as written.
+  uint32_t registry_unchanged = 0;
   bool registry_written = false;
   int64_t max_db_backlog = 100000;
   uint64_t generation = 0;
