@@ -37,7 +37,7 @@ namespace {
 
 constexpr const char* component = "coordinator";
 
-/// The current child of each supervisor, by name (fault injection).
+/// The current child of each supervisor, by name.
 class supervised_children {
 public:
   void set(const std::string& name, caf::actor child) {
@@ -169,19 +169,20 @@ int run_coordinator(const config& cfg) {
   // its commit is settled by a barrier and a read-back (stored: the client
   // gets its 202; not stored: 503), and every live task writes its state
   // again (a finishing one its terminal state, awaited).
-  // The current child of each supervisor, for fault injection.
-  auto crashable = std::make_shared<supervised_children>();
+  // The current child of each supervisor (for the task actors, which skip
+  // the relays, and for fault injection).
+  auto children = std::make_shared<supervised_children>();
   auto pers_relay = sys.spawn(relay);
   caf::anon_send(pers_relay, retarget_atom_v,
                  caf::actor_cast<caf::actor>(pers.batcher));
   supervisor_hooks pers_hooks;
   pers_hooks.adopt = caf::actor_cast<caf::actor>(pers.batcher);
-  crashable->set("persistence", pers_hooks.adopt);
-  pers_hooks.spawn = [&sys, pers, pcfg, tel, pers_relay, crashable] {
+  children->set("persistence", pers_hooks.adopt);
+  pers_hooks.spawn = [&sys, pers, pcfg, tel, pers_relay, children] {
     auto b = caf::actor_cast<caf::actor>(
       sys.spawn(persistence, pers.writers, pcfg.batch_max_rows, tel));
     caf::anon_send(pers_relay, retarget_atom_v, b);
-    crashable->set("persistence", b);
+    children->set("persistence", b);
     return b;
   };
   pers_hooks.gave_up = give_up;
@@ -201,12 +202,17 @@ int run_coordinator(const config& cfg) {
   // actor can send to the relay.
   auto disp_relay = sys.spawn(relay);
   auto disp = caf::actor_cast<dispatcher_actor>(disp_relay);
-  {
-    auto first = caf::actor_cast<caf::actor>(sys.spawn(dispatcher, dcfg, tel));
-    caf::anon_send(disp_relay, retarget_atom_v, first);
-    crashable->set("dispatcher", first);
-  }
+  auto first_disp = sys.spawn(dispatcher, dcfg, tel);
+  caf::anon_send(disp_relay, retarget_atom_v,
+                 caf::actor_cast<caf::actor>(first_disp));
+  children->set("dispatcher", caf::actor_cast<caf::actor>(first_disp));
   task_manager_config tcfg;
+  // Task actors talk to the dispatcher and the batcher themselves (one hop
+  // less per message than through the relays); each restart hands them the
+  // new one.
+  tcfg.task_dispatcher = first_disp;
+  tcfg.task_persistence
+    = caf::actor_cast<persistence_actor>(children->get("persistence"));
   tcfg.backoff = {cfg.retry_base_ms, cfg.retry_max_ms};
   tcfg.result_cache_size = static_cast<size_t>(cfg.result_cache_size);
   tcfg.max_pending = static_cast<size_t>(cfg.max_pending);
@@ -223,27 +229,28 @@ int run_coordinator(const config& cfg) {
   // node is lost).
   auto generation = std::make_shared<uint64_t>(0);
   supervisor_hooks disp_hooks;
-  disp_hooks.adopt = crashable->get("dispatcher");
-  disp_hooks.spawn = [&sys, dcfg, tel, disp_relay, generation, crashable] {
+  disp_hooks.adopt = children->get("dispatcher");
+  disp_hooks.spawn = [&sys, dcfg, tel, disp_relay, generation, children] {
     auto c = dcfg;
     c.generation = ++*generation;
     auto d = caf::actor_cast<caf::actor>(sys.spawn(dispatcher, c, tel));
     caf::anon_send(disp_relay, retarget_atom_v, d);
-    crashable->set("dispatcher", d);
+    children->set("dispatcher", d);
     return d;
   };
-  disp_hooks.restarted = [tel, manager, generation] {
+  disp_hooks.restarted = [tel, manager, generation, children] {
     ++tel->state.dispatcher_restarts;
     tel->stats.supervisor_restart("dispatcher");
-    caf::anon_send(manager, redispatch_atom_v, *generation);
+    caf::anon_send(manager, redispatch_atom_v, *generation,
+                   children->get("dispatcher"));
   };
   disp_hooks.gave_up = give_up;
   auto disp_sup = sys.spawn(supervisor, supervisor_config{"dispatcher"},
                             disp_hooks);
-  pers_hooks.restarted = [tel, manager] {
+  pers_hooks.restarted = [tel, manager, children] {
     ++tel->state.persistence_restarts;
     tel->stats.supervisor_restart("persistence");
-    caf::anon_send(manager, rewrite_atom_v);
+    caf::anon_send(manager, rewrite_atom_v, children->get("persistence"));
   };
   auto pers_sup = sys.spawn(supervisor, supervisor_config{"persistence"},
                             pers_hooks);
@@ -269,8 +276,8 @@ int run_coordinator(const config& cfg) {
   if (cfg.fault_injection != 0) {
     log::warning(component, "fault injection is on: POST "
                             "/v1/debug/crash/{actor} kills supervised actors");
-    gdeps.crash = [crashable](const std::string& name) {
-      auto child = crashable->get(name);
+    gdeps.crash = [children](const std::string& name) {
+      auto child = children->get(name);
       if (!child)
         return false;
       caf::anon_send_exit(child, caf::exit_reason::kill);

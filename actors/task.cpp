@@ -28,7 +28,7 @@ void schedule(task_pointer self) {
   task_assignment a{rec.id,         rec.type,     rec.params,
                     rec.attempts + 1, rec.timeout_ms, rec.priority,
                     rec.scheduled_at};
-  self->send(self->state.deps->dispatcher, enqueue_atom_v, std::move(a),
+  self->send(self->state.dispatcher, enqueue_atom_v, std::move(a),
              caf::actor_cast<task_actor>(self));
 }
 
@@ -53,7 +53,7 @@ void finish(task_pointer self) {
 void write_terminal(task_pointer self) {
   auto& st = self->state;
   auto seq = ++st.terminal_writes;
-  self->request(st.deps->persistence, caf::infinite, write_atom_v, st.rec)
+  self->request(st.persistence, caf::infinite, write_atom_v, st.rec)
     .then(
       [self](ok_atom) {
         auto& st = self->state;
@@ -78,7 +78,8 @@ void write_terminal(task_pointer self) {
           // again shortly rather than run the task again.
           ++st.terminal_retries;
           self->delayed_send(self, std::chrono::milliseconds(100),
-                             rewrite_atom_v);
+                             rewrite_atom_v,
+                             caf::actor_cast<caf::actor>(st.persistence));
           return;
         }
         log::error(st.name, "terminal state not written",
@@ -115,7 +116,7 @@ void on_outcome(task_pointer self, task_outcome out) {
   }
   // PENDING again: wait out the back-off, then queue the next attempt.
   st.visible = st.rec;
-  self->send(st.deps->persistence, update_atom_v, st.rec);
+  self->send(st.persistence, update_atom_v, st.rec);
   log::info(st.name, "attempt failed, retrying",
             {{"task_id", st.rec.id},
              {"attempt", st.rec.attempts},
@@ -132,6 +133,8 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
   st.rec = std::move(rec);
   st.visible = st.rec;
   st.deps = std::move(deps);
+  st.dispatcher = st.deps->dispatcher;
+  st.persistence = st.deps->persistence;
   if (st.rec.status == task_status::pending)
     schedule(self);
   return {
@@ -142,7 +145,7 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
         return;
       st.started_by = generation;
       st.visible = st.rec;
-      self->send(st.deps->persistence, update_atom_v, st.rec);
+      self->send(st.persistence, update_atom_v, st.rec);
     },
     [self](result_atom, task_outcome& out) {
       if (!self->state.finishing)
@@ -162,8 +165,9 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
                   + std::to_string(st.rec.timeout_ms) + " ms";
       on_outcome(self, std::move(out));
     },
-    [self](redispatch_atom, uint64_t generation) {
+    [self](redispatch_atom, uint64_t generation, caf::actor& hdl) {
       auto& st = self->state;
+      st.dispatcher = caf::actor_cast<dispatcher_actor>(std::move(hdl));
       if (st.finishing)
         return;
       if (st.rec.status == task_status::processing) {
@@ -188,14 +192,15 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
         schedule(self);
       }
     },
-    [self](rewrite_atom) {
+    [self](rewrite_atom, caf::actor& hdl) {
       auto& st = self->state;
+      st.persistence = caf::actor_cast<persistence_actor>(std::move(hdl));
       // (Writing the same state twice changes nothing: a terminal row keeps
       // its terminal state.)
       if (st.finishing)
         write_terminal(self);
       else
-        self->send(st.deps->persistence, update_atom_v, st.rec);
+        self->send(st.persistence, update_atom_v, st.rec);
     },
     [self](dispatch_atom) {
       auto& st = self->state;
@@ -239,7 +244,7 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
       auto attempt = st.rec.status == task_status::processing
                        ? st.rec.attempts
                        : st.rec.attempts + 1;
-      self->send(st.deps->dispatcher, cancel_atom_v, st.rec.id, attempt);
+      self->send(st.dispatcher, cancel_atom_v, st.rec.id, attempt);
       apply_cancel(st.rec, now_ms());
       st.rec.error = "cancelled by request";
       st.cancel_waiters.push_back(rp);

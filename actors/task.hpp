@@ -16,6 +16,7 @@ namespace tasker {
 
 /// What every task actor needs; shared by all of them.
 struct task_deps {
+  /// The dispatcher and persistence actors when the task starts.
   dispatcher_actor dispatcher;
   persistence_actor persistence;
   task_manager_actor manager;
@@ -48,6 +49,10 @@ struct task_state {
   /// The dispatcher generation that started the running attempt.
   uint64_t started_by = 0;
   task_deps_ptr deps;
+  /// The dispatcher and persistence actors this task talks to: the current
+  /// ones themselves (not their relays); a restart hands it the new one.
+  dispatcher_actor dispatcher;
+  persistence_actor persistence;
 };
 
 using task_pointer = task_actor::stateful_pointer<task_state>;

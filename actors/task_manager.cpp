@@ -94,6 +94,56 @@ void admit_stored(task_manager_pointer self, const std::vector<task_record>& tas
   }
 }
 
+void send_write(task_manager_pointer self, uint64_t token);
+
+/// Writes a record the manager itself changed (a retry, a delayed task's
+/// cancellation); `done` gets the outcome once committed or refused. The
+/// write is idempotent, so it is sent again when the persistence actor dies
+/// with it: after 100 ms when bounced, at once when a restart is announced.
+void write_record(task_manager_pointer self, task_record rec,
+                  std::function<void(const caf::error&)> done) {
+  auto& st = self->state;
+  auto token = st.next_write++;
+  auto& w = st.writes[token];
+  w.rec = std::move(rec);
+  w.done = std::move(done);
+  send_write(self, token);
+}
+
+void end_write(task_manager_pointer self, uint64_t token,
+               const caf::error& err) {
+  auto& st = self->state;
+  auto i = st.writes.find(token);
+  if (i == st.writes.end())
+    return;
+  auto done = std::move(i->second.done);
+  st.writes.erase(i);
+  done(err);
+}
+
+void send_write(task_manager_pointer self, uint64_t token) {
+  auto& st = self->state;
+  auto i = st.writes.find(token);
+  if (i == st.writes.end())
+    return;
+  auto seq = ++i->second.seq;
+  self->request(st.storage, caf::infinite, write_atom_v, i->second.rec)
+    .then([self, token](ok_atom) { end_write(self, token, caf::error{}); },
+          [self, token, seq](caf::error& err) {
+            auto& st = self->state;
+            auto j = st.writes.find(token);
+            if (j == st.writes.end() || j->second.seq != seq)
+              return; // sent again meanwhile
+            if (err.category() == caf::atom("system")
+                && ++j->second.bounces <= 50) {
+              self->delayed_send(self, std::chrono::milliseconds(100),
+                                 write_atom_v, token);
+              return;
+            }
+            end_write(self, token, err);
+          });
+}
+
 /// Submission `token` waits for a commit that nobody will report: the
 /// persistence actor died with it. It is settled by a read-back.
 void doubt(task_manager_pointer self, uint64_t token) {
@@ -144,7 +194,7 @@ void settle_in_doubt(task_manager_pointer self, uint64_t token) {
     st.in_doubt_submits.erase(j);
   };
   self
-    ->request(st.deps->persistence, std::chrono::seconds(10), insert_atom_v,
+    ->request(st.storage, std::chrono::seconds(10), insert_atom_v,
               std::vector<task_record>{})
     .then(
       [self, token, retry](insert_result&) {
@@ -260,7 +310,7 @@ void load_page(task_manager_pointer self) {
           ++st.loaded;
           if (apply_recovery(rec, now)) {
             ++st.lost_attempts;
-            self->send(st.deps->persistence, update_atom_v, rec);
+            self->send(st.storage, update_atom_v, rec);
             if (is_terminal(rec.status)) {
               remember(st, std::move(rec));
               continue;
@@ -313,9 +363,12 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
   st.load_page = cfg.load_page;
   st.load_interval = cfg.load_interval;
   st.reader = std::move(reader);
+  st.storage = persistence;
   auto deps = std::make_shared<task_deps>();
-  deps->dispatcher = std::move(dispatcher);
-  deps->persistence = std::move(persistence);
+  deps->dispatcher = cfg.task_dispatcher ? cfg.task_dispatcher
+                                         : std::move(dispatcher);
+  deps->persistence = cfg.task_persistence ? cfg.task_persistence
+                                           : std::move(persistence);
   deps->manager = caf::actor_cast<task_manager_actor>(self);
   deps->backoff = cfg.backoff;
   deps->tel = std::move(tel);
@@ -346,7 +399,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
             return;
           apply_recovery(rec, now_ms());
           if (is_terminal(rec.status)) {
-            self->send(st.deps->persistence, update_atom_v, rec);
+            self->send(st.storage, update_atom_v, rec);
             remember(st, std::move(rec));
             return;
           }
@@ -403,7 +456,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       for (auto& rec : group)
         entry.ids.push_back(rec.id);
       self
-        ->request(st.deps->persistence, caf::infinite, insert_atom_v,
+        ->request(st.storage, caf::infinite, insert_atom_v,
                   std::move(group))
         .then(
           [self, token, ids](insert_result& res) mutable {
@@ -490,21 +543,18 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
                                                 + " cannot be cancelled"));
           return;
         }
-        auto id = rec.id;
-        st.cancelling.insert(id);
-        self->request(st.deps->persistence, caf::infinite, write_atom_v, rec)
-          .then(
-            [self, rp, rec](ok_atom) mutable {
-              auto& st = self->state;
-              st.cancelling.erase(rec.id);
-              log::info(st.name, "task CANCELLED", {{"task_id", rec.id}});
-              remember(st, rec);
-              rp.deliver(std::move(rec));
-            },
-            [self, rp, id](caf::error& err) mutable {
-              self->state.cancelling.erase(id);
-              rp.deliver(err);
-            });
+        st.cancelling.insert(rec.id);
+        write_record(self, rec, [self, rp, rec](const caf::error& err) mutable {
+          auto& st = self->state;
+          st.cancelling.erase(rec.id);
+          if (err) {
+            rp.deliver(err);
+            return;
+          }
+          log::info(st.name, "task CANCELLED", {{"task_id", rec.id}});
+          remember(st, rec);
+          rp.deliver(rec);
+        });
       };
       if (auto i = st.live.find(id); i != st.live.end()) {
         self->request(i->second, caf::infinite, cancel_atom_v)
@@ -546,20 +596,22 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
                               "retried"));
           return;
         }
-        self->request(st.deps->persistence, caf::infinite, write_atom_v, rec)
-          .then(
-            [self, id, rp, rec](ok_atom) mutable {
-              auto& st = self->state;
-              st.retrying.erase(id);
-              // Overwritten, not erased: the id keeps its one place in the
-              // eviction order (a live actor answers before the cache).
-              if (auto i = st.cache.find(id); i != st.cache.end())
-                i->second = rec;
-              log::info(st.name, "task retried", {{"task_id", id}});
-              spawn_task(self, rec);
-              rp.deliver(rec);
-            },
-            [fail](caf::error& err) mutable { fail(err); });
+        write_record(
+          self, rec, [self, id, rp, rec, fail](const caf::error& err) mutable {
+            if (err) {
+              fail(err);
+              return;
+            }
+            auto& st = self->state;
+            st.retrying.erase(id);
+            // Overwritten, not erased: the id keeps its one place in the
+            // eviction order (a live actor answers before the cache).
+            if (auto i = st.cache.find(id); i != st.cache.end())
+              i->second = rec;
+            log::info(st.name, "task retried", {{"task_id", id}});
+            spawn_task(self, rec);
+            rp.deliver(rec);
+          });
       };
       if (auto i = st2.cache.find(id); i != st2.cache.end()) {
         auto rec = i->second;
@@ -580,8 +632,12 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
     },
     [self](recover_atom) { load_due(self); },
     [self](insert_atom, uint64_t token) { settle_in_doubt(self, token); },
-    [self](rewrite_atom) {
+    [self](write_atom, uint64_t token) { send_write(self, token); },
+    [self](rewrite_atom, caf::actor& hdl) {
       auto& st = self->state;
+      auto deps = std::make_shared<task_deps>(*st.deps);
+      deps->persistence = caf::actor_cast<persistence_actor>(hdl);
+      st.deps = std::move(deps);
       log::warning(st.name, "the persistence actor was restarted; settling "
                             "the submissions it held and writing every live "
                             "task again",
@@ -592,16 +648,24 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
         tokens.push_back(kv.first);
       for (auto token : tokens)
         doubt(self, token);
+      tokens.clear();
+      for (auto& kv : st.writes)
+        tokens.push_back(kv.first);
+      for (auto token : tokens)
+        send_write(self, token);
       for (auto& kv : st.live)
-        self->send(kv.second, rewrite_atom_v);
+        self->send(kv.second, rewrite_atom_v, hdl);
     },
-    [self](redispatch_atom, uint64_t generation) {
+    [self](redispatch_atom, uint64_t generation, caf::actor& hdl) {
       auto& st = self->state;
+      auto deps = std::make_shared<task_deps>(*st.deps);
+      deps->dispatcher = caf::actor_cast<dispatcher_actor>(hdl);
+      st.deps = std::move(deps);
       log::warning(st.name, "the dispatcher was restarted; live tasks queue "
                             "their attempts again",
                    {{"generation", generation}, {"live_tasks", st.live.size()}});
       for (auto& kv : st.live)
-        self->send(kv.second, redispatch_atom_v, generation);
+        self->send(kv.second, redispatch_atom_v, generation, hdl);
     },
     [self](timeout_atom, uint64_t token) {
       auto& st = self->state;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <string>
 #include <unordered_map>
@@ -34,6 +35,12 @@ struct task_manager_config {
   int32_t load_page = 5000;
   /// How often tasks coming due are loaded.
   std::chrono::milliseconds load_interval{1000};
+  /// The dispatcher and persistence actors the task actors talk to, if not
+  /// the ones given to the manager: the coordinator gives the manager the
+  /// relays (stable handles) and the tasks the actors behind them (one hop
+  /// less per message), and announces each restart with the new one.
+  dispatcher_actor task_dispatcher;
+  persistence_actor task_persistence;
 };
 
 /// State of the task manager.
@@ -72,6 +79,17 @@ struct task_manager_state {
     int tries = 0;
   };
   std::unordered_map<uint64_t, in_doubt> in_doubt_submits;
+  /// Records the manager itself writes (a retry, a delayed task's
+  /// cancellation), by number, until committed or refused: sent again when
+  /// the persistence actor dies with them (the writes are idempotent).
+  struct pending_write {
+    task_record rec;
+    std::function<void(const caf::error&)> done;
+    uint64_t seq = 0;
+    int bounces = 0;
+  };
+  std::unordered_map<uint64_t, pending_write> writes;
+  uint64_t next_write = 1;
   /// Submissions found stored, and not stored, after the persistence actor
   /// died holding them.
   uint64_t in_doubt_stored = 0;
@@ -100,7 +118,10 @@ struct task_manager_state {
   std::unordered_set<std::string> retrying;
   /// Delayed tasks (no actor yet) whose cancellation is being written.
   std::unordered_set<std::string> cancelling;
+  /// What new task actors get (the current dispatcher and persistence).
   task_deps_ptr deps;
+  /// The manager's own handle of persistence (a relay in the coordinator).
+  persistence_actor storage;
   reader_actor reader;
   uint64_t spawned = 0;
   uint64_t finished = 0;

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
@@ -41,13 +42,15 @@ using task_actor = caf::typed_actor<
   /// The dispatcher handed attempt N to worker W at time T; the last number
   /// is the dispatcher's generation (how often it was restarted).
   caf::reacts_to<start_atom, int32_t, std::string, millis, uint64_t>,
-  /// The dispatcher was restarted as generation G and knows nothing queued or
-  /// running: queue the due attempt again; a running attempt started by an
-  /// earlier generation is lost.
-  caf::reacts_to<redispatch_atom, uint64_t>,
-  /// The persistence actor was restarted and may have lost what this task
-  /// handed it: write the current state again (awaiting the terminal one).
-  caf::reacts_to<rewrite_atom>,
+  /// The dispatcher was restarted as generation G (this handle, a
+  /// dispatcher_actor) and knows nothing queued or running: queue the due
+  /// attempt again; a running attempt started by an earlier generation is
+  /// lost.
+  caf::reacts_to<redispatch_atom, uint64_t, caf::actor>,
+  /// The persistence actor was restarted (this handle, a persistence_actor)
+  /// and may have lost what this task handed it: write the current state
+  /// again (awaiting the terminal one).
+  caf::reacts_to<rewrite_atom, caf::actor>,
   /// An attempt ended on a worker node.
   caf::reacts_to<result_atom, task_outcome>,
   /// Attempt N ran past its timeout (sent by the dispatcher).
@@ -136,12 +139,15 @@ using task_manager_actor = caf::typed_actor<
   caf::reacts_to<finished_atom, task_record>,
   /// Recovery of unfinished tasks from the database (self-message).
   caf::reacts_to<recover_atom>,
-  /// The dispatcher was restarted as generation G: every live task queues
-  /// its attempt again.
-  caf::reacts_to<redispatch_atom, uint64_t>,
-  /// The persistence actor was restarted: submissions waiting for it are
-  /// settled by a read-back, and every live task writes its state again.
-  caf::reacts_to<rewrite_atom>,
+  /// The dispatcher was restarted as generation G (this handle): every live
+  /// task queues its attempt again.
+  caf::reacts_to<redispatch_atom, uint64_t, caf::actor>,
+  /// The persistence actor was restarted (this handle): submissions and
+  /// writes waiting for it are settled, and every live task writes its state
+  /// again.
+  caf::reacts_to<rewrite_atom, caf::actor>,
+  /// Sends write N again (self-message): the persistence actor was gone.
+  caf::reacts_to<write_atom, uint64_t>,
   /// The submission with this number waited too long for its commit
   /// (self-message): its client gets `unavailable`.
   caf::reacts_to<timeout_atom, uint64_t>,

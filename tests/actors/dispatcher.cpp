@@ -63,8 +63,8 @@ task_actor::behavior_type fake_owner(task_actor::pointer,
       log->starts.emplace_back(attempt, std::move(worker));
       log->generations.push_back(generation);
     },
-    [](redispatch_atom, uint64_t) {},
-    [](rewrite_atom) {},
+    [](redispatch_atom, uint64_t, caf::actor&) {},
+    [](rewrite_atom, caf::actor&) {},
     [log](result_atom, task_outcome& out) {
       log->results.push_back(std::move(out));
     },

@@ -48,10 +48,11 @@ fake_manager(task_manager_actor::pointer, std::shared_ptr<manager_log> log) {
       log->finished.push_back(std::move(rec));
     },
     [](recover_atom) {},
-    [](redispatch_atom, uint64_t) {},
-    [](rewrite_atom) {},
+    [](redispatch_atom, uint64_t, caf::actor&) {},
+    [](rewrite_atom, caf::actor&) {},
     [](timeout_atom, uint64_t) {},
     [](insert_atom, uint64_t) {},
+    [](write_atom, uint64_t) {},
     [](status_atom) { return std::string{"{}"}; },
   };
 }
@@ -105,6 +106,11 @@ struct fixture : actor_fixture<> {
     keep(t);
     sched.run();
     return t;
+  }
+
+  /// The dispatcher as an untyped handle (how a restart announces it).
+  caf::actor disp_handle() {
+    return caf::actor_cast<caf::actor>(deps->dispatcher);
   }
 
   /// Reads the task as clients see it now.
@@ -425,7 +431,7 @@ CAF_TEST(a restarted persistence actor gets the state of a running task again) {
   auto t = spawn_task(record());
   start(t, 1);
   CAF_REQUIRE_EQUAL(pers_log->updates.size(), 1u);
-  self->send(t, rewrite_atom_v);
+  self->send(t, rewrite_atom_v, caf::actor_cast<caf::actor>(pers));
   sched.run();
   CAF_REQUIRE_EQUAL(pers_log->updates.size(), 2u);
   CAF_CHECK_EQUAL(pers_log->updates[1], pers_log->updates[0]);
@@ -443,7 +449,7 @@ CAF_TEST(a terminal write lost with the persistence actor is sent again) {
   // The write died with the persistence actor (held, never answered); the
   // restarted one gets it again.
   pers_log->held.clear();
-  self->send(t, rewrite_atom_v);
+  self->send(t, rewrite_atom_v, caf::actor_cast<caf::actor>(pers));
   sched.run();
   CAF_REQUIRE_EQUAL(pers_log->writes.size(), 2u);
   CAF_CHECK_EQUAL(pers_log->writes[1], pers_log->writes[0]);
@@ -501,7 +507,7 @@ CAF_TEST(a stale result or start is ignored) {
 CAF_TEST(after a dispatcher restart a queued attempt is queued again) {
   auto t = spawn_task(record());
   CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 1u);
-  self->send(t, redispatch_atom_v, uint64_t{1});
+  self->send(t, redispatch_atom_v, uint64_t{1}, disp_handle());
   sched.run();
   // The same attempt again (the new dispatcher ignores it if it already has
   // it); nothing written, no attempt counted.
@@ -516,7 +522,7 @@ CAF_TEST(after a dispatcher restart an attempt it had started counts as lost) {
   auto t = spawn_task(record());
   start(t, 1, 0);
   CAF_REQUIRE_EQUAL(pers_log->updates.size(), 1u);
-  self->send(t, redispatch_atom_v, uint64_t{1});
+  self->send(t, redispatch_atom_v, uint64_t{1}, disp_handle());
   sched.run();
   CAF_REQUIRE_EQUAL(pers_log->updates.size(), 2u);
   auto& u = pers_log->updates[1];
@@ -534,7 +540,7 @@ CAF_TEST(after a dispatcher restart an attempt it had started counts as lost) {
   sched.run();
   CAF_CHECK(pers_log->writes.empty());
   // The same restart announced again changes nothing either.
-  self->send(t, redispatch_atom_v, uint64_t{1});
+  self->send(t, redispatch_atom_v, uint64_t{1}, disp_handle());
   sched.run();
   CAF_CHECK_EQUAL(pers_log->updates.size(), 2u);
 }
@@ -544,7 +550,7 @@ CAF_TEST(an attempt started by the new dispatcher survives its announcement) {
   // The new dispatcher (generation 1) started attempt 1 before the task
   // heard of the restart: that attempt is alive.
   start(t, 1, 1);
-  self->send(t, redispatch_atom_v, uint64_t{1});
+  self->send(t, redispatch_atom_v, uint64_t{1}, disp_handle());
   sched.run();
   CAF_CHECK_EQUAL(pers_log->updates.size(), 1u);
   CAF_CHECK_EQUAL(disp_log->enqueued.size(), 1u);

@@ -97,6 +97,41 @@ struct fixture : actor_fixture<> {
     return ask_json(mgr, status_atom_v);
   }
 
+  /// A second manager as the coordinator arranges it: its persistence is a
+  /// relay in front of a fake persistence actor logging to `log`.
+  std::tuple<task_manager_actor, caf::actor, caf::actor>
+  behind_relay(std::shared_ptr<persistence_log> log) {
+    auto rel = sys.spawn(relay);
+    keep(rel);
+    auto pers = caf::actor_cast<caf::actor>(sys.spawn(fake_persistence, log));
+    self->send(rel, retarget_atom_v, pers);
+    sched.run();
+    auto reader = sys.spawn(fake_reader, db);
+    keep(reader);
+    auto d = sys.spawn(fake_dispatcher, disp_log);
+    keep(d);
+    task_manager_config cfg;
+    auto m = sys.spawn(task_manager, d, caf::actor_cast<persistence_actor>(rel),
+                       reader, cfg, tel);
+    keep(m);
+    sched.run();
+    return {m, rel, pers};
+  }
+
+  /// The persistence actor dies, its successor (logging to `log`) takes
+  /// over the relay, and the manager is told, as the supervisor does.
+  void restart_persistence(const task_manager_actor& m, const caf::actor& rel,
+                           const caf::actor& dying,
+                           std::shared_ptr<persistence_log> log) {
+    caf::anon_send_exit(dying, caf::exit_reason::kill);
+    auto next = caf::actor_cast<caf::actor>(sys.spawn(fake_persistence, log));
+    keep(next);
+    self->send(rel, retarget_atom_v, next);
+    sched.run();
+    self->send(m, rewrite_atom_v, next);
+    sched.run();
+  }
+
   task_manager_state& state() {
     using impl = caf::stateful_actor<task_manager_state,
                                      task_manager_actor::base>;
@@ -144,37 +179,33 @@ CAF_TEST(a dispatcher restart makes every live task queue its attempt again) {
   auto b = submit();
   auto later = submit(3600000);
   CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 2u);
-  self->send(mgr, redispatch_atom_v, uint64_t{1});
+  auto next_log = std::make_shared<dispatcher_log>();
+  auto next = sys.spawn(fake_dispatcher, next_log);
+  keep(next);
+  self->send(mgr, redispatch_atom_v, uint64_t{1},
+             caf::actor_cast<caf::actor>(next));
   sched.run();
-  // Both live tasks queued attempt 1 again; the far-future one, which has no
-  // actor, waits in the database as before.
-  CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 4u);
-  std::set<std::string> again{disp_log->enqueued[2].id,
-                              disp_log->enqueued[3].id};
+  // Both live tasks queued attempt 1 again, with the new dispatcher; the
+  // far-future one, which has no actor, waits in the database as before.
+  CAF_CHECK_EQUAL(disp_log->enqueued.size(), 2u);
+  CAF_REQUIRE_EQUAL(next_log->enqueued.size(), 2u);
+  std::set<std::string> again{next_log->enqueued[0].id,
+                              next_log->enqueued[1].id};
   CAF_CHECK_EQUAL(again, (std::set<std::string>{a.id, b.id}));
-  CAF_CHECK_EQUAL(disp_log->enqueued[2].attempt, 1);
-  CAF_CHECK_EQUAL(disp_log->enqueued[3].attempt, 1);
+  CAF_CHECK_EQUAL(next_log->enqueued[0].attempt, 1);
+  CAF_CHECK_EQUAL(next_log->enqueued[1].attempt, 1);
   CAF_CHECK_EQUAL(state().live.count(later.id), 0u);
+  // A task submitted now goes to the new dispatcher too.
+  auto c = submit();
+  CAF_REQUIRE_EQUAL(next_log->enqueued.size(), 3u);
+  CAF_CHECK_EQUAL(next_log->enqueued[2].id, c.id);
 }
 
 CAF_TEST(submissions the persistence actor died holding are read back) {
-  // The coordinator's arrangement: the manager holds a relay in front of
-  // the persistence actor, which dies holding two submissions unanswered.
-  auto rel = sys.spawn(relay);
-  keep(rel);
+  // The persistence actor dies holding two submissions unanswered.
   auto dying_log = std::make_shared<persistence_log>();
   dying_log->hold_inserts = true;
-  auto dying = sys.spawn(fake_persistence, dying_log);
-  self->send(rel, retarget_atom_v, caf::actor_cast<caf::actor>(dying));
-  auto reader = sys.spawn(fake_reader, db);
-  keep(reader);
-  auto d = sys.spawn(fake_dispatcher, disp_log);
-  keep(d);
-  task_manager_config cfg;
-  auto m = sys.spawn(task_manager, d, caf::actor_cast<persistence_actor>(rel),
-                     reader, cfg, tel);
-  keep(m);
-  sched.run();
+  auto [m, rel, dying] = behind_relay(dying_log);
   auto make = [] {
     auto rec = make_record(make_uuid(), task_status::pending, 0);
     rec.created_at = rec.updated_at = rec.scheduled_at = now_ms();
@@ -193,14 +224,8 @@ CAF_TEST(submissions the persistence actor died holding are read back) {
   CAF_CHECK(!r1->done);
   CAF_CHECK(!r2->done);
   // It dies; its successor takes over the relay; the manager is told.
-  caf::anon_send_exit(dying, caf::exit_reason::kill);
   auto next_log = std::make_shared<persistence_log>();
-  auto next = sys.spawn(fake_persistence, next_log);
-  keep(next);
-  self->send(rel, retarget_atom_v, caf::actor_cast<caf::actor>(next));
-  sched.run();
-  self->send(m, rewrite_atom_v);
-  sched.run();
+  restart_persistence(m, rel, dying, next_log);
   advance_time(50ms);
   sched.run();
   // A barrier (an empty submission) went through the successor first, then
@@ -223,6 +248,33 @@ CAF_TEST(submissions the persistence actor died holding are read back) {
   // Nothing is left counted against max_pending but the live task.
   CAF_CHECK_EQUAL(st["admitting"].get<int>(), 0);
   CAF_CHECK_EQUAL(st["live_task_actors"].get<int>(), 1);
+}
+
+CAF_TEST(a retry whose write died with the persistence actor is written again) {
+  auto dying_log = std::make_shared<persistence_log>();
+  dying_log->hold = true;
+  auto [m, rel, dying] = behind_relay(dying_log);
+  auto rec = make_record(make_uuid(), task_status::failed, 3);
+  rec.created_at = rec.updated_at = rec.scheduled_at = now_ms();
+  db->by_id[rec.id] = rec;
+  auto r = ask<task_record>(m, retry_atom_v, rec.id);
+  sched.run();
+  CAF_REQUIRE_EQUAL(dying_log->writes.size(), 1u);
+  CAF_CHECK(!r->done);
+  auto next_log = std::make_shared<persistence_log>();
+  restart_persistence(m, rel, dying, next_log);
+  // The same write went to the successor, which committed it: the task runs
+  // again and the client has its answer.
+  CAF_REQUIRE_EQUAL(next_log->writes.size(), 1u);
+  CAF_CHECK_EQUAL(next_log->writes[0], dying_log->writes[0]);
+  CAF_REQUIRE(r->done);
+  CAF_REQUIRE(r->value);
+  CAF_CHECK_EQUAL(r->value->status, task_status::pending);
+  CAF_CHECK_EQUAL(disp_log->enqueued.size(), 1u);
+  // A second retry is refused while it runs.
+  auto again = ask<task_record>(m, retry_atom_v, rec.id);
+  sched.run();
+  CAF_CHECK_EQUAL(code_of(again->err), ec::conflict);
 }
 
 CAF_TEST(a task due beyond the horizon has no actor and cancels in the database) {

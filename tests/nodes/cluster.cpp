@@ -59,8 +59,8 @@ task_actor::behavior_type owner(task_actor::pointer,
     [log](start_atom, int32_t attempt, std::string&, millis, uint64_t) {
       log->starts.push_back(attempt);
     },
-    [](redispatch_atom, uint64_t) {},
-    [](rewrite_atom) {},
+    [](redispatch_atom, uint64_t, caf::actor&) {},
+    [](rewrite_atom, caf::actor&) {},
     [log](result_atom, task_outcome& out) {
       log->results.push_back(std::move(out));
     },
