@@ -108,6 +108,42 @@ struct fixture : actor_fixture<> {
     return t;
   }
 
+  /// Attempt 1 (of a task that ran it alone) ended without a result: PENDING
+  /// is written with `error`, attempt 2 is queued after the back-off, and a
+  /// late result of attempt 1 changes nothing.
+  void check_retry_after_lost_attempt(const task_actor& t,
+                                      const std::string& error) {
+    CAF_REQUIRE_EQUAL(pers_log->updates.size(), 2u);
+    auto& u = pers_log->updates[1];
+    CAF_CHECK_EQUAL(u.status, task_status::pending);
+    CAF_CHECK_EQUAL(u.attempts, 1);
+    CAF_CHECK_EQUAL(u.error, error);
+    CAF_CHECK_GREATER(u.scheduled_at, u.updated_at);
+    CAF_CHECK(pers_log->writes.empty());
+    std::this_thread::sleep_for(40ms);
+    advance_time(30ms);
+    sched.run();
+    CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 2u);
+    CAF_CHECK_EQUAL(disp_log->enqueued[1].attempt, 2);
+    self->send(t, result_atom_v, outcome(1, true, "1"));
+    sched.run();
+    CAF_CHECK(pers_log->writes.empty());
+    CAF_CHECK_EQUAL(get(t).status, task_status::pending);
+  }
+
+  /// A task whose attempt 1 succeeded, with its COMPLETED write sent, and
+  /// how it ends (see `watch`).
+  std::pair<task_actor, std::shared_ptr<std::optional<caf::error>>>
+  succeed_first_attempt() {
+    auto t = spawn_task(record());
+    auto down = watch(t);
+    start(t, 1);
+    self->send(t, result_atom_v, outcome(1, true, "7"));
+    sched.run();
+    CAF_REQUIRE_EQUAL(pers_log->writes.size(), 1u);
+    return {t, down};
+  }
+
   /// The dispatcher as an untyped handle (how a restart announces it).
   caf::actor disp_handle() {
     return caf::actor_cast<caf::actor>(deps->dispatcher);
@@ -325,22 +361,7 @@ CAF_TEST(a timeout with attempts left schedules a retry) {
   CAF_CHECK_EQUAL(pers_log->updates.size(), 1u);
   self->send(t, timeout_atom_v, int32_t{1});
   sched.run();
-  CAF_REQUIRE_EQUAL(pers_log->updates.size(), 2u);
-  auto& u = pers_log->updates[1];
-  CAF_CHECK_EQUAL(u.status, task_status::pending);
-  CAF_CHECK_EQUAL(u.error, "attempt 1 timed out after 5000 ms");
-  CAF_CHECK_GREATER(u.scheduled_at, u.updated_at);
-  CAF_CHECK(pers_log->writes.empty());
-  std::this_thread::sleep_for(40ms);
-  advance_time(30ms);
-  sched.run();
-  CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 2u);
-  CAF_CHECK_EQUAL(disp_log->enqueued[1].attempt, 2);
-  // The late result of the timed-out attempt changes nothing.
-  self->send(t, result_atom_v, outcome(1, true, "1"));
-  sched.run();
-  CAF_CHECK(pers_log->writes.empty());
-  CAF_CHECK_EQUAL(get(t).status, task_status::pending);
+  check_retry_after_lost_attempt(t, "attempt 1 timed out after 5000 ms");
 }
 
 CAF_TEST(a timeout of the last attempt makes the task FAILED) {
@@ -440,12 +461,7 @@ CAF_TEST(a restarted persistence actor gets the state of a running task again) {
 
 CAF_TEST(a terminal write lost with the persistence actor is sent again) {
   pers_log->hold = true;
-  auto t = spawn_task(record());
-  auto down = watch(t);
-  start(t, 1);
-  self->send(t, result_atom_v, outcome(1, true, "7"));
-  sched.run();
-  CAF_REQUIRE_EQUAL(pers_log->writes.size(), 1u);
+  auto [t, down] = succeed_first_attempt();
   // The write died with the persistence actor (held, never answered); the
   // restarted one gets it again.
   pers_log->held.clear();
@@ -465,12 +481,7 @@ CAF_TEST(a terminal write lost with the persistence actor is sent again) {
 CAF_TEST(a terminal write bounced by a dead persistence actor is retried) {
   // (What a request that reached a persistence actor just as it died gets.)
   pers_log->fail = caf::make_error(caf::sec::request_receiver_down);
-  auto t = spawn_task(record());
-  auto down = watch(t);
-  start(t, 1);
-  self->send(t, result_atom_v, outcome(1, true, "7"));
-  sched.run();
-  CAF_REQUIRE_EQUAL(pers_log->writes.size(), 1u);
+  auto [t, down] = succeed_first_attempt();
   // Not given up: the task waits and writes again.
   CAF_CHECK(!*down);
   pers_log->fail = caf::error{};
@@ -524,21 +535,7 @@ CAF_TEST(after a dispatcher restart an attempt it had started counts as lost) {
   CAF_REQUIRE_EQUAL(pers_log->updates.size(), 1u);
   self->send(t, redispatch_atom_v, uint64_t{1}, disp_handle());
   sched.run();
-  CAF_REQUIRE_EQUAL(pers_log->updates.size(), 2u);
-  auto& u = pers_log->updates[1];
-  CAF_CHECK_EQUAL(u.status, task_status::pending);
-  CAF_CHECK_EQUAL(u.attempts, 1);
-  CAF_CHECK_EQUAL(u.error, "the dispatcher restarted during attempt 1");
-  // After the back-off, attempt 2 goes to the new dispatcher.
-  std::this_thread::sleep_for(40ms);
-  advance_time(30ms);
-  sched.run();
-  CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 2u);
-  CAF_CHECK_EQUAL(disp_log->enqueued[1].attempt, 2);
-  // The old attempt's late result changes nothing.
-  self->send(t, result_atom_v, outcome(1, true, "1"));
-  sched.run();
-  CAF_CHECK(pers_log->writes.empty());
+  check_retry_after_lost_attempt(t, "the dispatcher restarted during attempt 1");
   // The same restart announced again changes nothing either.
   self->send(t, redispatch_atom_v, uint64_t{1}, disp_handle());
   sched.run();
