@@ -162,15 +162,17 @@ int run_coordinator(const config& cfg) {
     kill(getpid(), SIGTERM); // the main thread shuts down in order
   };
   // The batching persistence actor runs under a supervisor (started below,
-  // once the task manager exists), behind a relay whose handle every actor
-  // holds: a batcher that dies is replaced (taking over the writers) and the
-  // relay forwards to the new one. What it held dies with it, and nobody
-  // answers for it, so the task manager is told: a submission waiting for
-  // its commit is settled by a barrier and a read-back (stored: the client
-  // gets its 202; not stored: 503), and every live task writes its state
-  // again (a finishing one its terminal state, awaited).
-  // The current child of each supervisor (for the task actors, which skip
-  // the relays, and for fault injection).
+  // once the task manager exists), behind a relay whose handle the gateway
+  // and the dispatcher hold (the task manager and the task actors hold the
+  // batcher itself): a batcher that dies is replaced (taking over the
+  // writers) and the relay forwards to the new one. What it held dies with
+  // it, and nobody answers for it, so the task manager is told, with the new
+  // handle: a submission waiting for its commit is settled by a barrier and a
+  // read-back (stored: the client gets its 202; not stored: 503), its own
+  // writes are sent again, and every live task writes its state again (a
+  // finishing one its terminal state, awaited).
+  // The current child of each supervisor (announced to the task manager with
+  // each restart, and for fault injection).
   auto children = std::make_shared<supervised_children>();
   auto pers_relay = sys.spawn(relay);
   caf::anon_send(pers_relay, retarget_atom_v,
@@ -197,8 +199,8 @@ int run_coordinator(const config& cfg) {
   dcfg.registry = pers.batcher;
   dcfg.max_db_backlog = cfg.max_db_backlog;
   // The dispatcher too runs under a supervisor behind a relay: the relay is
-  // the handle the tasks, the gateway and every worker node hold (it is what
-  // the cluster port publishes). The first dispatcher is in place before any
+  // the handle the gateway and every worker node hold (it is what the
+  // cluster port publishes). The first dispatcher is in place before any
   // actor can send to the relay.
   auto disp_relay = sys.spawn(relay);
   auto disp = caf::actor_cast<dispatcher_actor>(disp_relay);
@@ -207,20 +209,19 @@ int run_coordinator(const config& cfg) {
                  caf::actor_cast<caf::actor>(first_disp));
   children->set("dispatcher", caf::actor_cast<caf::actor>(first_disp));
   task_manager_config tcfg;
-  // Task actors talk to the dispatcher and the batcher themselves (one hop
-  // less per message than through the relays); each restart hands them the
-  // new one.
-  tcfg.task_dispatcher = first_disp;
-  tcfg.task_persistence
-    = caf::actor_cast<persistence_actor>(children->get("persistence"));
   tcfg.backoff = {cfg.retry_base_ms, cfg.retry_max_ms};
   tcfg.result_cache_size = static_cast<size_t>(cfg.result_cache_size);
   tcfg.max_pending = static_cast<size_t>(cfg.max_pending);
   tcfg.submit_timeout = std::chrono::milliseconds(cfg.submit_timeout_ms);
   tcfg.horizon_ms = cfg.delay_horizon_ms;
   tcfg.load_page = static_cast<int32_t>(cfg.load_page);
-  auto manager = sys.spawn(task_manager, disp, pers.batcher, pers.reader, tcfg,
-                           tel);
+  // The task manager and the task actors talk to the dispatcher and the
+  // batcher themselves, not through the relays (one hop less per message);
+  // each restart hands them the new one.
+  auto manager = sys.spawn(
+    task_manager, first_disp,
+    caf::actor_cast<persistence_actor>(children->get("persistence")),
+    pers.reader, tcfg, tel);
   // A dispatcher that dies takes its queues and the attempts it handed out
   // with it. Its successor (one generation on) starts empty: worker nodes
   // join it again when it answers their next heartbeat with "not a member",

@@ -409,6 +409,11 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       auto i = st.nodes.find(id);
       if (i == st.nodes.end() || i->second.dead)
         return false;
+      // Only the node itself speaks for its id: after a restart of the
+      // dispatcher another node of the same name may have joined as it.
+      if (self->current_sender()
+          != caf::actor_cast<caf::strong_actor_ptr>(i->second.handle))
+        return false;
       i->second.last_seen = now_ms();
       if (i->second.suspect) {
         i->second.suspect = false;

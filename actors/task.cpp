@@ -77,9 +77,10 @@ void write_terminal(task_pointer self) {
           // The persistence actor is gone (it is being restarted): write
           // again shortly rather than run the task again.
           ++st.terminal_retries;
+          // (No handle: the one current then, which the restart's news
+          // may have changed meanwhile.)
           self->delayed_send(self, std::chrono::milliseconds(100),
-                             rewrite_atom_v,
-                             caf::actor_cast<caf::actor>(st.persistence));
+                             rewrite_atom_v, caf::actor{});
           return;
         }
         log::error(st.name, "terminal state not written",
@@ -188,13 +189,16 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
       } else if (st.rec.status == task_status::pending
                  && st.rec.scheduled_at <= now_ms()) {
         // Queued with the old dispatcher (or on its way to it): queue again.
-        // The dispatcher ignores an attempt it already queued or started.
+        // The dispatcher ignores an attempt it already started, and one it
+        // still queues is queued again (behind others of its priority and
+        // time).
         schedule(self);
       }
     },
     [self](rewrite_atom, caf::actor& hdl) {
       auto& st = self->state;
-      st.persistence = caf::actor_cast<persistence_actor>(std::move(hdl));
+      if (hdl)
+        st.persistence = caf::actor_cast<persistence_actor>(std::move(hdl));
       // (Writing the same state twice changes nothing: a terminal row keeps
       // its terminal state.)
       if (st.finishing)

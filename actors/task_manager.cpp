@@ -127,7 +127,7 @@ void send_write(task_manager_pointer self, uint64_t token) {
   if (i == st.writes.end())
     return;
   auto seq = ++i->second.seq;
-  self->request(st.storage, caf::infinite, write_atom_v, i->second.rec)
+  self->request(st.deps->persistence, caf::infinite, write_atom_v, i->second.rec)
     .then([self, token](ok_atom) { end_write(self, token, caf::error{}); },
           [self, token, seq](caf::error& err) {
             auto& st = self->state;
@@ -144,6 +144,17 @@ void send_write(task_manager_pointer self, uint64_t token) {
           });
 }
 
+/// Writes the terminal state recovery gave a task that has no actor (its
+/// attempts ran out with a lost one).
+void write_terminal(task_manager_pointer self, const task_record& rec) {
+  write_record(self, rec, [self, id = rec.id](const caf::error& err) {
+    if (err)
+      log::error(self->state.name, "terminal state of a recovered task not "
+                                   "written; the next start settles it",
+                 {{"task_id", id}, {"error", message_of(err)}});
+  });
+}
+
 /// Submission `token` waits for a commit that nobody will report: the
 /// persistence actor died with it. It is settled by a read-back.
 void doubt(task_manager_pointer self, uint64_t token) {
@@ -157,114 +168,149 @@ void doubt(task_manager_pointer self, uint64_t token) {
   self->delayed_send(self, std::chrono::milliseconds(50), insert_atom_v, token);
 }
 
+/// A submission that could not be settled now is tried again in 250 ms, for
+/// about a minute at least; then its client hears that it may not have been
+/// stored (if it was, the next start recovers its tasks).
+void retry_settle(task_manager_pointer self, uint64_t token,
+                  const caf::error& err) {
+  auto& st = self->state;
+  auto j = st.in_doubt_submits.find(token);
+  if (j == st.in_doubt_submits.end())
+    return;
+  if (++j->second.tries < 240) {
+    self->delayed_send(self, std::chrono::milliseconds(250), insert_atom_v,
+                       token);
+    return;
+  }
+  log::error(st.name, "cannot settle a submission the persistence actor "
+                      "died holding",
+             {{"tasks", j->second.ids.size()}, {"error", message_of(err)}});
+  answer_submit(st, token,
+                make_error(ec::unavailable, "the submission may not have "
+                                            "been stored; retry it"));
+  st.in_doubt_submits.erase(j);
+}
+
+/// Settles a submission as read back: `found` holds its tasks as stored, or
+/// nothing when it was not stored.
+void settled(task_manager_pointer self, uint64_t token,
+             std::vector<task_record> found) {
+  auto& st = self->state;
+  auto k = st.in_doubt_submits.find(token);
+  if (k == st.in_doubt_submits.end())
+    return;
+  auto order = std::move(k->second.ids);
+  st.in_doubt_submits.erase(k);
+  if (found.empty()) {
+    ++st.in_doubt_not_stored;
+    log::warning(st.name, "a submission the persistence actor died holding "
+                          "was not stored",
+                 {{"tasks", order.size()}});
+    answer_submit(st, token,
+                  make_error(ec::unavailable,
+                             "the submission was not stored; retry it"));
+    return;
+  }
+  ++st.in_doubt_stored;
+  log::info(st.name, "a submission the persistence actor died holding was "
+                     "stored",
+            {{"tasks", found.size()}});
+  std::unordered_set<std::string> ids;
+  for (auto& rec : found)
+    ids.insert(rec.id);
+  admit_stored(self, found, ids);
+  // (In group order, as a commit answers.)
+  std::unordered_map<std::string, size_t> at;
+  for (size_t x = 0; x < found.size(); ++x)
+    at.emplace(found[x].id, x);
+  std::vector<task_record> ordered;
+  for (auto& id : order)
+    if (auto f = at.find(id); f != at.end())
+      ordered.push_back(std::move(found[f->second]));
+  answer_submit(st, token, submit_reply{std::move(ordered), false});
+}
+
+/// Reads a stored submission's other tasks, one by one, after its first.
+void read_rest(task_manager_pointer self, uint64_t token, task_record first) {
+  auto& st = self->state;
+  auto& ids = st.in_doubt_submits.at(token).ids;
+  struct readback {
+    size_t left = 0;
+    std::vector<task_record> found;
+    caf::error failed;
+  };
+  auto rb = std::make_shared<readback>();
+  rb->left = ids.size() - 1;
+  rb->found.push_back(std::move(first));
+  auto done = [self, token, rb] {
+    if (--rb->left > 0)
+      return;
+    if (rb->failed)
+      retry_settle(self, token, rb->failed);
+    else
+      settled(self, token, std::move(rb->found));
+  };
+  for (size_t x = 1; x < ids.size(); ++x)
+    self->request(st.reader, std::chrono::seconds(30), get_atom_v, ids[x])
+      .then(
+        [rb, done](task_record& rec) {
+          rb->found.push_back(std::move(rec));
+          done();
+        },
+        [rb, done](caf::error& err) {
+          rb->failed = err; // (all or none: each must be there)
+          done();
+        });
+}
+
 /// The persistence actor died holding submission `token`: it was stored or
 /// not, and nobody will say. A barrier through the restarted persistence
 /// actor waits until the database writer has finished what it was given
-/// before (the lost batch among it); then the rows are read back. Stored:
-/// the tasks get their actors and the client its 202 (if still waiting).
-/// Not stored: the client hears so and may send it again.
+/// before (the lost batch among it; submissions all go to the one writer);
+/// then the rows are read back, the first one deciding (a submission is
+/// stored all or none). Stored: the tasks get their actors and the client
+/// its 202 (if still waiting). Not stored: the client hears so and may send
+/// it again.
 void settle_in_doubt(task_manager_pointer self, uint64_t token) {
   auto& st = self->state;
   auto i = st.in_doubt_submits.find(token);
   if (i == st.in_doubt_submits.end())
     return;
   if (i->second.ids.empty()) {
-    answer_submit(st, token, submit_reply{});
-    st.in_doubt_submits.erase(i);
+    settled(self, token, {});
     return;
   }
-  auto retry = [self, token](const caf::error& err) {
-    auto& st = self->state;
-    auto j = st.in_doubt_submits.find(token);
-    if (j == st.in_doubt_submits.end())
-      return;
-    if (++j->second.tries < 120) {
-      self->delayed_send(self, std::chrono::milliseconds(250), insert_atom_v,
-                         token);
-      return;
-    }
-    // (Two retries a second for a minute: the database is gone. The rows,
-    // if stored, are recovered at the next start.)
-    log::error(st.name, "cannot settle a submission the persistence actor "
-                        "died holding",
-               {{"tasks", j->second.ids.size()}, {"error", message_of(err)}});
-    answer_submit(st, token,
-                  make_error(ec::unavailable, "the submission may not have "
-                                              "been stored; retry it"));
-    st.in_doubt_submits.erase(j);
-  };
   self
-    ->request(st.storage, std::chrono::seconds(10), insert_atom_v,
+    ->request(st.deps->persistence, std::chrono::seconds(10), insert_atom_v,
               std::vector<task_record>{})
     .then(
-      [self, token, retry](insert_result&) {
+      [self, token](insert_result&) {
         auto& st = self->state;
         auto j = st.in_doubt_submits.find(token);
         if (j == st.in_doubt_submits.end())
           return;
-        struct readback {
-          size_t left = 0;
-          std::vector<task_record> found;
-          caf::error failed;
-        };
-        auto rb = std::make_shared<readback>();
-        rb->left = j->second.ids.size();
-        auto done = [self, token, retry, rb] {
-          if (--rb->left > 0)
-            return;
-          auto& st = self->state;
-          auto k = st.in_doubt_submits.find(token);
-          if (k == st.in_doubt_submits.end())
-            return;
-          if (rb->failed) {
-            retry(rb->failed);
-            return;
-          }
-          auto order = std::move(k->second.ids);
-          st.in_doubt_submits.erase(k);
-          if (rb->found.empty()) {
-            ++st.in_doubt_not_stored;
-            log::warning(st.name, "a submission the persistence actor died "
-                                  "holding was not stored",
-                         {{"tasks", order.size()}});
-            answer_submit(st, token,
-                          make_error(ec::unavailable,
-                                     "the submission was not stored; retry "
-                                     "it"));
-            return;
-          }
-          ++st.in_doubt_stored;
-          std::unordered_set<std::string> ids;
-          for (auto& rec : rb->found)
-            ids.insert(rec.id);
-          log::info(st.name, "a submission the persistence actor died "
-                             "holding was stored",
-                    {{"tasks", rb->found.size()}});
-          admit_stored(self, rb->found, ids);
-          // (In group order, as a commit answers.)
-          std::unordered_map<std::string, size_t> at;
-          for (size_t x = 0; x < rb->found.size(); ++x)
-            at.emplace(rb->found[x].id, x);
-          std::vector<task_record> ordered;
-          for (auto& id : order)
-            if (auto f = at.find(id); f != at.end())
-              ordered.push_back(rb->found[f->second]);
-          answer_submit(st, token, submit_reply{std::move(ordered), false});
-        };
-        for (auto& id : j->second.ids)
-          self->request(st.reader, std::chrono::seconds(30), get_atom_v, id)
-            .then(
-              [rb, done](task_record& stored) {
-                rb->found.push_back(std::move(stored));
-                done();
-              },
-              [rb, done](caf::error& err) {
-                if (code_of(err) != ec::not_found)
-                  rb->failed = err;
-                done();
-              });
+        self
+          ->request(st.reader, std::chrono::seconds(30), get_atom_v,
+                    j->second.ids.front())
+          .then(
+            [self, token](task_record& first) {
+              auto& st = self->state;
+              auto k = st.in_doubt_submits.find(token);
+              if (k == st.in_doubt_submits.end())
+                return;
+              if (k->second.ids.size() == 1)
+                settled(self, token, {std::move(first)});
+              else
+                read_rest(self, token, std::move(first));
+            },
+            [self, token](caf::error& err) {
+              if (code_of(err) == ec::not_found)
+                settled(self, token, {});
+              else
+                retry_settle(self, token, err);
+            });
       },
-      [retry](caf::error& err) { retry(err); });
+      [self, token](caf::error& err) { retry_settle(self, token, err); });
 }
 
 /// Loads the unfinished tasks that are due by now + horizon and have no
@@ -310,11 +356,14 @@ void load_page(task_manager_pointer self) {
           ++st.loaded;
           if (apply_recovery(rec, now)) {
             ++st.lost_attempts;
-            self->send(st.storage, update_atom_v, rec);
             if (is_terminal(rec.status)) {
+              write_terminal(self, rec);
               remember(st, std::move(rec));
               continue;
             }
+            // (Sent before the task starts, so it lands before the task's
+            // own writes.)
+            self->send(st.deps->persistence, update_atom_v, rec);
           }
           if (st.recovering)
             ++st.recovered;
@@ -363,12 +412,9 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
   st.load_page = cfg.load_page;
   st.load_interval = cfg.load_interval;
   st.reader = std::move(reader);
-  st.storage = persistence;
   auto deps = std::make_shared<task_deps>();
-  deps->dispatcher = cfg.task_dispatcher ? cfg.task_dispatcher
-                                         : std::move(dispatcher);
-  deps->persistence = cfg.task_persistence ? cfg.task_persistence
-                                           : std::move(persistence);
+  deps->dispatcher = std::move(dispatcher);
+  deps->persistence = std::move(persistence);
   deps->manager = caf::actor_cast<task_manager_actor>(self);
   deps->backoff = cfg.backoff;
   deps->tel = std::move(tel);
@@ -399,7 +445,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
             return;
           apply_recovery(rec, now_ms());
           if (is_terminal(rec.status)) {
-            self->send(st.storage, update_atom_v, rec);
+            write_terminal(self, rec);
             remember(st, std::move(rec));
             return;
           }
@@ -456,7 +502,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       for (auto& rec : group)
         entry.ids.push_back(rec.id);
       self
-        ->request(st.storage, caf::infinite, insert_atom_v,
+        ->request(st.deps->persistence, caf::infinite, insert_atom_v,
                   std::move(group))
         .then(
           [self, token, ids](insert_result& res) mutable {

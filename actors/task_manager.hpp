@@ -35,12 +35,6 @@ struct task_manager_config {
   int32_t load_page = 5000;
   /// How often tasks coming due are loaded.
   std::chrono::milliseconds load_interval{1000};
-  /// The dispatcher and persistence actors the task actors talk to, if not
-  /// the ones given to the manager: the coordinator gives the manager the
-  /// relays (stable handles) and the tasks the actors behind them (one hop
-  /// less per message), and announces each restart with the new one.
-  dispatcher_actor task_dispatcher;
-  persistence_actor task_persistence;
 };
 
 /// State of the task manager.
@@ -118,10 +112,10 @@ struct task_manager_state {
   std::unordered_set<std::string> retrying;
   /// Delayed tasks (no actor yet) whose cancellation is being written.
   std::unordered_set<std::string> cancelling;
-  /// What new task actors get (the current dispatcher and persistence).
+  /// What new task actors get, the current dispatcher and persistence among
+  /// it (the actors themselves, not their relays: a restart is announced
+  /// with the new one); the manager talks to them through it too.
   task_deps_ptr deps;
-  /// The manager's own handle of persistence (a relay in the coordinator).
-  persistence_actor storage;
   reader_actor reader;
   uint64_t spawned = 0;
   uint64_t finished = 0;

@@ -559,6 +559,7 @@ request_plan plan_request(const http_request& req, const registry& reg,
     case route_kind::workers:
     case route_kind::drain:
     case route_kind::cluster:
+    case route_kind::crash:
       // Served from the gateway's state, or asked without checked arguments.
       return plan;
   }

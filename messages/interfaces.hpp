@@ -47,9 +47,9 @@ using task_actor = caf::typed_actor<
   /// attempt again; a running attempt started by an earlier generation is
   /// lost.
   caf::reacts_to<redispatch_atom, uint64_t, caf::actor>,
-  /// The persistence actor was restarted (this handle, a persistence_actor)
-  /// and may have lost what this task handed it: write the current state
-  /// again (awaiting the terminal one).
+  /// The persistence actor was restarted (this handle, a persistence_actor;
+  /// none: keep the current one) and may have lost what this task handed
+  /// it: write the current state again (awaiting the terminal one).
   caf::reacts_to<rewrite_atom, caf::actor>,
   /// An attempt ended on a worker node.
   caf::reacts_to<result_atom, task_outcome>,

@@ -122,28 +122,50 @@ void start_next(node_agent_pointer self) {
   }
 }
 
-/// Joins the dispatcher; a refusal ends the node.
+void start_ticking(node_agent_pointer self) {
+  auto& st = self->state;
+  if (st.ticking)
+    return;
+  st.ticking = true;
+  self->send(self, tick_atom_v);
+}
+
+/// Joins the dispatcher. A refusal (wrong secret or protocol) ends the node;
+/// any other failure (the dispatcher died meanwhile, or did not answer) is
+/// tried again at the next tick.
 void join(node_agent_pointer self) {
   auto& st = self->state;
   st.joining = true;
+  st.join_again = false;
   self
     ->request(st.dispatcher, std::chrono::seconds(10), join_atom_v, st.info,
               st.secret, caf::actor_cast<node_actor>(self))
     .then(
       [self](const std::string& id) {
         auto& st = self->state;
-        bool first = st.node_id.empty() && st.rejoins == 0;
         st.node_id = id;
         st.joining = false;
         st.last_ack = now_ms();
         log::info(st.name, "joined the dispatcher", {{"node", id}});
-        if (first)
-          self->send(self, tick_atom_v);
+        start_ticking(self);
+        // A drain that came while joining: the dispatcher must know it.
+        if (st.draining)
+          self->request(st.dispatcher, std::chrono::seconds(5), drain_atom_v, id)
+            .then([](bool) {}, [](caf::error&) {});
       },
       [self](caf::error& err) {
-        log::error(self->state.name, "the coordinator refused this node",
+        auto& st = self->state;
+        st.joining = false;
+        if (code_of(err) != ec::unauthorized && (st.rejoins > 0 || st.ticking)) {
+          log::warning(st.name, "joining failed, trying again",
+                       {{"error", message_of(err)}});
+          st.join_again = true;
+          start_ticking(self);
+          return;
+        }
+        log::error(st.name, "the coordinator refused this node",
                    {{"error", message_of(err)}});
-        self->state.flags->raise_all();
+        st.flags->raise_all();
         self->quit(err);
       });
 }
@@ -253,8 +275,10 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
       // The application's own liveness, both ways: the dispatcher hears the
       // node, and the node hears the dispatcher's answers.
       auto& st = self->state;
-      if (st.joining) {
-        // The join request has its own timeout.
+      if (st.joining || st.join_again) {
+        // (The join request has its own timeout.)
+        if (st.join_again)
+          join(self);
         self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
         return;
       }

@@ -74,6 +74,10 @@ struct node_agent_state {
   std::string secret;
   /// A join is under way: no heartbeats until it is answered.
   bool joining = false;
+  /// A join failed and is tried again at the next tick.
+  bool join_again = false;
+  /// The heartbeat ticks run (from the first join on).
+  bool ticking = false;
   /// How often the node joined again (the dispatcher had forgotten it).
   uint64_t rejoins = 0;
   /// Draining: no new attempts; leaves when the running ones are reported.

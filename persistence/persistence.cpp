@@ -18,7 +18,9 @@ namespace {
 /// With two or more writers, the first one takes only submissions, so a
 /// client waiting for its 202 never waits behind state updates; the others
 /// take the updates, a task always on the same one (in order). With one
-/// writer it takes everything.
+/// writer it takes everything. Every submission goes to the one writer: an
+/// empty one is then a barrier behind all submitted before it (the task
+/// manager relies on it after a restart of this actor).
 size_t insert_shard(const persistence_state&) {
   return 0;
 }

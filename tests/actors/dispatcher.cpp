@@ -348,6 +348,25 @@ CAF_TEST(an attempt queued again while it runs is not started twice) {
   CAF_CHECK_EQUAL(status()["in_flight"].get<int>(), 1);
 }
 
+CAF_TEST(only the node itself keeps its id alive) {
+  // The test's own actor joins as node-1.
+  node_info info{"node-1", "127.0.0.1:0", {}, 1, protocol_version};
+  auto id = ask<std::string>(disp, join_atom_v, info, std::string{},
+                             caf::actor_cast<node_actor>(self));
+  sched.run();
+  CAF_REQUIRE_EQUAL(id->value.value_or(""), "node-1");
+  // Its own heartbeat is answered "member".
+  self->send(disp, heartbeat_atom_v, std::string{"node-1"});
+  expect((heartbeat_atom, std::string), from(self).to(disp).with(_, "node-1"));
+  expect((bool), from(disp).to(self).with(true));
+  // Another actor naming node-1 (a node that had that id before a restart
+  // of the dispatcher) hears that it is not: it joins again.
+  auto other = ask<bool>(disp, heartbeat_atom_v, std::string{"node-1"});
+  sched.run();
+  CAF_REQUIRE(other->value);
+  CAF_CHECK(!*other->value);
+}
+
 CAF_TEST(a dispatcher restarted behind its relay starts empty) {
   // The coordinator's arrangement: a relay is the one handle, a supervisor
   // spawns each new dispatcher one generation on and retargets the relay.
