@@ -1,7 +1,5 @@
 #include "actors/task_manager.hpp"
 
-#include <unordered_set>
-
 #include <caf/actor_cast.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/system_messages.hpp>
@@ -75,14 +73,16 @@ void answer_submit(task_manager_state& st, uint64_t token, T&& x) {
 }
 
 /// Gives the stored tasks of a submission their actors (or leaves them in
-/// the database when due beyond the horizon); skips tasks not in `ids` (an
-/// earlier submission's, matched by idempotency key) and live ones.
+/// the database when due beyond the horizon). `tasks` answers the submitted
+/// ids `order` one for one: a task with another id is an earlier
+/// submission's (matched by idempotency key) and is skipped, as are live ones.
 void admit_stored(task_manager_pointer self, const std::vector<task_record>& tasks,
-                  const std::unordered_set<std::string>& ids) {
+                  const std::vector<std::string>& order) {
   auto& st = self->state;
   auto bound = spawn_bound(st);
-  for (auto& rec : tasks) {
-    if (ids.count(rec.id) == 0 || st.live.count(rec.id) > 0)
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    auto& rec = tasks[i];
+    if (i >= order.size() || rec.id != order[i] || st.live.count(rec.id) > 0)
       continue;
     log::info(st.name, "Created task " + rec.id + " in database",
               {{"task_id", rec.id}, {"type", rec.type}});
@@ -146,7 +146,7 @@ void send_write(task_manager_pointer self, uint64_t token) {
 
 /// Writes the terminal state recovery gave a task that has no actor (its
 /// attempts ran out with a lost one).
-void write_terminal(task_manager_pointer self, const task_record& rec) {
+void write_recovered(task_manager_pointer self, const task_record& rec) {
   write_record(self, rec, [self, id = rec.id](const caf::error& err) {
     if (err)
       log::error(self->state.name, "terminal state of a recovered task not "
@@ -215,10 +215,6 @@ void settled(task_manager_pointer self, uint64_t token,
   log::info(st.name, "a submission the persistence actor died holding was "
                      "stored",
             {{"tasks", found.size()}});
-  std::unordered_set<std::string> ids;
-  for (auto& rec : found)
-    ids.insert(rec.id);
-  admit_stored(self, found, ids);
   // (In group order, as a commit answers.)
   std::unordered_map<std::string, size_t> at;
   for (size_t x = 0; x < found.size(); ++x)
@@ -227,6 +223,7 @@ void settled(task_manager_pointer self, uint64_t token,
   for (auto& id : order)
     if (auto f = at.find(id); f != at.end())
       ordered.push_back(std::move(found[f->second]));
+  admit_stored(self, ordered, order);
   answer_submit(st, token, submit_reply{std::move(ordered), false});
 }
 
@@ -357,7 +354,7 @@ void load_page(task_manager_pointer self) {
           if (apply_recovery(rec, now)) {
             ++st.lost_attempts;
             if (is_terminal(rec.status)) {
-              write_terminal(self, rec);
+              write_recovered(self, rec);
               remember(st, std::move(rec));
               continue;
             }
@@ -445,7 +442,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
             return;
           apply_recovery(rec, now_ms());
           if (is_terminal(rec.status)) {
-            write_terminal(self, rec);
+            write_recovered(self, rec);
             remember(st, std::move(rec));
             return;
           }
@@ -484,9 +481,6 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
         return rp;
       }
       st0.admitting += n;
-      std::unordered_set<std::string> ids;
-      for (auto& rec : group)
-        ids.insert(rec.id);
       auto& st = self->state;
       // The client's answer may leave before the commit (timeout); the
       // commit's outcome is still applied when it comes.
@@ -505,12 +499,13 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
         ->request(st.deps->persistence, caf::infinite, insert_atom_v,
                   std::move(group))
         .then(
-          [self, token, ids](insert_result& res) mutable {
+          [self, token](insert_result& res) mutable {
             auto& st = self->state;
             auto p = st.inserting.find(token);
             if (p == st.inserting.end())
               return; // settled by a read-back
             st.admitting -= p->second.admitted;
+            auto order = std::move(p->second.ids);
             st.inserting.erase(p);
             if (res.status == insert_status::conflict) {
               answer_submit(st, token,
@@ -520,7 +515,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
                                            "different body"));
               return;
             }
-            admit_stored(self, res.tasks, ids);
+            admit_stored(self, res.tasks, order);
             answer_submit(st, token,
                           submit_reply{std::move(res.tasks),
                                        res.status == insert_status::existing});
