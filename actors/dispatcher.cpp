@@ -307,6 +307,24 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
                           "the cluster secret is wrong; set "
                           "TASKER_CLUSTER_SECRET to the coordinator's");
       }
+      // What a node says of itself reaches logs, /v1/workers and the
+      // database: text of bounded length, a sane number of slots.
+      auto text_ok = [](const std::string& x) {
+        return x.size() <= 255 && is_storable_text(x);
+      };
+      bool info_ok = text_ok(info.name) && text_ok(info.address)
+                     && info.task_types.size() <= 1000 && info.slots >= 0
+                     && info.slots <= 100000
+                     && std::all_of(info.task_types.begin(),
+                                    info.task_types.end(), text_ok);
+      if (!info_ok) {
+        log::warning(st.name, "worker node refused: malformed description",
+                     {{"node", to_storable_text(info.name.substr(0, 255))}});
+        return make_error(ec::invalid_params,
+                          "a node's name, address and task types must be "
+                          "UTF-8 text of at most 255 bytes, its slots at "
+                          "most 100000");
+      }
       if (info.protocol_version != protocol_version) {
         log::warning(st.name, "worker node refused: protocol version",
                      {{"node", info.name},
@@ -379,7 +397,13 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
     [self](result_atom, std::vector<task_outcome>& outs) {
       auto& st = self->state;
       auto now = now_ms();
+      auto sender = self->current_sender();
+      bool remote = sender != nullptr && sender->node() != self->node();
       for (auto& out : outs) {
+        if (make_storable(out, remote))
+          log::warning(st.name, "a worker node sent an outcome the database "
+                                "would refuse",
+                       {{"task_id", out.id}, {"attempt", out.attempt}});
         auto key = flight_key(out.id, out.attempt);
         auto i = st.in_flight.find(key);
         if (i == st.in_flight.end()) {
@@ -482,6 +506,54 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       return arr.dump();
     },
   };
+}
+
+namespace {
+
+/// Whether a parsed JSON value holds a NUL character in a string or key.
+bool holds_nul(const nlohmann::json& val) {
+  if (val.is_string())
+    return val.get_ref<const std::string&>().find('\0') != std::string::npos;
+  if (val.is_array())
+    return std::any_of(val.begin(), val.end(),
+                       [](auto& x) { return holds_nul(x); });
+  if (val.is_object())
+    for (auto& [key, item] : val.items())
+      if (key.find('\0') != std::string::npos || holds_nul(item))
+        return true;
+  return false;
+}
+
+} // namespace
+
+bool make_storable(task_outcome& out, bool check_json) {
+  bool changed = false;
+  if (out.ok) {
+    bool storable = is_storable_text(out.result);
+    // (A NUL reaches a JSON text as the escape \u0000.)
+    if (storable
+        && (check_json || out.result.find("\\u0000") != std::string::npos)) {
+      auto js = nlohmann::json::parse(out.result, nullptr, false);
+      storable = !js.is_discarded() && !holds_nul(js);
+    }
+    if (!storable) {
+      out.ok = false;
+      out.retryable = false;
+      out.result.clear();
+      out.error = "the worker sent a result that is not JSON the database "
+                  "can store (invalid JSON, invalid UTF-8 or \\u0000)";
+      changed = true;
+    }
+  }
+  if (!is_storable_text(out.error)) {
+    out.error = to_storable_text(out.error);
+    changed = true;
+  }
+  if (!is_storable_text(out.worker_id)) {
+    out.worker_id = to_storable_text(out.worker_id);
+    changed = true;
+  }
+  return changed;
 }
 
 } // namespace tasker

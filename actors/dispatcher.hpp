@@ -117,6 +117,15 @@ struct dispatcher_state {
 
 using dispatcher_pointer = dispatcher_actor::stateful_pointer<dispatcher_state>;
 
+/// Makes an outcome that a worker node sent storable: PostgreSQL refuses a
+/// result that is not JSON or holds a NUL character (`\u0000`), and an
+/// error that is not UTF-8 text. Such a result turns the attempt into a
+/// failure that is not retried (the handler would send it again); such an
+/// error is kept with its bad bytes replaced. Returns whether it changed
+/// anything. `check_json` is off for the coordinator's own node, whose
+/// handlers build results with a JSON library.
+bool make_storable(task_outcome& out, bool check_json);
+
 /// The dispatcher: holds the ready queue and the worker nodes. Hands each
 /// queued attempt to the least-loaded node that runs its type, never more
 /// than a node has slots (credits), and enforces attempt timeouts. Results

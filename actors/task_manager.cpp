@@ -515,6 +515,22 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
                                            "different body"));
               return;
             }
+            if (res.status == insert_status::refused) {
+              answer_submit(st, token,
+                            make_error(ec::invalid_params,
+                                       "the database refused this "
+                                       "submission: "
+                                         + res.error));
+              return;
+            }
+            if (res.status == insert_status::unavailable) {
+              answer_submit(st, token,
+                            make_error(ec::unavailable,
+                                       "the database did not accept the "
+                                       "tasks: "
+                                         + res.error));
+              return;
+            }
             admit_stored(self, res.tasks, order);
             answer_submit(st, token,
                           submit_reply{std::move(res.tasks),

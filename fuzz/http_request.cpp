@@ -72,7 +72,7 @@ std::string describe(const http_request& req) {
   out += " ct=" + req.content_type + " auth=" + req.authorization
          + " key=" + req.idempotency_key
          + " keep_alive=" + std::to_string(req.keep_alive)
-         + " malformed=" + std::to_string(req.malformed_target)
+         + " target_error=" + req.target_error
          + " body=" + req.body;
   return out;
 }

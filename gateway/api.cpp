@@ -119,6 +119,29 @@ std::optional<api_error> check_id(const std::string& id) {
   return std::nullopt;
 }
 
+/// The place of the first string or key in `val` that PostgreSQL would
+/// refuse (a NUL character; the JSON parser already refused invalid UTF-8),
+/// as `params.a.b[2]`, or empty.
+std::string refused_string(const nlohmann::json& val, const std::string& at) {
+  if (val.is_string())
+    return is_storable_text(val.get_ref<const std::string&>()) ? std::string{}
+                                                               : at;
+  if (val.is_array()) {
+    for (size_t i = 0; i < val.size(); ++i)
+      if (auto bad = refused_string(val[i], at + "[" + std::to_string(i) + "]");
+          !bad.empty())
+        return bad;
+  } else if (val.is_object()) {
+    for (auto& [key, item] : val.items()) {
+      if (!is_storable_text(key))
+        return at + " (a key)";
+      if (auto bad = refused_string(item, at + "." + key); !bad.empty())
+        return bad;
+    }
+  }
+  return {};
+}
+
 } // namespace
 
 route match_route(const std::string& method, const std::string& path) {
@@ -196,9 +219,17 @@ route match_route(const std::string& method, const std::string& path) {
 }
 
 bool bearer_matches(const std::string& header, const std::string& token) {
-  static const std::string scheme = "Bearer ";
-  return header.compare(0, scheme.size(), scheme) == 0
-         && constant_time_equal(header.substr(scheme.size()), token);
+  // RFC 9110 11.1: the scheme is case-insensitive; spaces separate it from
+  // the credentials.
+  auto i = header.find_first_not_of(' ');
+  if (i == std::string::npos || header.size() - i < 7
+      || lower(header.substr(i, 6)) != "bearer" || header[i + 6] != ' ')
+    return false;
+  auto from = header.find_first_not_of(' ', i + 6);
+  if (from == std::string::npos)
+    return false;
+  auto to = header.find_last_not_of(' ');
+  return constant_time_equal(header.substr(from, to + 1 - from), token);
 }
 
 std::optional<api_error> check_json_body(const http_request& req) {
@@ -282,6 +313,11 @@ parse_submission(const nlohmann::json& body, const registry& reg,
   auto params_it = body.find("params");
   if (params_it == body.end() || params_it->is_null())
     return api_error{ec::invalid_params, prefix + "params is required"};
+  // PostgreSQL refuses a NUL character in jsonb: one such submission would
+  // fail the group commit it shares with others.
+  if (auto bad = refused_string(*params_it, prefix + "params"); !bad.empty())
+    return api_error{ec::invalid_params,
+                     bad + " must not contain a NUL character (\\u0000)"};
   // Validation fills in defaults; the task keeps the params as submitted.
   auto params = *params_it;
   auto type_name = type->get<std::string>();
@@ -328,6 +364,11 @@ parse_submission(const nlohmann::json& body, const registry& reg,
                        prefix
                          + "idempotency_key must be a string of 1 to 255 "
                            "characters"};
+    if (!is_storable_text(i->get<std::string>()))
+      return api_error{ec::invalid_params,
+                       prefix
+                         + "idempotency_key must not contain a NUL character "
+                           "(\\u0000)"};
     key = i->get<std::string>();
   }
   if (!header_key.empty()) {
@@ -335,6 +376,10 @@ parse_submission(const nlohmann::json& body, const registry& reg,
       return api_error{ec::invalid_params,
                        "the Idempotency-Key header must have at most 255 "
                        "characters"};
+    if (!is_storable_text(header_key))
+      return api_error{ec::invalid_params,
+                       "the Idempotency-Key header must be UTF-8 text without "
+                       "a NUL character"};
     if (!key.empty() && key != header_key)
       return api_error{ec::invalid_params,
                        prefix
@@ -475,14 +520,19 @@ request_plan plan_request(const http_request& req, const registry& reg,
   auto refuse_with = [&](const api_error& err) {
     return refuse(error_response(err.code, err.message));
   };
-  if (req.malformed_target) {
+  if (!req.target_error.empty()) {
     plan.r.label = "other";
-    return refuse(error_response(
-      ec::bad_request, "malformed percent-encoding in the request target"));
+    return refuse(error_response(ec::bad_request, req.target_error));
   }
-  plan.r = match_route(req.method, req.path);
+  // HEAD is GET without the body (RFC 9110 9.3.2).
+  plan.r = match_route(req.method == "HEAD" ? "GET" : req.method, req.path);
   auto& r = plan.r;
-  if (!auth_token.empty() && req.path.rfind("/v1/", 0) == 0
+  // Authorization is decided on the matched route: only the probes and the
+  // dashboard page are open; an unknown path needs the token too.
+  auto open = r.kind == route_kind::health || r.kind == route_kind::ready
+              || r.kind == route_kind::metrics
+              || r.kind == route_kind::dashboard;
+  if (!auth_token.empty() && !open
       && !bearer_matches(req.authorization, auth_token)) {
     auto res = error_response(ec::unauthorized,
                               "this endpoint needs Authorization: Bearer "

@@ -20,6 +20,8 @@ struct ticket {
   uint64_t generation;
   uint64_t seq;
   bool keep_alive;
+  /// A HEAD request: the response goes without its body.
+  bool head;
   std::string label;
 };
 
@@ -60,12 +62,47 @@ void flush_ready(gateway_broker* self, connection_handle hdl) {
   if (wrote) {
     self->flush(hdl);
     c.last_active = std::chrono::steady_clock::now();
+    // What the socket did not take waits in CAF's buffer: past the bound,
+    // stop reading (and so answering) until the client reads.
+    if (!c.write_blocked
+        && self->wr_buf(hdl).size() > self->state.cfg.max_unsent_bytes) {
+      c.write_blocked = true;
+      self->ack_writes(hdl, true);
+      if (!c.paused)
+        self->halt(hdl);
+    }
+  }
+  // A client that sent `Expect: 100-continue` waits for this before it sends
+  // its body; it goes only once every earlier response has left.
+  if (c.out.empty() && !c.closing && c.reader->take_expect_continue()) {
+    self->write(hdl, continue_100.size(), continue_100.data());
+    self->flush(hdl);
   }
   // Room in the pipeline again: read and parse what waits (unless this is
   // an answer given while that connection's requests are being parsed).
   if (c.paused && c.out.size() < self->state.cfg.max_pipeline
       && self->state.parsing != hdl) {
     c.paused = false;
+    if (!c.write_blocked) {
+      self->trigger(hdl);
+      parse_requests(self, hdl);
+    }
+  }
+}
+
+/// The client read some of what waited: below half the bound, read again.
+void on_transferred(gateway_broker* self, connection_handle hdl,
+                    size_t remaining) {
+  auto i = self->state.conns.find(hdl);
+  if (i == self->state.conns.end())
+    return;
+  auto& c = i->second;
+  c.last_active = std::chrono::steady_clock::now();
+  if (!c.write_blocked || remaining > self->state.cfg.max_unsent_bytes / 2)
+    return;
+  c.write_blocked = false;
+  self->ack_writes(hdl, false);
+  if (!c.paused && !c.closing && self->state.parsing != hdl) {
     self->trigger(hdl);
     parse_requests(self, hdl);
   }
@@ -90,7 +127,7 @@ void complete(gateway_broker* self, const ticket& t, const http_response& res,
   }
   s.ready = true;
   s.close = !t.keep_alive;
-  s.bytes = serialize(res, t.keep_alive);
+  s.bytes = serialize(res, t.keep_alive, t.head);
   flush_ready(self, t.hdl);
 }
 
@@ -114,7 +151,7 @@ void ask(gateway_broker* self, const ticket& t, const Handle& dest,
         + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           timeout),
       gateway_state::pending{t.hdl, t.generation, t.seq, t.keep_alive,
-                             t.label});
+                             t.head, t.label});
     s.has_deadline = true;
   }
   self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
@@ -375,7 +412,7 @@ void note_partial(gateway_broker* self, connection_handle hdl) {
   if (i == self->state.conns.end())
     return;
   auto& c = i->second;
-  bool partial = c.reader->buffered() > 0 && !c.paused;
+  bool partial = c.reader->buffered() > 0 && !c.paused && !c.write_blocked;
   if (partial && !c.partial)
     c.partial_since = std::chrono::steady_clock::now();
   c.partial = partial;
@@ -398,6 +435,8 @@ void parse_requests(gateway_broker* self, connection_handle hdl) {
     auto& c = i->second;
     if (c.closing)
       return;
+    if (c.write_blocked)
+      return; // resumed by on_transferred
     if (c.out.size() >= st.cfg.max_pipeline) {
       // Enough in flight: stop reading until answers leave.
       if (!c.paused) {
@@ -410,12 +449,17 @@ void parse_requests(gateway_broker* self, connection_handle hdl) {
     ec code = ec::none;
     std::string message;
     auto res = c.reader->next(req, code, message);
-    if (res == request_reader::status::need_more)
+    if (res == request_reader::status::need_more) {
+      if (c.out.empty() && c.reader->take_expect_continue()) {
+        self->write(hdl, continue_100.size(), continue_100.data());
+        self->flush(hdl);
+      }
       break;
+    }
     c.partial = false; // a request ended; a new one starts with the next byte
     auto seq = c.first_seq + c.out.size();
     c.out.emplace_back();
-    ticket t{hdl, c.generation, seq, true, "invalid"};
+    ticket t{hdl, c.generation, seq, true, false, "invalid"};
     if (res == request_reader::status::error) {
       // The byte stream is unusable from here on: answer and close.
       c.closing = true;
@@ -425,6 +469,7 @@ void parse_requests(gateway_broker* self, connection_handle hdl) {
     }
     ++st.requests;
     t.keep_alive = req.keep_alive;
+    t.head = req.method == "HEAD";
     if (!req.keep_alive)
       c.closing = true;
     try {
@@ -453,6 +498,8 @@ void sweep(gateway_broker* self) {
       continue;
     if (c.partial && now - c.partial_since > st.cfg.header_timeout)
       slow.push_back(hdl);
+    else if (c.write_blocked && now - c.last_active > st.cfg.idle_timeout)
+      idle.push_back(hdl); // a client that stopped reading
     else if (!c.partial && !c.paused && c.out.empty()
              && now - c.last_active > st.cfg.idle_timeout)
       idle.push_back(hdl);
@@ -464,7 +511,7 @@ void sweep(gateway_broker* self) {
     c.partial = false;
     auto seq = c.first_seq + c.out.size();
     c.out.emplace_back();
-    ticket t{hdl, c.generation, seq, false, "request_timeout"};
+    ticket t{hdl, c.generation, seq, false, false, "request_timeout"};
     complete(self, t,
              error_response(ec::request_timeout,
                             "the request did not arrive within "
@@ -479,7 +526,7 @@ void sweep(gateway_broker* self) {
   while (!st.deadlines.empty() && st.deadlines.begin()->first <= now) {
     auto p = std::move(st.deadlines.begin()->second);
     st.deadlines.erase(st.deadlines.begin());
-    ticket t{p.hdl, p.generation, p.seq, p.keep_alive, p.label};
+    ticket t{p.hdl, p.generation, p.seq, p.keep_alive, p.head, p.label};
     complete(self, t,
              error_response(ec::unavailable,
                             "tasker did not answer in time; retry later"),
@@ -538,6 +585,9 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
     },
     [self](const caf::io::new_data_msg& msg) {
       on_data(self, msg.handle, msg.buf);
+    },
+    [self](const caf::io::data_transferred_msg& msg) {
+      on_transferred(self, msg.handle, msg.remaining);
     },
     [self](const caf::io::connection_closed_msg& msg) {
       drop_connection(self, msg.handle);

@@ -37,6 +37,9 @@ struct gateway_config {
   std::chrono::milliseconds idle_timeout{60000};
   /// Most requests in flight on one connection: reading pauses above it.
   size_t max_pipeline = 64;
+  /// Reading pauses while more response bytes than this wait for a client
+  /// that does not read them (and resumes below half of it).
+  size_t max_unsent_bytes = 1024 * 1024;
   /// Bearer token required on /v1 when not empty.
   std::string auth_token;
   submit_limits limits;
@@ -68,6 +71,7 @@ struct gateway_state {
     uint64_t generation;
     uint64_t seq;
     bool keep_alive;
+    bool head;
     std::string label;
   };
 
@@ -101,6 +105,9 @@ struct gateway_state {
     std::chrono::steady_clock::time_point last_active;
     /// Reading paused: `max_pipeline` requests are in flight.
     bool paused = false;
+    /// Reading paused: more than `max_unsent_bytes` of responses wait for
+    /// the client to read them.
+    bool write_blocked = false;
   };
 
   std::unordered_map<caf::io::connection_handle, connection> conns;

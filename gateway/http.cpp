@@ -4,6 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
+
+#include "messages/format.hpp"
 
 namespace tasker {
 
@@ -33,7 +36,9 @@ http_response json_response(int status, std::string body) {
   return res;
 }
 
-std::string serialize(const http_response& res, bool keep_alive) {
+const std::string continue_100 = "HTTP/1.1 100 Continue\r\n\r\n";
+
+std::string serialize(const http_response& res, bool keep_alive, bool head) {
   auto reason = http::obsolete_reason(http::int_to_status(
     static_cast<unsigned>(res.status)));
   std::string out;
@@ -54,7 +59,8 @@ std::string serialize(const http_response& res, bool keep_alive) {
   }
   out += keep_alive ? "\r\nConnection: keep-alive\r\n\r\n"
                     : "\r\nConnection: close\r\n\r\n";
-  out += res.body;
+  if (!head)
+    out += res.body;
   return out;
 }
 
@@ -122,6 +128,22 @@ bool split_target(const std::string& target, std::string& path,
   return true;
 }
 
+std::string check_target(const std::string& target, std::string& path,
+                         std::vector<std::pair<std::string, std::string>>& query) {
+  // Only origin-form is routed: anything else (`*`, `http://...`, `Xv1/...`)
+  // would otherwise be matched by what follows its first character.
+  if (target.empty() || target[0] != '/')
+    return "the request target must be a path that starts with /";
+  if (!split_target(target, path, query))
+    return "malformed percent-encoding in the request target";
+  auto bad = !is_storable_text(path);
+  for (auto& [key, value] : query)
+    bad = bad || !is_storable_text(key) || !is_storable_text(value);
+  if (bad)
+    return "the request target decodes to invalid UTF-8 or a NUL character";
+  return {};
+}
+
 struct request_reader::impl {
   http::request_parser<http::string_body> parser;
 };
@@ -135,6 +157,7 @@ request_reader::~request_reader() = default;
 
 void request_reader::reset_parser() {
   header_scanned_ = 0;
+  expect_continue_ = false;
   parser_ = std::make_unique<impl>();
   parser_->parser.header_limit(static_cast<std::uint32_t>(header_limit_));
   parser_->parser.body_limit(body_limit_);
@@ -148,9 +171,46 @@ void request_reader::append(const char* data, size_t size) {
   buf_.append(data, size);
 }
 
+bool request_reader::take_expect_continue() {
+  if (!expect_continue_ || parser_->parser.is_done())
+    return false;
+  expect_continue_ = false;
+  return true;
+}
+
+std::string request_reader::check_header() {
+  auto& h = parser_->parser.get();
+  auto te = h[http::field::transfer_encoding];
+  if (!te.empty()) {
+    // RFC 9112 6.1, 6.3: a request body is framed by chunked or by
+    // Content-Length, nothing else; read as "no body", another coding would
+    // let the body pass for the next request (request smuggling).
+    std::string codings;
+    for (auto c : te)
+      if (c != ' ' && c != '\t')
+        codings += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (codings != "chunked")
+      return "Transfer-Encoding '" + std::string{te}
+             + "' is not supported: send the body with Content-Length or "
+               "Transfer-Encoding: chunked";
+    if (h.count(http::field::content_length) > 0)
+      return "a request must not have both Content-Length and "
+             "Transfer-Encoding";
+  }
+  auto expect = h[http::field::expect];
+  if (!expect.empty() && lower(std::string{expect}) == "100-continue")
+    expect_continue_ = true;
+  return {};
+}
+
 request_reader::status request_reader::next(http_request& out, ec& code,
                                             std::string& message) {
   auto& p = parser_->parser;
+  auto fail = [&](ec c, std::string msg) {
+    code = c;
+    message = std::move(msg);
+    return status::error;
+  };
   while (pos_ < buf_.size()) {
     boost::beast::error_code err;
     auto size = buf_.size() - pos_;
@@ -158,11 +218,23 @@ request_reader::status request_reader::next(http_request& out, ec& code,
     if (in_header) {
       // Beast gets a header whole and alone: it applies its limit to the
       // bytes of one call, so a header in pieces could pass it, and how it
-      // judges a bad line depends on what it has of the rest.
-      auto end = buf_.find("\r\n\r\n", pos_ + header_scanned_);
+      // judges a bad line depends on what it has of the rest. Lines must end
+      // in CRLF: one that ends in LF alone is refused at once instead of
+      // waiting for a blank line that never comes.
+      size_t end = std::string::npos;
+      for (auto i = buf_.find('\n', pos_ + header_scanned_);
+           i != std::string::npos; i = buf_.find('\n', i + 1)) {
+        if (i == pos_ || buf_[i - 1] != '\r')
+          return fail(ec::bad_request,
+                      "malformed HTTP request: header lines must end in CRLF");
+        if (i >= pos_ + 3 && buf_[i - 2] == '\n') {
+          end = i - 3;
+          break;
+        }
+      }
       if (end == std::string::npos) {
         if (size < header_limit_) {
-          header_scanned_ = std::max<size_t>(size, 3) - 3;
+          header_scanned_ = size;
           break;
         }
         err = http::error::header_limit;
@@ -177,27 +249,35 @@ request_reader::status request_reader::next(http_request& out, ec& code,
     if (!err)
       n = p.put(boost::asio::buffer(buf_.data() + pos_, size), err);
     pos_ += n;
-    if (err == http::error::need_more && !in_header)
+    if (err == http::error::need_more && !in_header) {
+      // Beast takes body bytes as they come and leaves unread only a chunk
+      // header or trailer line it has not seen the end of: bound it as a
+      // header line.
+      if (size - n > header_limit_)
+        return fail(ec::bad_request,
+                    "malformed HTTP request: a chunk header or trailer is "
+                    "longer than the limit of "
+                      + std::to_string(header_limit_) + " bytes");
       break;
-    if (err) {
-      if (err == http::error::body_limit) {
-        code = ec::payload_too_large;
-        message = "the request body is larger than the limit of "
-                  + std::to_string(body_limit_) + " bytes";
-      } else if (err == http::error::header_limit) {
-        code = ec::bad_request;
-        message = "the request header is larger than the limit of "
-                  + std::to_string(header_limit_) + " bytes";
-      } else if (err == http::error::need_more) {
-        // Beast asks for more of a header it has whole.
-        code = ec::bad_request;
-        message = "malformed HTTP request: a line of the header is cut short";
-      } else {
-        code = ec::bad_request;
-        message = "malformed HTTP request: " + err.message();
-      }
-      return status::error;
     }
+    if (err) {
+      if (err == http::error::body_limit)
+        return fail(ec::payload_too_large,
+                    "the request body is larger than the limit of "
+                      + std::to_string(body_limit_) + " bytes");
+      if (err == http::error::header_limit)
+        return fail(ec::bad_request,
+                    "the request header is larger than the limit of "
+                      + std::to_string(header_limit_) + " bytes");
+      if (err == http::error::need_more)
+        // Beast asks for more of a header it has whole.
+        return fail(ec::bad_request, "malformed HTTP request: a line of the "
+                                     "header is cut short");
+      return fail(ec::bad_request, "malformed HTTP request: " + err.message());
+    }
+    if (in_header && p.is_header_done())
+      if (auto why = check_header(); !why.empty())
+        return fail(ec::bad_request, std::move(why));
     if (!p.is_done())
       continue;
     auto req = p.release();
@@ -217,7 +297,7 @@ request_reader::status request_reader::next(http_request& out, ec& code,
     out.authorization = std::string{req[http::field::authorization]};
     out.idempotency_key = std::string{req["Idempotency-Key"]};
     out.body = std::move(req.body());
-    out.malformed_target = !split_target(out.target, out.path, out.query);
+    out.target_error = check_target(out.target, out.path, out.query);
     return status::request;
   }
   return status::need_more;

@@ -25,8 +25,10 @@ struct http_request {
   std::string authorization;
   std::string body;
   bool keep_alive = true;
-  /// The target's percent-encoding is malformed (answered 400).
-  bool malformed_target = false;
+  /// Why the target cannot be routed (answered 400), or empty: it is not a
+  /// path (origin-form), its percent-encoding is malformed, or a part decodes
+  /// to invalid UTF-8 or a NUL character.
+  std::string target_error;
 
   /// Returns the value of a query parameter, or nullptr.
   const std::string* param(const std::string& name) const;
@@ -46,13 +48,24 @@ http_response error_response(ec code, const std::string& message);
 /// A JSON body with a status.
 http_response json_response(int status, std::string body);
 
-/// Serializes a response as HTTP/1.1 bytes.
-std::string serialize(const http_response& res, bool keep_alive);
+/// Serializes a response as HTTP/1.1 bytes; the answer to a HEAD request
+/// has the headers of the response without its body.
+std::string serialize(const http_response& res, bool keep_alive,
+                      bool head = false);
+
+/// The interim response that tells a client sending `Expect: 100-continue`
+/// to send its body.
+extern const std::string continue_100;
 
 /// Splits a request target into a decoded path and query; false when the
 /// percent-encoding is malformed.
 bool split_target(const std::string& target, std::string& path,
                   std::vector<std::pair<std::string, std::string>>& query);
+
+/// Splits an origin-form target (`/path?query`) as `split_target` does and
+/// says what is wrong with it, if anything (empty when it can be routed).
+std::string check_target(const std::string& target, std::string& path,
+                         std::vector<std::pair<std::string, std::string>>& query);
 
 /// Feeds raw connection bytes to Beast's request parser and yields complete
 /// requests in order (keep-alive and pipelining). Once it reports an error
@@ -77,14 +90,24 @@ public:
     return buf_.size() - pos_;
   }
 
+  /// Whether the request being read asked for `100 Continue` and waits for
+  /// it: true once per such request, after its header and before its body
+  /// is complete.
+  bool take_expect_continue();
+
 private:
   struct impl;
   void reset_parser();
+  /// Checks a header Beast has read whole: what RFC 9112 refuses that Beast
+  /// lets through. Returns the error message, or empty.
+  std::string check_header();
 
   uint64_t header_limit_;
   uint64_t body_limit_;
   /// Bytes after `pos_` known to hold no end of the current request's header.
   size_t header_scanned_ = 0;
+  /// The current request sent `Expect: 100-continue`, not answered yet.
+  bool expect_continue_ = false;
   std::string buf_;
   size_t pos_ = 0;
   std::unique_ptr<impl> parser_;

@@ -115,6 +115,68 @@ bool constant_time_equal(const std::string& x, const std::string& y) {
   return diff == 0;
 }
 
+namespace {
+
+/// The length of the well-formed UTF-8 sequence at `i` (no overlong forms,
+/// surrogates or code points past U+10FFFF), or 0.
+size_t utf8_length(const std::string& str, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(str[k]); };
+  auto c = byte(i);
+  if (c < 0x80)
+    return 1;
+  size_t len;
+  uint32_t cp, min;
+  if ((c & 0xE0) == 0xC0) {
+    len = 2, cp = c & 0x1F, min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3, cp = c & 0x0F, min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4, cp = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + len > str.size())
+    return 0;
+  for (size_t k = 1; k < len; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return len;
+}
+
+} // namespace
+
+bool is_utf8(const std::string& str) {
+  for (size_t i = 0, n; i < str.size(); i += n)
+    if ((n = utf8_length(str, i)) == 0)
+      return false;
+  return true;
+}
+
+bool is_storable_text(const std::string& str) {
+  return str.find('\0') == std::string::npos && is_utf8(str);
+}
+
+std::string to_storable_text(const std::string& str) {
+  static const std::string replacement = "\xEF\xBF\xBD"; // U+FFFD
+  std::string out;
+  out.reserve(str.size());
+  for (size_t i = 0; i < str.size();) {
+    auto n = utf8_length(str, i);
+    if (n == 0 || str[i] == '\0') {
+      out += replacement;
+      ++i;
+    } else {
+      out.append(str, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
 std::string hash_hex(const std::string& str) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : str) {

@@ -26,6 +26,18 @@ std::string lower(std::string str);
 /// Compares two secrets in time that depends only on their lengths.
 bool constant_time_equal(const std::string& x, const std::string& y);
 
+/// Whether `str` is well-formed UTF-8 (no overlong forms, surrogates or code
+/// points past U+10FFFF).
+bool is_utf8(const std::string& str);
+
+/// Whether PostgreSQL stores `str` in a text or jsonb column: well-formed
+/// UTF-8 without a NUL character.
+bool is_storable_text(const std::string& str);
+
+/// `str` with each NUL character and each byte that is not part of
+/// well-formed UTF-8 replaced by U+FFFD.
+std::string to_storable_text(const std::string& str);
+
 /// A stable 64-bit FNV-1a hash of `str`, as 16 hex digits.
 std::string hash_hex(const std::string& str);
 

@@ -114,7 +114,7 @@ bool operator==(const write_batch& x, const write_batch& y) {
 
 bool operator==(const insert_result& x, const insert_result& y) {
   return x.status == y.status && x.tasks == y.tasks
-         && x.conflict_key == y.conflict_key;
+         && x.conflict_key == y.conflict_key && x.error == y.error;
 }
 
 bool operator==(const batch_outcome& x, const batch_outcome& y) {

@@ -207,6 +207,13 @@ enum class insert_status : uint8_t {
   existing,
   /// An idempotency key was used before with another body; nothing stored.
   conflict,
+  /// The database refused the group's content (a value validation missed);
+  /// nothing stored, `error` says why. The other groups of the batch are
+  /// not affected.
+  refused,
+  /// The connection was lost before the group was committed; nothing of it
+  /// stored, `error` says why.
+  unavailable,
 };
 
 /// The result of one submission group.
@@ -215,6 +222,8 @@ struct insert_result {
   std::vector<task_record> tasks;
   /// The conflicting key, for the error message.
   std::string conflict_key;
+  /// Why a refused or unavailable group was not stored.
+  std::string error;
 };
 
 bool operator==(const insert_result& x, const insert_result& y);
@@ -222,7 +231,7 @@ bool operator==(const insert_result& x, const insert_result& y);
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, insert_result& x) {
   return f(caf::meta::type_name("tasker.insert_result"), x.status, x.tasks,
-           x.conflict_key);
+           x.conflict_key, x.error);
 }
 
 /// The result of a committed write batch: one entry per insert group.

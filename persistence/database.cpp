@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "config/log.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/sql.hpp"
 
@@ -322,6 +323,92 @@ batch_outcome database::apply(const write_batch& batch) {
       std::string{"the commit was interrupted and did not happen: "}
       + e.what()};
   }
+  return out;
+}
+
+namespace {
+
+bool connection_lost(const std::exception& e) {
+  return dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr
+         || dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr;
+}
+
+} // namespace
+
+batch_outcome database::apply_apart(const write_batch& batch) {
+  // Updates (and the worker snapshot) by halves; a single refused one is
+  // dropped: it can never be written, and keeping it would stop the rest.
+  auto updates = [this](auto& self, std::vector<task_record> part,
+                        std::string workers) -> void {
+    if (part.empty() && workers.empty())
+      return;
+    write_batch b;
+    b.updates = std::move(part);
+    b.workers = std::move(workers);
+    try {
+      apply(b);
+      return;
+    } catch (const std::exception& e) {
+      if (connection_lost(e))
+        throw;
+      if (b.updates.size() + (b.workers.empty() ? 0 : 1) == 1) {
+        log::error("persistence", "the database refused a write; dropped",
+                   {{"task_id", b.updates.empty() ? std::string{"(workers)"}
+                                                  : b.updates[0].id},
+                    {"error", e.what()}});
+        return;
+      }
+    }
+    if (!b.workers.empty()) {
+      self(self, std::move(b.updates), {});
+      self(self, {}, std::move(b.workers));
+      return;
+    }
+    auto mid = b.updates.begin() + static_cast<std::ptrdiff_t>(b.updates.size() / 2);
+    self(self, std::vector<task_record>(b.updates.begin(), mid), {});
+    self(self, std::vector<task_record>(mid, b.updates.end()), {});
+  };
+  updates(updates, batch.updates, batch.workers);
+  batch_outcome out;
+  out.groups.resize(batch.insert_groups.size());
+  std::string lost;
+  auto groups = [&](auto& self, size_t lo, size_t hi) -> void {
+    if (lo == hi)
+      return;
+    if (!lost.empty()) {
+      for (auto k = lo; k < hi; ++k)
+        out.groups[k] = insert_result{insert_status::unavailable, {}, {}, lost};
+      return;
+    }
+    write_batch b;
+    b.insert_groups.assign(batch.insert_groups.begin() + static_cast<std::ptrdiff_t>(lo),
+                           batch.insert_groups.begin() + static_cast<std::ptrdiff_t>(hi));
+    try {
+      auto res = apply(b);
+      for (auto k = lo; k < hi; ++k)
+        out.groups[k] = std::move(res.groups[k - lo]);
+      return;
+    } catch (const std::exception& e) {
+      if (connection_lost(e)) {
+        lost = e.what();
+        self(self, lo, hi);
+        return;
+      }
+      if (hi - lo == 1) {
+        log::warning("persistence", "the database refused a submission",
+                     {{"task_id", batch.insert_groups[lo].empty()
+                                    ? std::string{}
+                                    : batch.insert_groups[lo][0].id},
+                      {"error", e.what()}});
+        out.groups[lo] = insert_result{insert_status::refused, {}, {}, e.what()};
+        return;
+      }
+    }
+    auto mid = lo + (hi - lo) / 2;
+    self(self, lo, mid);
+    self(self, mid, hi);
+  };
+  groups(groups, 0, batch.insert_groups.size());
   return out;
 }
 

@@ -42,6 +42,15 @@ public:
   /// `in_doubt_patience`.
   batch_outcome apply(const write_batch& batch);
 
+  /// Applies a batch that `apply` failed on for its content, not its
+  /// connection, in parts (halving), so that one refused member cannot fail
+  /// the others: state updates and the worker snapshot first (the refused
+  /// ones are logged and dropped), then the insert groups (a refused group
+  /// is answered `refused`). A connection lost during the updates throws
+  /// (nothing of them is lost: they are safe to apply again); lost during
+  /// the inserts, the groups not yet committed are answered `unavailable`.
+  batch_outcome apply_apart(const write_batch& batch);
+
   /// Fault injection for tests: called with "before_commit" and
   /// "after_commit" around the commit of `apply`; it may throw.
   std::function<void(const char* point)> fault_hook;

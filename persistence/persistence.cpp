@@ -237,24 +237,39 @@ writer_actor::behavior_type writer(writer_actor::pointer self,
   (void) self;
   return {
     [db, tel](write_atom, write_batch& batch) -> caf::result<batch_outcome> {
+      auto lost = [&](const std::exception& e) -> caf::result<batch_outcome> {
+        db->reset();
+        tel->state.db_up = false;
+        return make_error(ec::unavailable, e.what());
+      };
       try {
         auto out = db->apply(batch);
         tel->state.db_up = true;
         return out;
       } catch (const pqxx::broken_connection& e) {
-        db->reset();
-        tel->state.db_up = false;
-        return make_error(ec::unavailable, e.what());
+        return lost(e);
       } catch (const pqxx::in_doubt_error& e) {
         db->reset();
         return make_error(ec::unavailable, e.what());
-      } catch (const pqxx::sql_error& e) {
-        // The connection may still be fine; a refused statement is a bug.
-        return make_error(ec::internal, e.what());
       } catch (const std::exception& e) {
+        // Not the connection: something in the batch was refused (a value
+        // validation missed, or a bug). It must not fail the other members
+        // of the group commit, nor pass for "database down".
+        log::warning("persistence", "a group commit was refused; writing "
+                                    "its members apart",
+                     {{"error", e.what()},
+                      {"groups", batch.insert_groups.size()},
+                      {"updates", batch.updates.size()}});
+      }
+      try {
+        auto out = db->apply_apart(batch);
+        tel->state.db_up = true;
+        return out;
+      } catch (const pqxx::in_doubt_error& e) {
         db->reset();
-        tel->state.db_up = false;
         return make_error(ec::unavailable, e.what());
+      } catch (const std::exception& e) {
+        return lost(e);
       }
     },
   };

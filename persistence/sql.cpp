@@ -103,7 +103,9 @@ bool decode_cursor(const std::string& cursor, millis& created_at,
   // throw out_of_range inside the gateway and end it).
   millis at = 0;
   auto [end, err] = std::from_chars(cursor.data(), cursor.data() + sep, at);
-  if (err != std::errc{} || end != cursor.data() + sep)
+  // Past the year 9999 PostgreSQL's timestamps overflow.
+  constexpr millis latest = 253402300799999;
+  if (err != std::errc{} || end != cursor.data() + sep || at > latest)
     return false;
   created_at = at;
   id = cursor.substr(sep + 1);

@@ -5,6 +5,7 @@
 #include "actors/dispatcher.hpp"
 #include "actors/supervisor.hpp"
 #include "messages/error.hpp"
+#include "messages/format.hpp"
 
 #include "tests/fixture.hpp"
 
@@ -574,3 +575,41 @@ CAF_TEST(one dispatch round reaches each node in one message) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST(an outcome the database would refuse is made storable) {
+  task_outcome out;
+  out.id = "t";
+  out.ok = true;
+  out.result = R"({"sum": 3})";
+  CAF_CHECK(!make_storable(out, true));
+  CAF_CHECK(out.ok);
+  // Not JSON, a NUL inside, invalid UTF-8: a failure that is not retried.
+  for (auto bad : {std::string{"{not json"}, std::string{R"({"a": "x\u0000"})"},
+                   std::string{R"({"a\u0000": 1})"}, std::string{"\"\xff\""}}) {
+    auto o = out;
+    o.result = bad;
+    CAF_CHECK(make_storable(o, true));
+    CAF_CHECK(!o.ok);
+    CAF_CHECK(!o.retryable);
+    CAF_CHECK_EQUAL(o.result, "");
+    CAF_CHECK(is_storable_text(o.error));
+  }
+  // A literal backslash-u is text, not a NUL.
+  auto o = out;
+  o.result = R"({"a": "\\u0000"})";
+  CAF_CHECK(!make_storable(o, true));
+  CAF_CHECK(o.ok);
+  // The local node's results are JSON already: only the NUL escape is looked
+  // at.
+  o.result = R"({"a": "x\u0000"})";
+  CAF_CHECK(make_storable(o, false));
+  CAF_CHECK(!o.ok);
+  // An error keeps its text with the bad bytes replaced.
+  task_outcome failed;
+  failed.error = std::string{"bad \xff byte and a \0 nul", 22};
+  failed.worker_id = "w\xfe";
+  CAF_CHECK(make_storable(failed, true));
+  CAF_CHECK_EQUAL(failed.error, "bad \xEF\xBF\xBD byte and a \xEF\xBF\xBD nul");
+  CAF_CHECK(is_storable_text(failed.worker_id));
+}
+

@@ -72,7 +72,7 @@ fake_persistence(fake_persistence_actor::pointer self,
       if (log->hold_inserts)
         log->held_inserts.push_back(rp);
       else
-        rp.deliver(insert_result{insert_status::inserted, std::move(group), {}});
+        rp.deliver(insert_result{insert_status::inserted, std::move(group), {}, {}});
       return rp;
     },
     [log](update_atom, task_record& rec) { log->updates.push_back(rec); },

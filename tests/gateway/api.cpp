@@ -87,7 +87,7 @@ struct fixture {
     http_request req;
     req.method = method;
     req.target = target;
-    req.malformed_target = !split_target(target, req.path, req.query);
+    req.target_error = check_target(target, req.path, req.query);
     req.content_type = "application/json";
     req.authorization = authorization;
     req.body = body;
@@ -580,19 +580,123 @@ CAF_TEST(plan_request refuses what no actor needs to see) {
   CAF_CHECK_EQUAL(p.refusal->status, 400);
 }
 
-CAF_TEST(plan_request checks the bearer token on v1 only) {
-  auto p = plan("GET", "/v1/tasks", {}, {}, "s3cret");
+CAF_TEST(plan_request needs the token on every route but the probes) {
+  // Authorization is decided on the matched route, not on a path prefix.
+  for (auto target : {"/v1/tasks", "/openapi.json", "/get-task-output",
+                      "/v1/nothing", "/nothing", "/v1/cluster"}) {
+    CAF_MESSAGE("GET " << target);
+    auto p = plan("GET", target, {}, {}, "s3cret");
+    CAF_REQUIRE(p.refusal);
+    CAF_CHECK_EQUAL(p.refusal->status, 401);
+    CAF_CHECK_EQUAL(p.refusal->headers.at(0).first, "WWW-Authenticate");
+  }
+  auto p = plan("POST", "/run-task", R"({"task_name": "sum", "a": 1, "b": 2})",
+                {}, "s3cret");
   CAF_REQUIRE(p.refusal);
   CAF_CHECK_EQUAL(p.refusal->status, 401);
-  CAF_CHECK_EQUAL(p.refusal->headers.at(0).first, "WWW-Authenticate");
   p = plan("GET", "/v1/tasks", {}, "Bearer wrong", "s3cret");
   CAF_REQUIRE(p.refusal);
   CAF_CHECK_EQUAL(p.refusal->status, 401);
   p = plan("GET", "/v1/tasks", {}, "Bearer s3cret", "s3cret");
   CAF_CHECK(!p.refusal);
+  for (auto target : {"/health", "/ready", "/metrics", "/"}) {
+    p = plan("GET", target, {}, {}, "s3cret");
+    CAF_CHECK(!p.refusal);
+  }
   p = plan("GET", "/health", {}, {}, "s3cret");
+  CAF_CHECK_EQUAL(p.r.kind, route_kind::health);
+}
+
+CAF_TEST(a target that is not a path is refused before routing) {
+  // "Xv1/tasks" used to be routed as /v1/tasks, and without the token.
+  for (auto target : {"Xv1/tasks", "*", "http://host/v1/tasks", ""}) {
+    CAF_MESSAGE("target " << target);
+    auto p = plan("GET", target, {}, {}, "s3cret");
+    CAF_REQUIRE(p.refusal);
+    CAF_CHECK_EQUAL(p.refusal->status, 400);
+    CAF_CHECK_EQUAL(p.r.label, "other");
+  }
+  auto p = plan("POST", "Xv1/tasks", R"({"type": "sum", "params": {"a": 1, "b": 2}})");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 400);
+  CAF_CHECK(p.group.empty());
+}
+
+CAF_TEST(the bearer scheme is case-insensitive) {
+  CAF_CHECK(bearer_matches("Bearer s3cret", "s3cret"));
+  CAF_CHECK(bearer_matches("bearer s3cret", "s3cret"));
+  CAF_CHECK(bearer_matches("BEARER  s3cret ", "s3cret"));
+  CAF_CHECK(!bearer_matches("Bearer S3CRET", "s3cret"));
+  CAF_CHECK(!bearer_matches("Basic s3cret", "s3cret"));
+  CAF_CHECK(!bearer_matches("Bearers3cret", "s3cret"));
+  CAF_CHECK(!bearer_matches("Bearer ", "s3cret"));
+  CAF_CHECK(!bearer_matches("", "s3cret"));
+}
+
+CAF_TEST(HEAD is routed as GET) {
+  auto p = plan("HEAD", "/health");
   CAF_CHECK(!p.refusal);
   CAF_CHECK_EQUAL(p.r.kind, route_kind::health);
+  p = plan("HEAD", "/v1/tasks");
+  CAF_CHECK(!p.refusal);
+  CAF_CHECK_EQUAL(p.r.kind, route_kind::list_tasks);
+  p = plan("HEAD", "/v1/tasks/batch");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 405);
+}
+
+CAF_TEST(what the database would refuse is refused with the field) {
+  auto p = plan("POST", "/v1/tasks",
+                "{\"type\": \"text_stats\", \"params\": {\"text\": \"a\\u0000b\"}}");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 422);
+  CAF_CHECK_NOT_EQUAL(p.refusal->body.find("params.text must not contain"),
+                      std::string::npos);
+  p = plan("POST", "/v1/tasks",
+           "{\"type\": \"sum\", \"params\": {\"a\": 1, \"b\": 2, \"x\\u0000\": 1}}");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 422);
+  CAF_CHECK_NOT_EQUAL(p.refusal->body.find("params (a key)"), std::string::npos);
+  p = plan("POST", "/v1/tasks/batch",
+           "{\"tasks\": [{\"type\": \"sum\", \"params\": {\"a\": 1, \"b\": 2}},"
+           " {\"type\": \"sum\", \"params\": {\"a\": 1, \"b\": 2}, "
+           "\"idempotency_key\": \"k\\u0000\"}]}");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 422);
+  CAF_CHECK_NOT_EQUAL(p.refusal->body.find("tasks[1].idempotency_key"),
+                      std::string::npos);
+  p = plan("POST", "/run-task",
+           "{\"task_name\": \"fail\", \"message\": \"x\\u0000\"}");
+  CAF_REQUIRE(p.refusal);
+  CAF_CHECK_EQUAL(p.refusal->status, 422);
+  CAF_CHECK_NOT_EQUAL(p.refusal->body.find("params.message"), std::string::npos);
+  for (auto key : {std::string{"\xff\xfe"}, std::string{"a\0b", 3},
+                   std::string{"\xc0\xaf"}, std::string{"\xed\xa0\x80"}}) {
+    CAF_CHECK(submit(R"({"type": "sum", "params": {"a": 1, "b": 2}})",
+                           key)
+              == "the Idempotency-Key header must be UTF-8 text without a "
+                 "NUL character");
+  }
+  CAF_CHECK_EQUAL(submit(R"({"type": "sum", "params": {"a": 1, "b": 2}})",
+                               "\xc3\xa9t\xc3\xa9"),
+                  "");
+}
+
+CAF_TEST(query values that decode to bad text are bad requests) {
+  for (auto target :
+       {"/v1/tasks?type=%ff", "/v1/tasks?status=%00", "/v1/tasks?limit=%ff",
+        "/v1/tasks/%00", "/v1/tasks?type=%c0%af",
+        "/v1/tasks?cursor=9223372036854775807_"
+        "00000000-0000-0000-0000-000000000000",
+        "/v1/tasks?cursor=253402300800000_00000000-0000-0000-0000-000000000000"}) {
+    CAF_MESSAGE("GET " << target);
+    auto p = plan("GET", target);
+    CAF_REQUIRE(p.refusal);
+    CAF_CHECK_EQUAL(p.refusal->status, 400);
+  }
+  auto p = plan("GET", "/v1/tasks?type=%c3%a9&cursor=253402300799999_"
+                       "00000000-0000-0000-0000-000000000000");
+  CAF_CHECK(!p.refusal);
 }
 
 CAF_TEST(plan_request hands the checked arguments on) {

@@ -57,7 +57,7 @@ CAF_TEST(two pipelined requests in one buffer come out in order) {
   CAF_CHECK_EQUAL(*req.param("limit"), "5");
   CAF_CHECK(req.param("cursor") == nullptr);
   CAF_CHECK(req.keep_alive);
-  CAF_CHECK(!req.malformed_target);
+  CAF_CHECK_EQUAL(req.target_error, "");
   CAF_REQUIRE_EQUAL(show(next()), "request");
   CAF_CHECK_EQUAL(req.path, "/health");
   CAF_CHECK(req.query.empty());
@@ -212,7 +212,8 @@ CAF_TEST(a request line cut short is a bad request at once) {
 CAF_TEST(a malformed target is flagged on the request) {
   feed("GET /v1/tasks/%zz HTTP/1.1\r\nHost: a\r\n\r\n");
   CAF_REQUIRE_EQUAL(show(next()), "request");
-  CAF_CHECK(req.malformed_target);
+  CAF_CHECK_EQUAL(req.target_error,
+                  "malformed percent-encoding in the request target");
 }
 
 CAF_TEST(split_target decodes path and query) {
@@ -295,6 +296,122 @@ CAF_TEST(error responses carry code message and status) {
   auto odd = error_response(ec::bad_request, "bad \"x\"\n\xff");
   CAF_CHECK_EQUAL(odd.status, 400);
   CAF_CHECK(nlohmann::json::accept(odd.body));
+}
+
+CAF_TEST(a header line ending in LF alone is refused at once) {
+  // It used to wait for a CRLF blank line until the header timeout.
+  feed("GET /health HTTP/1.1\nHost: x\n\n");
+  CAF_REQUIRE_EQUAL(show(next()), "error");
+  CAF_CHECK_EQUAL(code, ec::bad_request);
+  CAF_CHECK_EQUAL(message,
+                  "malformed HTTP request: header lines must end in CRLF");
+  request_reader r{8192, 1024};
+  std::string mixed = "GET /health HTTP/1.1\r\nHost: x\n";
+  for (auto c : mixed)
+    r.append(&c, 1);
+  CAF_CHECK_EQUAL(show(r.next(req, code, message)), "error");
+}
+
+CAF_TEST(a transfer coding other than chunked is refused) {
+  // Read as "no body", the body would pass for the next request.
+  for (auto te : {"gzip", "gzip, chunked", "chunked, gzip", "identity"}) {
+    CAF_MESSAGE("Transfer-Encoding: " << te);
+    request_reader r{8192, 1024};
+    std::string raw = std::string{"POST /v1/tasks HTTP/1.1\r\nHost: a\r\n"
+                                  "Transfer-Encoding: "}
+                      + te
+                      + "\r\n\r\nGET /v1/tasks HTTP/1.1\r\nHost: a\r\n\r\n";
+    r.append(raw.data(), raw.size());
+    CAF_CHECK_EQUAL(show(r.next(req, code, message)), "error");
+    CAF_CHECK_EQUAL(code, ec::bad_request);
+  }
+  feed("POST /v1/tasks HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  CAF_CHECK_EQUAL(show(next()), "error");
+  CAF_CHECK_EQUAL(code, ec::bad_request);
+}
+
+CAF_TEST(a chunked body is read in pieces) {
+  std::string data(3000, 'x');
+  std::string raw = "POST /v1/tasks HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+                    "Chunked\r\n\r\n400\r\n"
+                    + data.substr(0, 1024) + "\r\n0\r\n\r\n";
+  request_reader r{256, 4096};
+  for (size_t i = 0; i < raw.size(); i += 100) {
+    auto n = std::min<size_t>(100, raw.size() - i);
+    r.append(raw.data() + i, n);
+    auto st = r.next(req, code, message);
+    if (i + n < raw.size())
+      CAF_CHECK_EQUAL(show(st), "need_more");
+    else
+      CAF_CHECK_EQUAL(show(st), "request");
+  }
+  CAF_CHECK_EQUAL(req.body, data.substr(0, 1024));
+}
+
+CAF_TEST(chunk lines that never end are bounded by the header limit) {
+  // Each grew the buffer without limit until the header timeout.
+  std::string head = "POST /v1/tasks HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+                     "chunked\r\n\r\n";
+  for (auto tail : {std::string(5000, 'f'), "1;" + std::string(5000, 'a'),
+                    "0\r\nX-T: " + std::string(5000, 't')}) {
+    request_reader r{1024, 1 << 20};
+    r.append(head.data(), head.size());
+    CAF_CHECK_EQUAL(show(r.next(req, code, message)), "need_more");
+    auto st = request_reader::status::need_more;
+    size_t fed = 0;
+    for (; fed < tail.size() && st == request_reader::status::need_more;
+         fed += 100) {
+      r.append(tail.data() + fed, std::min<size_t>(100, tail.size() - fed));
+      st = r.next(req, code, message);
+    }
+    CAF_CHECK_EQUAL(show(st), "error");
+    CAF_CHECK_EQUAL(code, ec::bad_request);
+    CAF_CHECK_LESS_OR_EQUAL(fed, 1200u);
+    CAF_CHECK_LESS_OR_EQUAL(r.buffered(), 1200u);
+  }
+}
+
+CAF_TEST(expect 100-continue is reported once while the body is missing) {
+  feed("POST /v1/tasks HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n"
+       "Expect: 100-Continue\r\n\r\n");
+  CAF_CHECK_EQUAL(show(next()), "need_more");
+  CAF_CHECK(reader.take_expect_continue());
+  CAF_CHECK(!reader.take_expect_continue());
+  feed("{}");
+  CAF_CHECK_EQUAL(show(next()), "request");
+  CAF_CHECK(!reader.take_expect_continue());
+  // With the body already there, nothing waits for it.
+  feed("POST /v1/tasks HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n"
+       "Expect: 100-continue\r\n\r\n{}");
+  CAF_CHECK_EQUAL(show(next()), "request");
+  CAF_CHECK(!reader.take_expect_continue());
+}
+
+CAF_TEST(check_target accepts only origin-form text targets) {
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> query;
+  CAF_CHECK_EQUAL(check_target("/v1/tasks?type=%C3%A9", path, query), "");
+  CAF_CHECK_EQUAL(query.at(0).second, "\xc3\xa9");
+  for (auto target : {"Xv1/tasks", "*", "http://a/v1/tasks", ""}) {
+    query.clear();
+    CAF_CHECK_EQUAL(check_target(target, path, query),
+                    "the request target must be a path that starts with /");
+  }
+  for (auto target : {"/v1/tasks/%00", "/v1/tasks?type=%ff", "/a?%fe=1"}) {
+    query.clear();
+    CAF_CHECK_EQUAL(check_target(target, path, query),
+                    "the request target decodes to invalid UTF-8 or a NUL "
+                    "character");
+  }
+}
+
+CAF_TEST(the answer to HEAD has the headers without the body) {
+  auto res = json_response(200, "{\"status\":\"ok\"}");
+  auto bytes = serialize(res, true, true);
+  CAF_CHECK_NOT_EQUAL(bytes.find("Content-Length: 15\r\n"), std::string::npos);
+  CAF_CHECK_EQUAL(bytes.substr(bytes.size() - 4), "\r\n\r\n");
+  CAF_CHECK_EQUAL(serialize(res, true).size(), bytes.size() + 15);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -629,6 +629,48 @@ CAF_TEST(an in-doubt commit of updates only is reported for a rewrite) {
   check_same(fetch(a.id), done);
 }
 
+CAF_TEST(a refused member does not fail the rest of its group commit) {
+  // One submission with a NUL in its params used to fail every submission
+  // of its group commit (500), and a refused update dropped them all.
+  auto a = make();
+  insert({{a}});
+  auto good1 = make(t0 + 1);
+  auto bad = make(t0 + 2);
+  bad.params = R"({"a": "x\u0000y", "b": 2})";
+  auto good2 = make(t0 + 3);
+  auto good3 = keyed(t0 + 4, "order-9", "00000000000000bb");
+  write_batch b;
+  b.insert_groups = {{good1}, {bad, make(t0 + 5)}, {good2, good3}};
+  auto a1 = a;
+  apply_start(a1, 1, "node-1/slot-0", t0 + 100);
+  auto ghost = make(t0 + 6);
+  ghost.result = R"({"x": "\u0000"})";
+  ghost.status = task_status::completed;
+  b.updates = {a1, ghost};
+  bool refused = false;
+  try {
+    db.apply(b);
+  } catch (const pqxx::data_exception&) {
+    refused = true;
+  }
+  CAF_CHECK(refused);
+  auto out = db.apply_apart(b);
+  CAF_REQUIRE_EQUAL(out.groups.size(), 3u);
+  CAF_CHECK_EQUAL(out.groups[0].status, insert_status::inserted);
+  CAF_CHECK_EQUAL(out.groups[1].status, insert_status::refused);
+  CAF_CHECK_NOT_EQUAL(out.groups[1].error, "");
+  CAF_CHECK(out.groups[1].tasks.empty());
+  CAF_CHECK_EQUAL(out.groups[2].status, insert_status::inserted);
+  CAF_CHECK_EQUAL(ids_of(out.groups[2].tasks), ids_of({good2, good3}));
+  check_same(fetch(good1.id), good1);
+  check_same(fetch(good2.id), good2);
+  check_same(fetch(good3.id), good3);
+  CAF_CHECK(!db.get(bad.id));
+  CAF_CHECK(!db.get(b.insert_groups[1][1].id));
+  // The good update was written; the refused one was dropped.
+  check_same(fetch(a.id), a1);
+}
+
 CAF_TEST(a registry snapshot replaces the workers table) {
   auto snapshot = [](const std::string& rows) {
     write_batch b;

@@ -40,7 +40,7 @@ void answer(writer_log& log, caf::typed_response_promise<batch_outcome>& rp,
   }
   batch_outcome out;
   for (auto& group : batch.insert_groups)
-    out.groups.push_back(insert_result{insert_status::inserted, group, {}});
+    out.groups.push_back(insert_result{insert_status::inserted, group, {}, {}});
   rp.deliver(std::move(out));
 }
 
