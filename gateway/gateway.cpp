@@ -412,7 +412,9 @@ void note_partial(gateway_broker* self, connection_handle hdl) {
   if (i == self->state.conns.end())
     return;
   auto& c = i->second;
-  bool partial = c.reader->buffered() > 0 && !c.paused && !c.write_blocked;
+  // (A body arriving slowly counts too: Beast takes body bytes as they come,
+  // so nothing stays buffered between them.)
+  bool partial = c.reader->mid_request() && !c.paused && !c.write_blocked;
   if (partial && !c.partial)
     c.partial_since = std::chrono::steady_clock::now();
   c.partial = partial;

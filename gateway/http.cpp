@@ -171,6 +171,10 @@ void request_reader::append(const char* data, size_t size) {
   buf_.append(data, size);
 }
 
+bool request_reader::mid_request() const {
+  return buffered() > 0 || parser_->parser.got_some();
+}
+
 bool request_reader::take_expect_continue() {
   if (!expect_continue_ || parser_->parser.is_done())
     return false;

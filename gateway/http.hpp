@@ -90,6 +90,10 @@ public:
     return buf_.size() - pos_;
   }
 
+  /// Whether part of a request has arrived: bytes buffered, or a header or
+  /// body the parser has begun.
+  bool mid_request() const;
+
   /// Whether the request being read asked for `100 Continue` and waits for
   /// it: true once per such request, after its header and before its body
   /// is complete.

@@ -466,12 +466,15 @@ task_page database::list(const list_query& q) {
                        : q.after_id,
     q.limit + 1);
   task_page page;
+  size_t bytes = 0;
   for (auto row : rows) {
-    if (static_cast<int32_t>(page.tasks.size()) == q.limit) {
+    if (static_cast<int32_t>(page.tasks.size()) == q.limit
+        || bytes > max_page_bytes) {
       page.more = true;
       break;
     }
     page.tasks.push_back(read_record(row));
+    bytes += page.tasks.back().params.size() + page.tasks.back().result.size();
   }
   return page;
 }

@@ -61,8 +61,13 @@ public:
   /// Reads one task.
   std::optional<task_record> get(const std::string& id);
 
-  /// Reads one page of a list, newest first.
+  /// Reads one page of a list, newest first. A page ends early (with more
+  /// to follow) once its params and results pass `max_page_bytes`, so that a
+  /// page of large tasks cannot take unbounded memory.
   task_page list(const list_query& query);
+
+  /// The size of params and results past which a list page ends early.
+  size_t max_page_bytes = 4 * 1024 * 1024;
 
   /// Reads unfinished tasks in (scheduled_at, id) order: those after the
   /// position (after_at, after_id), scheduled at or before `until`; at most

@@ -372,6 +372,19 @@ CAF_TEST(chunk lines that never end are bounded by the header limit) {
   }
 }
 
+CAF_TEST(a request counts as begun until its body is complete) {
+  CAF_CHECK(!reader.mid_request());
+  feed("POST /v1/tasks HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n{}");
+  CAF_CHECK_EQUAL(show(next()), "need_more");
+  CAF_CHECK_EQUAL(reader.buffered(), 0u);
+  CAF_CHECK(reader.mid_request());
+  feed("        ");
+  CAF_CHECK_EQUAL(show(next()), "request");
+  CAF_CHECK(!reader.mid_request());
+  feed("G");
+  CAF_CHECK(reader.mid_request());
+}
+
 CAF_TEST(expect 100-continue is reported once while the body is missing) {
   feed("POST /v1/tasks HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n"
        "Expect: 100-Continue\r\n\r\n");

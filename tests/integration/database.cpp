@@ -452,6 +452,26 @@ CAF_TEST(list pages newest first without gaps or duplicates) {
   check_same(first.tasks[0], newest_first[0]);
 }
 
+CAF_TEST(a page of large tasks ends early and paging still sees every task) {
+  std::vector<task_record> all;
+  for (int i = 0; i < 12; ++i) {
+    auto r = make(t0 + i);
+    r.params = R"({"a": 1, "b": 2, "pad": ")" + std::string(300, 'p') + "\"}";
+    all.push_back(r);
+  }
+  insert({all});
+  db.max_page_bytes = 1000; // about three tasks
+  list_query q;
+  q.limit = 100;
+  auto first = db.list(q);
+  CAF_CHECK(first.more);
+  CAF_CHECK_EQUAL(first.tasks.size(), 4u);
+  size_t pages = 0;
+  auto got = all_pages(q, &pages);
+  CAF_CHECK_EQUAL(got.size(), 12u);
+  CAF_CHECK_EQUAL(pages, 3u);
+}
+
 CAF_TEST(list filters by status and type) {
   std::vector<task_record> all;
   for (int i = 0; i < 30; ++i)
