@@ -518,9 +518,9 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
             if (res.status == insert_status::refused) {
               answer_submit(st, token,
                             make_error(ec::invalid_params,
-                                       "the database refused this "
-                                       "submission: "
-                                         + res.error));
+                                       "the database refused a value of "
+                                       "this submission (logged as \"the "
+                                       "database refused a submission\")"));
               return;
             }
             if (res.status == insert_status::unavailable) {

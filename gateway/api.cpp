@@ -271,12 +271,36 @@ bool nests_deeper(const std::string& text, int limit) {
   return false;
 }
 
+size_t count_containers(const std::string& text) {
+  size_t n = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      ++n;
+    }
+  }
+  return n;
+}
+
 std::optional<api_error> parse_body(const std::string& body,
                                     nlohmann::json& out) {
   if (nests_deeper(body, max_body_depth))
     return api_error{ec::bad_request,
                      "the body nests arrays and objects deeper than "
                        + std::to_string(max_body_depth) + " levels"};
+  if (count_containers(body) > max_body_containers)
+    return api_error{ec::bad_request,
+                     "the body holds more than "
+                       + std::to_string(max_body_containers)
+                       + " arrays and objects"};
   try {
     out = nlohmann::json::parse(body);
   } catch (const nlohmann::json::exception& e) {

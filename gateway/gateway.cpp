@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/socket.h>
+
+#include <caf/io/middleman.hpp>
+#include <caf/io/network/default_multiplexer.hpp>
 #include <caf/io/system_messages.hpp>
 #include <caf/typed_actor.hpp>
 
@@ -31,6 +35,7 @@ void drop_connection(gateway_broker* self, connection_handle hdl) {
   auto i = st.conns.find(hdl);
   if (i == st.conns.end())
     return;
+  st.write_blocked.erase(hdl);
   for (auto& s : i->second.out)
     if (s.has_deadline)
       st.deadlines.erase(s.deadline);
@@ -38,6 +43,31 @@ void drop_connection(gateway_broker* self, connection_handle hdl) {
 }
 
 void parse_requests(gateway_broker* self, connection_handle hdl);
+
+/// Closes a connection now, dropping what its client did not read: CAF's
+/// close first sends what is buffered, which a client that does not read
+/// never lets happen.
+void abort_connection(gateway_broker* self, connection_handle hdl) {
+  // (On the real network backend a connection's handle is its socket.)
+  if (dynamic_cast<caf::io::network::default_multiplexer*>(
+        &self->system().middleman().backend())
+      != nullptr)
+    ::shutdown(static_cast<int>(hdl.id()), SHUT_RDWR);
+  self->close(hdl);
+  drop_connection(self, hdl);
+}
+
+/// Whether a client that stopped reading now holds too much unsent: more
+/// than its own share, or more than all paused connections together may.
+bool unsent_over_limit(gateway_broker* self, connection_handle hdl) {
+  auto& st = self->state;
+  if (self->wr_buf(hdl).size() > 4 * st.cfg.max_unsent_bytes)
+    return true;
+  size_t total = 0;
+  for (auto& other : st.write_blocked)
+    total += self->wr_buf(other).size();
+  return total > st.cfg.max_unsent_total;
+}
 
 void flush_ready(gateway_broker* self, connection_handle hdl) {
   auto i = self->state.conns.find(hdl);
@@ -67,9 +97,21 @@ void flush_ready(gateway_broker* self, connection_handle hdl) {
     if (!c.write_blocked
         && self->wr_buf(hdl).size() > self->state.cfg.max_unsent_bytes) {
       c.write_blocked = true;
+      self->state.write_blocked.insert(hdl);
       self->ack_writes(hdl, true);
       if (!c.paused)
         self->halt(hdl);
+    }
+    if (c.write_blocked && unsent_over_limit(self, hdl)) {
+      auto& st = self->state;
+      if (st.unread_closed++ % 100 == 0)
+        log::warning(st.name, "connection closed: its client does not read "
+                              "its responses",
+                     {{"unsent_bytes", self->wr_buf(hdl).size()},
+                      {"paused_connections", st.write_blocked.size()},
+                      {"closed_so_far", st.unread_closed}});
+      abort_connection(self, hdl);
+      return;
     }
   }
   // A client that sent `Expect: 100-continue` waits for this before it sends
@@ -101,6 +143,7 @@ void on_transferred(gateway_broker* self, connection_handle hdl,
   if (!c.write_blocked || remaining > self->state.cfg.max_unsent_bytes / 2)
     return;
   c.write_blocked = false;
+  self->state.write_blocked.erase(hdl);
   self->ack_writes(hdl, false);
   if (!c.paused && !c.closing && self->state.parsing != hdl) {
     self->trigger(hdl);
@@ -224,7 +267,8 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                         {"requests", self->state.requests},
                         {"refused_connections", self->state.refused_connections},
                         {"timed_out_requests", self->state.timed_out_requests},
-                        {"idle_closed", self->state.idle_closed}}}};
+                        {"idle_closed", self->state.idle_closed},
+                        {"unread_closed", self->state.unread_closed}}}};
                     complete(self, t, json_response(200, js.dump()));
                   },
                   [self, t](caf::error& err) {
@@ -522,8 +566,7 @@ void sweep(gateway_broker* self) {
   }
   for (auto& hdl : idle) {
     ++st.idle_closed;
-    self->close(hdl);
-    drop_connection(self, hdl);
+    abort_connection(self, hdl);
   }
   while (!st.deadlines.empty() && st.deadlines.begin()->first <= now) {
     auto p = std::move(st.deadlines.begin()->second);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <caf/expected.hpp>
 #include <caf/io/broker.hpp>
@@ -38,8 +39,11 @@ struct gateway_config {
   /// Most requests in flight on one connection: reading pauses above it.
   size_t max_pipeline = 64;
   /// Reading pauses while more response bytes than this wait for a client
-  /// that does not read them (and resumes below half of it).
+  /// that does not read them (and resumes below half of it). A connection
+  /// with 4 times as much unsent is closed, and so is one that would take
+  /// the unsent bytes of all paused connections past `max_unsent_total`.
   size_t max_unsent_bytes = 1024 * 1024;
+  size_t max_unsent_total = 64 * 1024 * 1024;
   /// Bearer token required on /v1 when not empty.
   std::string auth_token;
   submit_limits limits;
@@ -111,6 +115,10 @@ struct gateway_state {
   };
 
   std::unordered_map<caf::io::connection_handle, connection> conns;
+
+  /// The connections whose reading is paused for unsent responses.
+  std::unordered_set<caf::io::connection_handle> write_blocked;
+  uint64_t unread_closed = 0;
 
   /// Deadlines of requests waiting for actors (answered 503 when passed).
   deadline_map deadlines;

@@ -185,6 +185,10 @@ bool request_reader::take_expect_continue() {
 std::string request_reader::check_header() {
   auto& h = parser_->parser.get();
   auto te = h[http::field::transfer_encoding];
+  if (!te.empty() && h.version() < 11)
+    // RFC 9112 6.1: HTTP/1.0 has no transfer codings; a proxy in between
+    // would frame the body otherwise.
+    return "Transfer-Encoding is not allowed in an HTTP/1.0 request";
   if (!te.empty()) {
     // RFC 9112 6.1, 6.3: a request body is framed by chunked or by
     // Content-Length, nothing else; read as "no body", another coding would

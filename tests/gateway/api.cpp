@@ -749,7 +749,22 @@ CAF_TEST(a body nested deeper than the limit is refused unparsed) {
   CAF_CHECK_EQUAL(p.refusal->status, 400);
   // Brackets inside strings do not nest, escaped quotes do not end them.
   CAF_CHECK(!nests_deeper(R"(["\\", "\"[[[", "{{"])", 1));
+  CAF_CHECK_EQUAL(count_containers(R"([{"a": "[{"}, [], {}])"), 4u);
   CAF_CHECK(nests_deeper(R"(["\\", [1]])", 1));
+}
+
+CAF_TEST(a body of many small arrays is refused unparsed) {
+  std::string many = "[";
+  for (size_t i = 0; i < max_body_containers; ++i)
+    many += "[],";
+  many += "1]";
+  json out;
+  auto err = parse_body(many, out);
+  CAF_REQUIRE(err);
+  CAF_CHECK_EQUAL(err->message,
+                  "the body holds more than 100000 arrays and objects");
+  many.erase(1, 3);
+  CAF_CHECK(!parse_body(many, out));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

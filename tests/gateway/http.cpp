@@ -329,6 +329,13 @@ CAF_TEST(a transfer coding other than chunked is refused) {
        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
   CAF_CHECK_EQUAL(show(next()), "error");
   CAF_CHECK_EQUAL(code, ec::bad_request);
+  request_reader r{8192, 1024};
+  std::string old = "POST /v1/tasks HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: "
+                    "chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+  r.append(old.data(), old.size());
+  CAF_CHECK_EQUAL(show(r.next(req, code, message)), "error");
+  CAF_CHECK_EQUAL(message,
+                  "Transfer-Encoding is not allowed in an HTTP/1.0 request");
 }
 
 CAF_TEST(a chunked body is read in pieces) {

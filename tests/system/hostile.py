@@ -16,6 +16,8 @@ sent what an attacker would send, case by case, while honest clients submit thro
      line ends, Expect: 100-continue
   9. a wider list of malformed requests an attacker would try: each a 4xx of the API, never
      a 5xx, a crash or a hang
+ 10. memory (wider, too): 2 MiB bodies that parse into 700,000 JSON values, and 100
+     connections that pipeline large reads and never read the answers
 
 After every case the process runs, /health answers 200 within 1 s, an honest submit gets 202
 and RSS stays within 64 MiB of its baseline. At the end nothing refused was stored (every
@@ -75,10 +77,10 @@ def request(method, target, headers=(), body=b"", token=True, host=True, version
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-def chunked(body, size=None):
+def chunked(body):
     """body as one chunk and the last chunk."""
     body = as_bytes(body)
-    return as_bytes("%x\r\n" % (len(body) if size is None else size)) + body + b"\r\n0\r\n\r\n"
+    return as_bytes("%x\r\n" % len(body)) + body + b"\r\n0\r\n\r\n"
 
 
 class Reply:
@@ -150,10 +152,10 @@ class Exchange:
     """One raw connection: sends `parts` (each in pieces of 64 KiB, stopping early when an
     answer is readable or the server stops taking bytes), then reads answers until `want`
     final responses came (or, with until_eof, until the server closes), at most `timeout`
-    seconds after the sending ended."""
+    seconds after the sending ended. before_read() runs between the two."""
 
     def __init__(self, server, parts, heads=(), want=1, timeout=3.0, until_eof=False,
-                 rcvbuf=None):
+                 rcvbuf=None, before_read=None):
         self.data = b""
         self.replies = []
         self.times = []
@@ -169,6 +171,8 @@ class Exchange:
             sock.connect((server.host, server.port))
             self._send(sock, parts)
             self.sent_at = time.monotonic()
+            if before_read is not None:
+                before_read()
             self._read(sock, heads, want, until_eof)
         finally:
             sock.close()
@@ -202,7 +206,7 @@ class Exchange:
             now = time.monotonic()
             self.times += [now] * (len(replies) - len(self.times))
             self.replies = replies
-            if not until_eof and len(self.final()) >= want:
+            if not until_eof and (self.garbage or len(self.final()) >= want):
                 break
 
     def final(self):
@@ -379,6 +383,9 @@ class Hostile:
         self.failures.append(what)
 
     def record(self, what, expected, got, ok):
+        got = got.replace("\r", "\\r").replace("\n", "\\n")
+        if len(got) > 300:
+            got = got[:300] + "..."
         self.rows.append((self.case, what, expected, got, ok))
         if not ok:
             self.fail("case %s, %s: expected %s, got %s" % (self.case, what, expected, got))
@@ -402,7 +409,7 @@ class Hostile:
             want.append("then closed")
         if bearer:
             want.append("WWW-Authenticate: Bearer")
-        if r is None:
+        if r is None or r.status is None:
             got = "no answer"
             if isinstance(x, Exchange):
                 got += " within %.1f s" % x.timeout
@@ -410,8 +417,8 @@ class Hostile:
                     got += " (closed)"
                 if x.data:
                     got += " (bytes %r)" % x.data[:80]
-            else:
-                got += " (%s)" % x.body.decode(errors="replace")[:120]
+            elif r is not None:
+                got += " (%s)" % r.body.decode(errors="replace")[:120]
             self.record(what, ", ".join(want), got, False)
             return None
         ok = r.status in statuses
@@ -449,10 +456,11 @@ class Hostile:
         self.record(what, ", ".join(want), ", ".join(got), ok)
         return r
 
-    def probe(self, what, data, statuses=API_4XX, timeout=3.0, **kw):
-        """Sends raw bytes on a fresh connection and checks the first answer."""
-        x = Exchange(self.s, [data], timeout=timeout, until_eof=kw.get("single", False)
-                     or kw.get("closed", False))
+    def probe(self, what, data, statuses=API_4XX, timeout=3.0, heads=(), **kw):
+        """Sends raw bytes on a fresh connection and checks the first answer (all of them
+        until the server closes, when one response only or the close is checked)."""
+        x = Exchange(self.s, [data], heads=heads, timeout=timeout,
+                     until_eof=kw.get("single", False) or kw.get("closed", False))
         self.expect(what, x, statuses, **kw)
         if not self.s.is_running():
             self.fail("case %s, %s: the coordinator exited (code %s)"
@@ -531,11 +539,11 @@ class Hostile:
             log("%-3s %-4s %-62s | %s" % (case, "ok" if ok else "FAIL", what[:62], got))
 
 
-def submission(text=None, key=None, **extra):
-    body = {"type": "text_stats", "params": {"text": text or "x"}}
+def submission(text, key=None):
+    """A valid text_stats submission."""
+    body = {"type": "text_stats", "params": {"text": text}}
     if key:
         body["idempotency_key"] = key
-    body.update(extra)
     return json.dumps(body)
 
 
@@ -725,7 +733,7 @@ def case_nul_strings(h):
         faults.check_codes(honest, {202})
         ok, got = True, str(dict(honest.codes))
     except faults.Failure as e:
-        ok, got = False, str(e)
+        ok, got = False, "%s; %s" % (dict(honest.codes), e)
     h.record("6 honest threads meanwhile", "only 202", got, ok)
 
 
@@ -760,7 +768,7 @@ def case_key_not_utf8(h):
     h.record("GET /ready during and 1 s after", "200 throughout",
              "%d of %d polls not 200: %s" % (len(bad), len(statuses),
                                               sorted(collections.Counter(bad).items(), key=str))
-             if bad else "200 x%d" % len(statuses), not bad and statuses)
+             if bad else "200 x%d" % len(statuses), bool(statuses) and not bad)
 
 
 # ------------------------------------------------------------------ 7: bad query input
@@ -866,7 +874,6 @@ def case_http(h):
 
 
 def case_wider(h):
-    s = h.s
     zero = "00000000-0000-0000-0000-000000000000"
 
     def post(what, body, headers=(JSON_CT,), path="/v1/tasks", statuses=API_4XX, **kw):
@@ -897,6 +904,12 @@ def case_wider(h):
             request("POST", "/v1/tasks", [JSON_CT, "Transfer-Encoding: chunked",
                                           "Transfer-Encoding: gzip"]) + request("GET", "/v1/tasks"),
             single=True, closed=True, timeout=2.0)
+    for te in (b"\x0bchunked", b"chunked\x0b", b"xchunked", b"chunked, identity", b"identity"):
+        m = h.marker("Transfer-Encoding %r" % te)
+        h.probe("Transfer-Encoding: %s, a chunked body" % te.decode("latin-1").encode(
+            "unicode_escape").decode(), request("POST", "/v1/tasks", [
+                JSON_CT, b"Transfer-Encoding: " + te]) + chunked(submission(m, m)),
+            single=True, timeout=1.5)
     m = h.marker("HTTP/1.0 chunked")
     h.probe("HTTP/1.0 POST with Transfer-Encoding: chunked",
             request("POST", "/v1/tasks", [JSON_CT, "Transfer-Encoding: chunked"],
@@ -907,7 +920,7 @@ def case_wider(h):
     h.probe("a chunk of 256 MiB announced", request("POST", "/v1/tasks",
                                                     [JSON_CT, "Transfer-Encoding: chunked"])
             + b"10000000\r\n{", (413,), within=1.0)
-    for cl in ("-1", "99999999999999999999", "1e3", "0x10", "5, 6"):
+    for cl in ("-1", "+2", "99999999999999999999", "1e3", "0x10", "5, 6"):
         h.probe("Content-Length: %s" % cl, request("POST", "/v1/tasks", [
             JSON_CT, "Content-Length: " + cl], "{}", length=False))
     h.probe("Content-Length 3,000,000 (over the limit), body withheld",
@@ -943,8 +956,8 @@ def case_wider(h):
                                                   [b"Authorization: Bearer " + TOKEN.encode()
                                                    + b"\x00junk"], token=False))
     h.probe("a bare CR in the request line", b"GET /health\rX HTTP/1.1\r\nHost: x\r\n\r\n")
-    h.probe("an obs-fold header continuation",
-            request("GET", "/v1/tasks?limit=1", ["X-A: a", " b"]))
+    h.probe("an obs-fold header continuation (RFC 9112 5.2: 400 or read as SP)",
+            request("GET", "/v1/tasks?limit=1", ["X-A: a", " b"]), (200, 400))
     h.probe("a non-ASCII header name", request("GET", "/v1/tasks?limit=1",
                                                [b"X-\xc3\xa9: v"]))
     h.probe("an extra word in the request line",
@@ -962,13 +975,15 @@ def case_wider(h):
     for target in ("/v1/tasks/%00", "/v1/../v1/tasks", "/v1/tasks/..%2f..%2fhealth",
                    "/v1/tasks/%2e%2e", "/v1/tasks/%s/../../../health" % zero,
                    "/v1/workers/%00/drain"):
-        h.probe("GET %s" % target, request("POST" if "drain" in target else "GET", target))
+        method = "POST" if target.endswith("/drain") else "GET"
+        h.probe("%s %s" % (method, target), request(method, target))
     for target in ("/%761/tasks", "//v1/tasks", "/v1//tasks", "/V1/tasks", "/v1/tasks/",
                    "/./v1/tasks", "/v1/./tasks", "/v1/tasks;x", "/v1/tasks#x",
                    "/v1%2ftasks", "/v1/tasks%3flimit=1", "/v1/tasks%00"):
         h.probe("GET %s (no token): never 200" % target,
                 request("GET", target, token=False))
-    h.probe("HEAD /v1/tasks (no token)", request("HEAD", "/v1/tasks", token=False), (401,))
+    h.probe("HEAD /v1/tasks (no token)", request("HEAD", "/v1/tasks", token=False), (401,),
+            heads=(True,))
 
     # --- query parameters
     for q in ("/v1/tasks?type=%00", "/v1/tasks?type=a%00b", "/v1/tasks?cursor=%ff",
@@ -1057,6 +1072,86 @@ def case_wider(h):
          statuses=(422,))
 
 
+# ------------------------------------------------------------------ 10: memory (wider, too)
+
+
+class Growth:
+    """Peak RSS growth of the coordinator while a block runs (sampled every 10 ms)."""
+
+    def __init__(self, server):
+        self.pid = server.proc.pid
+        self.base = faults.rss_mb(self.pid)
+        self.peak = self.base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(0.01):
+            try:
+                self.peak = max(self.peak, faults.rss_mb(self.pid))
+            except OSError:
+                return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+    def mb(self):
+        return self.peak - self.base
+
+
+def case_memory(h):
+    s = h.s
+    # 2 MiB of JSON that parses into ~700,000 values before it is refused
+    inner = "[]," * ((2 * MIB - 200) // 3)
+    body = '{"type":"sum","params":{"a":1,"b":1,"x":[%s[]]}}' % inner
+    with Growth(s) as g:
+        for i in range(3):
+            health = []
+            x = Exchange(s, [request("POST", "/v1/tasks", [JSON_CT], body)], timeout=5.0,
+                         before_read=lambda: health.append(
+                             call(s, "GET", "/health", token=False, timeout=5.0)))
+            health = health[0]
+            h.expect("2 MiB body of 700,000 empty arrays in params (#%d)" % (i + 1), x, API_4XX)
+            h.record("  GET /health meanwhile (#%d)" % (i + 1), "200 within 1 s",
+                     "%s in %.2f s" % (health.status, health.at), health.status == 200
+                     and health.at <= 1.0)
+    h.record("3 x 2 MiB of empty arrays", "RSS growth < %d MiB" % RSS_GROWTH_MB,
+             "growth %.1f MiB" % g.mb(), g.mb() < RSS_GROWTH_MB)
+
+    # many connections that pipeline list requests and never read
+    conns = []
+    one = request("GET", "/v1/tasks?limit=1000")
+    with Growth(s) as g:
+        try:
+            for _ in range(100):
+                c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                c.settimeout(5)
+                c.connect((s.host, s.port))
+                c.setblocking(False)
+                conns.append(c)
+                try:
+                    c.send(one * 64)
+                except OSError:
+                    pass
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 4.0 and g.mb() < 4 * RSS_GROWTH_MB:
+                time.sleep(0.05)
+        finally:
+            for c in conns:
+                c.close()
+    log("100 connections x 64 pipelined GET /v1/tasks?limit=1000, never read: RSS %.1f -> "
+        "peak %.1f MiB" % (g.base, g.peak))
+    h.record("100 connections x 64 GET /v1/tasks?limit=1000, never read, 4 s",
+             "RSS growth < %d MiB" % RSS_GROWTH_MB, "growth %.1f MiB" % g.mb(),
+             g.mb() < RSS_GROWTH_MB)
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -1084,6 +1179,8 @@ def main():
         h.run_case("7", "bad query input", case_bad_query)
         h.run_case("8", "HTTP conformance", case_http)
         h.run_case("9", "wider", case_wider)
+        h.run_case("10", "memory: JSON amplification, many connections that never read",
+                   case_memory)
         log("all cases in %.1f s" % (time.monotonic() - t0))
 
         load.stop()
@@ -1091,7 +1188,7 @@ def main():
         try:
             faults.check_codes(load, {202})
         except faults.Failure as e:
-            h.fail("the honest clients: %s" % e)
+            h.fail("the honest clients: %s" % str(e)[:400])
         stored = h.stored_markers()
         by_case = collections.defaultdict(list)
         for m in stored:
