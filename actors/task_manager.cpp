@@ -61,6 +61,29 @@ millis spawn_bound(const task_manager_state& st) {
 
 void load_page(task_manager_pointer self);
 
+/// The error a submission gets for a group the database did not store, or
+/// none.
+caf::error insert_error(const insert_result& res) {
+  switch (res.status) {
+    case insert_status::inserted:
+    case insert_status::existing:
+      return {};
+    case insert_status::conflict:
+      return make_error(ec::conflict, "idempotency key '" + res.conflict_key
+                                        + "' was used before with a "
+                                          "different body");
+    case insert_status::refused:
+      // (The database's words stay in the log: they quote the values.)
+      return make_error(ec::invalid_params,
+                        "the database refused a value of this submission "
+                        "(logged as \"the database refused a submission\")");
+    case insert_status::unavailable:
+      return make_error(ec::unavailable,
+                        "the database did not accept the tasks: " + res.error);
+  }
+  return make_error(ec::internal, "unknown insert status");
+}
+
 /// Answers the submission with number `token`, unless it was answered
 /// already (it timed out).
 template <class T>
@@ -507,28 +530,8 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
             st.admitting -= p->second.admitted;
             auto order = std::move(p->second.ids);
             st.inserting.erase(p);
-            if (res.status == insert_status::conflict) {
-              answer_submit(st, token,
-                            make_error(ec::conflict,
-                                       "idempotency key '" + res.conflict_key
-                                         + "' was used before with a "
-                                           "different body"));
-              return;
-            }
-            if (res.status == insert_status::refused) {
-              answer_submit(st, token,
-                            make_error(ec::invalid_params,
-                                       "the database refused a value of "
-                                       "this submission (logged as \"the "
-                                       "database refused a submission\")"));
-              return;
-            }
-            if (res.status == insert_status::unavailable) {
-              answer_submit(st, token,
-                            make_error(ec::unavailable,
-                                       "the database did not accept the "
-                                       "tasks: "
-                                         + res.error));
+            if (auto err = insert_error(res)) {
+              answer_submit(st, token, std::move(err));
               return;
             }
             admit_stored(self, res.tasks, order);

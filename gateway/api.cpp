@@ -249,8 +249,12 @@ std::optional<api_error> check_json_body(const http_request& req) {
   return std::nullopt;
 }
 
-bool nests_deeper(const std::string& text, int limit) {
-  int depth = 0;
+namespace {
+
+/// Calls `f` with each bracket of a JSON text that is not inside a string,
+/// until `f` returns false.
+template <class F>
+void for_each_bracket(const std::string& text, F f) {
   bool in_string = false;
   for (size_t i = 0; i < text.size(); ++i) {
     auto c = text[i];
@@ -261,32 +265,32 @@ bool nests_deeper(const std::string& text, int limit) {
         in_string = false;
     } else if (c == '"') {
       in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit)
-        return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
+    } else if (c == '[' || c == '{' || c == ']' || c == '}') {
+      if (!f(c))
+        return;
     }
   }
-  return false;
+}
+
+} // namespace
+
+bool nests_deeper(const std::string& text, int limit) {
+  int depth = 0;
+  bool deeper = false;
+  for_each_bracket(text, [&](char c) {
+    depth += c == '[' || c == '{' ? 1 : -1;
+    deeper = depth > limit;
+    return !deeper;
+  });
+  return deeper;
 }
 
 size_t count_containers(const std::string& text) {
   size_t n = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    auto c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      ++n;
-    }
-  }
+  for_each_bracket(text, [&](char c) {
+    n += c == '[' || c == '{' ? 1 : 0;
+    return true;
+  });
   return n;
 }
 
