@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of fuzz/ with clang into build-fuzz/ and runs
-# each: first every input of its corpus (fuzz/corpus/http or params) once,
-# whole (seeds and regressions), then fuzzing for TASKER_FUZZ_SECONDS
-# (default 60; 0 replays the corpus only) on a scratch copy of that corpus,
-# so the repo's corpus stays as it is. Exits non-zero when a target crashes;
-# the input that did is kept under build-fuzz/artifacts/TARGET/.
+# each: first every input of its corpus (fuzz/corpus/http, params or
+# gateway) once, whole (seeds and regressions), then fuzzing for
+# TASKER_FUZZ_SECONDS (default 60; 0 replays the corpus only) on a scratch
+# copy of that corpus, so the repo's corpus stays as it is. Exits non-zero
+# when a target crashes; the input that did is kept under
+# build-fuzz/artifacts/TARGET/.
 #   scripts/fuzz.sh                  # every target
 #   scripts/fuzz.sh http_request     # one target (ctest: fuzz.http_request)
 #   TASKER_FUZZ_SECONDS=600 scripts/fuzz.sh params
@@ -12,15 +13,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-all_targets=(http_request params)
+all_targets=(http_request params gateway)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 seconds=${TASKER_FUZZ_SECONDS:-60}
 
 # Each target's folder in fuzz/corpus/, and the longest input libFuzzer makes
 # for it: past the 16 KiB header limit for HTTP.
-declare -A corpus_dir=([http_request]=http [params]=params)
-declare -A max_len=([http_request]=20480 [params]=4096)
+declare -A corpus_dir=([http_request]=http [params]=params [gateway]=gateway)
+declare -A max_len=([http_request]=20480 [params]=4096 [gateway]=20480)
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
