@@ -121,25 +121,30 @@ std::optional<api_error> check_id(const std::string& id) {
 
 /// The place of the first string or key in `val` that PostgreSQL would
 /// refuse (a NUL character; the JSON parser already refused invalid UTF-8),
-/// as `params.a.b[2]`, or empty.
-std::string refused_string(const nlohmann::json& val, const std::string& at) {
+/// appended to `at` (as `params.a.b[2]`); false when there is none.
+bool find_refused_string(const nlohmann::json& val, std::string& at) {
+  // (The place is spelled out only on the way back from a refused value.)
   if (val.is_string())
-    return is_storable_text(val.get_ref<const std::string&>()) ? std::string{}
-                                                               : at;
+    return val.get_ref<const std::string&>().find('\0') != std::string::npos;
   if (val.is_array()) {
     for (size_t i = 0; i < val.size(); ++i)
-      if (auto bad = refused_string(val[i], at + "[" + std::to_string(i) + "]");
-          !bad.empty())
-        return bad;
+      if (find_refused_string(val[i], at)) {
+        at.insert(0, "[" + std::to_string(i) + "]");
+        return true;
+      }
   } else if (val.is_object()) {
     for (auto& [key, item] : val.items()) {
-      if (!is_storable_text(key))
-        return at + " (a key)";
-      if (auto bad = refused_string(item, at + "." + key); !bad.empty())
-        return bad;
+      if (key.find('\0') != std::string::npos) {
+        at.insert(0, " (a key)");
+        return true;
+      }
+      if (find_refused_string(item, at)) {
+        at.insert(0, "." + key);
+        return true;
+      }
     }
   }
-  return {};
+  return false;
 }
 
 } // namespace
@@ -296,11 +301,22 @@ size_t count_containers(const std::string& text) {
 
 std::optional<api_error> parse_body(const std::string& body,
                                     nlohmann::json& out) {
-  if (nests_deeper(body, max_body_depth))
+  // One pass for both limits (nests_deeper and count_containers in one).
+  int depth = 0;
+  size_t containers = 0;
+  bool deeper = false;
+  for_each_bracket(body, [&](char c) {
+    bool open = c == '[' || c == '{';
+    depth += open ? 1 : -1;
+    containers += open ? 1 : 0;
+    deeper = depth > max_body_depth;
+    return !deeper && containers <= max_body_containers;
+  });
+  if (deeper)
     return api_error{ec::bad_request,
                      "the body nests arrays and objects deeper than "
                        + std::to_string(max_body_depth) + " levels"};
-  if (count_containers(body) > max_body_containers)
+  if (containers > max_body_containers)
     return api_error{ec::bad_request,
                      "the body holds more than "
                        + std::to_string(max_body_containers)
@@ -343,9 +359,10 @@ parse_submission(const nlohmann::json& body, const registry& reg,
     return api_error{ec::invalid_params, prefix + "params is required"};
   // PostgreSQL refuses a NUL character in jsonb: one such submission would
   // fail the group commit it shares with others.
-  if (auto bad = refused_string(*params_it, prefix + "params"); !bad.empty())
+  if (std::string at; find_refused_string(*params_it, at))
     return api_error{ec::invalid_params,
-                     bad + " must not contain a NUL character (\\u0000)"};
+                     prefix + "params" + at
+                       + " must not contain a NUL character (\\u0000)"};
   // Validation fills in defaults; the task keeps the params as submitted.
   auto params = *params_it;
   auto type_name = type->get<std::string>();
