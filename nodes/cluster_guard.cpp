@@ -1,18 +1,8 @@
 #include "nodes/cluster_guard.hpp"
 
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <set>
-
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "config/log.hpp"
+#include "messages/error.hpp"
+#include "messages/format.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/io/basp_broker.hpp>
@@ -20,14 +10,23 @@
 #include <caf/io/network/multiplexer.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include "config/log.hpp"
-#include "messages/error.hpp"
-#include "messages/format.hpp"
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
 
 namespace tasker {
 
@@ -340,15 +339,16 @@ cluster_guard::start(cluster_guard_config cfg, admit_fn admit) {
   if (wake.get() < 0)
     return caf::make_error(caf::sec::cannot_open_port,
                            "eventfd: " + errno_text(errno));
-  std::unique_ptr<cluster_guard> guard{
-    new cluster_guard(std::move(cfg), std::move(admit), lfd.release(),
-                      wake.release(), port)};
+  auto guard = std::make_unique<cluster_guard>(private_tag{}, std::move(cfg),
+                                               std::move(admit), lfd.release(),
+                                               wake.release(), port);
   guard->thread_ = std::thread{[g = guard.get()] { g->run(); }};
   return guard;
 }
 
-cluster_guard::cluster_guard(cluster_guard_config cfg, admit_fn admit,
-                             int listener, int wake, uint16_t port)
+cluster_guard::cluster_guard(private_tag, cluster_guard_config cfg,
+                             admit_fn admit, int listener, int wake,
+                             uint16_t port)
   : cfg_(std::move(cfg)),
     admit_(std::move(admit)),
     listener_(listener),
@@ -575,7 +575,9 @@ join_cluster(caf::actor_system& sys, const std::string& host, uint16_t port,
     return std::move(connected.error());
   fd_guard fd{*connected};
   challenge c;
-  if (auto err = read_exactly(fd.get(), c.data(), c.size(), deadline);
+  if (auto err = read_exactly(fd.get(), c.data(), c.size(),
+                              std::min(deadline, clock_type::now()
+                                                   + challenge_wait));
       !err.empty())
     return failed("reading the challenge: " + err);
   response r;

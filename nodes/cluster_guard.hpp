@@ -1,5 +1,11 @@
 #pragma once
 
+#include "messages/interfaces.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -10,12 +16,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <caf/actor.hpp>
-#include <caf/expected.hpp>
-#include <caf/fwd.hpp>
-
-#include "messages/interfaces.hpp"
 
 namespace tasker {
 
@@ -53,6 +53,11 @@ inline constexpr char accepted = 'Y';
 
 /// Verdict byte: wrong (or no) secret; the coordinator closes.
 inline constexpr char refused = 'N';
+
+/// How long a node waits for the challenge once connected. The guard sends
+/// it as it accepts, from a thread that waits for nothing else: a port that
+/// stays silent is not a guard (a TLS coordinator's, say).
+inline constexpr std::chrono::milliseconds challenge_wait{2000};
 
 /// The coordinator's challenge as sent.
 using challenge = std::array<uint8_t, challenge_size>;
@@ -138,6 +143,15 @@ public:
   static caf::expected<std::unique_ptr<cluster_guard>>
   start(cluster_guard_config cfg, admit_fn admit);
 
+  /// Use start(): only it can make the tag.
+  struct private_tag {
+    explicit private_tag() = default;
+  };
+
+  /// Takes over a bound listening socket and an eventfd (use start()).
+  cluster_guard(private_tag, cluster_guard_config cfg, admit_fn admit,
+                int listener, int wake, uint16_t port);
+
   /// Stops the thread (see stop()).
   ~cluster_guard();
 
@@ -161,9 +175,6 @@ public:
 
 private:
   struct pending_conn;
-
-  cluster_guard(cluster_guard_config cfg, admit_fn admit, int listener,
-                int wake, uint16_t port);
 
   void run();
   void accept_all(std::vector<pending_conn>& pending);
