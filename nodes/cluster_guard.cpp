@@ -392,15 +392,22 @@ void cluster_guard::warn(const char* message,
                 {"max_handshakes", cfg_.max_handshakes}});
 }
 
-void cluster_guard::accept_all(std::vector<pending_conn>& pending) {
+bool cluster_guard::accept_all(std::vector<pending_conn>& pending) {
   for (int i = 0; i < accepts_per_wake; ++i) {
     int fd = accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED)
         continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return true;
+      // Out of descriptors, say: the connection stays queued and the
+      // listener readable; the caller pauses accepting instead of spinning.
+      auto now = clock_type::now();
+      if (now - last_accept_log_ >= std::chrono::seconds(1)) {
+        last_accept_log_ = now;
         log::warning(component, "accept failed", {{"error", errno_text(errno)}});
-      return;
+      }
+      return false;
     }
     if (pending.size() >= cfg_.max_handshakes) {
       ++stats_.refused_busy;
@@ -424,6 +431,7 @@ void cluster_guard::accept_all(std::vector<pending_conn>& pending) {
     pending.push_back(c);
     ++stats_.pending;
   }
+  return true;
 }
 
 bool cluster_guard::on_readable(pending_conn& c) {
@@ -488,10 +496,15 @@ void cluster_guard::run() {
   pending.reserve(cfg_.max_handshakes);
   std::vector<pollfd> fds;
   fds.reserve(cfg_.max_handshakes + 2);
+  // Accepting pauses until then after an accept failed (no descriptors).
+  auto accept_again = clock_type::time_point{};
   for (;;) {
     // Closes what ran out of time; the poll waits for the next deadline.
     auto now = clock_type::now();
     auto next = clock_type::time_point::max();
+    bool accepting = now >= accept_again;
+    if (!accepting)
+      next = accept_again;
     for (auto i = pending.begin(); i != pending.end();) {
       if (i->deadline <= now) {
         ++stats_.timed_out;
@@ -507,7 +520,8 @@ void cluster_guard::run() {
     }
     fds.clear();
     fds.push_back({wake_, POLLIN, 0});
-    fds.push_back({listener_, POLLIN, 0});
+    // (poll skips a negative descriptor)
+    fds.push_back({accepting ? listener_ : -1, POLLIN, 0});
     for (auto& c : pending)
       fds.push_back({c.fd, POLLIN, 0});
     auto timeout = next == clock_type::time_point::max() ? -1
@@ -532,8 +546,8 @@ void cluster_guard::run() {
       ++out;
     }
     pending.resize(out);
-    if (fds[1].revents != 0)
-      accept_all(pending);
+    if (fds[1].revents != 0 && !accept_all(pending))
+      accept_again = clock_type::now() + std::chrono::milliseconds(100);
   }
   for (auto& c : pending)
     ::close(c.fd);

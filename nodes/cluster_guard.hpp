@@ -176,11 +176,15 @@ public:
 private:
   struct pending_conn;
 
+  /// The guard's thread: accepts, runs the exchanges, closes the late.
   void run();
-  void accept_all(std::vector<pending_conn>& pending);
+  /// Accepts what the listener has queued (up to a limit); false when
+  /// accepting failed (no descriptors left, say).
+  bool accept_all(std::vector<pending_conn>& pending);
   /// Reads what a pending connection sent; returns whether it is still
   /// pending.
   bool on_readable(pending_conn& c);
+  /// Logs a warning with the running count, at most once a second.
   void warn(const char* message, const std::atomic<uint64_t>& count,
             std::chrono::steady_clock::time_point& last);
 
@@ -194,6 +198,7 @@ private:
   std::chrono::steady_clock::time_point last_timeout_log_{};
   std::chrono::steady_clock::time_point last_magic_log_{};
   std::chrono::steady_clock::time_point last_mac_log_{};
+  std::chrono::steady_clock::time_point last_accept_log_{};
   std::thread thread_;
 };
 
