@@ -26,6 +26,7 @@
 #include "gateway/gateway.hpp"
 #include "messages/error.hpp"
 #include "messages/registration.hpp"
+#include "nodes/cluster_guard.hpp"
 #include "nodes/node_agent.hpp"
 #include "persistence/database.hpp"
 #include "persistence/persistence.hpp"
@@ -311,12 +312,33 @@ int run_coordinator(const config& cfg) {
   if (port)
     *bound_port = *port;
   int exit_code = 0;
-  // Worker nodes join the dispatcher here (blocking call, before any load).
-  auto cluster_port
-    = cfg.tls() ? caf::openssl::publish(disp, cfg.cluster_port,
-                                        cfg.cluster_host.c_str(), true)
-                : sys.middleman().publish(disp, cfg.cluster_port,
-                                          cfg.cluster_host.c_str(), true);
+  // Worker nodes join the dispatcher here (before any load). With TLS, CAF
+  // listens itself: the TLS handshake, with a client certificate required,
+  // comes before any BASP byte. Without, the cluster guard listens and hands
+  // BASP only the connections that proved the cluster secret (CAF 0.17.6
+  // would otherwise allocate whatever payload length a stranger's first
+  // header announces; nodes/README.md).
+  std::unique_ptr<cluster_guard> guard;
+  caf::expected<uint16_t> cluster_port = uint16_t{0};
+  if (cfg.tls()) {
+    cluster_port = caf::openssl::publish(disp, cfg.cluster_port,
+                                         cfg.cluster_host.c_str(), true);
+  } else {
+    cluster_guard_config ccfg;
+    ccfg.host = cfg.cluster_host;
+    ccfg.port = cfg.cluster_port;
+    ccfg.secret = cfg.cluster_secret;
+    ccfg.handshake_timeout
+      = std::chrono::milliseconds(cfg.cluster_handshake_timeout_ms);
+    ccfg.max_handshakes = static_cast<size_t>(cfg.cluster_max_handshakes);
+    auto started = guard_cluster_port(sys, disp, std::move(ccfg));
+    if (started) {
+      guard = std::move(*started);
+      cluster_port = guard->port();
+    } else {
+      cluster_port = std::move(started.error());
+    }
+  }
   if (!cluster_port) {
     log::error(component, "cannot listen for worker nodes",
                {{"host", cfg.cluster_host},
@@ -361,8 +383,22 @@ int run_coordinator(const config& cfg) {
       // manager's actor the way the plain middleman's unpublish does.)
       auto f = caf::make_function_view(sys.openssl_manager().actor_handle());
       f(caf::unpublish_atom_v, disp.address(), *cluster_port);
-    } else
-      sys.middleman().unpublish(disp, *cluster_port);
+    } else {
+      guard->stop();
+      auto& st = guard->stats();
+      log::info(component, "cluster guard stopped",
+                {{"admitted", st.admitted.load()},
+                 {"wrong_secret", st.bad_mac.load()},
+                 {"not_tasker", st.bad_magic.load()},
+                 {"timed_out", st.timed_out.load()},
+                 {"refused_busy", st.refused_busy.load()},
+                 {"dropped", st.dropped.load()}});
+      // BASP registered the dispatcher on the port with the first node
+      // admitted; forget it as unpublishing did. The nodes' connections
+      // stay until the actor system ends, as before.
+      if (st.admitted.load() > 0)
+        sys.middleman().unpublish(disp, *cluster_port);
+    }
   }
   caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
   if (local_node)

@@ -81,6 +81,14 @@ const std::vector<option>& options() {
                &config::cluster_port, 0, 65535),
     str_option("cluster_secret", "secret worker nodes present to join",
                &config::cluster_secret),
+    int_option("cluster_handshake_timeout_ms",
+               "a cluster connection that has not proved the secret by then "
+               "is closed",
+               &config::cluster_handshake_timeout_ms, 100, 600000),
+    int_option("cluster_max_handshakes",
+               "most cluster connections proving the secret at once (more "
+               "are closed)",
+               &config::cluster_max_handshakes, 1, 100000),
     int_option("node_suspect_ms", "a silent worker is SUSPECT after this long",
                &config::node_suspect_ms, 100, 3600000),
     int_option("node_dead_ms", "a silent worker is DEAD after this long",

@@ -26,6 +26,12 @@ struct config {
   uint16_t cluster_port = 4242;
   /// Secret a worker node presents when it joins (required to join).
   std::string cluster_secret;
+  /// Plain cluster port: a connection that has not proved the secret within
+  /// this long is closed (not with TLS).
+  int64_t cluster_handshake_timeout_ms = 5000;
+  /// Plain cluster port: most connections proving the secret at once; one
+  /// more is closed at once (not with TLS).
+  int64_t cluster_max_handshakes = 64;
   /// A worker node silent this long gets no new tasks (SUSPECT).
   int64_t node_suspect_ms = 2000;
   /// A worker node silent this long is DEAD; its tasks run elsewhere.

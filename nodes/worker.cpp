@@ -19,6 +19,7 @@
 #include "coordinator.hpp"
 #include "messages/error.hpp"
 #include "messages/registration.hpp"
+#include "nodes/cluster_guard.hpp"
 #include "nodes/node_agent.hpp"
 
 namespace tasker {
@@ -26,6 +27,10 @@ namespace tasker {
 namespace {
 
 constexpr const char* component = "worker";
+
+/// Longest wait for each step of joining over the plain transport (connect,
+/// the guard's exchange, BASP's handshake): the nodes' connection timeout.
+constexpr auto join_timeout = std::chrono::milliseconds(5000);
 
 std::vector<std::string> split_types(const std::string& str) {
   std::vector<std::string> out;
@@ -115,12 +120,21 @@ int run_worker(const config& cfg) {
       if (stop.stop)
         break;
     }
-    // Blocking, on this thread (not an actor's); with the middleman's
-    // connection timeout it gives up on a silent peer.
+    // Blocking, on this thread (not an actor's). With TLS, CAF connects
+    // (and, with the middleman's connection timeout, gives up on a silent
+    // peer); without, the node passes the cluster guard's exchange with the
+    // secret first and each step has a deadline.
     auto disp
       = cfg.tls()
           ? caf::openssl::remote_actor<dispatcher_actor>(sys, host, port)
-          : sys.middleman().remote_actor<dispatcher_actor>(host, port);
+          : join_cluster(sys, host, port, cfg.cluster_secret, join_timeout);
+    if (!disp && code_of(disp.error()) == ec::unauthorized) {
+      log::error(component,
+                 "the coordinator refused this node: wrong cluster secret",
+                 {{"join", cfg.join}});
+      exit_code = 1;
+      break;
+    }
     if (!disp) {
       log::warning(component, "cannot reach the coordinator, retrying",
                    {{"join", cfg.join},

@@ -193,6 +193,28 @@ CAF_TEST(a worker needs a coordinator address and the secret) {
   CAF_CHECK_EQUAL(res.cfg.node_name, "gpu-1");
 }
 
+CAF_TEST(the cluster handshake bounds have defaults and ranges) {
+  auto res = load_config({"serve", "--db-url", "postgresql://h/db"}, {});
+  CAF_REQUIRE_EQUAL(res.error, "");
+  CAF_CHECK_EQUAL(res.cfg.cluster_handshake_timeout_ms, 5000);
+  CAF_CHECK_EQUAL(res.cfg.cluster_max_handshakes, 64);
+  res = load_config({"serve", "--db-url", "postgresql://h/db",
+                     "--cluster-max-handshakes", "8"},
+                    {"TASKER_CLUSTER_HANDSHAKE_TIMEOUT_MS=1000"});
+  CAF_REQUIRE_EQUAL(res.error, "");
+  CAF_CHECK_EQUAL(res.cfg.cluster_handshake_timeout_ms, 1000);
+  CAF_CHECK_EQUAL(res.cfg.cluster_max_handshakes, 8);
+  res = load_config({"serve", "--db-url", "postgresql://h/db"},
+                    {"TASKER_CLUSTER_HANDSHAKE_TIMEOUT_MS=0"});
+  CAF_CHECK_EQUAL(res.error, "TASKER_CLUSTER_HANDSHAKE_TIMEOUT_MS must be "
+                             "between 100 and 600000, got 0");
+  res = load_config({"serve", "--db-url", "postgresql://h/db",
+                     "--cluster-max-handshakes", "0"},
+                    {});
+  CAF_CHECK_EQUAL(res.error, "--cluster-max-handshakes must be between 1 and "
+                             "100000, got 0");
+}
+
 CAF_TEST(help lists every option) {
   for (auto flag : {"--help", "-h"}) {
     auto res = load_config({"serve", flag, "--http-port", "nonsense"}, {});

@@ -311,6 +311,187 @@ class WorkersTest(TaskerTestCase):
             self.assertEqual(t["result"], {"sum": ids[tid] + 2}, t)
 
 
+def rss_mb(pid):
+    """Resident memory of a process, MiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+# A BASP header (CAF 0.17.6, libcaf_io/caf/io/basp/header.hpp; 32 bytes, network
+# byte order): operation 0x01 (client handshake), two padding bytes, flags,
+# payload_len 0xFFFFFFFF, operation_data, source and destination actor 0. A bare
+# BASP server takes it as valid and makes its read buffer 4 GiB for the payload.
+HUGE_BASP_HEADER = (b"\x01\x00\x00\x00" + b"\xff\xff\xff\xff" + b"\x00" * 8
+                    + b"\x00" * 8 + b"\x00" * 8)
+CHALLENGE_BYTES = 48
+
+
+def read_until_closed(sock, timeout):
+    """Reads until the peer closes (or resets); returns (bytes read, seconds it
+    took), or (bytes, None) if it is still open after timeout."""
+    sock.settimeout(0.05)
+    data = b""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            chunk = sock.recv(4096)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return data, time.monotonic() - t0
+        if not chunk:
+            return data, time.monotonic() - t0
+        data += chunk
+    return data, None
+
+
+def read_exactly(sock, n, timeout=5.0):
+    sock.settimeout(timeout)
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class ClusterPortStrangersTest(TaskerTestCase):
+    """What reaches the plain cluster port without the secret: a huge BASP header,
+    many of them, silent connections; none of it costs memory or blocks the
+    coordinator, and real workers still join."""
+
+    def setUp(self):
+        self.s = None
+        self.workers = []
+        self.socks = []
+
+    def tearDown(self):
+        for sock in self.socks:
+            sock.close()
+        for w in self.workers:
+            w.stop()
+        if self.s is not None:
+            self.s.close()
+
+    def start(self, **env):
+        self.cluster_port = free_port()
+        e = {"TASKER_LOCAL_SLOTS": "0", "TASKER_CLUSTER_PORT": str(self.cluster_port),
+             "TASKER_CLUSTER_SECRET": SECRET}
+        e.update({k: str(v) for k, v in env.items()})
+        self.s = start_server(extra_env=e, name="guarded-coordinator")
+
+    def connect(self):
+        sock = socket.create_connection(("127.0.0.1", self.cluster_port), timeout=5)
+        self.socks.append(sock)
+        return sock
+
+    def assert_healthy(self, rss_before):
+        time.sleep(0.3)
+        grown = rss_mb(self.s.proc.pid) - rss_before
+        self.assertLess(grown, 16, "the coordinator grew by %.0f MiB" % grown)
+        t0 = time.monotonic()
+        r = self.s.request("GET", "/health", timeout=1.0)
+        self.assertEqual(r.status, 200, r.text)
+        self.assertLess(time.monotonic() - t0, 1.0)
+
+    def test_huge_basp_header_is_closed_promptly(self):
+        self.start()
+        rss = rss_mb(self.s.proc.pid)
+        sock = self.connect()
+        sock.sendall(HUGE_BASP_HEADER)
+        data, took = read_until_closed(sock, 3.0)
+        self.assertIsNotNone(took, "the connection is still open after 3 s")
+        self.assertLess(took, 1.0)
+        # the guard's challenge is all it sent
+        self.assertLessEqual(len(data), CHALLENGE_BYTES, data)
+        self.assertEqual(data[:16], b"tasker-cluster/1"[:len(data)])
+        self.assert_healthy(rss)
+        self.wait_log("not a tasker node")
+
+    def test_200_huge_headers_at_once(self):
+        self.start()
+        rss = rss_mb(self.s.proc.pid)
+        socks = [self.connect() for _ in range(200)]
+        for sock in socks:
+            sock.sendall(HUGE_BASP_HEADER)
+        deadline = time.monotonic() + 5.0
+        for i, sock in enumerate(socks):
+            _, took = read_until_closed(sock, max(0.1, deadline - time.monotonic()))
+            self.assertIsNotNone(took, "connection %d still open after 5 s" % i)
+        self.assert_healthy(rss)
+        # a real worker joins afterwards
+        self.workers.append(Worker(self.s.binary, self.cluster_port, "node-a"))
+        self.wait_alive("node-a")
+
+    def test_silent_connection_closed_after_the_handshake_timeout(self):
+        self.start(TASKER_CLUSTER_HANDSHAKE_TIMEOUT_MS=1000)
+        sock = self.connect()
+        t0 = time.monotonic()
+        challenge = read_exactly(sock, CHALLENGE_BYTES)
+        self.assertEqual(len(challenge), CHALLENGE_BYTES)
+        self.assertEqual(challenge[:16], b"tasker-cluster/1")
+        _, took = read_until_closed(sock, 4.0)
+        self.assertIsNotNone(took, "a silent connection is still open after 4 s")
+        took = time.monotonic() - t0
+        self.assertGreater(took, 0.8)
+        self.assertLess(took, 2.5)
+        self.wait_log("handshake timed out")
+
+    def test_past_the_handshake_cap_one_more_is_closed_at_once(self):
+        self.start(TASKER_CLUSTER_HANDSHAKE_TIMEOUT_MS=1500)
+        cap = 64  # the default cluster_max_handshakes
+        silent = []
+        for _ in range(cap):
+            sock = self.connect()
+            # a challenge: the guard counts this connection as in the handshake
+            self.assertEqual(len(read_exactly(sock, CHALLENGE_BYTES)), CHALLENGE_BYTES)
+            silent.append(sock)
+        t0 = time.monotonic()
+        extra = self.connect()
+        data, took = read_until_closed(extra, 1.0)
+        self.assertIsNotNone(took, "the connection past the cap is still open")
+        self.assertEqual(data, b"", "the connection past the cap got a challenge")
+        self.assertLess(took, 0.5)
+        self.wait_log("too many in the handshake")
+        # a worker that comes now is turned away until the silent ones time out,
+        # then joins
+        w = Worker(self.s.binary, self.cluster_port, "node-a")
+        self.workers.append(w)
+        for sock in silent:
+            _, closed = read_until_closed(sock, max(0.1, t0 + 4.0 - time.monotonic()))
+            self.assertIsNotNone(closed, "a silent connection outlived the timeout")
+        self.wait_alive("node-a", timeout=15)
+        self.assertEqual(self.run_sum(), {"sum": 3})
+
+    def wait_log(self, message, timeout=2.0):
+        """The coordinator logs it (after it closed the connection: allow a moment)."""
+        deadline = time.monotonic() + timeout
+        while not self.s.find_logs(message):
+            self.assertLess(time.monotonic(), deadline, "no log line '%s'" % message)
+            time.sleep(0.05)
+
+    def wait_alive(self, name, timeout=20):
+        deadline = time.time() + timeout
+        while True:
+            listed = {w["id"]: w for w in self.s.request("GET", "/v1/workers").body["workers"]}
+            if listed.get(name, {}).get("status") == "ALIVE":
+                return
+            self.assertLess(time.time(), deadline, "%s did not join: %s\n%s" % (
+                name, listed, "\n".join(w.text()[-2000:] for w in self.workers)))
+            time.sleep(0.1)
+
+    def run_sum(self):
+        r = self.s.request("POST", "/v1/tasks", {"type": "sum", "params": {"a": 1, "b": 2}})
+        self.assertEqual(r.status, 202, r.text)
+        t = self.s.wait_terminal(r.body["id"], 30)
+        self.assertEqual(t["status"], "COMPLETED", t)
+        return t["result"]
+
+
 class TlsWorkersTest(TaskerTestCase):
     """Node traffic over TLS with a test CA."""
 
