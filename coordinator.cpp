@@ -109,7 +109,8 @@ void set_node_transport(caf::actor_system_config& sys_cfg, const config& cfg) {
   // Known CAF 0.17.6 flaw: a connection that fails its TLS handshake (a
   // client without TLS, say) makes the multiplexer drop the established TLS
   // connections too; workers rejoin at once, and attempts lost that way
-  // run again.
+  // run again. (Only a holder of the cluster secret gets that far: the
+  // cluster guard comes first.)
   sys_cfg.load<caf::openssl::manager>();
   sys_cfg.openssl_certificate = cfg.tls_cert;
   sys_cfg.openssl_key = cfg.tls_key;
@@ -312,18 +313,15 @@ int run_coordinator(const config& cfg) {
   if (port)
     *bound_port = *port;
   int exit_code = 0;
-  // Worker nodes join the dispatcher here (before any load). With TLS, CAF
-  // listens itself: the TLS handshake, with a client certificate required,
-  // comes before any BASP byte. Without, the cluster guard listens and hands
-  // BASP only the connections that proved the cluster secret (CAF 0.17.6
-  // would otherwise allocate whatever payload length a stranger's first
-  // header announces; nodes/README.md).
+  // Worker nodes join the dispatcher here (before any load). The cluster
+  // guard listens and hands BASP only the connections that proved the
+  // cluster secret (CAF 0.17.6 would otherwise allocate whatever payload
+  // length a stranger's first header announces; docs/SECURITY.md); with TLS
+  // their TLS handshake comes next, with a client certificate required,
+  // before any BASP byte.
   std::unique_ptr<cluster_guard> guard;
   caf::expected<uint16_t> cluster_port = uint16_t{0};
-  if (cfg.tls()) {
-    cluster_port = caf::openssl::publish(disp, cfg.cluster_port,
-                                         cfg.cluster_host.c_str(), true);
-  } else {
+  {
     cluster_guard_config ccfg;
     ccfg.host = cfg.cluster_host;
     ccfg.port = cfg.cluster_port;
@@ -331,7 +329,7 @@ int run_coordinator(const config& cfg) {
     ccfg.handshake_timeout
       = std::chrono::milliseconds(cfg.cluster_handshake_timeout_ms);
     ccfg.max_handshakes = static_cast<size_t>(cfg.cluster_max_handshakes);
-    auto started = guard_cluster_port(sys, disp, std::move(ccfg));
+    auto started = guard_cluster_port(sys, disp, std::move(ccfg), cfg.tls());
     if (started) {
       guard = std::move(*started);
       cluster_port = guard->port();
@@ -378,27 +376,20 @@ int run_coordinator(const config& cfg) {
   // Ordered shutdown: no new requests, no new dispatches, the tasks, then
   // persistence once it has written what it holds.
   if (cluster_port) {
-    if (cfg.tls()) {
-      // (caf::openssl::unpublish does not compile in 0.17.6: ask the
-      // manager's actor the way the plain middleman's unpublish does.)
-      auto f = caf::make_function_view(sys.openssl_manager().actor_handle());
-      f(caf::unpublish_atom_v, disp.address(), *cluster_port);
-    } else {
-      guard->stop();
-      auto& st = guard->stats();
-      log::info(component, "cluster guard stopped",
-                {{"admitted", st.admitted.load()},
-                 {"wrong_secret", st.bad_mac.load()},
-                 {"not_tasker", st.bad_magic.load()},
-                 {"timed_out", st.timed_out.load()},
-                 {"refused_busy", st.refused_busy.load()},
-                 {"dropped", st.dropped.load()}});
-      // BASP registered the dispatcher on the port with the first node
-      // admitted; forget it as unpublishing did. The nodes' connections
-      // stay until the actor system ends, as before.
-      if (st.admitted.load() > 0)
-        sys.middleman().unpublish(disp, *cluster_port);
-    }
+    guard->stop();
+    auto& st = guard->stats();
+    log::info(component, "cluster guard stopped",
+              {{"admitted", st.admitted.load()},
+               {"wrong_secret", st.bad_mac.load()},
+               {"not_tasker", st.bad_magic.load()},
+               {"timed_out", st.timed_out.load()},
+               {"refused_busy", st.refused_busy.load()},
+               {"dropped", st.dropped.load()}});
+    // BASP registered the dispatcher on the port with the first node
+    // admitted; forget it as unpublishing did. The nodes' connections stay
+    // until the actor system ends, as before.
+    if (st.admitted.load() > 0)
+      sys.middleman().unpublish(disp, *cluster_port);
   }
   caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
   if (local_node)

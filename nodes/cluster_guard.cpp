@@ -3,6 +3,7 @@
 #include "config/log.hpp"
 #include "messages/error.hpp"
 #include "messages/format.hpp"
+#include "nodes/node_scribe.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/io/basp_broker.hpp>
@@ -556,7 +557,7 @@ void cluster_guard::run() {
 
 caf::expected<std::unique_ptr<cluster_guard>>
 guard_cluster_port(caf::actor_system& sys, const dispatcher_actor& whom,
-                   cluster_guard_config cfg) {
+                   cluster_guard_config cfg, bool tls) {
   // Looked up here, on the caller's thread: the middleman's table of brokers
   // is not for concurrent use (BASP is in it from the middleman's start).
   auto basp = sys.middleman().named_broker<caf::io::basp_broker>(
@@ -564,12 +565,17 @@ guard_cluster_port(caf::actor_system& sys, const dispatcher_actor& whom,
   auto ptr = caf::actor_cast<caf::strong_actor_ptr>(whom);
   auto sigs = sys.message_types<dispatcher_actor>();
   return cluster_guard::start(
-    std::move(cfg), [&sys, basp, ptr, sigs](int fd, uint16_t port) {
-      // What middleman_actor_impl does with a socket it accepted: a scribe,
-      // handed to BASP with the actor published on the port. BASP adds it,
-      // registers `ptr` as published on `port`, writes its server handshake
-      // and reads from then on.
-      auto scribe = sys.middleman().backend().new_scribe(fd);
+    std::move(cfg), [&sys, basp, ptr, sigs, tls](int fd, uint16_t port) {
+      // What middleman_actor_impl does with a socket it accepted: a scribe
+      // (with TLS, one whose session then runs the TLS handshake), handed to
+      // BASP with the actor published on the port. BASP adds it, registers
+      // `ptr` as published on `port`, writes its server handshake and reads
+      // from then on.
+      auto scribe = make_node_scribe(sys, fd, tls, true);
+      if (scribe == nullptr) {
+        log::error("cluster_guard", "cannot start a TLS session for a node");
+        return;
+      }
       caf::anon_send(basp, caf::publish_atom_v, std::move(scribe), port, ptr,
                      sigs);
     });
@@ -577,7 +583,8 @@ guard_cluster_port(caf::actor_system& sys, const dispatcher_actor& whom,
 
 caf::expected<dispatcher_actor>
 join_cluster(caf::actor_system& sys, const std::string& host, uint16_t port,
-             const std::string& secret, std::chrono::milliseconds timeout) {
+             const std::string& secret, std::chrono::milliseconds timeout,
+             bool tls) {
   using namespace cluster_handshake;
   auto failed = [&](const std::string& why) {
     return caf::make_error(caf::sec::cannot_connect_to_node,
@@ -615,7 +622,9 @@ join_cluster(caf::actor_system& sys, const std::string& host, uint16_t port,
   // published on the port and its interface.
   auto basp = sys.middleman().named_broker<caf::io::basp_broker>(
     caf::atom("BASP"));
-  auto scribe = sys.middleman().backend().new_scribe(fd.release());
+  auto scribe = make_node_scribe(sys, fd.release(), tls, false);
+  if (scribe == nullptr)
+    return failed("cannot start a TLS session");
   caf::expected<dispatcher_actor> result = failed("no answer from BASP");
   caf::scoped_actor self{sys};
   self->request(basp, timeout, caf::connect_atom_v, std::move(scribe), port)

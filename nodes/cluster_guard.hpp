@@ -19,7 +19,7 @@
 
 namespace tasker {
 
-/// The exchange a worker node passes on the plain cluster port before any
+/// The exchange a worker node passes on the cluster port before any
 /// byte reaches CAF's BASP (nodes/README.md, "The cluster port and
 /// strangers"): the coordinator sends a challenge (magic and 32 random
 /// bytes), the node answers with the magic and an HMAC of the nonce under the
@@ -94,7 +94,7 @@ bool verify(const std::string& secret, const challenge& c, const response& r);
 
 } // namespace cluster_handshake
 
-/// Settings of the guard on the plain cluster port.
+/// Settings of the guard on the cluster port.
 struct cluster_guard_config {
   /// Address to listen on (empty: every address).
   std::string host = "127.0.0.1";
@@ -126,7 +126,7 @@ struct cluster_guard_stats {
   std::atomic<uint64_t> pending{0};
 };
 
-/// The listening socket of the plain cluster port and a thread of its own
+/// The listening socket of the cluster port and a thread of its own
 /// (plain nonblocking sockets and poll(), never a CAF thread) that runs the
 /// challenge-response with every connection and hands those that pass to
 /// `admit`; the others get 'N' or are closed. Every buffer is fixed: 48 bytes
@@ -202,20 +202,22 @@ private:
   std::thread thread_;
 };
 
-/// Starts the guard on the plain cluster port with `whom` (the dispatcher)
-/// as what BASP offers on it: each authenticated socket becomes a scribe
-/// handed to the BASP broker as `publish` does with an accepted one (server
-/// handshake, then BASP).
+/// Starts the guard on the cluster port with `whom` (the dispatcher) as what
+/// BASP offers on it: each authenticated socket becomes a scribe (with
+/// `tls`, one that runs the TLS handshake first) handed to the BASP broker
+/// as `publish` does with an accepted one (server handshake, then BASP).
 caf::expected<std::unique_ptr<cluster_guard>>
 guard_cluster_port(caf::actor_system& sys, const dispatcher_actor& whom,
-                   cluster_guard_config cfg);
+                   cluster_guard_config cfg, bool tls);
 
 /// Connects to a coordinator's guarded cluster port, passes the exchange
-/// with `secret` and has BASP connect over the socket; returns the
-/// dispatcher. Blocks (at most about `timeout` per step): call it from a
-/// thread of its own, never an actor's. A refused secret is `ec::unauthorized`.
+/// with `secret` and has BASP connect over the socket (with `tls`, inside a
+/// TLS session begun on it); returns the dispatcher. Blocks (at most about
+/// `timeout` per step): call it from a thread of its own, never an actor's.
+/// A refused secret is `ec::unauthorized`.
 caf::expected<dispatcher_actor>
 join_cluster(caf::actor_system& sys, const std::string& host, uint16_t port,
-             const std::string& secret, std::chrono::milliseconds timeout);
+             const std::string& secret, std::chrono::milliseconds timeout,
+             bool tls);
 
 } // namespace tasker

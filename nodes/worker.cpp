@@ -11,7 +11,6 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/openssl/all.hpp>
 #include <caf/scoped_actor.hpp>
 #include <nlohmann/json.hpp>
 
@@ -120,14 +119,12 @@ int run_worker(const config& cfg) {
       if (stop.stop)
         break;
     }
-    // Blocking, on this thread (not an actor's). With TLS, CAF connects
-    // (and, with the middleman's connection timeout, gives up on a silent
-    // peer); without, the node passes the cluster guard's exchange with the
-    // secret first and each step has a deadline.
+    // Blocking, on this thread (not an actor's): the node passes the
+    // cluster guard's exchange with the secret, then (with TLS) the TLS
+    // handshake and BASP's; each step has a deadline.
     auto disp
-      = cfg.tls()
-          ? caf::openssl::remote_actor<dispatcher_actor>(sys, host, port)
-          : join_cluster(sys, host, port, cfg.cluster_secret, join_timeout);
+      = join_cluster(sys, host, port, cfg.cluster_secret, join_timeout,
+                     cfg.tls());
     if (!disp && code_of(disp.error()) == ec::unauthorized) {
       log::error(component,
                  "the coordinator refused this node: wrong cluster secret",

@@ -609,6 +609,34 @@ class TlsWorkersTest(TaskerTestCase):
         self.wait_alive(["tls-node"])
         self.run_sums(20, "tls-node/")
 
+    def test_tls_port_is_guarded_too(self):
+        """The guard comes before TLS: a stranger's BASP header (or TLS hello) meets
+        the challenge and is closed at once; a silent one costs no TLS handshake;
+        a TLS node with a wrong secret is refused before TLS."""
+        rss = rss_mb(self.s.proc.pid)
+        socks = []
+        for _ in range(50):
+            sock = socket.create_connection(("127.0.0.1", self.cluster_port), timeout=5)
+            socks.append(sock)
+            sock.sendall(HUGE_BASP_HEADER)
+        for sock in socks:
+            data, took = read_until_closed(sock, 3.0)
+            self.assertIsNotNone(took, "the connection is still open after 3 s")
+            self.assertEqual(data[:16], b"tasker-cluster/1"[:len(data)])
+            sock.close()
+        self.assertLess(rss_mb(self.s.proc.pid) - rss, 16)
+        t0 = time.monotonic()
+        self.assertEqual(self.s.request("GET", "/health", timeout=1.0).status, 200)
+        self.assertLess(time.monotonic() - t0, 1.0)
+        env = dict(self.tls)
+        env["TASKER_CLUSTER_SECRET"] = "not-the-secret"
+        wrong = self.start_tls_worker("wrong-secret", env=env)
+        self.assertEqual(wrong.proc.wait(timeout=15), 1)
+        self.assertIn("wrong cluster secret", wrong.text())
+        self.start_tls_worker("tls-node")
+        self.wait_alive(["tls-node"])
+        self.run_sums(10, "tls-node/")
+
 
 if __name__ == "__main__":
     unittest.main()
