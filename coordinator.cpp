@@ -273,6 +273,8 @@ int run_coordinator(const config& cfg) {
   gcfg.header_timeout = std::chrono::milliseconds(cfg.header_timeout_ms);
   gcfg.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   gcfg.max_pipeline = static_cast<size_t>(cfg.max_pipeline);
+  gcfg.max_request_buffer_bytes
+    = static_cast<size_t>(cfg.max_request_buffer_bytes);
   gcfg.limits = {cfg.default_max_attempts, cfg.default_timeout_ms,
                  cfg.max_batch};
   gateway_deps gdeps{manager, disp, pers.reader, pers.batcher, reg, tel, {}};

@@ -150,6 +150,10 @@ const std::vector<option>& options() {
                &config::idle_timeout_ms, 100, 86400000),
     int_option("max_pipeline", "most requests in flight on one connection",
                &config::max_pipeline, 1, 100000),
+    int_option("max_request_buffer_bytes",
+               "most bytes of requests being received over all connections "
+               "(a request past it gets 503)",
+               &config::max_request_buffer_bytes, 65536, int64_t{1} << 40),
     str_option("auth_token", "bearer token required on /v1 (empty: no auth)",
                &config::auth_token),
     int_option("max_batch", "most tasks in one batch submission",

@@ -36,6 +36,7 @@ void drop_connection(gateway_broker* self, connection_handle hdl) {
   if (i == st.conns.end())
     return;
   st.write_blocked.erase(hdl);
+  st.held_bytes -= i->second.held;
   for (auto& s : i->second.out)
     if (s.has_deadline)
       st.deadlines.erase(s.deadline);
@@ -268,7 +269,9 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                         {"refused_connections", self->state.refused_connections},
                         {"timed_out_requests", self->state.timed_out_requests},
                         {"idle_closed", self->state.idle_closed},
-                        {"unread_closed", self->state.unread_closed}}}};
+                        {"unread_closed", self->state.unread_closed},
+                        {"held_request_bytes", self->state.held_bytes},
+                        {"buffer_refusals", self->state.buffer_refusals}}}};
                     complete(self, t, json_response(200, js.dump()));
                   },
                   [self, t](caf::error& err) {
@@ -423,6 +426,54 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
   }
 }
 
+/// Counts again what a connection's reader holds in the total of all.
+void count_held(gateway_state& st, gateway_state::connection& c) {
+  auto now = c.reader->held();
+  st.held_bytes = st.held_bytes - c.held + now;
+  c.held = now;
+}
+
+/// Each connection's request is bounded, but not their sum: while the
+/// requests being received hold more than the budget, the connection that
+/// holds the most is refused (503, with what it held dropped) and closed.
+/// Many large uploads at once cannot take the memory, and small requests
+/// go on.
+void shed_largest(gateway_broker* self) {
+  auto& st = self->state;
+  while (st.held_bytes > st.cfg.max_request_buffer_bytes) {
+    connection_handle largest;
+    size_t most = 0;
+    for (auto& [hdl, c] : st.conns)
+      if (!c.closing && c.held > most) {
+        most = c.held;
+        largest = hdl;
+      }
+    if (most == 0)
+      return;
+    if (st.buffer_refusals++ % 100 == 0)
+      log::warning(st.name, "request refused: the requests being received "
+                            "hold too much memory",
+                   {{"held_bytes", st.held_bytes},
+                    {"largest", most},
+                    {"limit", st.cfg.max_request_buffer_bytes},
+                    {"refused_so_far", st.buffer_refusals}});
+    auto& c = st.conns[largest];
+    c.closing = true;
+    c.partial = false;
+    c.reader = std::make_unique<request_reader>(st.cfg.max_header_bytes,
+                                                st.cfg.max_body_bytes);
+    count_held(st, c);
+    auto seq = c.first_seq + c.out.size();
+    c.out.emplace_back();
+    ticket t{largest, c.generation, seq, false, false, "overloaded"};
+    // (May close and forget the connection.)
+    complete(self, t,
+             error_response(ec::unavailable,
+                            "the server is receiving too many large requests; "
+                            "retry later"));
+  }
+}
+
 void on_data(gateway_broker* self, connection_handle hdl,
              const std::vector<char>& buf) {
   auto& st = self->state;
@@ -434,6 +485,12 @@ void on_data(gateway_broker* self, connection_handle hdl,
     return;
   c.last_active = std::chrono::steady_clock::now();
   c.reader->append(buf.data(), buf.size());
+  count_held(st, c);
+  if (st.held_bytes > st.cfg.max_request_buffer_bytes) {
+    shed_largest(self);
+    if (auto j = st.conns.find(hdl); j == st.conns.end() || j->second.closing)
+      return;
+  }
   parse_requests(self, hdl);
 }
 
@@ -475,6 +532,8 @@ void parse_requests(gateway_broker* self, connection_handle hdl) {
     connection_handle hdl;
     ~on_exit() {
       note_partial(self, hdl);
+      if (auto i = self->state.conns.find(hdl); i != self->state.conns.end())
+        count_held(self->state, i->second);
     }
   } after{self, hdl};
   for (;;) {

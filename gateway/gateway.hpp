@@ -44,6 +44,9 @@ struct gateway_config {
   /// the unsent bytes of all paused connections past `max_unsent_total`.
   size_t max_unsent_bytes = 1024 * 1024;
   size_t max_unsent_total = 64 * 1024 * 1024;
+  /// Most bytes held for requests being received, over all connections:
+  /// the connection whose request would pass it gets 503 and is closed.
+  size_t max_request_buffer_bytes = 256 * 1024 * 1024;
   /// Bearer token required on /v1 when not empty.
   std::string auth_token;
   submit_limits limits;
@@ -112,6 +115,8 @@ struct gateway_state {
     /// Reading paused: more than `max_unsent_bytes` of responses wait for
     /// the client to read them.
     bool write_blocked = false;
+    /// What `reader` held when last counted in `held_bytes`.
+    size_t held = 0;
   };
 
   std::unordered_map<caf::io::connection_handle, connection> conns;
@@ -119,6 +124,9 @@ struct gateway_state {
   /// The connections whose reading is paused for unsent responses.
   std::unordered_set<caf::io::connection_handle> write_blocked;
   uint64_t unread_closed = 0;
+  /// Bytes the connections' readers hold, as last counted.
+  size_t held_bytes = 0;
+  uint64_t buffer_refusals = 0;
 
   /// Deadlines of requests waiting for actors (answered 503 when passed).
   deadline_map deadlines;

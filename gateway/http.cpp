@@ -175,6 +175,10 @@ bool request_reader::mid_request() const {
   return buffered() > 0 || parser_->parser.got_some();
 }
 
+size_t request_reader::held() const {
+  return buf_.size() + parser_->parser.get().body().size();
+}
+
 bool request_reader::take_expect_continue() {
   if (!expect_continue_ || parser_->parser.is_done())
     return false;

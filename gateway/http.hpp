@@ -94,6 +94,9 @@ public:
   /// body the parser has begun.
   bool mid_request() const;
 
+  /// The bytes it holds: buffered, and the body read so far.
+  size_t held() const;
+
   /// Whether the request being read asked for `100 Continue` and waits for
   /// it: true once per such request, after its header and before its body
   /// is complete.

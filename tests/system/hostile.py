@@ -16,8 +16,10 @@ sent what an attacker would send, case by case, while honest clients submit thro
      line ends, Expect: 100-continue
   9. a wider list of malformed requests an attacker would try: each a 4xx of the API, never
      a 5xx, a crash or a hang
- 10. memory (wider, too): 2 MiB bodies that parse into 700,000 JSON values, and 100
-     connections that pipeline large reads and never read the answers
+ 10. memory (wider, too): 2 MiB bodies that parse into 700,000 JSON values, 30 unfinished
+     uploads of 1 MiB past a 16 MiB max_request_buffer_bytes (the largest refused 503, a
+     small submit still 202), and 100 connections that pipeline large reads and never read
+     the answers
 
 After every case the process runs, /health answers 200 within 1 s, an honest submit gets 202
 and RSS stays within 64 MiB of its baseline. At the end nothing refused was stored (every
@@ -45,6 +47,9 @@ from faults import check, log
 TOKEN = "hostile-token"
 AUTH = "Bearer " + TOKEN
 HEADER_TIMEOUT_MS = 2000
+# max_request_buffer_bytes of the server, and the unfinished uploads that pass it
+REQUEST_BUFFER_MB = 16
+UPLOADS = 30
 RSS_GROWTH_MB = 64
 # The statuses of the API's client errors (API.md), and of a request that took too long.
 API_4XX = (400, 401, 404, 405, 408, 413, 415, 422)
@@ -1123,6 +1128,59 @@ def case_memory(h):
     h.record("3 x 2 MiB of empty arrays", "RSS growth < %d MiB" % RSS_GROWTH_MB,
              "growth %.1f MiB" % g.mb(), g.mb() < RSS_GROWTH_MB)
 
+    # many large uploads at once, none finished: each is within max_body_bytes, their sum
+    # is not; the largest are refused (503) past max_request_buffer_bytes, small requests
+    # go on, the rest time out
+    uploads = []
+    head = request("POST", "/v1/tasks", [JSON_CT, "Content-Length: %d" % (2 * MIB - 1)])
+    with Growth(s) as g:
+        try:
+            for _ in range(UPLOADS):
+                c = socket.create_connection((s.host, s.port), timeout=5)
+                uploads.append({"sock": c, "answer": b"", "at": None})
+                try:
+                    c.sendall(head)
+                    for _ in range(MIB // PIECE):
+                        c.sendall(b" " * PIECE)
+                except OSError:
+                    pass
+            t0 = time.monotonic()
+            small = call(s, "POST", "/v1/tasks", {"type": "sum", "params": {"a": 5, "b": 5}})
+            h.record("a small submit while %d uploads hold %d MiB" % (UPLOADS, UPLOADS),
+                     "202", str(small.status), small.status == 202)
+            if small.status == 202:
+                h.track(small.json()["id"], {"type": "sum", "params": {"a": 5, "b": 5}})
+            for u in uploads:
+                u["sock"].settimeout(0.05)
+            while time.monotonic() - t0 < HEADER_TIMEOUT_MS / 1000.0 + 2.0:
+                if all(u["at"] is not None for u in uploads):
+                    break
+                for u in uploads:
+                    if u["at"] is not None:
+                        continue
+                    try:
+                        data = u["sock"].recv(65536)
+                    except socket.timeout:
+                        continue
+                    except OSError:
+                        data = b""
+                    u["answer"] += data
+                    if not data:
+                        u["at"] = time.monotonic() - t0
+        finally:
+            for u in uploads:
+                u["sock"].close()
+    statuses = collections.Counter(u["answer"][9:12].decode(errors="replace") or "none"
+                                   for u in uploads)
+    refused = statuses.get("503", 0)
+    h.record("%d uploads of 1 MiB each, unfinished, budget %d MiB" % (
+                 UPLOADS, REQUEST_BUFFER_MB),
+             ">= %d refused 503 at once, the rest 408; growth < %d MiB" % (
+                 UPLOADS - REQUEST_BUFFER_MB, RSS_GROWTH_MB),
+             "%s, growth %.1f MiB" % (dict(statuses), g.mb()),
+             refused >= UPLOADS - REQUEST_BUFFER_MB
+             and set(statuses) <= {"503", "408"} and g.mb() < RSS_GROWTH_MB)
+
     # many connections that pipeline list requests and never read
     conns = []
     one = request("GET", "/v1/tasks?limit=1000")
@@ -1159,6 +1217,7 @@ def main():
     db = faults.shared_database("system_hostile")
     s = faults.coordinator(db, {"TASKER_AUTH_TOKEN": TOKEN,
                                 "TASKER_HEADER_TIMEOUT_MS": str(HEADER_TIMEOUT_MS),
+                                "TASKER_MAX_REQUEST_BUFFER_BYTES": str(REQUEST_BUFFER_MB * MIB),
                                 "TASKER_LOCAL_SLOTS": "4"})
     s.start()
     load = None
