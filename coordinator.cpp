@@ -277,7 +277,21 @@ int run_coordinator(const config& cfg) {
     = static_cast<size_t>(cfg.max_request_buffer_bytes);
   gcfg.limits = {cfg.default_max_attempts, cfg.default_timeout_ms,
                  cfg.max_batch};
-  gateway_deps gdeps{manager, disp, pers.reader, pers.batcher, reg, tel, {}};
+  gateway_deps gdeps{manager, disp, pers.reader, pers.batcher, reg, tel, {}, {}};
+  // The cluster guard (started below, once the gateway listens) counts into
+  // this; /v1/cluster shows it.
+  auto guard_stats = std::make_shared<cluster_guard_stats>();
+  gdeps.cluster_port = [guard_stats] {
+    auto& st = *guard_stats;
+    return nlohmann::json{{"admitted", st.admitted.load()},
+                          {"in_exchange", st.pending.load()},
+                          {"wrong_secret", st.bad_mac.load()},
+                          {"not_tasker", st.bad_magic.load()},
+                          {"timed_out", st.timed_out.load()},
+                          {"refused_busy", st.refused_busy.load()},
+                          {"dropped", st.dropped.load()}}
+      .dump();
+  };
   if (cfg.fault_injection != 0) {
     log::warning(component, "fault injection is on: POST "
                             "/v1/debug/crash/{actor} kills supervised actors");
@@ -331,6 +345,7 @@ int run_coordinator(const config& cfg) {
     ccfg.handshake_timeout
       = std::chrono::milliseconds(cfg.cluster_handshake_timeout_ms);
     ccfg.max_handshakes = static_cast<size_t>(cfg.cluster_max_handshakes);
+    ccfg.stats = guard_stats;
     auto started = guard_cluster_port(sys, disp, std::move(ccfg), cfg.tls());
     if (started) {
       guard = std::move(*started);

@@ -245,12 +245,17 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                 .then(
                   [self, t, tel, manager, disp](std::string& pers) {
                     auto m = nlohmann::json::parse(manager, nullptr, false);
+                    auto& port_status = self->state.deps.cluster_port;
                     nlohmann::json js{
                       {"ready", tel->state.db_up && tel->state.recovered},
                       {"database", tel->state.db_up ? "up" : "down"},
                       {"task_manager", m},
                       {"dispatcher", nlohmann::json::parse(disp, nullptr, false)},
                       {"persistence", nlohmann::json::parse(pers, nullptr, false)},
+                      {"cluster_port",
+                       port_status ? nlohmann::json::parse(port_status(),
+                                                           nullptr, false)
+                                   : nlohmann::json()},
                       {"supervisors",
                        {{"task_manager",
                          {{"restarts", m.is_object() ? m["restarts"]

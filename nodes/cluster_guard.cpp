@@ -354,7 +354,9 @@ cluster_guard::cluster_guard(private_tag, cluster_guard_config cfg,
     admit_(std::move(admit)),
     listener_(listener),
     wake_(wake),
-    port_(port) {
+    port_(port),
+    stats_(cfg_.stats != nullptr ? cfg_.stats
+                                 : std::make_shared<cluster_guard_stats>()) {
   cfg_.max_handshakes = std::max<size_t>(1, cfg_.max_handshakes);
 }
 
@@ -389,7 +391,7 @@ void cluster_guard::warn(const char* message,
   log::warning(component, message,
                {{"port", port_},
                 {"so_far", count.load()},
-                {"pending", stats_.pending.load()},
+                {"pending", stats_->pending.load()},
                 {"max_handshakes", cfg_.max_handshakes}});
 }
 
@@ -411,10 +413,10 @@ bool cluster_guard::accept_all(std::vector<pending_conn>& pending) {
       return false;
     }
     if (pending.size() >= cfg_.max_handshakes) {
-      ++stats_.refused_busy;
+      ++stats_->refused_busy;
       ::close(fd);
       warn("cluster connection refused: too many in the handshake",
-           stats_.refused_busy, last_busy_log_);
+           stats_->refused_busy, last_busy_log_);
       continue;
     }
     pending_conn c;
@@ -425,12 +427,12 @@ bool cluster_guard::accept_all(std::vector<pending_conn>& pending) {
     if (!cluster_handshake::random_challenge(c.sent)
         || send(fd, c.sent.data(), c.sent.size(), MSG_NOSIGNAL | MSG_DONTWAIT)
              != static_cast<ssize_t>(c.sent.size())) {
-      ++stats_.dropped;
+      ++stats_->dropped;
       ::close(fd);
       continue;
     }
     pending.push_back(c);
-    ++stats_.pending;
+    ++stats_->pending;
   }
   return true;
 }
@@ -441,7 +443,7 @@ bool cluster_guard::on_readable(pending_conn& c) {
   auto done = [this](int fd_to_close) {
     if (fd_to_close >= 0)
       ::close(fd_to_close);
-    --stats_.pending;
+    --stats_->pending;
     return false;
   };
   for (;;) {
@@ -452,22 +454,22 @@ bool cluster_guard::on_readable(pending_conn& c) {
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
       return true;
     if (got <= 0) {
-      ++stats_.dropped;
+      ++stats_->dropped;
       return done(c.fd);
     }
     c.have += static_cast<size_t>(got);
     if (!starts_with_magic(c.got.data(), c.have)) {
       // Not a tasker node (a BASP header, say): nothing more is read.
-      ++stats_.bad_magic;
+      ++stats_->bad_magic;
       done(c.fd);
-      warn("cluster connection closed: not a tasker node", stats_.bad_magic,
+      warn("cluster connection closed: not a tasker node", stats_->bad_magic,
            last_magic_log_);
       return false;
     }
     if (c.have < c.got.size())
       continue;
     if (!verify(cfg_.secret, c.sent, c.got)) {
-      ++stats_.bad_mac;
+      ++stats_->bad_mac;
       send_byte(c.fd, refused);
       auto peer = peer_of(c.fd);
       done(c.fd);
@@ -478,15 +480,15 @@ bool cluster_guard::on_readable(pending_conn& c) {
                      cfg_.secret.empty()
                        ? "worker node refused: no cluster secret is set"
                        : "worker node refused: wrong cluster secret",
-                     {{"address", peer}, {"so_far", stats_.bad_mac.load()}});
+                     {{"address", peer}, {"so_far", stats_->bad_mac.load()}});
       }
       return false;
     }
     if (!send_byte(c.fd, accepted)) {
-      ++stats_.dropped;
+      ++stats_->dropped;
       return done(c.fd);
     }
-    ++stats_.admitted;
+    ++stats_->admitted;
     admit_(c.fd, port_);
     return done(-1);
   }
@@ -508,12 +510,12 @@ void cluster_guard::run() {
       next = accept_again;
     for (auto i = pending.begin(); i != pending.end();) {
       if (i->deadline <= now) {
-        ++stats_.timed_out;
+        ++stats_->timed_out;
         ::close(i->fd);
         i = pending.erase(i);
-        --stats_.pending;
+        --stats_->pending;
         warn("cluster connection closed: handshake timed out",
-             stats_.timed_out, last_timeout_log_);
+             stats_->timed_out, last_timeout_log_);
       } else {
         next = std::min(next, i->deadline);
         ++i;
@@ -552,7 +554,7 @@ void cluster_guard::run() {
   }
   for (auto& c : pending)
     ::close(c.fd);
-  stats_.pending = 0;
+  stats_->pending = 0;
 }
 
 caf::expected<std::unique_ptr<cluster_guard>>

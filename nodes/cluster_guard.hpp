@@ -94,20 +94,6 @@ bool verify(const std::string& secret, const challenge& c, const response& r);
 
 } // namespace cluster_handshake
 
-/// Settings of the guard on the cluster port.
-struct cluster_guard_config {
-  /// Address to listen on (empty: every address).
-  std::string host = "127.0.0.1";
-  /// Port to listen on; 0 picks a free one.
-  uint16_t port = 0;
-  /// The cluster secret; empty refuses every node.
-  std::string secret;
-  /// A connection that has not finished the exchange by then is closed.
-  std::chrono::milliseconds handshake_timeout{5000};
-  /// Most connections in the exchange at once; one more is closed at once.
-  size_t max_handshakes = 64;
-};
-
 /// What the guard has seen since it started (read from any thread).
 struct cluster_guard_stats {
   /// Connections that proved the secret and went on to BASP.
@@ -124,6 +110,23 @@ struct cluster_guard_stats {
   std::atomic<uint64_t> dropped{0};
   /// Connections in the exchange now.
   std::atomic<uint64_t> pending{0};
+};
+
+/// Settings of the guard on the cluster port.
+struct cluster_guard_config {
+  /// Address to listen on (empty: every address).
+  std::string host = "127.0.0.1";
+  /// Port to listen on; 0 picks a free one.
+  uint16_t port = 0;
+  /// The cluster secret; empty refuses every node.
+  std::string secret;
+  /// A connection that has not finished the exchange by then is closed.
+  std::chrono::milliseconds handshake_timeout{5000};
+  /// Most connections in the exchange at once; one more is closed at once.
+  size_t max_handshakes = 64;
+  /// Where it counts what it sees (shared with whoever reports them); made
+  /// by the guard when null.
+  std::shared_ptr<cluster_guard_stats> stats;
 };
 
 /// The listening socket of the cluster port and a thread of its own
@@ -165,7 +168,7 @@ public:
 
   /// Counters since the start.
   const cluster_guard_stats& stats() const {
-    return stats_;
+    return *stats_;
   }
 
   /// Wakes and joins the thread, closes the listening socket and every
@@ -193,7 +196,7 @@ private:
   int listener_;
   int wake_;
   uint16_t port_;
-  cluster_guard_stats stats_;
+  std::shared_ptr<cluster_guard_stats> stats_;
   std::chrono::steady_clock::time_point last_busy_log_{};
   std::chrono::steady_clock::time_point last_timeout_log_{};
   std::chrono::steady_clock::time_point last_magic_log_{};

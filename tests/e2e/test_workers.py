@@ -411,6 +411,11 @@ class ClusterPortStrangersTest(TaskerTestCase):
         self.assertEqual(data[:16], b"tasker-cluster/1"[:len(data)])
         self.assert_healthy(rss)
         self.wait_log("not a tasker node")
+        # operators see it in /v1/cluster
+        seen = self.s.request("GET", "/v1/cluster").body["cluster_port"]
+        self.assertEqual(seen["not_tasker"], 1, seen)
+        self.assertEqual(seen["admitted"], 0, seen)
+        self.assertEqual(seen["in_exchange"], 0, seen)
 
     def test_200_huge_headers_at_once(self):
         self.start()
