@@ -535,6 +535,10 @@ bool make_storable(task_outcome& out, bool check_json) {
         && (check_json || out.result.find("\\u0000") != std::string::npos)) {
       auto js = nlohmann::json::parse(out.result, nullptr, false);
       storable = !js.is_discarded() && !holds_nul(js);
+      // Kept as printed here: the parser reads numbers PostgreSQL refuses
+      // (1e-20000) as doubles, which print as it takes them.
+      if (storable && check_json)
+        out.result = js.dump();
     }
     if (!storable) {
       out.ok = false;

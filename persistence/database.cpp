@@ -326,14 +326,16 @@ batch_outcome database::apply(const write_batch& batch) {
   return out;
 }
 
-namespace {
-
-bool connection_lost(const std::exception& e) {
-  return dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr
-         || dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr;
+bool content_refused(const std::exception& e) {
+  // SQLSTATE classes 22 (data exception) and 23 (integrity constraint), and
+  // a value our own JSON building could not take. Everything else (a lost
+  // connection, a read-only database, a full disk, a timeout, a deadlock)
+  // says nothing about the batch's content.
+  return dynamic_cast<const pqxx::data_exception*>(&e) != nullptr
+         || dynamic_cast<const pqxx::integrity_constraint_violation*>(&e)
+              != nullptr
+         || dynamic_cast<const nlohmann::json::exception*>(&e) != nullptr;
 }
-
-} // namespace
 
 batch_outcome database::apply_apart(const write_batch& batch) {
   // Updates (and the worker snapshot) by halves; a single refused one is
@@ -349,7 +351,7 @@ batch_outcome database::apply_apart(const write_batch& batch) {
       apply(b);
       return;
     } catch (const std::exception& e) {
-      if (connection_lost(e))
+      if (!content_refused(e))
         throw;
       if (b.updates.size() + (b.workers.empty() ? 0 : 1) == 1) {
         log::error("persistence", "the database refused a write; dropped",
@@ -389,7 +391,7 @@ batch_outcome database::apply_apart(const write_batch& batch) {
         out.groups[k] = std::move(res.groups[k - lo]);
       return;
     } catch (const std::exception& e) {
-      if (connection_lost(e)) {
+      if (!content_refused(e)) {
         lost = e.what();
         self(self, lo, hi);
         return;

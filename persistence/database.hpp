@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -14,6 +15,11 @@ namespace tasker {
 /// One PostgreSQL connection and the statements tasker runs on it. Blocking:
 /// used only from detached actors, tools and tests. Throws pqxx exceptions;
 /// after a `pqxx::broken_connection` the next call connects anew.
+/// Whether an exception from `database::apply` says the batch's content was
+/// refused (SQLSTATE classes 22 and 23, or a value JSON could not take), as
+/// opposed to the database being unreachable or unable to write.
+bool content_refused(const std::exception& e);
+
 class database {
 public:
   explicit database(std::string url);
@@ -42,13 +48,14 @@ public:
   /// `in_doubt_patience`.
   batch_outcome apply(const write_batch& batch);
 
-  /// Applies a batch that `apply` failed on for its content, not its
-  /// connection, in parts (halving), so that one refused member cannot fail
-  /// the others: state updates and the worker snapshot first (the refused
-  /// ones are logged and dropped), then the insert groups (a refused group
-  /// is answered `refused`). A connection lost during the updates throws
-  /// (nothing of them is lost: they are safe to apply again); lost during
-  /// the inserts, the groups not yet committed are answered `unavailable`.
+  /// Applies a batch that `apply` failed on for its content
+  /// (`content_refused`) in parts (halving), so that one refused member
+  /// cannot fail the others: state updates and the worker snapshot first
+  /// (the refused ones are logged and dropped), then the insert groups (a
+  /// refused group is answered `refused`). Any other failure during the
+  /// updates throws (nothing of them is lost: they are safe to apply again);
+  /// during the inserts, the groups not yet committed are answered
+  /// `unavailable`.
   batch_outcome apply_apart(const write_batch& batch);
 
   /// Fault injection for tests: called with "before_commit" and

@@ -252,9 +252,15 @@ writer_actor::behavior_type writer(writer_actor::pointer self,
         db->reset();
         return make_error(ec::unavailable, e.what());
       } catch (const std::exception& e) {
-        // Not the connection: something in the batch was refused (a value
-        // validation missed, or a bug). It must not fail the other members
-        // of the group commit, nor pass for "database down".
+        if (!content_refused(e)) {
+          // A read-only database, a full disk, a timeout, a deadlock: the
+          // batch is fine, the database cannot take it now. Try again.
+          db->reset();
+          return make_error(ec::unavailable, e.what());
+        }
+        // Something in the batch was refused (a value validation missed, or
+        // a bug). It must not fail the other members of the group commit,
+        // nor pass for "database down".
         log::warning("persistence", "a group commit was refused; writing "
                                     "its members apart",
                      {{"error", e.what()},
@@ -265,11 +271,11 @@ writer_actor::behavior_type writer(writer_actor::pointer self,
         auto out = db->apply_apart(batch);
         tel->state.db_up = true;
         return out;
-      } catch (const pqxx::in_doubt_error& e) {
+      } catch (const pqxx::broken_connection& e) {
+        return lost(e);
+      } catch (const std::exception& e) {
         db->reset();
         return make_error(ec::unavailable, e.what());
-      } catch (const std::exception& e) {
-        return lost(e);
       }
     },
   };

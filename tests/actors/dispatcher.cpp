@@ -594,6 +594,12 @@ CAF_TEST(an outcome the database would refuse is made storable) {
     CAF_CHECK_EQUAL(o.result, "");
     CAF_CHECK(is_storable_text(o.error));
   }
+  // A number PostgreSQL's numeric cannot hold is stored as JSON prints it.
+  auto tiny = out;
+  tiny.result = R"({"x": 1e-20000})";
+  make_storable(tiny, true);
+  CAF_CHECK(tiny.ok);
+  CAF_CHECK_EQUAL(tiny.result, R"({"x":0.0})");
   // A literal backslash-u is text, not a NUL.
   auto o = out;
   o.result = R"({"a": "\\u0000"})";

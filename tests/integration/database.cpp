@@ -728,3 +728,22 @@ CAF_TEST(a registry snapshot replaces the workers table) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST(only data and constraint errors count as refused content) {
+  // A read-only database, a full disk or a timeout says nothing about the
+  // batch: its updates must be kept and tried again, not dropped.
+  CAF_CHECK(content_refused(pqxx::data_exception{
+    "unsupported Unicode escape sequence", "", "22P05"}));
+  CAF_CHECK(content_refused(pqxx::unique_violation{"duplicate key", "", "23505"}));
+  try {
+    throw nlohmann::json::type_error::create(316, "invalid UTF-8", nullptr);
+  } catch (const std::exception& e) {
+    CAF_CHECK(content_refused(e));
+  }
+  CAF_CHECK(!content_refused(pqxx::sql_error{
+    "cannot execute UPDATE in a read-only transaction", "", "25006"}));
+  CAF_CHECK(!content_refused(pqxx::insufficient_resources{
+    "could not extend file", "", "53100"}));
+  CAF_CHECK(!content_refused(pqxx::broken_connection{"gone"}));
+  CAF_CHECK(!content_refused(std::runtime_error{"anything else"}));
+}
