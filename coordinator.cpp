@@ -275,6 +275,7 @@ int run_coordinator(const config& cfg) {
   gcfg.max_pipeline = static_cast<size_t>(cfg.max_pipeline);
   gcfg.max_request_buffer_bytes
     = static_cast<size_t>(cfg.max_request_buffer_bytes);
+  gcfg.max_unsent_total = static_cast<size_t>(cfg.max_response_buffer_bytes);
   gcfg.limits = {cfg.default_max_attempts, cfg.default_timeout_ms,
                  cfg.max_batch};
   gateway_deps gdeps{manager, disp, pers.reader, pers.batcher, reg, tel, {}, {}};

@@ -154,6 +154,11 @@ const std::vector<option>& options() {
                "most bytes of requests being received over all connections "
                "(a request past it gets 503)",
                &config::max_request_buffer_bytes, 65536, int64_t{1} << 40),
+    int_option("max_response_buffer_bytes",
+               "most bytes of responses waiting for their clients over all "
+               "connections (past it the connection holding the most is "
+               "closed)",
+               &config::max_response_buffer_bytes, 65536, int64_t{1} << 40),
     str_option("auth_token", "bearer token required on /v1 (empty: no auth)",
                &config::auth_token),
     int_option("max_batch", "most tasks in one batch submission",

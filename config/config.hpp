@@ -100,6 +100,9 @@ struct config {
   int64_t max_pipeline = 64;
   /// Most bytes of requests being received, over all connections.
   int64_t max_request_buffer_bytes = 256 * 1024 * 1024;
+  /// Most bytes of responses waiting for their clients, over all
+  /// connections.
+  int64_t max_response_buffer_bytes = 64 * 1024 * 1024;
   /// Bearer token required on /v1 when set (TASKER_AUTH_TOKEN).
   std::string auth_token;
   /// Largest batch submission.

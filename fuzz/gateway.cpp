@@ -32,8 +32,8 @@
 // request that asked for it, once, before its final response; a request
 // without keep-alive gets `Connection: close`; nothing follows a response
 // with `Connection: close`, and the gateway closes the connection exactly
-// then (or cuts off a client that does not read, with more than
-// `max_unsent_bytes` unsent); a HEAD request's success has no body and other
+// then, once that response has left (or cuts off a client that does not
+// read, with bytes still unread); a HEAD request's success has no body and other
 // responses have theirs; JSON bodies parse; unless the connection was
 // closed, every request the client sent whole has its answer. While it runs,
 // the broker holds at most `max_pipeline` + 1 responses and a bounded read
@@ -533,8 +533,8 @@ struct connection_run {
   bool closed_by_client = false;
   /// The gateway closed the connection (seen after a run).
   bool seen_closed = false;
-  /// ... while reading was paused for more unsent bytes than
-  /// `max_unsent_bytes`: a client that does not read, cut off.
+  /// ... while bytes still waited for the client: one that does not read,
+  /// cut off.
   bool aborted = false;
 };
 
@@ -607,9 +607,10 @@ void note_unsent(world& w, std::vector<connection_run>& conns,
     if (c.closed_by_client || c.seen_closed || attached(w, c.hdl))
       continue;
     c.seen_closed = true;
-    // The gateway cuts off a client that does not read (past 4 times
-    // max_unsent_bytes, or past max_unsent_total for all such clients).
-    c.aborted = w.mpx->ack_writes(c.hdl) && unsent > s.cfg.max_unsent_bytes;
+    // The gateway cuts off a client that does not read (past 16 times
+    // max_unsent_bytes, or as the one holding the most past
+    // max_unsent_total); otherwise it closes only once all has left.
+    c.aborted = unsent > 0;
   }
 }
 
@@ -710,7 +711,9 @@ void check_output(const connection_run& c, bool closed_by_gateway,
     }
     closed = !res.keep_alive;
   }
-  if (!c.aborted)
+  // (A client that closes first may do so before the gateway's close: that
+  // waits until the last response has left.)
+  if (!c.aborted && !(closed && c.closed_by_client))
     require(closed == closed_by_gateway,
             closed ? "a Connection: close response left the connection open"
                    : "the gateway closed a connection without saying so",

@@ -35,8 +35,8 @@ void drop_connection(gateway_broker* self, connection_handle hdl) {
   auto i = st.conns.find(hdl);
   if (i == st.conns.end())
     return;
-  st.write_blocked.erase(hdl);
   st.held_bytes -= i->second.held;
+  st.out_bytes -= i->second.queued + i->second.unsent;
   for (auto& s : i->second.out)
     if (s.has_deadline)
       st.deadlines.erase(s.deadline);
@@ -58,16 +58,37 @@ void abort_connection(gateway_broker* self, connection_handle hdl) {
   drop_connection(self, hdl);
 }
 
-/// Whether a client that stopped reading now holds too much unsent: more
-/// than its own share, or more than all paused connections together may.
-bool unsent_over_limit(gateway_broker* self, connection_handle hdl) {
+/// Writes bytes on a connection, counted as unsent until CAF reports them
+/// written.
+void write_out(gateway_broker* self, connection_handle hdl,
+               gateway_state::connection& c, const std::string& bytes) {
+  self->write(hdl, bytes.size(), bytes.data());
+  c.unsent += bytes.size();
+  self->state.out_bytes += bytes.size();
+}
+
+/// While all connections hold more response bytes than the budget, closes
+/// the one that holds the most (a client that does not read, as a rule).
+void shed_unread(gateway_broker* self) {
   auto& st = self->state;
-  if (self->wr_buf(hdl).size() > 4 * st.cfg.max_unsent_bytes)
-    return true;
-  size_t total = 0;
-  for (auto& other : st.write_blocked)
-    total += self->wr_buf(other).size();
-  return total > st.cfg.max_unsent_total;
+  while (st.out_bytes > st.cfg.max_unsent_total) {
+    connection_handle largest;
+    size_t most = 0;
+    for (auto& [hdl, c] : st.conns)
+      if (c.queued + c.unsent > most) {
+        most = c.queued + c.unsent;
+        largest = hdl;
+      }
+    if (most == 0)
+      return;
+    if (st.unread_closed++ % 100 == 0)
+      log::warning(st.name, "connection closed: its client does not read "
+                            "its responses",
+                   {{"held_bytes", most},
+                    {"all_connections", st.out_bytes},
+                    {"closed_so_far", st.unread_closed}});
+    abort_connection(self, largest);
+  }
 }
 
 void flush_ready(gateway_broker* self, connection_handle hdl) {
@@ -75,50 +96,54 @@ void flush_ready(gateway_broker* self, connection_handle hdl) {
   if (i == self->state.conns.end())
     return;
   auto& c = i->second;
+  auto& st = self->state;
   bool wrote = false;
   while (!c.out.empty() && c.out.front().ready) {
     auto& s = c.out.front();
-    self->write(hdl, s.bytes.size(), s.bytes.data());
+    c.queued -= s.bytes.size();
+    st.out_bytes -= s.bytes.size();
+    write_out(self, hdl, c, s.bytes);
     wrote = true;
-    if (s.close) {
-      self->flush(hdl);
-      self->close(hdl);
-      // No connection_closed_msg follows a local close: forget it now.
-      drop_connection(self, hdl);
-      return;
-    }
+    bool close = s.close;
     c.out.pop_front();
     ++c.first_seq;
+    if (close) {
+      // Closed once it has left (on_transferred).
+      c.closing = true;
+      c.close_when_sent = true;
+      break;
+    }
   }
   if (wrote) {
     self->flush(hdl);
     c.last_active = std::chrono::steady_clock::now();
-    // What the socket did not take waits in CAF's buffer: past the bound,
-    // stop reading (and so answering) until the client reads.
-    if (!c.write_blocked
-        && self->wr_buf(hdl).size() > self->state.cfg.max_unsent_bytes) {
-      c.write_blocked = true;
-      self->state.write_blocked.insert(hdl);
-      self->ack_writes(hdl, true);
-      if (!c.paused)
-        self->halt(hdl);
-    }
-    if (c.write_blocked && unsent_over_limit(self, hdl)) {
-      auto& st = self->state;
-      if (st.unread_closed++ % 100 == 0)
-        log::warning(st.name, "connection closed: its client does not read "
-                              "its responses",
-                     {{"unsent_bytes", self->wr_buf(hdl).size()},
-                      {"paused_connections", st.write_blocked.size()},
-                      {"closed_so_far", st.unread_closed}});
-      abort_connection(self, hdl);
+  }
+  // Responses wait, ready behind a slow one or unsent for a client that does
+  // not read them: past the bound, stop reading (and so answering) until the
+  // client reads; far past it, or past the budget of all, close.
+  auto held = c.queued + c.unsent;
+  if (held > 16 * st.cfg.max_unsent_bytes) {
+    if (st.unread_closed++ % 100 == 0)
+      log::warning(st.name, "connection closed: its client does not read "
+                            "its responses",
+                   {{"held_bytes", held}, {"closed_so_far", st.unread_closed}});
+    abort_connection(self, hdl);
+    return;
+  }
+  if (!c.write_blocked && held > st.cfg.max_unsent_bytes) {
+    c.write_blocked = true;
+    if (!c.paused)
+      self->halt(hdl);
+  }
+  if (st.out_bytes > st.cfg.max_unsent_total) {
+    shed_unread(self);
+    if (st.conns.count(hdl) == 0)
       return;
-    }
   }
   // A client that sent `Expect: 100-continue` waits for this before it sends
   // its body; it goes only once every earlier response has left.
   if (c.out.empty() && !c.closing && c.reader->take_expect_continue()) {
-    self->write(hdl, continue_100.size(), continue_100.data());
+    write_out(self, hdl, c, continue_100);
     self->flush(hdl);
   }
   // Room in the pipeline again: read and parse what waits (unless this is
@@ -133,19 +158,30 @@ void flush_ready(gateway_broker* self, connection_handle hdl) {
   }
 }
 
-/// The client read some of what waited: below half the bound, read again.
+/// The socket took some of what waited: a closing connection closes once
+/// all has left; below half the bound, a paused one reads again.
 void on_transferred(gateway_broker* self, connection_handle hdl,
                     size_t remaining) {
-  auto i = self->state.conns.find(hdl);
-  if (i == self->state.conns.end())
+  auto& st = self->state;
+  auto i = st.conns.find(hdl);
+  if (i == st.conns.end())
     return;
   auto& c = i->second;
   c.last_active = std::chrono::steady_clock::now();
-  if (!c.write_blocked || remaining > self->state.cfg.max_unsent_bytes / 2)
+  if (remaining <= c.unsent) {
+    st.out_bytes -= c.unsent - remaining;
+    c.unsent = remaining;
+  }
+  if (c.close_when_sent && c.unsent == 0) {
+    self->close(hdl);
+    // No connection_closed_msg follows a local close: forget it now.
+    drop_connection(self, hdl);
+    return;
+  }
+  if (!c.write_blocked
+      || c.queued + c.unsent > self->state.cfg.max_unsent_bytes / 2)
     return;
   c.write_blocked = false;
-  self->state.write_blocked.erase(hdl);
-  self->ack_writes(hdl, false);
   if (!c.paused && !c.closing && self->state.parsing != hdl) {
     self->trigger(hdl);
     parse_requests(self, hdl);
@@ -172,6 +208,8 @@ void complete(gateway_broker* self, const ticket& t, const http_response& res,
   s.ready = true;
   s.close = !t.keep_alive;
   s.bytes = serialize(res, t.keep_alive, t.head);
+  c.queued += s.bytes.size();
+  self->state.out_bytes += s.bytes.size();
   flush_ready(self, t.hdl);
 }
 
@@ -276,6 +314,9 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                         {"idle_closed", self->state.idle_closed},
                         {"unread_closed", self->state.unread_closed},
                         {"held_request_bytes", self->state.held_bytes},
+                        {"held_response_bytes", self->state.out_bytes},
+                        {"lists_in_flight", *self->state.lists_in_flight},
+                        {"list_refusals", self->state.list_refusals},
                         {"buffer_refusals", self->state.buffer_refusals}}}};
                     complete(self, t, json_response(200, js.dump()));
                   },
@@ -361,11 +402,25 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
           },
           get_atom_v, plan.task_id, int64_t{0});
       return;
-    case route_kind::list_tasks:
+    case route_kind::list_tasks: {
+      // The reader runs one query at a time: a flood of list requests would
+      // queue there for every other client (and be answered to clients long
+      // gone). Past the bound they are refused at once.
+      auto counter = st.lists_in_flight;
+      if (*counter >= st.cfg.max_lists_in_flight) {
+        ++st.list_refusals;
+        done(error_response(ec::unavailable,
+                            "too many list requests at once; retry later"));
+        return;
+      }
+      ++*counter;
+      // Counted down when the answer's handler goes, answered or not.
+      std::shared_ptr<void> slot{nullptr, [counter](void*) { --*counter; }};
       ask<task_page>(self, t, deps.reader, std::chrono::seconds(30),
-          [](task_page& page) { return json_response(200, page_json(page)); },
+          [slot](task_page& page) { return json_response(200, page_json(page)); },
           list_atom_v, plan.query);
       return;
+    }
     case route_kind::cancel:
       ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
           [](task_record& rec) { return task_response(200, rec); },
@@ -561,7 +616,7 @@ void parse_requests(gateway_broker* self, connection_handle hdl) {
     auto res = c.reader->next(req, code, message);
     if (res == request_reader::status::need_more) {
       if (c.out.empty() && c.reader->take_expect_continue()) {
-        self->write(hdl, continue_100.size(), continue_100.data());
+        write_out(self, hdl, c, continue_100);
         self->flush(hdl);
       }
       break;
@@ -604,8 +659,12 @@ void sweep(gateway_broker* self) {
   auto now = std::chrono::steady_clock::now();
   std::vector<connection_handle> slow, idle;
   for (auto& [hdl, c] : st.conns) {
-    if (c.closing)
+    if (c.closing) {
+      // (A closing connection whose last response does not leave.)
+      if (c.close_when_sent && now - c.last_active > st.cfg.idle_timeout)
+        idle.push_back(hdl);
       continue;
+    }
     if (c.partial && now - c.partial_since > st.cfg.header_timeout)
       slow.push_back(hdl);
     else if (c.write_blocked && now - c.last_active > st.cfg.idle_timeout)
@@ -690,6 +749,8 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
                                                   st.cfg.max_body_bytes);
       c.generation = st.next_generation++;
       st.conns[msg.handle] = std::move(c);
+      // Every write is reported, so that what waits unsent is known.
+      self->ack_writes(msg.handle, true);
       self->configure_read(msg.handle, caf::io::receive_policy::at_most(16384));
     },
     [self](const caf::io::new_data_msg& msg) {

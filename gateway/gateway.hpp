@@ -9,7 +9,6 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <caf/expected.hpp>
 #include <caf/io/broker.hpp>
@@ -38,12 +37,16 @@ struct gateway_config {
   std::chrono::milliseconds idle_timeout{60000};
   /// Most requests in flight on one connection: reading pauses above it.
   size_t max_pipeline = 64;
-  /// Reading pauses while more response bytes than this wait for a client
-  /// that does not read them (and resumes below half of it). A connection
-  /// with 4 times as much unsent is closed, and so is one that would take
-  /// the unsent bytes of all paused connections past `max_unsent_total`.
+  /// Reading pauses while more response bytes than this wait on a
+  /// connection, ready or unsent (and resumes below half of it). A
+  /// connection with 16 times as much is closed (room for the largest list
+  /// page); while all connections together hold more than
+  /// `max_unsent_total`, the one holding the most is.
   size_t max_unsent_bytes = 1024 * 1024;
   size_t max_unsent_total = 64 * 1024 * 1024;
+  /// Most list requests waiting for the reader (one database connection,
+  /// one query at a time) over all connections; more get 503 at once.
+  size_t max_lists_in_flight = 16;
   /// Most bytes held for requests being received, over all connections:
   /// the connection whose request would pass it gets 503 and is closed.
   size_t max_request_buffer_bytes = 256 * 1024 * 1024;
@@ -118,14 +121,26 @@ struct gateway_state {
     /// Reading paused: more than `max_unsent_bytes` of responses wait for
     /// the client to read them.
     bool write_blocked = false;
+    /// Bytes of responses that are ready but wait behind an earlier one.
+    size_t queued = 0;
+    /// Bytes handed to CAF that the socket has not taken yet (CAF reports
+    /// every write: `ack_writes`).
+    size_t unsent = 0;
+    /// The last response closes the connection once it has left (CAF's own
+    /// close would wait without end for a client that does not read).
+    bool close_when_sent = false;
     /// What `reader` held when last counted in `held_bytes`.
     size_t held = 0;
   };
 
   std::unordered_map<caf::io::connection_handle, connection> conns;
 
-  /// The connections whose reading is paused for unsent responses.
-  std::unordered_set<caf::io::connection_handle> write_blocked;
+  /// Bytes of responses held over all connections (queued and unsent).
+  size_t out_bytes = 0;
+  /// List requests the reader has not answered (shared with the handlers
+  /// that count them down).
+  std::shared_ptr<size_t> lists_in_flight = std::make_shared<size_t>(0);
+  uint64_t list_refusals = 0;
   uint64_t unread_closed = 0;
   /// Bytes the connections' readers hold, as last counted.
   size_t held_bytes = 0;

@@ -50,6 +50,8 @@ HEADER_TIMEOUT_MS = 2000
 # max_request_buffer_bytes of the server, and the unfinished uploads that pass it
 REQUEST_BUFFER_MB = 16
 UPLOADS = 30
+# max_response_buffer_bytes of the server
+RESPONSE_BUFFER_MB = 32
 RSS_GROWTH_MB = 64
 # The statuses of the API's client errors (API.md), and of a request that took too long.
 API_4XX = (400, 401, 404, 405, 408, 413, 415, 422)
@@ -1181,6 +1183,53 @@ def case_memory(h):
              refused >= UPLOADS - REQUEST_BUFFER_MB
              and set(statuses) <= {"503", "408"} and g.mb() < RSS_GROWTH_MB)
 
+    # responses ready behind a slow one: a long-poll first, then 63 list pages, never read
+    # (the pages waited in the gateway, uncounted, and were all written at once after it)
+    late = call(s, "POST", "/v1/tasks", {"type": "sum", "params": {"a": 6, "b": 6},
+                                         "delay_ms": 30000})
+    h.record("a task due in 30 s for the long-poll", "202", str(late.status), late.status == 202)
+    if late.status == 202:
+        h.track(late.json()["id"], {"type": "sum", "params": {"a": 6, "b": 6}})
+        slow = request("GET", "/v1/tasks/%s?wait_ms=10000" % late.json()["id"])
+        page = request("GET", "/v1/tasks?limit=1000")
+        held = []
+        with Growth(s) as g:
+            try:
+                for _ in range(3):
+                    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                    c.settimeout(5)
+                    c.connect((s.host, s.port))
+                    c.sendall(slow + page * 63)
+                    held.append(c)
+                t0 = time.monotonic()
+                cut = [None] * len(held)
+                while time.monotonic() - t0 < 3.0 and None in cut:
+                    for i, c in enumerate(held):
+                        if cut[i] is None and c.fileno() >= 0:
+                            r, _, _ = select.select([c], [], [], 0)
+                            if r:
+                                # read nothing but whether the server closed: peek
+                                try:
+                                    gone = c.recv(1, socket.MSG_PEEK) == b""
+                                except OSError:
+                                    gone = True
+                                if gone:
+                                    cut[i] = time.monotonic() - t0
+                    time.sleep(0.05)
+            finally:
+                for c in held:
+                    c.close()
+        # (cancelled, so that the scenario need not wait for it to come due)
+        call(s, "POST", "/v1/tasks/%s/cancel" % late.json()["id"])
+        # (the pages are refused past the lists in flight, or the connection is cut off
+        # past its bound: either way little waits)
+        h.record("3 connections: a long-poll, then 63 list pages, never read",
+                 "growth < %d MiB" % (RSS_GROWTH_MB // 2),
+                 "growth %.1f MiB, cut after %s s" % (
+                     g.mb(), ["-" if x is None else "%.1f" % x for x in cut]),
+                 g.mb() < RSS_GROWTH_MB // 2)
+
     # many connections that pipeline list requests and never read
     conns = []
     one = request("GET", "/v1/tasks?limit=1000")
@@ -1218,6 +1267,7 @@ def main():
     s = faults.coordinator(db, {"TASKER_AUTH_TOKEN": TOKEN,
                                 "TASKER_HEADER_TIMEOUT_MS": str(HEADER_TIMEOUT_MS),
                                 "TASKER_MAX_REQUEST_BUFFER_BYTES": str(REQUEST_BUFFER_MB * MIB),
+                                "TASKER_MAX_RESPONSE_BUFFER_BYTES": str(RESPONSE_BUFFER_MB * MIB),
                                 "TASKER_LOCAL_SLOTS": "4"})
     s.start()
     load = None
