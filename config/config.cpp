@@ -86,8 +86,8 @@ const std::vector<option>& options() {
                "is closed",
                &config::cluster_handshake_timeout_ms, 100, 600000),
     int_option("cluster_max_handshakes",
-               "most cluster connections proving the secret at once (more "
-               "are closed)",
+               "most cluster connections proving the secret at once (past "
+               "it the oldest is closed)",
                &config::cluster_max_handshakes, 1, 100000),
     int_option("node_suspect_ms", "a silent worker is SUSPECT after this long",
                &config::node_suspect_ms, 100, 3600000),

@@ -413,11 +413,19 @@ bool cluster_guard::accept_all(std::vector<pending_conn>& pending) {
       return false;
     }
     if (pending.size() >= cfg_.max_handshakes) {
+      // The oldest makes room, not the newest: a node answers at once, and
+      // strangers that hold every place and reconnect when closed would
+      // otherwise keep nodes out for as long as they like.
+      auto oldest = std::min_element(
+        pending.begin(), pending.end(),
+        [](auto& x, auto& y) { return x.deadline < y.deadline; });
+      ::close(oldest->fd);
+      pending.erase(oldest);
+      --stats_->pending;
       ++stats_->refused_busy;
-      ::close(fd);
-      warn("cluster connection refused: too many in the handshake",
+      warn("cluster connection closed: too many in the handshake (the oldest "
+           "made room)",
            stats_->refused_busy, last_busy_log_);
-      continue;
     }
     pending_conn c;
     c.fd = fd;
@@ -531,10 +539,13 @@ void cluster_guard::run() {
                                                          : millis_until(next);
     auto rc = poll(fds.data(), fds.size(), timeout);
     if (rc < 0) {
-      if (errno == EINTR)
-        continue;
-      log::error(component, "poll failed", {{"error", errno_text(errno)}});
-      break;
+      if (errno != EINTR) {
+        // (Out of memory, say: try again shortly rather than leave the
+        // port unserved.)
+        log::error(component, "poll failed", {{"error", errno_text(errno)}});
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      continue;
     }
     if (fds[0].revents != 0)
       break;

@@ -98,7 +98,8 @@ bool verify(const std::string& secret, const challenge& c, const response& r);
 struct cluster_guard_stats {
   /// Connections that proved the secret and went on to BASP.
   std::atomic<uint64_t> admitted{0};
-  /// Connections closed at once because max_handshakes were under way.
+  /// Connections in the exchange closed (the oldest) to make room for a new
+  /// one past max_handshakes.
   std::atomic<uint64_t> refused_busy{0};
   /// Connections closed because the exchange took too long.
   std::atomic<uint64_t> timed_out{0};
@@ -122,7 +123,7 @@ struct cluster_guard_config {
   std::string secret;
   /// A connection that has not finished the exchange by then is closed.
   std::chrono::milliseconds handshake_timeout{5000};
-  /// Most connections in the exchange at once; one more is closed at once.
+  /// Most connections in the exchange at once; past it the oldest is closed.
   size_t max_handshakes = 64;
   /// Where it counts what it sees (shared with whoever reports them); made
   /// by the guard when null.
