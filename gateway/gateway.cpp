@@ -36,7 +36,7 @@ void drop_connection(gateway_broker* self, connection_handle hdl) {
   if (i == st.conns.end())
     return;
   st.held_bytes -= i->second.held;
-  st.out_bytes -= i->second.queued + i->second.unsent;
+  st.out_bytes -= i->second.queued + (i->second.acking ? i->second.unsent : 0);
   for (auto& s : i->second.out)
     if (s.has_deadline)
       st.deadlines.erase(s.deadline);
@@ -58,13 +58,31 @@ void abort_connection(gateway_broker* self, connection_handle hdl) {
   drop_connection(self, hdl);
 }
 
+/// Unconfirmed bytes past which CAF is asked to report a connection's
+/// writes.
+constexpr size_t ack_threshold = 64 * 1024;
+
+/// Has CAF report the connection's writes from now on (what was written in
+/// this handler has not left yet: its report comes).
+void start_acking(gateway_broker* self, connection_handle hdl,
+                  gateway_state::connection& c) {
+  if (c.acking)
+    return;
+  c.acking = true;
+  self->ack_writes(hdl, true);
+  self->state.out_bytes += c.unsent;
+}
+
 /// Writes bytes on a connection, counted as unsent until CAF reports them
-/// written.
+/// written (or, while it does not report, as an upper bound).
 void write_out(gateway_broker* self, connection_handle hdl,
                gateway_state::connection& c, const std::string& bytes) {
   self->write(hdl, bytes.size(), bytes.data());
   c.unsent += bytes.size();
-  self->state.out_bytes += bytes.size();
+  if (c.acking)
+    self->state.out_bytes += bytes.size();
+  else if (c.unsent > ack_threshold)
+    start_acking(self, hdl, c);
 }
 
 /// While all connections hold more response bytes than the budget, closes
@@ -75,8 +93,8 @@ void shed_unread(gateway_broker* self) {
     connection_handle largest;
     size_t most = 0;
     for (auto& [hdl, c] : st.conns)
-      if (c.queued + c.unsent > most) {
-        most = c.queued + c.unsent;
+      if (auto held = c.queued + (c.acking ? c.unsent : 0); held > most) {
+        most = held;
         largest = hdl;
       }
     if (most == 0)
@@ -111,6 +129,7 @@ void flush_ready(gateway_broker* self, connection_handle hdl) {
       // Closed once it has left (on_transferred).
       c.closing = true;
       c.close_when_sent = true;
+      start_acking(self, hdl, c);
       break;
     }
   }
@@ -132,6 +151,8 @@ void flush_ready(gateway_broker* self, connection_handle hdl) {
   }
   if (!c.write_blocked && held > st.cfg.max_unsent_bytes) {
     c.write_blocked = true;
+    // (Reading resumes on CAF's report that the client took its bytes.)
+    start_acking(self, hdl, c);
     if (!c.paused)
       self->halt(hdl);
   }
@@ -168,15 +189,22 @@ void on_transferred(gateway_broker* self, connection_handle hdl,
     return;
   auto& c = i->second;
   c.last_active = std::chrono::steady_clock::now();
+  if (!c.acking)
+    return;
   if (remaining <= c.unsent) {
     st.out_bytes -= c.unsent - remaining;
     c.unsent = remaining;
   }
-  if (c.close_when_sent && c.unsent == 0) {
-    self->close(hdl);
-    // No connection_closed_msg follows a local close: forget it now.
-    drop_connection(self, hdl);
-    return;
+  if (c.unsent == 0) {
+    if (c.close_when_sent) {
+      self->close(hdl);
+      // No connection_closed_msg follows a local close: forget it now.
+      drop_connection(self, hdl);
+      return;
+    }
+    // All has left: no more reports until much is unconfirmed again.
+    c.acking = false;
+    self->ack_writes(hdl, false);
   }
   if (!c.write_blocked
       || c.queued + c.unsent > self->state.cfg.max_unsent_bytes / 2)
@@ -749,8 +777,6 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
                                                   st.cfg.max_body_bytes);
       c.generation = st.next_generation++;
       st.conns[msg.handle] = std::move(c);
-      // Every write is reported, so that what waits unsent is known.
-      self->ack_writes(msg.handle, true);
       self->configure_read(msg.handle, caf::io::receive_policy::at_most(16384));
     },
     [self](const caf::io::new_data_msg& msg) {

@@ -123,9 +123,14 @@ struct gateway_state {
     bool write_blocked = false;
     /// Bytes of responses that are ready but wait behind an earlier one.
     size_t queued = 0;
-    /// Bytes handed to CAF that the socket has not taken yet (CAF reports
-    /// every write: `ack_writes`).
+    /// Bytes handed to CAF that the socket may not have taken yet: exact
+    /// while `acking`, else an upper bound (below `ack_threshold`).
     size_t unsent = 0;
+    /// CAF reports each write of this connection (`ack_writes`): switched on
+    /// past `ack_threshold` unconfirmed bytes or for a closing response, off
+    /// again once all has left (a report per write would cost every
+    /// response a message).
+    bool acking = false;
     /// The last response closes the connection once it has left (CAF's own
     /// close would wait without end for a client that does not read).
     bool close_when_sent = false;
@@ -135,7 +140,8 @@ struct gateway_state {
 
   std::unordered_map<caf::io::connection_handle, connection> conns;
 
-  /// Bytes of responses held over all connections (queued and unsent).
+  /// Bytes of responses held over all connections: queued, and unsent on
+  /// the connections whose writes CAF reports.
   size_t out_bytes = 0;
   /// List requests the reader has not answered (shared with the handlers
   /// that count them down).
