@@ -41,13 +41,7 @@ def log(*args):
 free_port = test_workers.free_port
 
 
-def rss_mb(pid):
-    """Resident memory of a process, MiB."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
+rss_mb = test_workers.rss_mb
 
 
 class Failure(AssertionError):
