@@ -39,8 +39,6 @@ def log(*args):
 
 
 free_port = test_workers.free_port
-
-
 rss_mb = test_workers.rss_mb
 
 
