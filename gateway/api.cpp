@@ -237,6 +237,46 @@ bool bearer_matches(const std::string& header, const std::string& token) {
   return constant_time_equal(header.substr(from, to + 1 - from), token);
 }
 
+namespace {
+
+constexpr const char* unauthorized_message
+  = "this endpoint needs Authorization: Bearer <token> with the configured "
+    "token";
+
+} // namespace
+
+bool authorized(const std::string& method, const std::string& path,
+                const std::string& authorization,
+                const std::string& auth_token) {
+  if (auth_token.empty())
+    return true;
+  // Decided on the matched route: only the probes and the dashboard page
+  // are open; an unknown path needs the token too.
+  auto kind = match_route(method == "HEAD" ? "GET" : method, path).kind;
+  auto open = kind == route_kind::health || kind == route_kind::ready
+              || kind == route_kind::metrics || kind == route_kind::dashboard;
+  return open || bearer_matches(authorization, auth_token);
+}
+
+http_response unauthorized_response() {
+  auto res = error_response(ec::unauthorized, unauthorized_message);
+  res.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return res;
+}
+
+head_check auth_head_check(const std::string& auth_token) {
+  if (auth_token.empty())
+    return {};
+  return [auth_token](const http_request& head)
+           -> std::optional<std::pair<ec, std::string>> {
+    // (A target that cannot be routed is refused once the request is whole.)
+    if (!head.target_error.empty()
+        || authorized(head.method, head.path, head.authorization, auth_token))
+      return std::nullopt;
+    return std::make_pair(ec::unauthorized, std::string{unauthorized_message});
+  };
+}
+
 std::optional<api_error> check_json_body(const http_request& req) {
   auto& ct = req.content_type;
   if (ct.empty())
@@ -572,19 +612,8 @@ request_plan plan_request(const http_request& req, const registry& reg,
   // HEAD is GET without the body (RFC 9110 9.3.2).
   plan.r = match_route(req.method == "HEAD" ? "GET" : req.method, req.path);
   auto& r = plan.r;
-  // Authorization is decided on the matched route: only the probes and the
-  // dashboard page are open; an unknown path needs the token too.
-  auto open = r.kind == route_kind::health || r.kind == route_kind::ready
-              || r.kind == route_kind::metrics
-              || r.kind == route_kind::dashboard;
-  if (!auth_token.empty() && !open
-      && !bearer_matches(req.authorization, auth_token)) {
-    auto res = error_response(ec::unauthorized,
-                              "this endpoint needs Authorization: Bearer "
-                              "<token> with the configured token");
-    res.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return refuse(std::move(res));
-  }
+  if (!authorized(req.method, req.path, req.authorization, auth_token))
+    return refuse(unauthorized_response());
   switch (r.kind) {
     case route_kind::not_found:
       return refuse(error_response(ec::not_found, "no such path: " + req.path));

@@ -66,6 +66,21 @@ struct submit_limits {
 /// (for a given token length).
 bool bearer_matches(const std::string& header, const std::string& token);
 
+/// Whether a request may be served as far as the token goes: always when
+/// `auth_token` is empty; otherwise on the probes and the dashboard page
+/// (`/health`, `/ready`, `/metrics`, `/`), or with `Authorization: Bearer
+/// <token>`. Decided on the route matched from method and decoded path.
+bool authorized(const std::string& method, const std::string& path,
+                const std::string& authorization,
+                const std::string& auth_token);
+
+/// The 401 of a request `authorized` refuses.
+http_response unauthorized_response();
+
+/// Refuses a request's head when `authorized` would (for request_reader:
+/// its body is then never read); none when `auth_token` is empty.
+head_check auth_head_check(const std::string& auth_token);
+
 /// Checks the Content-Type of a request with a body: JSON or nothing else.
 std::optional<api_error> check_json_body(const http_request& req);
 

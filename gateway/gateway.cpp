@@ -657,7 +657,9 @@ void parse_requests(gateway_broker* self, connection_handle hdl) {
       // The byte stream is unusable from here on: answer and close.
       c.closing = true;
       t.keep_alive = false;
-      complete(self, t, error_response(code, message));
+      complete(self, t,
+               code == ec::unauthorized ? unauthorized_response()
+                                        : error_response(code, message));
       return;
     }
     ++st.requests;
@@ -773,8 +775,11 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
       }
       gateway_state::connection c;
       c.last_active = std::chrono::steady_clock::now();
-      c.reader = std::make_unique<request_reader>(st.cfg.max_header_bytes,
-                                                  st.cfg.max_body_bytes);
+      // A request whose head the token refuses is answered before its body
+      // is read.
+      c.reader = std::make_unique<request_reader>(
+        st.cfg.max_header_bytes, st.cfg.max_body_bytes,
+        auth_head_check(st.cfg.auth_token));
       c.generation = st.next_generation++;
       st.conns[msg.handle] = std::move(c);
       self->configure_read(msg.handle, caf::io::receive_policy::at_most(16384));

@@ -148,8 +148,11 @@ struct request_reader::impl {
   http::request_parser<http::string_body> parser;
 };
 
-request_reader::request_reader(uint64_t header_limit, uint64_t body_limit)
-  : header_limit_(header_limit), body_limit_(body_limit) {
+request_reader::request_reader(uint64_t header_limit, uint64_t body_limit,
+                               head_check check)
+  : header_limit_(header_limit),
+    body_limit_(body_limit),
+    check_(std::move(check)) {
   reset_parser();
 }
 
@@ -186,13 +189,16 @@ bool request_reader::take_expect_continue() {
   return true;
 }
 
-std::string request_reader::check_header() {
+std::pair<ec, std::string> request_reader::check_header() {
+  auto refuse = [](std::string why) {
+    return std::make_pair(ec::bad_request, std::move(why));
+  };
   auto& h = parser_->parser.get();
   auto te = h[http::field::transfer_encoding];
   if (!te.empty() && h.version() < 11)
     // RFC 9112 6.1: HTTP/1.0 has no transfer codings; a proxy in between
     // would frame the body otherwise.
-    return "Transfer-Encoding is not allowed in an HTTP/1.0 request";
+    return refuse("Transfer-Encoding is not allowed in an HTTP/1.0 request");
   if (!te.empty()) {
     // RFC 9112 6.1, 6.3: a request body is framed by chunked or by
     // Content-Length, nothing else; read as "no body", another coding would
@@ -202,17 +208,28 @@ std::string request_reader::check_header() {
       if (c != ' ' && c != '\t')
         codings += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (codings != "chunked")
-      return "Transfer-Encoding '" + std::string{te}
-             + "' is not supported: send the body with Content-Length or "
-               "Transfer-Encoding: chunked";
+      return refuse("Transfer-Encoding '" + std::string{te}
+                    + "' is not supported: send the body with Content-Length "
+                      "or Transfer-Encoding: chunked");
     if (h.count(http::field::content_length) > 0)
-      return "a request must not have both Content-Length and "
-             "Transfer-Encoding";
+      return refuse("a request must not have both Content-Length and "
+                    "Transfer-Encoding");
   }
   auto expect = h[http::field::expect];
   if (!expect.empty() && lower(std::string{expect}) == "100-continue")
     expect_continue_ = true;
-  return {};
+  auto& p = parser_->parser;
+  auto body_follows = p.chunked() || p.content_length().value_or(0) > 0;
+  if (check_ && body_follows) {
+    http_request head;
+    head.method = std::string{h.method_string()};
+    head.target = std::string{h.target()};
+    head.authorization = std::string{h[http::field::authorization]};
+    head.target_error = check_target(head.target, head.path, head.query);
+    if (auto refusal = check_(head))
+      return std::move(*refusal);
+  }
+  return {ec::none, {}};
 }
 
 request_reader::status request_reader::next(http_request& out, ec& code,
@@ -288,8 +305,8 @@ request_reader::status request_reader::next(http_request& out, ec& code,
       return fail(ec::bad_request, "malformed HTTP request: " + err.message());
     }
     if (in_header && p.is_header_done())
-      if (auto why = check_header(); !why.empty())
-        return fail(ec::bad_request, std::move(why));
+      if (auto [c, why] = check_header(); c != ec::none)
+        return fail(c, std::move(why));
     if (!p.is_done())
       continue;
     auto req = p.release();

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -67,12 +69,20 @@ bool split_target(const std::string& target, std::string& path,
 std::string check_target(const std::string& target, std::string& path,
                          std::vector<std::pair<std::string, std::string>>& query);
 
+/// Decides on a request's head (method, target, path and query, and the
+/// Authorization header) before its body is read: the error that refuses
+/// it, if any. The connection is then answered and closed without reading
+/// the body.
+using head_check = std::function<std::optional<std::pair<ec, std::string>>(
+  const http_request& head)>;
+
 /// Feeds raw connection bytes to Beast's request parser and yields complete
 /// requests in order (keep-alive and pipelining). Once it reports an error
 /// the connection must be answered and closed.
 class request_reader {
 public:
-  request_reader(uint64_t header_limit, uint64_t body_limit);
+  request_reader(uint64_t header_limit, uint64_t body_limit,
+                 head_check check = {});
   ~request_reader();
 
   /// The outcome of `next`.
@@ -106,11 +116,13 @@ private:
   struct impl;
   void reset_parser();
   /// Checks a header Beast has read whole: what RFC 9112 refuses that Beast
-  /// lets through. Returns the error message, or empty.
-  std::string check_header();
+  /// lets through, then `check_` if a body is to follow. Returns the error,
+  /// or `ec::none`.
+  std::pair<ec, std::string> check_header();
 
   uint64_t header_limit_;
   uint64_t body_limit_;
+  head_check check_;
   /// Bytes after `pos_` known to hold no end of the current request's header.
   size_t header_scanned_ = 0;
   /// The current request sent `Expect: 100-continue`, not answered yet.

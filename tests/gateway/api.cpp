@@ -607,6 +607,34 @@ CAF_TEST(plan_request needs the token on every route but the probes) {
   CAF_CHECK_EQUAL(p.r.kind, route_kind::health);
 }
 
+CAF_TEST(a request the token refuses is refused at its head) {
+  // Its body is never read: an unauthenticated client cannot make the
+  // gateway hold 2 MiB per connection.
+  request_reader r{8192, 1 << 20, auth_head_check("s3cret")};
+  http_request req;
+  ec code = ec::none;
+  std::string message;
+  std::string head = "POST /v1/tasks HTTP/1.1\r\nHost: a\r\nContent-Length: "
+                     "1000000\r\n\r\n";
+  r.append(head.data(), head.size());
+  CAF_CHECK(r.next(req, code, message) == request_reader::status::error);
+  CAF_CHECK_EQUAL(code, ec::unauthorized);
+  // With the token, or on an open route, the body is read as usual.
+  for (auto ok : {std::string{"POST /v1/tasks HTTP/1.1\r\nAuthorization: bearer "
+                              "s3cret\r\nContent-Length: 2\r\n\r\n{}"},
+                  std::string{"GET /health HTTP/1.1\r\nContent-Length: 2\r\n"
+                              "\r\n{}"}}) {
+    request_reader r2{8192, 1 << 20, auth_head_check("s3cret")};
+    r2.append(ok.data(), ok.size());
+    CAF_CHECK(r2.next(req, code, message) == request_reader::status::request);
+  }
+  // Without a token configured nothing is checked at the head.
+  CAF_CHECK(!auth_head_check(""));
+  CAF_CHECK(authorized("POST", "/v1/tasks", "", ""));
+  CAF_CHECK(!authorized("POST", "/v1/tasks", "", "s3cret"));
+  CAF_CHECK(authorized("HEAD", "/health", "", "s3cret"));
+}
+
 CAF_TEST(a target that is not a path is refused before routing) {
   // "Xv1/tasks" used to be routed as /v1/tasks, and without the token.
   for (auto target : {"Xv1/tasks", "*", "http://host/v1/tasks", ""}) {
