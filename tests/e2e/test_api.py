@@ -1,4 +1,4 @@
-"""End-to-end HTTP tests of the tasker API (/work/shared/API.md) against a real server.
+"""End-to-end HTTP tests of the tasker API (docs/API.md) against a real server.
 
 Needs env TASKER_TEST_PG_URL (skipped without it) and the built binary (build/tasker or
 TASKER_BIN). Python 3 standard library only.
