@@ -85,18 +85,28 @@ void write_out(gateway_broker* self, connection_handle hdl,
     start_acking(self, hdl, c);
 }
 
+/// The connection with the most of `weight` (bytes it holds), and how
+/// much; zero when none holds any. Scanned only when a budget is passed.
+template <class F>
+std::pair<connection_handle, size_t> heaviest(gateway_state& st, F weight) {
+  connection_handle largest;
+  size_t most = 0;
+  for (auto& [hdl, c] : st.conns)
+    if (auto w = weight(c); w > most) {
+      most = w;
+      largest = hdl;
+    }
+  return {largest, most};
+}
+
 /// While all connections hold more response bytes than the budget, closes
 /// the one that holds the most (a client that does not read, as a rule).
 void shed_unread(gateway_broker* self) {
   auto& st = self->state;
   while (st.out_bytes > st.cfg.max_unsent_total) {
-    connection_handle largest;
-    size_t most = 0;
-    for (auto& [hdl, c] : st.conns)
-      if (auto held = c.queued + (c.acking ? c.unsent : 0); held > most) {
-        most = held;
-        largest = hdl;
-      }
+    auto [largest, most] = heaviest(st, [](auto& c) {
+      return c.queued + (c.acking ? c.unsent : 0);
+    });
     if (most == 0)
       return;
     if (st.unread_closed++ % 100 == 0)
@@ -239,6 +249,19 @@ void complete(gateway_broker* self, const ticket& t, const http_response& res,
   c.queued += s.bytes.size();
   self->state.out_bytes += s.bytes.size();
   flush_ready(self, t.hdl);
+}
+
+/// Answers a connection with a response of its own, after what it already
+/// waits for, and closes it then: it reads no more (may close and forget the
+/// connection).
+void answer_and_close(gateway_broker* self, connection_handle hdl,
+                      const char* label, const http_response& res) {
+  auto& c = self->state.conns[hdl];
+  c.closing = true;
+  c.partial = false;
+  auto seq = c.first_seq + c.out.size();
+  c.out.emplace_back();
+  complete(self, ticket{hdl, c.generation, seq, false, false, label}, res);
 }
 
 http_response from_error(const caf::error& err) {
@@ -529,13 +552,8 @@ void count_held(gateway_state& st, gateway_state::connection& c) {
 void shed_largest(gateway_broker* self) {
   auto& st = self->state;
   while (st.held_bytes > st.cfg.max_request_buffer_bytes) {
-    connection_handle largest;
-    size_t most = 0;
-    for (auto& [hdl, c] : st.conns)
-      if (!c.closing && c.held > most) {
-        most = c.held;
-        largest = hdl;
-      }
+    auto [largest, most] = heaviest(
+      st, [](auto& c) { return c.closing ? size_t{0} : c.held; });
     if (most == 0)
       return;
     if (st.buffer_refusals++ % 100 == 0)
@@ -546,19 +564,13 @@ void shed_largest(gateway_broker* self) {
                     {"limit", st.cfg.max_request_buffer_bytes},
                     {"refused_so_far", st.buffer_refusals}});
     auto& c = st.conns[largest];
-    c.closing = true;
-    c.partial = false;
     c.reader = std::make_unique<request_reader>(st.cfg.max_header_bytes,
                                                 st.cfg.max_body_bytes);
     count_held(st, c);
-    auto seq = c.first_seq + c.out.size();
-    c.out.emplace_back();
-    ticket t{largest, c.generation, seq, false, false, "overloaded"};
-    // (May close and forget the connection.)
-    complete(self, t,
-             error_response(ec::unavailable,
-                            "the server is receiving too many large requests; "
-                            "retry later"));
+    answer_and_close(self, largest, "overloaded",
+                     error_response(ec::unavailable,
+                                    "the server is receiving too many large "
+                                    "requests; retry later"));
   }
 }
 
@@ -704,18 +716,13 @@ void sweep(gateway_broker* self) {
       idle.push_back(hdl);
   }
   for (auto& hdl : slow) {
-    auto& c = st.conns[hdl];
     ++st.timed_out_requests;
-    c.closing = true;
-    c.partial = false;
-    auto seq = c.first_seq + c.out.size();
-    c.out.emplace_back();
-    ticket t{hdl, c.generation, seq, false, false, "request_timeout"};
-    complete(self, t,
-             error_response(ec::request_timeout,
-                            "the request did not arrive within "
-                              + std::to_string(st.cfg.header_timeout.count())
-                              + " ms"));
+    answer_and_close(self, hdl, "request_timeout",
+                     error_response(ec::request_timeout,
+                                    "the request did not arrive within "
+                                      + std::to_string(
+                                        st.cfg.header_timeout.count())
+                                      + " ms"));
   }
   for (auto& hdl : idle) {
     ++st.idle_closed;

@@ -218,91 +218,74 @@ private:
   int fd_;
 };
 
+/// Resolves host:port (passive: for listening, an empty host is every
+/// address) and gives each address in turn a fresh nonblocking socket, until
+/// `attempt(fd, address)` takes one (returns empty); that socket is the
+/// result. Otherwise the error says what went wrong last.
+template <class F>
+caf::expected<int> first_address(const std::string& host, uint16_t port,
+                                 bool passive, caf::sec failure,
+                                 const std::string& what, F attempt) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = passive ? AI_PASSIVE : 0;
+  addrinfo* found = nullptr;
+  auto service = std::to_string(port);
+  auto name = passive && host.empty() ? nullptr : host.c_str();
+  if (auto rc = getaddrinfo(name, service.c_str(), &hints, &found); rc != 0)
+    return caf::make_error(failure,
+                           "cannot resolve " + host + ": " + gai_strerror(rc));
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list{found, freeaddrinfo};
+  std::string why = "no address";
+  for (auto* ai = found; ai != nullptr; ai = ai->ai_next) {
+    fd_guard fd{socket(ai->ai_family,
+                       ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                       ai->ai_protocol)};
+    if (fd.get() < 0)
+      why = errno_text(errno);
+    else if (why = attempt(fd.get(), *ai); why.empty())
+      return fd.release();
+  }
+  return caf::make_error(failure, what + host + ":" + service + ": " + why);
+}
+
 /// Connects a nonblocking TCP socket to host:port by the deadline, trying
 /// each address the name resolves to.
 caf::expected<int> connect_tcp(const std::string& host, uint16_t port,
                                clock_type::time_point deadline) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  auto service = std::to_string(port);
-  if (auto rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
-      rc != 0)
-    return caf::make_error(caf::sec::cannot_connect_to_node,
-                           "cannot resolve " + host + ": " + gai_strerror(rc));
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list{found, freeaddrinfo};
-  std::string why = "no address";
-  for (auto* ai = found; ai != nullptr; ai = ai->ai_next) {
-    fd_guard fd{socket(ai->ai_family,
-                       ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                       ai->ai_protocol)};
-    if (fd.get() < 0) {
-      why = errno_text(errno);
-      continue;
-    }
-    if (connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
-      if (errno != EINPROGRESS) {
-        why = errno_text(errno);
-        continue;
-      }
-      if (auto err = wait_for(fd.get(), POLLOUT, deadline); !err.empty()) {
-        why = "connect: " + err;
-        continue;
-      }
+  return first_address(
+    host, port, false, caf::sec::cannot_connect_to_node, "",
+    [deadline](int fd, const addrinfo& ai) -> std::string {
+      if (connect(fd, ai.ai_addr, ai.ai_addrlen) == 0)
+        return {};
+      if (errno != EINPROGRESS)
+        return errno_text(errno);
+      if (auto err = wait_for(fd, POLLOUT, deadline); !err.empty())
+        return "connect: " + err;
       int so_error = 0;
       socklen_t len = sizeof(so_error);
-      getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &so_error, &len);
-      if (so_error != 0) {
-        why = errno_text(so_error);
-        continue;
-      }
-    }
-    return fd.release();
-  }
-  return caf::make_error(caf::sec::cannot_connect_to_node,
-                         host + ":" + service + ": " + why);
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+      return so_error != 0 ? errno_text(so_error) : std::string{};
+    });
 }
 
 /// Opens the listening socket on host:port.
 caf::expected<int> listen_tcp(const std::string& host, uint16_t port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  auto service = std::to_string(port);
-  auto rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(),
-                        &hints, &found);
-  if (rc != 0)
-    return caf::make_error(caf::sec::cannot_open_port,
-                           "cannot resolve " + host + ": " + gai_strerror(rc));
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list{found, freeaddrinfo};
-  std::string why = "no address";
-  for (auto* ai = found; ai != nullptr; ai = ai->ai_next) {
-    fd_guard fd{socket(ai->ai_family,
-                       ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                       ai->ai_protocol)};
-    if (fd.get() < 0) {
-      why = errno_text(errno);
-      continue;
-    }
-    int one = 1;
-    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (ai->ai_family == AF_INET6) {
-      int zero = 0; // both IPv6 and IPv4, as CAF's acceptor does
-      setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    }
-    if (bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0
-        || listen(fd.get(), SOMAXCONN) != 0) {
-      why = errno_text(errno);
-      continue;
-    }
-    return fd.release();
-  }
-  return caf::make_error(caf::sec::cannot_open_port, "cannot listen on "
-                                                       + host + ":" + service
-                                                       + ": " + why);
+  return first_address(
+    host, port, true, caf::sec::cannot_open_port, "cannot listen on ",
+    [](int fd, const addrinfo& ai) -> std::string {
+      int one = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      if (ai.ai_family == AF_INET6) {
+        int zero = 0; // both IPv6 and IPv4, as CAF's acceptor does
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+      }
+      if (bind(fd, ai.ai_addr, ai.ai_addrlen) != 0
+          || listen(fd, SOMAXCONN) != 0)
+        return errno_text(errno);
+      return {};
+    });
 }
 
 uint16_t local_port(int fd) {
