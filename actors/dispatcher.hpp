@@ -121,9 +121,10 @@ using dispatcher_pointer = dispatcher_actor::stateful_pointer<dispatcher_state>;
 /// result that is not JSON or holds a NUL character (`\u0000`), and an
 /// error that is not UTF-8 text. Such a result turns the attempt into a
 /// failure that is not retried (the handler would send it again); such an
-/// error is kept with its bad bytes replaced. Returns whether it changed
-/// anything. `check_json` is off for the coordinator's own node, whose
-/// handlers build results with a JSON library.
+/// error is kept with its bad bytes replaced. With `check_json` (off for
+/// the coordinator's own node, whose handlers build results with a JSON
+/// library) a result is kept as the JSON library prints it. Returns whether
+/// it refused or replaced anything.
 bool make_storable(task_outcome& out, bool check_json);
 
 /// The dispatcher: holds the ready queue and the worker nodes. Hands each
