@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 #include "messages/format.hpp"
 
@@ -249,30 +250,39 @@ request_reader::status request_reader::next(http_request& out, ec& code,
       // bytes of one call, so a header in pieces could pass it, and how it
       // judges a bad line depends on what it has of the rest. Lines must end
       // in CRLF: one that ends in LF alone is refused at once instead of
-      // waiting for a blank line that never comes.
+      // waiting for a blank line that never comes. Only the first
+      // `header_limit_` bytes are looked at, so that the verdict does not
+      // depend on how far past them the reads went.
+      auto window = std::min<size_t>(size, header_limit_);
+      auto last = buf_.data() + pos_ + window;
       size_t end = std::string::npos;
-      for (auto i = buf_.find('\n', pos_ + header_scanned_);
-           i != std::string::npos; i = buf_.find('\n', i + 1)) {
-        if (i == pos_ || buf_[i - 1] != '\r')
+      for (const char* i = buf_.data() + pos_ + header_scanned_;
+           (i = static_cast<const char*>(memchr(i, '\n', last - i)))
+           != nullptr;
+           ++i) {
+        auto at = static_cast<size_t>(i - buf_.data());
+        if (at == pos_ || buf_[at - 1] != '\r')
           return fail(ec::bad_request,
                       "malformed HTTP request: header lines must end in CRLF");
-        if (i >= pos_ + 3 && buf_[i - 2] == '\n') {
-          end = i - 3;
+        if (at >= pos_ + 3 && buf_[at - 2] == '\n') {
+          end = at - 3;
           break;
         }
       }
-      if (end == std::string::npos) {
-        if (size < header_limit_) {
-          header_scanned_ = size;
-          break;
-        }
-        err = http::error::header_limit;
-      } else if (end + 4 - pos_ > header_limit_) {
-        err = http::error::header_limit;
-      } else {
+      if (end != std::string::npos) {
         size = end + 4 - pos_;
         header_scanned_ = 0;
+      } else if (window < header_limit_) {
+        header_scanned_ = window;
+        break;
+      } else {
+        err = http::error::header_limit;
       }
+    } else if (p.chunked()) {
+      // Beast leaves a chunk header or trailer unread until it has its end,
+      // however long. It gets a window of the header limit: a line or a
+      // trailer judged on the same bytes however they arrived.
+      size = std::min<size_t>(size, header_limit_);
     }
     size_t n = 0;
     if (!err)
@@ -280,9 +290,9 @@ request_reader::status request_reader::next(http_request& out, ec& code,
     pos_ += n;
     if (err == http::error::need_more && !in_header) {
       // Beast takes body bytes as they come and leaves unread only a chunk
-      // header or trailer line it has not seen the end of: bound it as a
-      // header line.
-      if (size - n > header_limit_)
+      // header or trailer it has not seen the end of: one that does not end
+      // within a full window is over the limit.
+      if (size - n >= header_limit_)
         return fail(ec::bad_request,
                     "malformed HTTP request: a chunk header or trailer is "
                     "longer than the limit of "

@@ -188,6 +188,35 @@ CAF_TEST(the header limit holds however the header is split into reads) {
   }
 }
 
+CAF_TEST(a header is judged on its first limit bytes however it arrives) {
+  // A line ending in LF alone past the limit was refused as such when it came
+  // in the read that crossed the limit, and as too large a header when it
+  // came later (found by fuzz/http_request: regression-header-lf-past-limit).
+  std::string over = "GET / HTTP/1.1\r\nX-A: " + std::string(300, 'a')
+                     + "\nX-B: b\r\n\r\n";
+  std::string lf = "GET / HTTP/1.1\r\nX-A: a\nX-B: " + std::string(300, 'b')
+                   + "\r\n\r\n";
+  for (auto& [raw, expected] :
+       {std::pair{over, std::string{"the request header is larger than the "
+                                    "limit of 256 bytes"}},
+        std::pair{lf, std::string{"malformed HTTP request: header lines must "
+                                  "end in CRLF"}}}) {
+    for (size_t read : {raw.size(), size_t{1}, size_t{13}, size_t{255},
+                        size_t{256}, size_t{257}}) {
+      request_reader small{256, 1024};
+      auto st = request_reader::status::need_more;
+      for (size_t fed = 0;
+           fed < raw.size() && st == request_reader::status::need_more;
+           fed += read) {
+        small.append(raw.data() + fed, std::min(read, raw.size() - fed));
+        st = small.next(req, code, message);
+      }
+      CAF_CHECK_EQUAL(show(st), "error");
+      CAF_CHECK_EQUAL(message, expected);
+    }
+  }
+}
+
 CAF_TEST(a header is judged once it is complete however it arrives) {
   std::string raw = "GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n";
   for (size_t first = 1; first < raw.size(); ++first) {
@@ -376,6 +405,39 @@ CAF_TEST(chunk lines that never end are bounded by the header limit) {
     CAF_CHECK_EQUAL(code, ec::bad_request);
     CAF_CHECK_LESS_OR_EQUAL(fed, 1200u);
     CAF_CHECK_LESS_OR_EQUAL(r.buffered(), 1200u);
+  }
+}
+
+CAF_TEST(a chunk trailer is judged alike however it arrives) {
+  // A trailer over the limit passed when its end came in the read that took
+  // it past the limit, and failed when it came later (found by
+  // fuzz/http_request: regression-chunk-trailer-split).
+  std::string head = "POST /v1/tasks HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+                     "chunked\r\n\r\n2\r\n{}\r\n";
+  for (size_t value : {900u, 1010u, 1011u, 3000u}) {
+    auto raw = head + "0\r\nX-T: " + std::string(value, 't') + "\r\n\r\n";
+    std::vector<std::string> outcomes;
+    for (size_t read : {raw.size(), size_t{1}, size_t{7}, size_t{100},
+                        size_t{1000}, raw.size() - 1}) {
+      request_reader r{1024, 1 << 20};
+      message.clear();
+      auto st = request_reader::status::need_more;
+      for (size_t fed = 0;
+           fed < raw.size() && st == request_reader::status::need_more;
+           fed += read) {
+        r.append(raw.data() + fed, std::min(read, raw.size() - fed));
+        st = r.next(req, code, message);
+      }
+      outcomes.push_back(show(st) + " " + message);
+    }
+    // The window from the CRLF ending the last chunk's data to the end of
+    // the trailer is 14 bytes more than the trailer's value.
+    auto expected = value + 14 <= 1024
+                      ? std::string{"request "}
+                      : "error malformed HTTP request: a chunk header or "
+                        "trailer is longer than the limit of 1024 bytes";
+    for (auto& x : outcomes)
+      CAF_CHECK_EQUAL(x, expected);
   }
 }
 
