@@ -3,9 +3,10 @@
 #include <string>
 #include <vector>
 
+#include "common/log.hpp"
 #include "config/config.hpp"
-#include "config/log.hpp"
-#include "coordinator.hpp"
+#include "nodes/coordinator.hpp"
+#include "nodes/dev_postgres.hpp"
 
 extern char** environ;
 

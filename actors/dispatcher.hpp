@@ -9,7 +9,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/metrics.hpp"
+#include "common/telemetry.hpp"
 #include "messages/interfaces.hpp"
 
 namespace tasker {

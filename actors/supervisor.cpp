@@ -4,7 +4,7 @@
 #include <caf/system_messages.hpp>
 #include <nlohmann/json.hpp>
 
-#include "config/log.hpp"
+#include "common/log.hpp"
 #include "messages/atoms.hpp"
 
 namespace tasker {

@@ -5,7 +5,7 @@
 #include <caf/actor_cast.hpp>
 #include <nlohmann/json.hpp>
 
-#include "config/log.hpp"
+#include "common/log.hpp"
 #include "messages/error.hpp"
 
 namespace tasker {
@@ -60,7 +60,8 @@ void write_terminal(task_pointer self) {
         st.visible = st.rec;
         auto secs = static_cast<double>(st.rec.updated_at - st.rec.created_at)
                     / 1000.0;
-        st.deps->tel->stats.task_finished(st.rec.type, st.rec.status, secs);
+        st.deps->tel->stats.task_finished(st.rec.type, to_string(st.rec.status),
+                                        secs);
         log::info(st.name, std::string{"task "} + to_string(st.rec.status),
                   {{"task_id", st.rec.id},
                    {"attempts", st.rec.attempts},

@@ -8,8 +8,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "actors/metrics.hpp"
 #include "actors/task_state.hpp"
+#include "common/telemetry.hpp"
 #include "messages/interfaces.hpp"
 
 namespace tasker {

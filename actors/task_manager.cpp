@@ -5,9 +5,9 @@
 #include <caf/system_messages.hpp>
 #include <nlohmann/json.hpp>
 
-#include "config/log.hpp"
+#include "common/format.hpp"
+#include "common/log.hpp"
 #include "messages/error.hpp"
-#include "messages/format.hpp"
 
 namespace tasker {
 

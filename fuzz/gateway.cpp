@@ -62,9 +62,9 @@
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/metrics.hpp"
+#include "common/log.hpp"
+#include "common/telemetry.hpp"
 #include "config/config.hpp"
-#include "config/log.hpp"
 #include "gateway/gateway.hpp"
 #include "messages/interfaces.hpp"
 #include "messages/registration.hpp"

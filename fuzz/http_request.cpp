@@ -23,11 +23,11 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/format.hpp"
 #include "config/config.hpp"
-#include "gateway/api.hpp"
+#include "gateway/encoding.hpp"
 #include "gateway/http.hpp"
-#include "messages/format.hpp"
-#include "persistence/sql.hpp"
+#include "gateway/validation.hpp"
 #include "tasks/registry.hpp"
 
 using namespace tasker;

@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
-#include "gateway/api.hpp"
+#include "gateway/validation.hpp"
 #include "tasks/registry.hpp"
 
 using namespace tasker;

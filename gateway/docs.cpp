@@ -1,7 +1,7 @@
 // The OpenAPI document and the operator dashboard.
-#include <nlohmann/json.hpp>
+#include "gateway/docs.hpp"
 
-#include "gateway/api.hpp"
+#include <nlohmann/json.hpp>
 
 namespace tasker {
 

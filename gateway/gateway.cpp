@@ -9,8 +9,11 @@
 #include <caf/io/system_messages.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "config/log.hpp"
-#include "messages/format.hpp"
+#include "common/format.hpp"
+#include "common/log.hpp"
+#include "gateway/docs.hpp"
+#include "gateway/encoding.hpp"
+#include "gateway/routes.hpp"
 
 namespace tasker {
 

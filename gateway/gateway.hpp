@@ -14,8 +14,8 @@
 #include <caf/io/broker.hpp>
 #include <caf/io/connection_handle.hpp>
 
-#include "actors/metrics.hpp"
-#include "gateway/api.hpp"
+#include "common/telemetry.hpp"
+#include "gateway/validation.hpp"
 #include "gateway/http.hpp"
 #include "messages/interfaces.hpp"
 #include "tasks/registry.hpp"

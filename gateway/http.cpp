@@ -7,7 +7,7 @@
 #include <cctype>
 #include <cstring>
 
-#include "messages/format.hpp"
+#include "common/format.hpp"
 
 namespace tasker {
 

@@ -1,6 +1,5 @@
 #include "messages/types.hpp"
 
-#include <chrono>
 #include <tuple>
 
 namespace tasker {
@@ -21,22 +20,6 @@ const char* to_string(task_status x) {
   return "PENDING";
 }
 
-const char* to_seed_string(task_status x) {
-  switch (x) {
-    case task_status::pending:
-      return "pending";
-    case task_status::processing:
-      return "running";
-    case task_status::completed:
-      return "completed";
-    case task_status::failed:
-      return "failed";
-    case task_status::cancelled:
-      return "cancelled";
-  }
-  return "pending";
-}
-
 bool from_string(const std::string& str, task_status& x) {
   for (auto s : {task_status::pending, task_status::processing,
                  task_status::completed, task_status::failed,
@@ -47,12 +30,6 @@ bool from_string(const std::string& str, task_status& x) {
     }
   }
   return false;
-}
-
-millis now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
 }
 
 namespace {

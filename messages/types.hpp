@@ -6,6 +6,8 @@
 
 #include <caf/meta/type_name.hpp>
 
+#include "common/clock.hpp"
+
 namespace tasker {
 
 /// The lifecycle states of a task (see actors/task_state.hpp for the transitions).
@@ -13,9 +15,6 @@ enum class task_status : uint8_t { pending, processing, completed, failed, cance
 
 /// Returns the API name of a status (`PENDING`, ...).
 const char* to_string(task_status x);
-
-/// Returns the seed API's lower-case name of a status (`pending`, `running`, ...).
-const char* to_seed_string(task_status x);
 
 /// Parses an API status name; returns false on an unknown name.
 bool from_string(const std::string& str, task_status& x);
@@ -25,12 +24,6 @@ inline bool is_terminal(task_status x) {
   return x == task_status::completed || x == task_status::failed
          || x == task_status::cancelled;
 }
-
-/// Milliseconds since the Unix epoch; 0 stands for "not set" in records.
-using millis = int64_t;
-
-/// Returns the current wall-clock time in milliseconds since the epoch.
-millis now_ms();
 
 /// One task as stored in the `tasks` table; the unit of persistence and of replies.
 /// JSON values travel as text. Empty strings and zero times stand for NULL.

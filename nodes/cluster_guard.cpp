@@ -1,8 +1,8 @@
 #include "nodes/cluster_guard.hpp"
 
-#include "config/log.hpp"
+#include "common/format.hpp"
+#include "common/log.hpp"
 #include "messages/error.hpp"
-#include "messages/format.hpp"
 #include "nodes/node_scribe.hpp"
 
 #include <caf/actor_system.hpp>

@@ -5,7 +5,7 @@
 #include <caf/exit_reason.hpp>
 #include <caf/system_messages.hpp>
 
-#include "config/log.hpp"
+#include "common/log.hpp"
 #include "messages/error.hpp"
 
 namespace tasker {

@@ -14,11 +14,11 @@
 #include <caf/scoped_actor.hpp>
 #include <nlohmann/json.hpp>
 
-#include "config/log.hpp"
-#include "coordinator.hpp"
+#include "common/log.hpp"
 #include "messages/error.hpp"
 #include "messages/registration.hpp"
 #include "nodes/cluster_guard.hpp"
+#include "nodes/coordinator.hpp"
 #include "nodes/node_agent.hpp"
 
 namespace tasker {

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
-#include "config/log.hpp"
+#include "common/log.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/sql.hpp"
 

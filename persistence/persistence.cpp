@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/except>
 
-#include "config/log.hpp"
+#include "common/log.hpp"
 #include "messages/error.hpp"
 
 namespace tasker {

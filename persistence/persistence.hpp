@@ -9,7 +9,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "actors/metrics.hpp"
+#include "common/telemetry.hpp"
 #include "messages/interfaces.hpp"
 #include "persistence/database.hpp"
 #include "persistence/sql.hpp"

@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <system_error>
 
 namespace tasker {
@@ -85,39 +84,6 @@ std::string records_json(const std::vector<task_record>& recs) {
   }
   out += ']';
   return out;
-}
-
-std::string encode_cursor(millis created_at, const std::string& id) {
-  return std::to_string(created_at) + "_" + id;
-}
-
-bool decode_cursor(const std::string& cursor, millis& created_at,
-                   std::string& id) {
-  auto sep = cursor.find('_');
-  if (sep == std::string::npos || sep == 0 || sep > 19)
-    return false;
-  for (size_t i = 0; i < sep; ++i)
-    if (cursor[i] < '0' || cursor[i] > '9')
-      return false;
-  // 19 digits may exceed int64: refuse rather than throw (std::stoll would
-  // throw out_of_range inside the gateway and end it).
-  millis at = 0;
-  auto [end, err] = std::from_chars(cursor.data(), cursor.data() + sep, at);
-  // Past the year 9999 PostgreSQL's timestamps overflow.
-  constexpr millis latest = 253402300799999;
-  if (err != std::errc{} || end != cursor.data() + sep || at > latest)
-    return false;
-  created_at = at;
-  id = cursor.substr(sep + 1);
-  if (id.size() != 36)
-    return false;
-  for (size_t i = 0; i < id.size(); ++i) {
-    auto c = id[i];
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? c != '-' : !std::isxdigit(static_cast<unsigned char>(c)))
-      return false;
-  }
-  return true;
 }
 
 void write_buffer::add_insert(std::vector<task_record> group, uint64_t token) {

@@ -17,13 +17,6 @@ void append_record_json(std::string& out, const task_record& rec);
 /// Encodes records as one JSON array for a single statement parameter.
 std::string records_json(const std::vector<task_record>& recs);
 
-/// Encodes a list cursor (created_at and id of the last row) as opaque text.
-std::string encode_cursor(millis created_at, const std::string& id);
-
-/// Decodes a cursor; returns false when it is malformed.
-bool decode_cursor(const std::string& cursor, millis& created_at,
-                   std::string& id);
-
 /// Pending writes of one writer: submission groups and coalesced updates
 /// (the latest state of a task wins), each with the tokens of its waiters.
 class write_buffer {

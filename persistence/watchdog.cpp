@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/log.hpp"
+#include "common/log.hpp"
 #include "persistence/database.hpp"
 
 namespace tasker {

@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "actors/metrics.hpp"
+#include "common/telemetry.hpp"
 
 namespace tasker {
 

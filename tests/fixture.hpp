@@ -3,7 +3,7 @@
 // helpers that build task records. Include it after defining CAF_SUITE.
 #pragma once
 
-#include "config/log.hpp"
+#include "common/log.hpp"
 #include "messages/registration.hpp"
 #include "messages/type_ids.hpp"
 #include "messages/types.hpp"

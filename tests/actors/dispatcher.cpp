@@ -4,8 +4,8 @@
 
 #include "actors/dispatcher.hpp"
 #include "actors/supervisor.hpp"
+#include "common/format.hpp"
 #include "messages/error.hpp"
-#include "messages/format.hpp"
 
 #include "tests/fixture.hpp"
 

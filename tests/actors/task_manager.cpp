@@ -6,9 +6,9 @@
 
 #include "actors/task_manager.hpp"
 
-#include "actors/metrics.hpp"
+#include "common/format.hpp"
+#include "common/telemetry.hpp"
 #include "messages/error.hpp"
-#include "messages/format.hpp"
 #include "tests/actors/fakes.hpp"
 #include "tests/fixture.hpp"
 

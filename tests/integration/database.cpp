@@ -6,7 +6,7 @@
 #include "persistence/database.hpp"
 
 #include "actors/task_state.hpp"
-#include "messages/format.hpp"
+#include "common/format.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/sql.hpp"
 #include "tests/fixture.hpp"
@@ -192,8 +192,8 @@ struct fixture {
         break;
       CAF_REQUIRE(!page.tasks.empty());
       auto& last = page.tasks.back();
-      auto cursor = encode_cursor(last.created_at, last.id);
-      CAF_REQUIRE(decode_cursor(cursor, q.after_created_at, q.after_id));
+      q.after_created_at = last.created_at;
+      q.after_id = last.id;
       if (n > 1000)
         CAF_FAIL("paging does not end");
     }

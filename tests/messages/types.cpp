@@ -4,8 +4,8 @@
 
 #include "messages/types.hpp"
 
+#include "common/format.hpp"
 #include "messages/error.hpp"
-#include "messages/format.hpp"
 #include "tests/fixture.hpp"
 
 #include <caf/actor_system.hpp>

@@ -1,4 +1,4 @@
-// Tests of the SQL helpers: record encoding, cursors and the write buffer
+// Tests of the SQL helpers: record encoding and the write buffer
 // that coalesces a writer's pending writes.
 #define CAF_SUITE persistence.sql
 
@@ -194,47 +194,3 @@ CAF_TEST(records_json carries every field) {
   CAF_CHECK(js[1]["error"].is_string());
 }
 
-CAF_TEST(cursors round trip) {
-  millis at = 0;
-  std::string id;
-  auto c = encode_cursor(1763805600123, uuid);
-  CAF_REQUIRE(decode_cursor(c, at, id));
-  CAF_CHECK_EQUAL(at, 1763805600123);
-  CAF_CHECK_EQUAL(id, uuid);
-  auto upper = encode_cursor(1, "0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F9");
-  CAF_REQUIRE(decode_cursor(upper, at, id));
-  CAF_CHECK_EQUAL(at, 1);
-  // The largest time a cursor can hold: the end of the year 9999, past
-  // which PostgreSQL's timestamps overflow (that was a 500).
-  CAF_REQUIRE(decode_cursor(encode_cursor(253402300799999, uuid), at, id));
-  CAF_CHECK_EQUAL(at, 253402300799999);
-  CAF_CHECK(!decode_cursor(encode_cursor(253402300800000, uuid), at, id));
-  CAF_CHECK(!decode_cursor(encode_cursor(INT64_MAX, uuid), at, id));
-}
-
-CAF_TEST(decode_cursor rejects garbage) {
-  for (auto bad : std::vector<std::string>{
-         "",
-         "garbage",
-         "123",
-         "123_",
-         "_" + uuid,
-         "-5_" + uuid,
-         "12a_" + uuid,
-         "123_not-a-uuid",
-         "123_" + uuid + "0",
-         "123_" + uuid.substr(1),
-         "123_0f1e2d3c-4b5a-4978-8695_a4b3c2d1e0f9",
-         "123_0f1e2d3cx4b5a-4978-8695-a4b3c2d1e0f9",
-         "123_0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0fg",
-         "12345678901234567890_" + uuid,
-         // 19 digits but larger than any int64.
-         "9999999999999999999_" + uuid,
-         "9223372036854775808_" + uuid,
-       }) {
-    millis at = 0;
-    std::string id;
-    CAF_MESSAGE("cursor '" << bad << "'");
-    CAF_CHECK(!decode_cursor(bad, at, id));
-  }
-}

@@ -5,8 +5,6 @@
 #include <memory>
 #include <string>
 
-#include "messages/types.hpp"
-
 namespace tasker {
 
 /// Process-wide health flags, written by their owners and read by the
@@ -25,7 +23,7 @@ struct health {
   std::atomic<int64_t> db_backlog{0};
 };
 
-/// The Prometheus metrics of a coordinator (names as in DESIGN.md). Thread
+/// The Prometheus metrics of a coordinator (names in docs/ARCHITECTURE.md). Thread
 /// safe: actors record into it directly.
 class metrics {
 public:
@@ -33,7 +31,8 @@ public:
   ~metrics();
 
   void task_submitted(const std::string& type);
-  void task_finished(const std::string& type, task_status status,
+  /// A task reached the terminal status named `status` (`COMPLETED`, ...).
+  void task_finished(const std::string& type, const char* status,
                      double seconds);
   void batch_committed(size_t rows, double seconds);
   void http_request(const std::string& route, int status);

@@ -1,65 +1,17 @@
-#include "gateway/api.hpp"
+#include "gateway/validation.hpp"
 
 #include <cmath>
 
 #include <nlohmann/json.hpp>
 
-#include "messages/format.hpp"
-#include "persistence/sql.hpp"
+#include "common/format.hpp"
+#include "gateway/encoding.hpp"
 
 namespace tasker {
 
 namespace {
 
 constexpr int64_t max_delay_ms = int64_t{366} * 24 * 3600 * 1000;
-
-route make(route_kind kind, std::string label, std::string id = {}) {
-  return {kind, std::move(id), {}, std::move(label)};
-}
-
-route not_allowed(std::string allow, std::string label) {
-  return {route_kind::method_not_allowed, {}, std::move(allow),
-          std::move(label)};
-}
-
-std::vector<std::string> split_path(const std::string& path) {
-  std::vector<std::string> out;
-  size_t start = 1;
-  while (start <= path.size()) {
-    auto slash = path.find('/', start);
-    out.push_back(path.substr(start, slash == std::string::npos
-                                       ? std::string::npos
-                                       : slash - start));
-    if (slash == std::string::npos)
-      break;
-    start = slash + 1;
-  }
-  if (!out.empty() && out.back().empty())
-    out.pop_back();
-  return out;
-}
-
-void append_string(std::string& out, const std::string& str) {
-  out += nlohmann::json(str).dump(-1, ' ', false,
-                                  nlohmann::json::error_handler_t::replace);
-}
-
-void append_opt_string(std::string& out, const std::string& str) {
-  if (str.empty())
-    out += "null";
-  else
-    append_string(out, str);
-}
-
-void append_time(std::string& out, millis t) {
-  if (t == 0) {
-    out += "null";
-    return;
-  }
-  out += '"';
-  out += format_time(t);
-  out += '"';
-}
 
 /// Reads an optional integer field in [lo, hi].
 std::optional<api_error> int_field(const nlohmann::json& body,
@@ -148,134 +100,6 @@ bool find_refused_string(const nlohmann::json& val, std::string& at) {
 }
 
 } // namespace
-
-route match_route(const std::string& method, const std::string& path) {
-  auto parts = split_path(path);
-  auto is = [&](const char* m) { return method == m; };
-  if (parts.empty())
-    return is("GET") ? make(route_kind::dashboard, "/")
-                     : not_allowed("GET", "/");
-  if (parts.size() == 1) {
-    auto& p = parts[0];
-    if (p == "health")
-      return is("GET") ? make(route_kind::health, "/health")
-                       : not_allowed("GET", "/health");
-    if (p == "ready")
-      return is("GET") ? make(route_kind::ready, "/ready")
-                       : not_allowed("GET", "/ready");
-    if (p == "metrics")
-      return is("GET") ? make(route_kind::metrics, "/metrics")
-                       : not_allowed("GET", "/metrics");
-    if (p == "openapi.json")
-      return is("GET") ? make(route_kind::openapi, "/openapi.json")
-                       : not_allowed("GET", "/openapi.json");
-    if (p == "run-task")
-      return is("POST") ? make(route_kind::run_task, "/run-task")
-                        : not_allowed("POST", "/run-task");
-    if (p == "get-task-output")
-      return is("GET") ? make(route_kind::get_task_output, "/get-task-output")
-                       : not_allowed("GET", "/get-task-output");
-    return make(route_kind::not_found, "other");
-  }
-  if (parts[0] != "v1")
-    return make(route_kind::not_found, "other");
-  if (parts[1] == "tasks") {
-    if (parts.size() == 2) {
-      if (is("POST"))
-        return make(route_kind::submit, "/v1/tasks");
-      if (is("GET"))
-        return make(route_kind::list_tasks, "/v1/tasks");
-      return not_allowed("GET, POST", "/v1/tasks");
-    }
-    if (parts.size() == 3 && parts[2] == "batch")
-      return is("POST") ? make(route_kind::batch, "/v1/tasks/batch")
-                        : not_allowed("POST", "/v1/tasks/batch");
-    if (parts.size() == 3)
-      return is("GET") ? make(route_kind::get_task, "/v1/tasks/{id}", parts[2])
-                       : not_allowed("GET", "/v1/tasks/{id}");
-    if (parts.size() == 4 && parts[3] == "cancel")
-      return is("POST")
-               ? make(route_kind::cancel, "/v1/tasks/{id}/cancel", parts[2])
-               : not_allowed("POST", "/v1/tasks/{id}/cancel");
-    if (parts.size() == 4 && parts[3] == "retry")
-      return is("POST")
-               ? make(route_kind::retry, "/v1/tasks/{id}/retry", parts[2])
-               : not_allowed("POST", "/v1/tasks/{id}/retry");
-    return make(route_kind::not_found, "other");
-  }
-  if (parts[1] == "task-types" && parts.size() == 2)
-    return is("GET") ? make(route_kind::task_types, "/v1/task-types")
-                     : not_allowed("GET", "/v1/task-types");
-  if (parts[1] == "workers" && parts.size() == 2)
-    return is("GET") ? make(route_kind::workers, "/v1/workers")
-                     : not_allowed("GET", "/v1/workers");
-  if (parts[1] == "workers" && parts.size() == 4 && parts[3] == "drain")
-    return is("POST")
-             ? make(route_kind::drain, "/v1/workers/{id}/drain", parts[2])
-             : not_allowed("POST", "/v1/workers/{id}/drain");
-  if (parts[1] == "debug" && parts.size() == 4 && parts[2] == "crash")
-    return is("POST")
-             ? make(route_kind::crash, "/v1/debug/crash/{actor}", parts[3])
-             : not_allowed("POST", "/v1/debug/crash/{actor}");
-  if (parts[1] == "cluster" && parts.size() == 2)
-    return is("GET") ? make(route_kind::cluster, "/v1/cluster")
-                     : not_allowed("GET", "/v1/cluster");
-  return make(route_kind::not_found, "other");
-}
-
-bool bearer_matches(const std::string& header, const std::string& token) {
-  // RFC 9110 11.1: the scheme is case-insensitive; spaces separate it from
-  // the credentials.
-  auto i = header.find_first_not_of(' ');
-  if (i == std::string::npos || header.size() - i < 7
-      || lower(header.substr(i, 6)) != "bearer" || header[i + 6] != ' ')
-    return false;
-  auto from = header.find_first_not_of(' ', i + 6);
-  if (from == std::string::npos)
-    return false;
-  auto to = header.find_last_not_of(' ');
-  return constant_time_equal(header.substr(from, to + 1 - from), token);
-}
-
-namespace {
-
-constexpr const char* unauthorized_message
-  = "this endpoint needs Authorization: Bearer <token> with the configured "
-    "token";
-
-} // namespace
-
-bool authorized(const std::string& method, const std::string& path,
-                const std::string& authorization,
-                const std::string& auth_token) {
-  if (auth_token.empty())
-    return true;
-  // Decided on the matched route: only the probes and the dashboard page
-  // are open; an unknown path needs the token too.
-  auto kind = match_route(method == "HEAD" ? "GET" : method, path).kind;
-  auto open = kind == route_kind::health || kind == route_kind::ready
-              || kind == route_kind::metrics || kind == route_kind::dashboard;
-  return open || bearer_matches(authorization, auth_token);
-}
-
-http_response unauthorized_response() {
-  auto res = error_response(ec::unauthorized, unauthorized_message);
-  res.headers.emplace_back("WWW-Authenticate", "Bearer");
-  return res;
-}
-
-head_check auth_head_check(const std::string& auth_token) {
-  if (auth_token.empty())
-    return {};
-  return [auth_token](const http_request& head)
-           -> std::optional<std::pair<ec, std::string>> {
-    // (A target that cannot be routed is refused once the request is whole.)
-    if (!head.target_error.empty()
-        || authorized(head.method, head.path, head.authorization, auth_token))
-      return std::nullopt;
-    return std::make_pair(ec::unauthorized, std::string{unauthorized_message});
-  };
-}
 
 std::optional<api_error> check_json_body(const http_request& req) {
   auto& ct = req.content_type;
@@ -688,97 +512,6 @@ request_plan plan_request(const http_request& req, const registry& reg,
       return plan;
   }
   return plan;
-}
-
-void append_task_json(std::string& out, const task_record& rec) {
-  out += "{\"id\":\"";
-  out += rec.id;
-  out += "\",\"type\":";
-  append_string(out, rec.type);
-  out += ",\"status\":\"";
-  out += to_string(rec.status);
-  out += "\",\"params\":";
-  out += rec.params.empty() ? "{}" : rec.params;
-  out += ",\"result\":";
-  out += rec.result.empty() ? "null" : rec.result;
-  out += ",\"error\":";
-  if (rec.error.empty() && rec.status != task_status::failed)
-    out += "null";
-  else
-    append_string(out, rec.error);
-  out += ",\"priority\":";
-  out += std::to_string(rec.priority);
-  out += ",\"attempts\":";
-  out += std::to_string(rec.attempts);
-  out += ",\"max_attempts\":";
-  out += std::to_string(rec.max_attempts);
-  out += ",\"timeout_ms\":";
-  out += std::to_string(rec.timeout_ms);
-  out += ",\"idempotency_key\":";
-  append_opt_string(out, rec.idempotency_key);
-  out += ",\"worker_id\":";
-  append_opt_string(out, rec.worker_id);
-  out += ",\"created_at\":";
-  append_time(out, rec.created_at);
-  out += ",\"updated_at\":";
-  append_time(out, rec.updated_at);
-  out += ",\"scheduled_at\":";
-  append_time(out, rec.scheduled_at);
-  out += ",\"started_at\":";
-  append_time(out, rec.started_at);
-  out += ",\"completed_at\":";
-  append_time(out, rec.completed_at);
-  out += '}';
-}
-
-std::string task_json(const task_record& rec) {
-  std::string out;
-  out.reserve(512 + rec.params.size() + rec.result.size());
-  append_task_json(out, rec);
-  return out;
-}
-
-std::string page_json(const task_page& page) {
-  std::string out = "{\"tasks\":[";
-  for (size_t i = 0; i < page.tasks.size(); ++i) {
-    if (i > 0)
-      out += ',';
-    append_task_json(out, page.tasks[i]);
-  }
-  out += "],\"next_cursor\":";
-  if (page.more && !page.tasks.empty()) {
-    auto& last = page.tasks.back();
-    out += '"';
-    out += encode_cursor(last.created_at, last.id);
-    out += '"';
-  } else {
-    out += "null";
-  }
-  out += '}';
-  return out;
-}
-
-std::string batch_json(const std::vector<task_record>& recs) {
-  std::string out = "{\"tasks\":[";
-  for (size_t i = 0; i < recs.size(); ++i) {
-    if (i > 0)
-      out += ',';
-    append_task_json(out, recs[i]);
-  }
-  out += "]}";
-  return out;
-}
-
-std::string seed_task_json(const task_record& rec) {
-  nlohmann::json js{{"task_id", rec.id},
-                    {"task_name", rec.type},
-                    {"status", to_seed_string(rec.status)},
-                    {"task_output", rec.result.empty()
-                                      ? nlohmann::json(nullptr)
-                                      : nlohmann::json::parse(rec.result)},
-                    {"error", rec.error.empty() ? nlohmann::json(nullptr)
-                                                : nlohmann::json(rec.error)}};
-  return js.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 } // namespace tasker

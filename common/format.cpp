@@ -1,4 +1,4 @@
-#include "messages/format.hpp"
+#include "common/format.hpp"
 
 #include <cctype>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "actors/metrics.hpp"
+#include "common/telemetry.hpp"
 
 #include <mutex>
 #include <unordered_map>
@@ -106,9 +106,9 @@ void metrics::task_submitted(const std::string& type) {
   impl_->submitted.Add({{"task_name", type}}).Increment();
 }
 
-void metrics::task_finished(const std::string& type, task_status status,
+void metrics::task_finished(const std::string& type, const char* status,
                             double seconds) {
-  impl_->completed.Add({{"task_name", type}, {"status", to_string(status)}})
+  impl_->completed.Add({{"task_name", type}, {"status", status}})
     .Increment();
   impl_->duration.Add({{"task_name", type}}, duration_buckets()).Observe(seconds);
 }

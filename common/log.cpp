@@ -1,4 +1,4 @@
-#include "config/log.hpp"
+#include "common/log.hpp"
 
 #include <atomic>
 #include <cstdio>
@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "messages/format.hpp"
-#include "messages/types.hpp"
+#include "common/clock.hpp"
+#include "common/format.hpp"
 
 namespace tasker::log {
 

@@ -1,3 +1,5 @@
+#include "nodes/dev_postgres.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -12,8 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/log.hpp"
-#include "coordinator.hpp"
+#include "common/log.hpp"
 
 extern char** environ;
 

@@ -1,4 +1,4 @@
-#include "coordinator.hpp"
+#include "nodes/coordinator.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -19,10 +19,10 @@
 #include <pqxx/except>
 
 #include "actors/dispatcher.hpp"
-#include "actors/metrics.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/task_manager.hpp"
-#include "config/log.hpp"
+#include "common/log.hpp"
+#include "common/telemetry.hpp"
 #include "gateway/gateway.hpp"
 #include "messages/error.hpp"
 #include "messages/registration.hpp"

@@ -29,23 +29,4 @@ void set_node_transport(caf::actor_system_config& sys_cfg, const config& cfg);
 /// node.
 void set_node_liveness(caf::actor_system_config& sys_cfg);
 
-/// A private PostgreSQL cluster under the data dir, for `tasker dev`.
-class dev_postgres {
-public:
-  explicit dev_postgres(const config& cfg);
-  ~dev_postgres();
-
-  /// Creates the cluster on first use and starts it. Returns the libpq URL,
-  /// or an empty string (after logging why) on failure.
-  std::string start();
-
-  /// Stops the cluster if this object started it.
-  void stop();
-
-private:
-  std::string dir_;
-  int port_;
-  bool started_ = false;
-};
-
 } // namespace tasker

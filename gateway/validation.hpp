@@ -8,46 +8,11 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "gateway/http.hpp"
+#include "gateway/routes.hpp"
 #include "messages/types.hpp"
 #include "tasks/registry.hpp"
 
 namespace tasker {
-
-/// The routes of API.md.
-enum class route_kind {
-  submit,
-  batch,
-  get_task,
-  list_tasks,
-  cancel,
-  retry,
-  task_types,
-  workers,
-  drain,
-  cluster,
-  crash,
-  health,
-  ready,
-  metrics,
-  openapi,
-  dashboard,
-  run_task,
-  get_task_output,
-  not_found,
-  method_not_allowed,
-};
-
-/// A matched route: its kind, the id in its path, the methods allowed on the
-/// path (for 405) and the label used in metrics.
-struct route {
-  route_kind kind = route_kind::not_found;
-  std::string id;
-  std::string allow;
-  std::string label;
-};
-
-/// Matches a method and decoded path against API.md.
-route match_route(const std::string& method, const std::string& path);
 
 /// A client error: code and message.
 struct api_error {
@@ -61,25 +26,6 @@ struct submit_limits {
   int64_t default_timeout_ms = 60000;
   int32_t max_batch = 1000;
 };
-
-/// Compares an Authorization header with `Bearer <token>` in constant time
-/// (for a given token length).
-bool bearer_matches(const std::string& header, const std::string& token);
-
-/// Whether a request may be served as far as the token goes: always when
-/// `auth_token` is empty; otherwise on the probes and the dashboard page
-/// (`/health`, `/ready`, `/metrics`, `/`), or with `Authorization: Bearer
-/// <token>`. Decided on the route matched from method and decoded path.
-bool authorized(const std::string& method, const std::string& path,
-                const std::string& authorization,
-                const std::string& auth_token);
-
-/// The 401 of a request `authorized` refuses.
-http_response unauthorized_response();
-
-/// Refuses a request's head when `authorized` would (for request_reader:
-/// its body is then never read); none when `auth_token` is empty.
-head_check auth_head_check(const std::string& auth_token);
 
 /// Checks the Content-Type of a request with a body: JSON or nothing else.
 std::optional<api_error> check_json_body(const http_request& req);
@@ -161,26 +107,5 @@ struct request_plan {
 request_plan plan_request(const http_request& req, const registry& reg,
                           const std::string& auth_token,
                           const submit_limits& limits, millis now);
-
-/// Appends the API's task object.
-void append_task_json(std::string& out, const task_record& rec);
-
-/// The API's task object as text.
-std::string task_json(const task_record& rec);
-
-/// `{"tasks": [...], "next_cursor": ...}` of a list page.
-std::string page_json(const task_page& page);
-
-/// `{"tasks": [...]}` of a batch.
-std::string batch_json(const std::vector<task_record>& recs);
-
-/// The seed API's view of a task (`GET /get-task-output`).
-std::string seed_task_json(const task_record& rec);
-
-/// The OpenAPI 3 document of the API, with the task types' schemas.
-std::string openapi_json(const registry& reg);
-
-/// The operator dashboard.
-const std::string& dashboard_html();
 
 } // namespace tasker

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "messages/types.hpp"
+
+namespace tasker {
+
+/// Appends the API's task object.
+void append_task_json(std::string& out, const task_record& rec);
+
+/// The API's task object as text.
+std::string task_json(const task_record& rec);
+
+/// `{"tasks": [...], "next_cursor": ...}` of a list page.
+std::string page_json(const task_page& page);
+
+/// `{"tasks": [...]}` of a batch.
+std::string batch_json(const std::vector<task_record>& recs);
+
+/// The seed API's view of a task (`GET /get-task-output`).
+std::string seed_task_json(const task_record& rec);
+
+/// Encodes a list cursor (created_at and id of the last row) as opaque text.
+std::string encode_cursor(millis created_at, const std::string& id);
+
+/// Decodes a cursor; returns false when it is malformed.
+bool decode_cursor(const std::string& cursor, millis& created_at,
+                   std::string& id);
+
+} // namespace tasker
