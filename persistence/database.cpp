@@ -10,74 +10,11 @@
 #include "common/log.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/sql.hpp"
+#include "persistence/statements.hpp"
 
 namespace tasker {
 
 namespace {
-
-constexpr const char* record_columns
-  = "v(id uuid, type text, params jsonb, status text, result jsonb, "
-    "error text, priority smallint, attempts int, max_attempts int, "
-    "timeout_ms int, idempotency_key text, request_hash text, worker_id text, "
-    "created_at bigint, updated_at bigint, scheduled_at bigint, "
-    "started_at bigint, completed_at bigint)";
-
-std::string ts(const char* col) {
-  return std::string{"'epoch'::timestamptz + v."} + col
-         + " * interval '1 millisecond'";
-}
-
-std::string ms(const char* col) {
-  return std::string{"(extract(epoch from "} + col + ") * 1000)::bigint";
-}
-
-const std::string& select_columns() {
-  static const std::string cols
-    = "id::text, type, params::text, status, result::text, error, priority, "
-      "attempts, max_attempts, timeout_ms, idempotency_key, request_hash, "
-      "worker_id, "
-      + ms("created_at") + ", " + ms("updated_at") + ", " + ms("scheduled_at")
-      + ", " + ms("started_at") + ", " + ms("completed_at");
-  return cols;
-}
-
-/// The insert of rows without idempotency keys (`keyed` false) is a plain
-/// insert; rows with keys use ON CONFLICT on the key's unique index, which
-/// costs a speculative insertion per row.
-const std::string& insert_sql(bool keyed) {
-  static const std::string base
-    = "INSERT INTO tasks (id, type, params, status, result, error, priority, "
-      "attempts, max_attempts, timeout_ms, idempotency_key, request_hash, "
-      "worker_id, created_at, updated_at, scheduled_at, started_at, "
-      "completed_at) SELECT v.id, v.type, v.params, v.status, v.result, "
-      "v.error, v.priority, v.attempts, v.max_attempts, v.timeout_ms, "
-      "v.idempotency_key, v.request_hash, v.worker_id, "
-      + ts("created_at") + ", " + ts("updated_at") + ", " + ts("scheduled_at")
-      + ", " + ts("started_at") + ", " + ts("completed_at")
-      + " FROM jsonb_to_recordset($1::jsonb) AS " + record_columns;
-  static const std::string plain = base;
-  static const std::string with_keys
-    = base
-      + " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL"
-        " DO NOTHING RETURNING id::text";
-  return keyed ? with_keys : plain;
-}
-
-const std::string& update_sql() {
-  // A terminal row changes only through a retry (back to PENDING with a fresh
-  // attempts budget): terminal states never change otherwise.
-  static const std::string sql
-    = "UPDATE tasks t SET status = v.status, result = v.result, "
-      "error = v.error, attempts = v.attempts, worker_id = v.worker_id, "
-      "updated_at = "
-      + ts("updated_at") + ", scheduled_at = " + ts("scheduled_at")
-      + ", started_at = " + ts("started_at")
-      + ", completed_at = " + ts("completed_at")
-      + " FROM jsonb_to_recordset($1::jsonb) AS " + record_columns
-      + " WHERE t.id = v.id AND (t.status IN ('PENDING', 'PROCESSING') "
-        "OR (v.status = 'PENDING' AND v.attempts = 0))";
-  return sql;
-}
 
 millis time_of(const pqxx::field& f) {
   return f.is_null() ? 0 : f.as<int64_t>();
@@ -87,6 +24,7 @@ std::string text_of(const pqxx::field& f) {
   return f.is_null() ? std::string{} : f.as<std::string>();
 }
 
+/// A row of `statements::task_columns()`.
 task_record read_record(const pqxx::row& row) {
   task_record rec;
   rec.id = row[0].as<std::string>();
@@ -144,19 +82,16 @@ database::connection& database::conn() {
 int database::migrate() {
   pqxx::work tx{conn()};
   // One coordinator migrates at a time.
-  tx.exec("SELECT pg_advisory_xact_lock(7355608)");
-  tx.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
-          "version int PRIMARY KEY, name text NOT NULL, "
-          "applied_at timestamptz NOT NULL DEFAULT now())");
-  auto current = tx.exec1("SELECT coalesce(max(version), 0) FROM schema_migrations")[0]
-                   .as<int>();
+  tx.exec(statements::migration_lock);
+  tx.exec(statements::create_migrations_table);
+  auto current = tx.exec1(statements::migrated_version)[0].as<int>();
   int applied = 0;
   for (auto& m : migrations()) {
     if (m.version <= current)
       continue;
     tx.exec(m.sql);
-    tx.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                   m.version, std::string{m.name});
+    tx.exec_params(statements::record_migration, m.version,
+                   std::string{m.name});
     ++applied;
   }
   tx.commit();
@@ -184,12 +119,12 @@ batch_outcome database::apply(const write_batch& batch) {
     for (auto& rec : all)
       (rec.idempotency_key.empty() ? plain : keyed).push_back(rec);
     if (!plain.empty()) {
-      tx.exec_params(insert_sql(false), records_json(plain));
+      tx.exec_params(statements::insert_tasks(false), records_json(plain));
       for (auto& rec : plain)
         inserted.insert(rec.id);
     }
     if (!keyed.empty())
-      for (auto row : tx.exec_params(insert_sql(true), records_json(keyed)))
+      for (auto row : tx.exec_params(statements::insert_tasks(true), records_json(keyed)))
         inserted.insert(row[0].as<std::string>());
     // Rows that were not inserted hit an idempotency key used before (or
     // earlier in this batch): read what that key holds.
@@ -199,11 +134,8 @@ batch_outcome database::apply(const write_batch& batch) {
       for (auto& rec : all)
         if (inserted.count(rec.id) == 0)
           keys.push_back(rec.idempotency_key);
-      auto rows = tx.exec_params(
-        "SELECT " + select_columns()
-          + " FROM tasks WHERE idempotency_key IN "
-            "(SELECT jsonb_array_elements_text($1::jsonb))",
-        keys.dump());
+      auto rows = tx.exec_params(statements::select_tasks_by_key(),
+                                 keys.dump());
       for (auto row : rows) {
         auto rec = read_record(row);
         by_key.emplace(rec.idempotency_key, std::move(rec));
@@ -265,9 +197,7 @@ batch_outcome database::apply(const write_batch& batch) {
     if (!undo.empty()) {
       auto ids = nlohmann::json(
         std::vector<std::string>(undo.begin(), undo.end()));
-      tx.exec_params("DELETE FROM tasks WHERE id IN "
-                     "(SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
-                     ids.dump());
+      tx.exec_params(statements::delete_tasks, ids.dump());
     }
     // Each round settles at least the conflicting groups, so this ends.
     std::vector<size_t> next;
@@ -280,22 +210,9 @@ batch_outcome database::apply(const write_batch& batch) {
     todo = std::move(next);
   }
   if (!batch.workers.empty())
-    tx.exec_params(
-      "WITH snap AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS w(id text, "
-      "address text, status text, task_types jsonb, slots int, joined_at "
-      "bigint, last_seen bigint, metadata jsonb)), "
-      "gone AS (DELETE FROM workers WHERE id NOT IN (SELECT id FROM snap)) "
-      "INSERT INTO workers (id, address, status, task_types, slots, joined_at, "
-      "last_seen, metadata) SELECT id, address, status, task_types, slots, "
-      "'epoch'::timestamptz + joined_at * interval '1 millisecond', "
-      "'epoch'::timestamptz + last_seen * interval '1 millisecond', metadata "
-      "FROM snap ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, "
-      "status = EXCLUDED.status, task_types = EXCLUDED.task_types, "
-      "slots = EXCLUDED.slots, joined_at = EXCLUDED.joined_at, "
-      "last_seen = EXCLUDED.last_seen, metadata = EXCLUDED.metadata",
-      batch.workers);
+    tx.exec_params(statements::replace_workers, batch.workers);
   if (!batch.updates.empty())
-    tx.exec_params(update_sql(), records_json(batch.updates));
+    tx.exec_params(statements::update_tasks(), records_json(batch.updates));
   // A row this batch inserted (and kept) tells whether an interrupted commit
   // happened.
   std::string probe;
@@ -421,8 +338,7 @@ bool database::read_back(const std::string& id) {
   for (;;) {
     try {
       pqxx::read_transaction tx{conn()};
-      return !tx.exec_params("SELECT 1 FROM tasks WHERE id = $1::uuid", id)
-                .empty();
+      return !tx.exec_params(statements::task_exists, id).empty();
     } catch (const pqxx::broken_connection&) {
       reset();
     }
@@ -438,31 +354,17 @@ bool database::read_back(const std::string& id) {
 
 std::optional<task_record> database::get(const std::string& id) {
   pqxx::read_transaction tx{conn()};
-  auto rows = tx.exec_params("SELECT " + select_columns()
-                               + " FROM tasks WHERE id = $1::uuid",
-                             id);
+  auto rows = tx.exec_params(statements::select_task(), id);
   if (rows.empty())
     return std::nullopt;
   return read_record(rows[0]);
 }
 
 task_page database::list(const list_query& q) {
-  // Only the filters in use appear in the statement, so the planner can pick
-  // the partial indexes; every value is a parameter.
-  // (Unused parameters are still typed, which folds away.)
-  std::string where = "$1::text IS NOT NULL AND $2::text IS NOT NULL AND "
-                      "$3::bigint IS NOT NULL AND $4::uuid IS NOT NULL";
-  if (!q.status.empty())
-    where += " AND status = $1";
-  if (!q.type.empty())
-    where += " AND type = $2";
-  if (q.after_created_at != 0)
-    where += " AND (created_at, id) < ('epoch'::timestamptz + $3::bigint * "
-             "interval '1 millisecond', $4::uuid)";
   pqxx::read_transaction tx{conn()};
   auto rows = tx.exec_params(
-    "SELECT " + select_columns() + " FROM tasks WHERE " + where
-      + " ORDER BY created_at DESC, id DESC LIMIT $5",
+    statements::list_tasks(!q.status.empty(), !q.type.empty(),
+                           q.after_created_at != 0),
     q.status, q.type, q.after_created_at,
     q.after_id.empty() ? std::string{"00000000-0000-0000-0000-000000000000"}
                        : q.after_id,
@@ -486,17 +388,8 @@ std::vector<task_record> database::unfinished(millis after_at,
                                               millis until, int32_t limit) {
   pqxx::read_transaction tx{conn()};
   std::vector<task_record> out;
-  auto at = [](const char* p) {
-    return std::string{"('epoch'::timestamptz + "} + p
-           + "::bigint * interval '1 millisecond')";
-  };
   for (auto row : tx.exec_params(
-         "SELECT " + select_columns()
-           + " FROM tasks WHERE status IN ('PENDING', 'PROCESSING') AND "
-             "(scheduled_at, id) > ("
-           + at("$1") + ", $2::uuid) AND scheduled_at <= " + at("$3")
-           + " ORDER BY scheduled_at, id LIMIT $4",
-         after_at,
+         statements::unfinished_tasks(), after_at,
          after_id.empty() ? std::string{"00000000-0000-0000-0000-000000000000"}
                           : after_id,
          until, limit))
@@ -506,7 +399,7 @@ std::vector<task_record> database::unfinished(millis after_at,
 
 void database::ping() {
   pqxx::nontransaction tx{conn()};
-  tx.exec("SELECT 1");
+  tx.exec(statements::ping);
 }
 
 } // namespace tasker

@@ -1,10 +1,4 @@
-#include "persistence/migrations.hpp"
-
-namespace tasker {
-
-const std::vector<migration>& migrations() {
-  static const std::vector<migration> all = {
-    {1, "tasks and workers", R"sql(
+-- tasks and workers
 CREATE TABLE tasks (
   id uuid PRIMARY KEY,
   type text NOT NULL,
@@ -47,16 +41,3 @@ CREATE TABLE workers (
   last_seen timestamptz NOT NULL,
   metadata jsonb NOT NULL DEFAULT '{}'
 );
-)sql"},
-    {2, "unfinished tasks in (scheduled_at, id) order", R"sql(
--- Recovery and the loading of delayed tasks page through unfinished rows by
--- (scheduled_at, id).
-CREATE INDEX tasks_unfinished_order_idx ON tasks (scheduled_at, id)
-  WHERE status IN ('PENDING', 'PROCESSING');
-DROP INDEX tasks_unfinished_idx;
-)sql"},
-  };
-  return all;
-}
-
-} // namespace tasker

@@ -1,0 +1,157 @@
+#include "persistence/statements.hpp"
+
+#include <array>
+
+namespace tasker::statements {
+
+namespace {
+
+/// The record type of jsonb_to_recordset for task records.
+constexpr const char* record_columns
+  = "v(id uuid, type text, params jsonb, status text, result jsonb, "
+    "error text, priority smallint, attempts int, max_attempts int, "
+    "timeout_ms int, idempotency_key text, request_hash text, worker_id text, "
+    "created_at bigint, updated_at bigint, scheduled_at bigint, "
+    "started_at bigint, completed_at bigint)";
+
+/// A record's epoch milliseconds as a timestamp.
+std::string ts(const char* col) {
+  return std::string{"'epoch'::timestamptz + v."} + col
+         + " * interval '1 millisecond'";
+}
+
+/// A timestamp column as epoch milliseconds.
+std::string ms(const char* col) {
+  return std::string{"(extract(epoch from "} + col + ") * 1000)::bigint";
+}
+
+/// A parameter of epoch milliseconds as a timestamp.
+std::string at(const char* param) {
+  return std::string{"('epoch'::timestamptz + "} + param
+         + "::bigint * interval '1 millisecond')";
+}
+
+} // namespace
+
+const std::string& task_columns() {
+  static const std::string cols
+    = "id::text, type, params::text, status, result::text, error, priority, "
+      "attempts, max_attempts, timeout_ms, idempotency_key, request_hash, "
+      "worker_id, "
+      + ms("created_at") + ", " + ms("updated_at") + ", " + ms("scheduled_at")
+      + ", " + ms("started_at") + ", " + ms("completed_at");
+  return cols;
+}
+
+const char* const migration_lock = "SELECT pg_advisory_xact_lock(7355608)";
+
+const char* const create_migrations_table
+  = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    "version int PRIMARY KEY, name text NOT NULL, "
+    "applied_at timestamptz NOT NULL DEFAULT now())";
+
+const char* const migrated_version
+  = "SELECT coalesce(max(version), 0) FROM schema_migrations";
+
+const char* const record_migration
+  = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)";
+
+const std::string& insert_tasks(bool keyed) {
+  static const std::string plain
+    = "INSERT INTO tasks (id, type, params, status, result, error, priority, "
+      "attempts, max_attempts, timeout_ms, idempotency_key, request_hash, "
+      "worker_id, created_at, updated_at, scheduled_at, started_at, "
+      "completed_at) SELECT v.id, v.type, v.params, v.status, v.result, "
+      "v.error, v.priority, v.attempts, v.max_attempts, v.timeout_ms, "
+      "v.idempotency_key, v.request_hash, v.worker_id, "
+      + ts("created_at") + ", " + ts("updated_at") + ", " + ts("scheduled_at")
+      + ", " + ts("started_at") + ", " + ts("completed_at")
+      + " FROM jsonb_to_recordset($1::jsonb) AS " + record_columns;
+  static const std::string with_keys
+    = plain
+      + " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL"
+        " DO NOTHING RETURNING id::text";
+  return keyed ? with_keys : plain;
+}
+
+const std::string& select_tasks_by_key() {
+  static const std::string sql
+    = "SELECT " + task_columns()
+      + " FROM tasks WHERE idempotency_key IN "
+        "(SELECT jsonb_array_elements_text($1::jsonb))";
+  return sql;
+}
+
+const char* const delete_tasks
+  = "DELETE FROM tasks WHERE id IN "
+    "(SELECT jsonb_array_elements_text($1::jsonb)::uuid)";
+
+const std::string& update_tasks() {
+  static const std::string sql
+    = "UPDATE tasks t SET status = v.status, result = v.result, "
+      "error = v.error, attempts = v.attempts, worker_id = v.worker_id, "
+      "updated_at = "
+      + ts("updated_at") + ", scheduled_at = " + ts("scheduled_at")
+      + ", started_at = " + ts("started_at")
+      + ", completed_at = " + ts("completed_at")
+      + " FROM jsonb_to_recordset($1::jsonb) AS " + record_columns
+      + " WHERE t.id = v.id AND (t.status IN ('PENDING', 'PROCESSING') "
+        "OR (v.status = 'PENDING' AND v.attempts = 0))";
+  return sql;
+}
+
+const char* const replace_workers
+  = "WITH snap AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS w(id text, "
+    "address text, status text, task_types jsonb, slots int, joined_at "
+    "bigint, last_seen bigint, metadata jsonb)), "
+    "gone AS (DELETE FROM workers WHERE id NOT IN (SELECT id FROM snap)) "
+    "INSERT INTO workers (id, address, status, task_types, slots, joined_at, "
+    "last_seen, metadata) SELECT id, address, status, task_types, slots, "
+    "'epoch'::timestamptz + joined_at * interval '1 millisecond', "
+    "'epoch'::timestamptz + last_seen * interval '1 millisecond', metadata "
+    "FROM snap ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, "
+    "status = EXCLUDED.status, task_types = EXCLUDED.task_types, "
+    "slots = EXCLUDED.slots, joined_at = EXCLUDED.joined_at, "
+    "last_seen = EXCLUDED.last_seen, metadata = EXCLUDED.metadata";
+
+const char* const task_exists = "SELECT 1 FROM tasks WHERE id = $1::uuid";
+
+const std::string& select_task() {
+  static const std::string sql
+    = "SELECT " + task_columns() + " FROM tasks WHERE id = $1::uuid";
+  return sql;
+}
+
+const std::string& list_tasks(bool by_status, bool by_type, bool after) {
+  static const auto all = [] {
+    std::array<std::string, 8> out;
+    for (int i = 0; i < 8; ++i) {
+      std::string where = "$1::text IS NOT NULL AND $2::text IS NOT NULL AND "
+                          "$3::bigint IS NOT NULL AND $4::uuid IS NOT NULL";
+      if (i & 1)
+        where += " AND status = $1";
+      if (i & 2)
+        where += " AND type = $2";
+      if (i & 4)
+        where += " AND (created_at, id) < (" + at("$3") + ", $4::uuid)";
+      out[i] = "SELECT " + task_columns() + " FROM tasks WHERE " + where
+               + " ORDER BY created_at DESC, id DESC LIMIT $5";
+    }
+    return out;
+  }();
+  return all[(by_status ? 1 : 0) | (by_type ? 2 : 0) | (after ? 4 : 0)];
+}
+
+const std::string& unfinished_tasks() {
+  static const std::string sql
+    = "SELECT " + task_columns()
+      + " FROM tasks WHERE status IN ('PENDING', 'PROCESSING') AND "
+        "(scheduled_at, id) > ("
+      + at("$1") + ", $2::uuid) AND scheduled_at <= " + at("$3")
+      + " ORDER BY scheduled_at, id LIMIT $4";
+  return sql;
+}
+
+const char* const ping = "SELECT 1";
+
+} // namespace tasker::statements
