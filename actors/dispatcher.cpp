@@ -205,24 +205,16 @@ void check_liveness(dispatcher_pointer self, const dispatcher_config& cfg) {
   }
 }
 
-/// The `workers` table rows of every known node, as a JSON array.
-std::string registry_rows(const dispatcher_state& st) {
-  auto rows = nlohmann::json::array();
+/// Every known node, as `/v1/workers` and the `workers` table show it.
+std::vector<worker_view> worker_views(const dispatcher_state& st) {
+  std::vector<worker_view> out;
+  out.reserve(st.nodes.size());
   for (auto& [id, n] : st.nodes)
-    rows.push_back({{"id", id},
-                    {"address", n.info.address},
-                    {"status", status_of(n)},
-                    {"task_types", n.info.task_types},
-                    {"slots", n.info.slots},
-                    {"joined_at", n.joined_at},
-                    {"last_seen", n.last_seen},
-                    {"metadata",
-                     {{"name", n.info.name},
-                      {"busy", n.busy},
-                      {"completed", n.completed},
-                      {"failed", n.failed},
-                      {"protocol_version", n.info.protocol_version}}}});
-  return rows.dump();
+    out.push_back(worker_view{id, n.info.name, n.info.address, status_of(n),
+                              n.info.task_types, n.info.slots, n.busy,
+                              n.completed, n.failed, n.joined_at, n.last_seen,
+                              n.info.protocol_version});
+  return out;
 }
 
 /// Writes the registry about once a second when it changed (and once at
@@ -233,7 +225,7 @@ void write_registry(dispatcher_pointer self, const dispatcher_config& cfg) {
   if (!cfg.registry || ++st.ticks_since_registry < 20)
     return;
   st.ticks_since_registry = 0;
-  auto rows = registry_rows(st);
+  auto rows = worker_views(st);
   if (st.registry_written && rows == st.registry_sent
       && ++st.registry_unchanged < 10)
     return;
@@ -472,39 +464,18 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       }
       return true;
     },
-    [self](status_atom) -> std::string {
+    [self](status_atom) {
       auto& st = self->state;
-      size_t dead = 0;
+      uint64_t dead = 0;
       for (auto& kv : st.nodes)
         dead += kv.second.dead ? 1 : 0;
-      nlohmann::json js{{"queue_depth", st.waiting.size()},
-                        {"in_flight", st.in_flight.size()},
-                        {"nodes", st.nodes.size() - dead},
-                        {"dead_nodes", dead},
-                        {"dispatched", st.dispatched},
-                        {"timeouts", st.timeouts},
-                        {"stale_results_dropped", st.stale_results},
-                        {"paused_by_db_backlog", st.paused},
-                        {"generation", st.generation}};
-      return js.dump();
+      return dispatcher_status{st.waiting.size(), st.in_flight.size(),
+                               st.nodes.size() - dead,  dead,
+                               st.dispatched,           st.timeouts,
+                               st.stale_results,        st.paused,
+                               st.generation};
     },
-    [self](workers_atom) -> std::string {
-      auto& st = self->state;
-      auto arr = nlohmann::json::array();
-      for (auto& [id, n] : st.nodes)
-        arr.push_back({{"id", id},
-                       {"name", n.info.name},
-                       {"address", n.info.address},
-                       {"status", status_of(n)},
-                       {"task_types", n.info.task_types},
-                       {"slots", n.info.slots},
-                       {"busy", n.busy},
-                       {"completed", n.completed},
-                       {"failed", n.failed},
-                       {"joined_at", format_time(n.joined_at)},
-                       {"last_seen", format_time(n.last_seen)}});
-      return arr.dump();
-    },
+    [self](workers_atom) { return worker_views(self->state); },
   };
 }
 

@@ -104,7 +104,7 @@ struct dispatcher_state {
   uint64_t timeouts = 0;
   /// Ticks since the registry was last written, and what was written.
   uint32_t ticks_since_registry = 0;
-  std::string registry_sent;
+  std::vector<worker_view> registry_sent;
   /// Seconds the registry stayed as written.
   uint32_t registry_unchanged = 0;
   bool registry_written = false;

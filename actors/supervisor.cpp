@@ -59,9 +59,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
     self->quit(msg.reason);
   });
   return {
-    [self](status_atom) {
-      return nlohmann::json{{"restarts", self->state.restarts}}.dump();
-    },
+    [self](status_atom) { return self->state.restarts; },
   };
 }
 

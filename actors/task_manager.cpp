@@ -741,26 +741,26 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
             "idempotency key to be safe"));
       st.submits.erase(i);
     },
-    [self](status_atom) -> std::string {
+    [self](status_atom) {
       auto& st = self->state;
-      nlohmann::json js{{"live_task_actors", st.live.size()},
-                        {"cached_results", st.cache.size()},
-                        {"spawned", st.spawned},
-                        {"finished", st.finished},
-                        {"recovered", st.recovered},
-                        {"lost_attempts", st.lost_attempts},
-                        {"loaded_from_database", st.loaded},
-                        {"delayed_parked", st.parked},
-                        {"resident_until",
-                         st.recovering ? std::string{}
-                                       : format_time(st.resident_until)},
-                        {"restarts", st.restarts},
-                        {"submit_timeouts", st.submit_timeouts},
-                        {"admitting", st.admitting},
-                        {"in_doubt_stored", st.in_doubt_stored},
-                        {"in_doubt_not_stored", st.in_doubt_not_stored},
-                        {"recovery_done", st.deps->tel->state.recovered.load()}};
-      return js.dump();
+      manager_status out;
+      out.live_task_actors = st.live.size();
+      out.cached_results = st.cache.size();
+      out.spawned = st.spawned;
+      out.finished = st.finished;
+      out.recovered = st.recovered;
+      out.lost_attempts = st.lost_attempts;
+      out.loaded_from_database = st.loaded;
+      out.delayed_parked = st.parked;
+      out.resident_until = st.resident_until;
+      out.recovering = st.recovering;
+      out.restarts = st.restarts;
+      out.submit_timeouts = st.submit_timeouts;
+      out.admitting = st.admitting;
+      out.in_doubt_stored = st.in_doubt_stored;
+      out.in_doubt_not_stored = st.in_doubt_not_stored;
+      out.recovery_done = st.deps->tel->state.recovered.load();
+      return out;
     },
   };
 }

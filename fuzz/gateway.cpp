@@ -181,9 +181,7 @@ fake_manager(fake_manager_actor::pointer self, held_ptr held) {
     [](write_atom, uint64_t) {},
     [](timeout_atom, uint64_t) {},
     [](insert_atom, uint64_t) {},
-    [](status_atom) {
-      return std::string{R"({"live_tasks":0,"pending":0,"restarts":0})"};
-    },
+    [](status_atom) { return manager_status{}; },
     [held](ok_atom) { held->release(); },
   };
 }
@@ -232,13 +230,14 @@ fake_dispatcher(fake_dispatcher_actor::pointer self, held_ptr held) {
     [](heartbeat_atom, std::string&) { return true; },
     [](tick_atom) {},
     [self, held](drain_atom, std::string&) { return answer(self, held, true); },
-    [](status_atom) {
-      return std::string{R"({"queued":0,"in_flight":0,"workers":1})"};
-    },
+    [](status_atom) { return dispatcher_status{}; },
     [self, held](workers_atom) {
-      return answer(self, held,
-                    std::string{R"([{"id":"w1","name":"local",)"
-                                R"("status":"ACTIVE","slots":2}])"});
+      worker_view w;
+      w.id = "w1";
+      w.name = "local";
+      w.status = "ALIVE";
+      w.slots = 2;
+      return answer(self, held, std::vector<worker_view>{w});
     },
     [held](ok_atom) { held->release(); },
   };
@@ -248,14 +247,14 @@ fake_dispatcher(fake_dispatcher_actor::pointer self, held_ptr held) {
 // (It takes an argument: CAF 0.17.6 binds a null reference when it spawns a
 // function without arguments, which UBSan reports.)
 persistence_actor::behavior_type fake_persistence(persistence_actor::pointer,
-                                                  std::string status) {
+                                                  persistence_status status) {
   return {
     [](insert_atom, std::vector<task_record>& group) {
       return insert_result{insert_status::inserted, std::move(group), {}, {}};
     },
     [](update_atom, task_record&) {},
     [](write_atom, task_record&) { return ok_atom_v; },
-    [](workers_atom, std::string&) {},
+    [](workers_atom, const std::vector<worker_view>&) {},
     [](flush_atom, int32_t) {},
     [status](status_atom) { return status; },
   };
@@ -302,8 +301,7 @@ struct world {
     deps.reader = reader;
     dispatcher = sys->spawn(fake_dispatcher, dispatcher_held);
     deps.dispatcher = dispatcher;
-    deps.persistence = sys->spawn(fake_persistence,
-                                  std::string{R"({"backlog":0,"batches":0})"});
+    deps.persistence = sys->spawn(fake_persistence, persistence_status{});
     deps.reg = std::make_shared<const registry>(builtin_registry(
       task_limits{defaults.max_text_bytes, defaults.max_top_n}));
     deps.tel = std::make_shared<telemetry>();

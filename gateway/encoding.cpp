@@ -143,6 +143,66 @@ std::string seed_task_json(const task_record& rec) {
   return js.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+nlohmann::json status_json(const manager_status& x) {
+  return {{"live_task_actors", x.live_task_actors},
+          {"cached_results", x.cached_results},
+          {"spawned", x.spawned},
+          {"finished", x.finished},
+          {"recovered", x.recovered},
+          {"lost_attempts", x.lost_attempts},
+          {"loaded_from_database", x.loaded_from_database},
+          {"delayed_parked", x.delayed_parked},
+          {"resident_until",
+           x.recovering ? std::string{} : format_time(x.resident_until)},
+          {"restarts", x.restarts},
+          {"submit_timeouts", x.submit_timeouts},
+          {"admitting", x.admitting},
+          {"in_doubt_stored", x.in_doubt_stored},
+          {"in_doubt_not_stored", x.in_doubt_not_stored},
+          {"recovery_done", x.recovery_done}};
+}
+
+nlohmann::json status_json(const dispatcher_status& x) {
+  return {{"queue_depth", x.queue_depth},
+          {"in_flight", x.in_flight},
+          {"nodes", x.nodes},
+          {"dead_nodes", x.dead_nodes},
+          {"dispatched", x.dispatched},
+          {"timeouts", x.timeouts},
+          {"stale_results_dropped", x.stale_results_dropped},
+          {"paused_by_db_backlog", x.paused_by_db_backlog},
+          {"generation", x.generation}};
+}
+
+nlohmann::json status_json(const persistence_status& x) {
+  return {{"writers", x.writers},
+          {"batches", x.batches},
+          {"rows_written", x.rows_written},
+          {"failed_batches", x.failed_batches},
+          {"last_batch_rows", x.last_batch_rows},
+          {"max_batch_rows", x.max_batch_rows},
+          {"backlog_rows", x.backlog_rows},
+          {"waiting_submits", x.waiting_submits},
+          {"db_up", x.db_up}};
+}
+
+nlohmann::json workers_json(const std::vector<worker_view>& workers) {
+  auto arr = nlohmann::json::array();
+  for (auto& w : workers)
+    arr.push_back({{"id", w.id},
+                   {"name", w.name},
+                   {"address", w.address},
+                   {"status", w.status},
+                   {"task_types", w.task_types},
+                   {"slots", w.slots},
+                   {"busy", w.busy},
+                   {"completed", w.completed},
+                   {"failed", w.failed},
+                   {"joined_at", format_time(w.joined_at)},
+                   {"last_seen", format_time(w.last_seen)}});
+  return arr;
+}
+
 std::string encode_cursor(millis created_at, const std::string& id) {
   return std::to_string(created_at) + "_" + id;
 }

@@ -3,6 +3,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "messages/status.hpp"
 #include "messages/types.hpp"
 
 namespace tasker {
@@ -21,6 +24,15 @@ std::string batch_json(const std::vector<task_record>& recs);
 
 /// The seed API's view of a task (`GET /get-task-output`).
 std::string seed_task_json(const task_record& rec);
+
+/// The counters of the task manager, the dispatcher and persistence as the
+/// objects of `/v1/cluster`.
+nlohmann::json status_json(const manager_status& x);
+nlohmann::json status_json(const dispatcher_status& x);
+nlohmann::json status_json(const persistence_status& x);
+
+/// The worker nodes as the array of `/v1/workers`.
+nlohmann::json workers_json(const std::vector<worker_view>& workers);
 
 /// Encodes a list cursor (created_at and id of the last row) as opaque text.
 std::string encode_cursor(millis created_at, const std::string& id);

@@ -327,31 +327,28 @@ void cluster_status(gateway_broker* self, const ticket& t) {
   auto timeout = std::chrono::seconds(5);
   self->request(deps.manager, timeout, status_atom_v)
     .then(
-      [self, t, tel, timeout](std::string& manager) {
+      [self, t, tel, timeout](manager_status& manager) {
         auto& deps = self->state.deps;
         self->request(deps.dispatcher, timeout, status_atom_v)
           .then(
-            [self, t, tel, timeout, manager](std::string& disp) {
+            [self, t, tel, timeout, manager](dispatcher_status& disp) {
               auto& deps = self->state.deps;
               self->request(deps.persistence, timeout, status_atom_v)
                 .then(
-                  [self, t, tel, manager, disp](std::string& pers) {
-                    auto m = nlohmann::json::parse(manager, nullptr, false);
+                  [self, t, tel, manager, disp](persistence_status& pers) {
                     auto& port_status = self->state.deps.cluster_port;
                     nlohmann::json js{
                       {"ready", tel->state.db_up && tel->state.recovered},
                       {"database", tel->state.db_up ? "up" : "down"},
-                      {"task_manager", m},
-                      {"dispatcher", nlohmann::json::parse(disp, nullptr, false)},
-                      {"persistence", nlohmann::json::parse(pers, nullptr, false)},
+                      {"task_manager", status_json(manager)},
+                      {"dispatcher", status_json(disp)},
+                      {"persistence", status_json(pers)},
                       {"cluster_port",
                        port_status ? nlohmann::json::parse(port_status(),
                                                            nullptr, false)
                                    : nlohmann::json()},
                       {"supervisors",
-                       {{"task_manager",
-                         {{"restarts", m.is_object() ? m["restarts"]
-                                                     : nlohmann::json()}}},
+                       {{"task_manager", {{"restarts", manager.restarts}}},
                         {"gateway",
                          {{"restarts", tel->state.gateway_restarts.load()}}},
                         {"persistence",
@@ -486,9 +483,11 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
           retry_atom_v, plan.task_id);
       return;
     case route_kind::workers:
-      ask<std::string>(self, t, deps.dispatcher, std::chrono::seconds(5),
-          [](std::string& arr) {
-            return json_response(200, "{\"workers\":" + arr + "}");
+      ask<std::vector<worker_view>>(self, t, deps.dispatcher,
+                                    std::chrono::seconds(5),
+          [](std::vector<worker_view>& workers) {
+            return json_response(
+              200, nlohmann::json{{"workers", workers_json(workers)}}.dump());
           },
           workers_atom_v);
       return;

@@ -9,6 +9,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "messages/atoms.hpp"
+#include "messages/status.hpp"
 #include "messages/types.hpp"
 
 namespace tasker {
@@ -85,10 +86,10 @@ using dispatcher_actor = caf::typed_actor<
   caf::reacts_to<tick_atom>,
   /// Stops giving a node new tasks; replies whether the node exists.
   caf::replies_to<drain_atom, std::string>::with<bool>,
-  /// The dispatcher's counters as a JSON object.
-  caf::replies_to<status_atom>::with<std::string>,
-  /// The worker nodes as a JSON array.
-  caf::replies_to<workers_atom>::with<std::string>>;
+  /// The dispatcher's counters.
+  caf::replies_to<status_atom>::with<dispatcher_status>,
+  /// The worker nodes.
+  caf::replies_to<workers_atom>::with<std::vector<worker_view>>>;
 
 /// The batching front of the database: group commits of inserts and updates.
 using persistence_actor = caf::typed_actor<
@@ -100,13 +101,12 @@ using persistence_actor = caf::typed_actor<
   caf::reacts_to<update_atom, task_record>,
   /// Records a task's new state and replies once it is committed.
   caf::replies_to<write_atom, task_record>::with<ok_atom>,
-  /// Replaces the `workers` table with this snapshot (a JSON array of rows),
-  /// in the next batch.
-  caf::reacts_to<workers_atom, std::string>,
+  /// Replaces the `workers` table with this snapshot, in the next batch.
+  caf::reacts_to<workers_atom, std::vector<worker_view>>,
   /// Starts a flush of the buffered writes of one shard (self-message).
   caf::reacts_to<flush_atom, int32_t>,
-  /// The persistence counters as a JSON object.
-  caf::replies_to<status_atom>::with<std::string>>;
+  /// The persistence counters.
+  caf::replies_to<status_atom>::with<persistence_status>>;
 
 /// A database writer (detached): commits one batch at a time.
 using writer_actor = caf::typed_actor<
@@ -154,7 +154,7 @@ using task_manager_actor = caf::typed_actor<
   /// Settles the submission with this number, which the persistence actor
   /// died holding (self-message): was it stored or not?
   caf::reacts_to<insert_atom, uint64_t>,
-  /// The manager's counters as a JSON object.
-  caf::replies_to<status_atom>::with<std::string>>;
+  /// The manager's counters.
+  caf::replies_to<status_atom>::with<manager_status>>;
 
 } // namespace tasker

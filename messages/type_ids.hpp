@@ -6,6 +6,7 @@
 #include <caf/type_id.hpp>
 
 #include "messages/interfaces.hpp"
+#include "messages/status.hpp"
 #include "messages/types.hpp"
 
 // The types tasker sends in messages. Types that cross nodes (the wire
@@ -29,4 +30,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(tasker, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(tasker, (tasker::dispatcher_actor))
   CAF_ADD_TYPE_ID(tasker, (std::vector<tasker::task_assignment>))
   CAF_ADD_TYPE_ID(tasker, (std::vector<tasker::task_outcome>))
+  CAF_ADD_TYPE_ID(tasker, (tasker::manager_status))
+  CAF_ADD_TYPE_ID(tasker, (tasker::dispatcher_status))
+  CAF_ADD_TYPE_ID(tasker, (tasker::persistence_status))
+  CAF_ADD_TYPE_ID(tasker, (tasker::worker_view))
+  CAF_ADD_TYPE_ID(tasker, (std::vector<tasker::worker_view>))
 CAF_END_TYPE_ID_BLOCK(tasker)

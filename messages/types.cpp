@@ -1,5 +1,7 @@
 #include "messages/types.hpp"
 
+#include "messages/status.hpp"
+
 #include <tuple>
 
 namespace tasker {
@@ -63,6 +65,15 @@ bool operator==(const task_outcome& x, const task_outcome& y) {
                   x.worker_id, x.started_at, x.finished_at)
          == std::tie(y.id, y.attempt, y.ok, y.result, y.error, y.retryable,
                      y.worker_id, y.started_at, y.finished_at);
+}
+
+bool operator==(const worker_view& x, const worker_view& y) {
+  auto tie = [](const worker_view& v) {
+    return std::tie(v.id, v.name, v.address, v.status, v.task_types, v.slots,
+                    v.busy, v.completed, v.failed, v.joined_at, v.last_seen,
+                    v.protocol_version);
+  };
+  return tie(x) == tie(y);
 }
 
 bool operator==(const node_info& x, const node_info& y) {

@@ -88,9 +88,8 @@ void drain_persistence(caf::actor_system& sys, const persistence_actor& p) {
     bool idle = false;
     self->request(p, std::chrono::seconds(2), status_atom_v)
       .receive(
-        [&](const std::string& js) {
-          auto st = nlohmann::json::parse(js);
-          idle = st["backlog_rows"] == 0 && st["waiting_submits"] == 0;
+        [&](const persistence_status& st) {
+          idle = st.backlog_rows == 0 && st.waiting_submits == 0;
         },
         [&](caf::error&) { idle = true; });
     if (idle)

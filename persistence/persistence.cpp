@@ -208,25 +208,24 @@ persistence(persistence_pointer self, std::vector<writer_actor> writers,
       schedule_flush(self, i);
       return rp;
     },
-    [self](workers_atom, std::string& snapshot) {
+    [self](workers_atom, const std::vector<worker_view>& snapshot) {
       auto& st = self->state;
       auto i = update_shard(st, "workers");
-      st.shards[i].buffer.set_workers(std::move(snapshot));
+      st.shards[i].buffer.set_workers(worker_rows_json(snapshot));
       schedule_flush(self, i);
     },
     [self](flush_atom, int32_t i) { flush(self, static_cast<size_t>(i)); },
-    [self](status_atom) -> std::string {
+    [self](status_atom) {
       auto& st = self->state;
-      nlohmann::json js{{"writers", st.shards.size()},
-                        {"batches", st.batches},
-                        {"rows_written", st.rows_written},
-                        {"failed_batches", st.failed_batches},
-                        {"last_batch_rows", st.last_batch_rows},
-                        {"max_batch_rows", st.max_batch_rows},
-                        {"backlog_rows", backlog(st)},
-                        {"waiting_submits", st.insert_waiters.size()},
-                        {"db_up", st.tel->state.db_up.load()}};
-      return js.dump();
+      return persistence_status{st.shards.size(),
+                                st.batches,
+                                st.rows_written,
+                                st.failed_batches,
+                                st.last_batch_rows,
+                                st.max_batch_rows,
+                                static_cast<uint64_t>(backlog(st)),
+                                st.insert_waiters.size(),
+                                st.tel->state.db_up.load()};
     },
   };
 }

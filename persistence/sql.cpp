@@ -86,6 +86,25 @@ std::string records_json(const std::vector<task_record>& recs) {
   return out;
 }
 
+std::string worker_rows_json(const std::vector<worker_view>& workers) {
+  auto rows = nlohmann::json::array();
+  for (auto& w : workers)
+    rows.push_back({{"id", w.id},
+                    {"address", w.address},
+                    {"status", w.status},
+                    {"task_types", w.task_types},
+                    {"slots", w.slots},
+                    {"joined_at", w.joined_at},
+                    {"last_seen", w.last_seen},
+                    {"metadata",
+                     {{"name", w.name},
+                      {"busy", w.busy},
+                      {"completed", w.completed},
+                      {"failed", w.failed},
+                      {"protocol_version", w.protocol_version}}}});
+  return rows.dump();
+}
+
 void write_buffer::add_insert(std::vector<task_record> group, uint64_t token) {
   // (An empty group, a barrier, counts as a row so that it is flushed.)
   rows_ += std::max<size_t>(group.size(), 1);

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "messages/status.hpp"
 #include "messages/types.hpp"
 
 namespace tasker {
@@ -16,6 +17,11 @@ void append_record_json(std::string& out, const task_record& rec);
 
 /// Encodes records as one JSON array for a single statement parameter.
 std::string records_json(const std::vector<task_record>& recs);
+
+/// Encodes a worker registry snapshot as the rows of the `workers` table
+/// (`statements::replace_workers`): times in epoch milliseconds, what the
+/// table has no column for in `metadata`.
+std::string worker_rows_json(const std::vector<worker_view>& workers);
 
 /// Pending writes of one writer: submission groups and coalesced updates
 /// (the latest state of a task wins), each with the tokens of its waiters.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/log.hpp"
+#include "gateway/encoding.hpp"
 #include "messages/registration.hpp"
 #include "messages/type_ids.hpp"
 #include "messages/types.hpp"
@@ -79,14 +80,24 @@ struct actor_fixture : test_coordinator_fixture<Config> {
     return out;
   }
 
-  /// Asks `hdl` for a JSON document (status_atom, workers_atom), runs the
-  /// scheduler and parses the answer, which must have come.
-  template <class Handle, class... Ts>
+  /// Asks `hdl` for a report of type `Reply` (status_atom, workers_atom),
+  /// runs the scheduler and renders the answer, which must have come, as the
+  /// gateway does for `/v1/cluster` and `/v1/workers`.
+  template <class Reply, class Handle, class... Ts>
   nlohmann::json ask_json(const Handle& hdl, Ts... xs) {
-    auto r = ask<std::string>(hdl, xs...);
+    auto r = ask<Reply>(hdl, xs...);
     this->sched.run();
     CAF_REQUIRE(r->value);
-    return nlohmann::json::parse(*r->value);
+    return render(*r->value);
+  }
+
+  static nlohmann::json render(const std::vector<worker_view>& workers) {
+    return workers_json(workers);
+  }
+
+  template <class Status>
+  static nlohmann::json render(const Status& x) {
+    return status_json(x);
   }
 };
 

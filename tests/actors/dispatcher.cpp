@@ -153,7 +153,7 @@ struct fixture : actor_fixture<> {
   }
 
   nlohmann::json status() {
-    return ask_json(disp, status_atom_v);
+    return ask_json<dispatcher_status>(disp, status_atom_v);
   }
 
   static strings ids(const node_log& log) {
@@ -231,7 +231,7 @@ CAF_TEST(a node with another protocol version is refused) {
   CAF_REQUIRE(r->done);
   CAF_CHECK(!r->value);
   CAF_CHECK_EQUAL(code_of(r->err), ec::unauthorized);
-  auto workers = ask_json(disp, workers_atom_v);
+  auto workers = ask_json<std::vector<worker_view>>(disp, workers_atom_v);
   CAF_CHECK_EQUAL(workers.size(), 0u);
 }
 
@@ -246,7 +246,7 @@ CAF_TEST(credits are spread over nodes by load) {
   CAF_CHECK_EQUAL(ids(*a), (strings{"t0", "t3"}));
   CAF_CHECK_EQUAL(ids(*b), (strings{"t1", "t2", "t4", "t5"}));
   CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 2);
-  auto js = ask_json(disp, workers_atom_v);
+  auto js = ask_json<std::vector<worker_view>>(disp, workers_atom_v);
   CAF_REQUIRE_EQUAL(js.size(), 2u);
   CAF_CHECK_EQUAL(js[0]["id"].get<std::string>(), "a");
   CAF_CHECK_EQUAL(js[0]["busy"].get<int>(), 2);
@@ -512,7 +512,7 @@ CAF_TEST(a lost node fails its running attempts) {
   CAF_CHECK_EQUAL(of("t2").results.size(), 1u);
   CAF_CHECK_EQUAL(status()["nodes"].get<int>(), 0);
   CAF_CHECK_EQUAL(status()["dead_nodes"].get<int>(), 1);
-  auto workers = ask_json(disp, workers_atom_v);
+  auto workers = ask_json<std::vector<worker_view>>(disp, workers_atom_v);
   CAF_REQUIRE_EQUAL(workers.size(), 1u);
   CAF_CHECK_EQUAL(workers[0]["status"], "DEAD");
   // The queued attempt waits for the next node.

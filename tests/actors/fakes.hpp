@@ -36,8 +36,8 @@ fake_dispatcher(dispatcher_actor::pointer,
     [](heartbeat_atom, std::string&) { return true; },
     [](tick_atom) {},
     [](drain_atom, std::string&) { return false; },
-    [](status_atom) { return std::string{"{}"}; },
-    [](workers_atom) { return std::string{"[]"}; },
+    [](status_atom) { return dispatcher_status{}; },
+    [](workers_atom) { return std::vector<worker_view>{}; },
   };
 }
 
@@ -88,9 +88,9 @@ fake_persistence(fake_persistence_actor::pointer self,
         rp.deliver(ok_atom_v);
       return rp;
     },
-    [](workers_atom, std::string&) {},
+    [](workers_atom, const std::vector<worker_view>&) {},
     [](flush_atom, int32_t) {},
-    [](status_atom) { return std::string{"{}"}; },
+    [](status_atom) { return persistence_status{}; },
     [log](ok_atom) {
       for (auto& rp : log->held)
         rp.deliver(ok_atom_v);

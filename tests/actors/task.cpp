@@ -53,7 +53,7 @@ fake_manager(task_manager_actor::pointer, std::shared_ptr<manager_log> log) {
     [](timeout_atom, uint64_t) {},
     [](insert_atom, uint64_t) {},
     [](write_atom, uint64_t) {},
-    [](status_atom) { return std::string{"{}"}; },
+    [](status_atom) { return manager_status{}; },
   };
 }
 

@@ -93,7 +93,7 @@ struct fixture : actor_fixture<> {
   }
 
   nlohmann::json status() {
-    return ask_json(mgr, status_atom_v);
+    return ask_json<manager_status>(mgr, status_atom_v);
   }
 
   /// A second manager, whose persistence actor logs to `log`.
@@ -240,7 +240,7 @@ CAF_TEST(submissions the persistence actor died holding are read back) {
   CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 2u);
   CAF_CHECK_EQUAL(disp_log->enqueued[0].id, stored.id);
   CAF_CHECK_EQUAL(disp_log->enqueued[1].id, stored_too.id);
-  auto st = ask_json(m, status_atom_v);
+  auto st = ask_json<manager_status>(m, status_atom_v);
   CAF_CHECK_EQUAL(st["in_doubt_stored"].get<int>(), 1);
   CAF_CHECK_EQUAL(st["in_doubt_not_stored"].get<int>(), 1);
   // Nothing is left counted against max_pending but the live task.

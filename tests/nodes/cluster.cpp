@@ -143,8 +143,8 @@ struct fixture : point_to_point_fixture<base_fixture> {
     auto n = std::make_shared<size_t>(0);
     auto client = earth.sys.spawn([=](caf::event_based_actor* self) {
       self->request(disp, caf::infinite, workers_atom_v)
-        .then([n](std::string& js) {
-          *n = static_cast<size_t>(std::count(js.begin(), js.end(), '{'));
+        .then([n](std::vector<worker_view>& workers) {
+          *n = workers.size();
         });
     });
     actors.push_back(client);

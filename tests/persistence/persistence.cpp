@@ -114,7 +114,7 @@ struct fixture : actor_fixture<> {
   }
 
   nlohmann::json status() {
-    return ask_json(pers, status_atom_v);
+    return ask_json<persistence_status>(pers, status_atom_v);
   }
 
   /// Lets `d` pass in virtual time; returns how many batches writer 0 got.
