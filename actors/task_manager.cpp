@@ -160,7 +160,7 @@ void send_write(task_manager_pointer self, uint64_t token) {
             if (err.category() == caf::atom("system")
                 && ++j->second.bounces <= 50) {
               self->delayed_send(self, std::chrono::milliseconds(100),
-                                 write_atom_v, token);
+                                 resend_atom_v, token);
               return;
             }
             end_write(self, token, err);
@@ -188,7 +188,7 @@ void doubt(task_manager_pointer self, uint64_t token) {
   st.admitting -= p->second.admitted;
   st.in_doubt_submits[token] = {std::move(p->second.ids), 0};
   st.inserting.erase(p);
-  self->delayed_send(self, std::chrono::milliseconds(50), insert_atom_v, token);
+  self->delayed_send(self, std::chrono::milliseconds(50), settle_atom_v, token);
 }
 
 /// A submission that could not be settled now is tried again in 250 ms, for
@@ -201,7 +201,7 @@ void retry_settle(task_manager_pointer self, uint64_t token,
   if (j == st.in_doubt_submits.end())
     return;
   if (++j->second.tries < 240) {
-    self->delayed_send(self, std::chrono::milliseconds(250), insert_atom_v,
+    self->delayed_send(self, std::chrono::milliseconds(250), settle_atom_v,
                        token);
     return;
   }
@@ -510,7 +510,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       auto token = st.next_submit++;
       st.submits.emplace(token, rp);
       if (st.submit_timeout.count() > 0)
-        self->delayed_send(self, st.submit_timeout, timeout_atom_v, token);
+        self->delayed_send(self, st.submit_timeout, expire_atom_v, token);
       // (The ids in order, for a read-back should the persistence actor die
       // with the submission.)
       auto& entry = st.inserting[token];
@@ -691,8 +691,8 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       remember(st, std::move(rec));
     },
     [self](recover_atom) { load_due(self); },
-    [self](insert_atom, uint64_t token) { settle_in_doubt(self, token); },
-    [self](write_atom, uint64_t token) { send_write(self, token); },
+    [self](settle_atom, uint64_t token) { settle_in_doubt(self, token); },
+    [self](resend_atom, uint64_t token) { send_write(self, token); },
     [self](rewrite_atom, caf::actor& hdl) {
       auto& st = self->state;
       auto deps = std::make_shared<task_deps>(*st.deps);
@@ -727,7 +727,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       for (auto& kv : st.live)
         self->send(kv.second, redispatch_atom_v, generation, hdl);
     },
-    [self](timeout_atom, uint64_t token) {
+    [self](expire_atom, uint64_t token) {
       auto& st = self->state;
       auto i = st.submits.find(token);
       if (i == st.submits.end())

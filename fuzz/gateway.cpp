@@ -178,9 +178,9 @@ fake_manager(fake_manager_actor::pointer self, held_ptr held) {
     [](recover_atom) {},
     [](redispatch_atom, uint64_t, caf::actor&) {},
     [](rewrite_atom, caf::actor&) {},
-    [](write_atom, uint64_t) {},
-    [](timeout_atom, uint64_t) {},
-    [](insert_atom, uint64_t) {},
+    [](resend_atom, uint64_t) {},
+    [](expire_atom, uint64_t) {},
+    [](settle_atom, uint64_t) {},
     [](status_atom) { return manager_status{}; },
     [held](ok_atom) { held->release(); },
   };

@@ -2,8 +2,10 @@
 
 #include <caf/type_id.hpp>
 
-// Atoms of tasker's messages. CAF's own atoms (get_atom, ok_atom, flush_atom,
-// tick_atom, timeout_atom, join_atom, update_atom, ...) are reused where they fit.
+// Atoms of tasker's messages between components. CAF's own atoms (get_atom,
+// ok_atom, flush_atom, tick_atom, timeout_atom, join_atom, update_atom, ...)
+// are reused where they fit. Self-messages have atoms of their own, in
+// messages/internal.hpp.
 
 CAF_ADD_ATOM(tasker, tasker, submit_atom, "submit")
 CAF_ADD_ATOM(tasker, tasker, cancel_atom, "cancel")
@@ -12,15 +14,12 @@ CAF_ADD_ATOM(tasker, tasker, result_atom, "result")
 CAF_ADD_ATOM(tasker, tasker, start_atom, "start")
 CAF_ADD_ATOM(tasker, tasker, enqueue_atom, "enqueue")
 CAF_ADD_ATOM(tasker, tasker, run_atom, "run")
-CAF_ADD_ATOM(tasker, tasker, done_atom, "done")
 CAF_ADD_ATOM(tasker, tasker, status_atom, "status")
 CAF_ADD_ATOM(tasker, tasker, list_atom, "list")
 CAF_ADD_ATOM(tasker, tasker, insert_atom, "insert")
 CAF_ADD_ATOM(tasker, tasker, write_atom, "write")
 CAF_ADD_ATOM(tasker, tasker, recover_atom, "recover")
 CAF_ADD_ATOM(tasker, tasker, finished_atom, "finished")
-CAF_ADD_ATOM(tasker, tasker, dispatch_atom, "dispatch")
-CAF_ADD_ATOM(tasker, tasker, wait_atom, "wait")
 CAF_ADD_ATOM(tasker, tasker, workers_atom, "workers")
 CAF_ADD_ATOM(tasker, tasker, drain_atom, "drain")
 CAF_ADD_ATOM(tasker, tasker, heartbeat_atom, "heartbeat")

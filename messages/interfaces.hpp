@@ -9,6 +9,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "messages/atoms.hpp"
+#include "messages/internal.hpp"
 #include "messages/status.hpp"
 #include "messages/types.hpp"
 
@@ -22,7 +23,7 @@ using node_actor = caf::typed_actor<
   caf::reacts_to<run_atom, std::vector<task_assignment>>,
   /// Tells a running attempt (id, attempt) to stop: its handler sees the flag.
   caf::reacts_to<cancel_atom, std::string, int32_t>,
-  /// An executor finished an attempt (node-internal).
+  /// An executor finished an attempt (internal).
   caf::reacts_to<done_atom, task_outcome>,
   /// Drain: take no new attempts, finish the running ones, report them and
   /// leave (from the dispatcher, or from the worker process on SIGTERM).
@@ -147,13 +148,13 @@ using task_manager_actor = caf::typed_actor<
   /// again.
   caf::reacts_to<rewrite_atom, caf::actor>,
   /// Sends write N again (self-message): the persistence actor was gone.
-  caf::reacts_to<write_atom, uint64_t>,
+  caf::reacts_to<resend_atom, uint64_t>,
   /// The submission with this number waited too long for its commit
   /// (self-message): its client gets `unavailable`.
-  caf::reacts_to<timeout_atom, uint64_t>,
+  caf::reacts_to<expire_atom, uint64_t>,
   /// Settles the submission with this number, which the persistence actor
   /// died holding (self-message): was it stored or not?
-  caf::reacts_to<insert_atom, uint64_t>,
+  caf::reacts_to<settle_atom, uint64_t>,
   /// The manager's counters.
   caf::replies_to<status_atom>::with<manager_status>>;
 
