@@ -13,14 +13,10 @@ namespace tasker {
 
 namespace {
 
-std::string flight_key(const std::string& id, int32_t attempt) {
-  return id + "#" + std::to_string(attempt);
-}
-
 const char* status_of(const dispatcher_state::node& n) {
-  if (n.dead)
+  if (n.live == liveness::dead)
     return "DEAD";
-  if (n.suspect)
+  if (n.live == liveness::suspect)
     return "SUSPECT";
   if (n.draining)
     return "DRAINING";
@@ -29,13 +25,16 @@ const char* status_of(const dispatcher_state::node& n) {
 
 /// Whether a node may get new attempts.
 bool accepts_work(const dispatcher_state::node& n) {
-  return !n.dead && !n.suspect && !n.draining;
+  return n.live == liveness::alive && !n.draining;
 }
 
 void update_node_gauges(dispatcher_state& st) {
   int64_t counts[4] = {0, 0, 0, 0};
   for (auto& [id, n] : st.nodes)
-    ++counts[n.dead ? 3 : n.suspect ? 2 : n.draining ? 1 : 0];
+    ++counts[n.live == liveness::dead      ? 3
+             : n.live == liveness::suspect ? 2
+             : n.draining                  ? 1
+                                           : 0];
   const char* names[4] = {"ALIVE", "DRAINING", "SUSPECT", "DEAD"};
   for (int i = 0; i < 4; ++i)
     st.tel->stats.set_workers(names[i], counts[i]);
@@ -110,7 +109,7 @@ void dispatch(dispatcher_pointer self) {
     st.waiting.erase(i);
     auto now = now_ms();
     auto& a = entry.assignment;
-    auto key = flight_key(a.id, a.attempt);
+    attempt_key key{a.id, a.attempt};
     dispatcher_state::running r{target->id, a.type, entry.owner,
                                 now + a.timeout_ms, false};
     st.deadlines.emplace(r.deadline, key);
@@ -133,14 +132,12 @@ void dispatch(dispatcher_pointer self) {
 }
 
 /// Withdraws a running attempt: its node is told to stop it.
-void withdraw(dispatcher_pointer self, const std::string& key,
-              dispatcher_state::running& r, const std::string& id,
-              int32_t attempt) {
+void withdraw(dispatcher_pointer self, const attempt_key& key,
+              dispatcher_state::running& r) {
   auto& st = self->state;
   r.withdrawn = true;
   if (auto n = st.nodes.find(r.node_id); n != st.nodes.end())
-    self->send(n->second.handle, cancel_atom_v, id, attempt);
-  (void) key;
+    self->send(n->second.handle, cancel_atom_v, key.id, key.attempt);
 }
 
 /// Marks a node DEAD: every attempt it runs counts as failed and goes back to
@@ -155,10 +152,9 @@ void declare_dead(dispatcher_pointer self, dispatcher_state::node& n,
       continue;
     }
     if (!f->second.withdrawn) {
-      auto sep = f->first.rfind('#');
       task_outcome out;
-      out.id = f->first.substr(0, sep);
-      out.attempt = static_cast<int32_t>(std::stol(f->first.substr(sep + 1)));
+      out.id = f->first.id;
+      out.attempt = f->first.attempt;
       out.ok = false;
       out.retryable = true;
       out.error = "worker node " + n.id + " was lost during the attempt";
@@ -168,7 +164,7 @@ void declare_dead(dispatcher_pointer self, dispatcher_state::node& n,
     st.deadlines.erase({f->second.deadline, f->first});
     f = st.in_flight.erase(f);
   }
-  n.dead = true;
+  n.live = liveness::dead;
   n.dead_at = now_ms();
   n.busy = 0;
   update_node_gauges(st);
@@ -182,7 +178,7 @@ void check_liveness(dispatcher_pointer self, const dispatcher_config& cfg) {
   auto now = now_ms();
   for (auto i = st.nodes.begin(); i != st.nodes.end();) {
     auto& n = i->second;
-    if (n.dead) {
+    if (n.live == liveness::dead) {
       if (now - n.dead_at > cfg.forget_dead_after_ms)
         i = st.nodes.erase(i);
       else
@@ -195,8 +191,9 @@ void check_liveness(dispatcher_pointer self, const dispatcher_config& cfg) {
       // Whatever it still runs is not ours any more; if it is alive after
       // all, it joins again.
       self->send_exit(n.handle, caf::exit_reason::user_shutdown);
-    } else if (silent > cfg.suspect_after_ms && !n.suspect) {
-      n.suspect = true;
+    } else if (silent > cfg.suspect_after_ms
+               && n.live != liveness::suspect) {
+      n.live = liveness::suspect;
       log::warning(st.name, "worker node suspect",
                    {{"node", n.id}, {"silent_ms", silent}});
       update_node_gauges(st);
@@ -244,12 +241,9 @@ void check_timeouts(dispatcher_pointer self) {
     auto i = st.in_flight.find(key);
     if (i == st.in_flight.end() || i->second.withdrawn)
       continue;
-    auto sep = key.rfind('#');
-    auto id = key.substr(0, sep);
-    auto attempt = static_cast<int32_t>(std::stol(key.substr(sep + 1)));
     ++st.timeouts;
-    withdraw(self, key, i->second, id, attempt);
-    self->send(i->second.owner, timeout_atom_v, attempt);
+    withdraw(self, key, i->second);
+    self->send(i->second.owner, timeout_atom_v, key.attempt);
   }
 }
 
@@ -270,7 +264,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
     auto& st = self->state;
     for (auto i = st.nodes.begin(); i != st.nodes.end(); ++i) {
       auto& n = i->second;
-      if (n.dead || n.handle.address() != msg.source)
+      if (n.live == liveness::dead || n.handle.address() != msg.source)
         continue;
       if (n.draining && n.busy == 0) {
         // Drained and gone, as asked.
@@ -331,7 +325,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       auto base = info.name.empty() ? std::string{"node"} : info.name;
       // A node that comes back after it was declared DEAD takes its old id.
       if (auto old = st.nodes.find(base);
-          old != st.nodes.end() && old->second.dead)
+          old != st.nodes.end() && old->second.live == liveness::dead)
         st.nodes.erase(old);
       auto id = base;
       for (int n = 2; st.nodes.count(id) > 0; ++n)
@@ -358,7 +352,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       auto& st = self->state;
       // Queued again after a restart of the dispatcher, but this one already
       // started it: the start is on its way to the task.
-      if (st.in_flight.count(flight_key(a.id, a.attempt)) > 0)
+      if (st.in_flight.count(attempt_key{a.id, a.attempt}) > 0)
         return;
       // A task has at most one queued attempt: a newer one replaces it.
       if (auto i = st.waiting.find(a.id); i != st.waiting.end()) {
@@ -381,10 +375,10 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
         update_gauges(st);
         return;
       }
-      auto key = flight_key(id, attempt);
+      attempt_key key{id, attempt};
       if (auto i = st.in_flight.find(key);
           i != st.in_flight.end() && !i->second.withdrawn)
-        withdraw(self, key, i->second, id, attempt);
+        withdraw(self, key, i->second);
     },
     [self](result_atom, std::vector<task_outcome>& outs) {
       auto& st = self->state;
@@ -396,7 +390,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
           log::warning(st.name, "a worker node sent an outcome the database "
                                 "would refuse",
                        {{"task_id", out.id}, {"attempt", out.attempt}});
-        auto key = flight_key(out.id, out.attempt);
+        attempt_key key{out.id, out.attempt};
         auto i = st.in_flight.find(key);
         if (i == st.in_flight.end()) {
           ++st.stale_results;
@@ -423,7 +417,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
     [self](heartbeat_atom, const std::string& id) -> bool {
       auto& st = self->state;
       auto i = st.nodes.find(id);
-      if (i == st.nodes.end() || i->second.dead)
+      if (i == st.nodes.end() || i->second.live == liveness::dead)
         return false;
       // Only the node itself speaks for its id: after a restart of the
       // dispatcher another node of the same name may have joined as it.
@@ -431,8 +425,8 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
           != caf::actor_cast<caf::strong_actor_ptr>(i->second.handle))
         return false;
       i->second.last_seen = now_ms();
-      if (i->second.suspect) {
-        i->second.suspect = false;
+      if (i->second.live == liveness::suspect) {
+        i->second.live = liveness::alive;
         log::info(st.name, "worker node heard again", {{"node", id}});
         update_node_gauges(st);
         dispatch(self);
@@ -451,7 +445,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
     [self](drain_atom, const std::string& id) -> bool {
       auto& st = self->state;
       auto i = st.nodes.find(id);
-      if (i == st.nodes.end() || i->second.dead)
+      if (i == st.nodes.end() || i->second.live == liveness::dead)
         return false;
       if (!i->second.draining) {
         i->second.draining = true;
@@ -468,7 +462,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       auto& st = self->state;
       uint64_t dead = 0;
       for (auto& kv : st.nodes)
-        dead += kv.second.dead ? 1 : 0;
+        dead += kv.second.live == liveness::dead ? 1 : 0;
       return dispatcher_status{st.waiting.size(), st.in_flight.size(),
                                st.nodes.size() - dead,  dead,
                                st.dispatched,           st.timeouts,

@@ -9,6 +9,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/attempt_key.hpp"
 #include "common/telemetry.hpp"
 #include "messages/interfaces.hpp"
 
@@ -45,6 +46,9 @@ struct dispatcher_config {
 /// scheduled time, then arrival.
 using queue_key = std::tuple<int32_t, millis, uint64_t, std::string>;
 
+/// How the dispatcher hears a worker node.
+enum class liveness : uint8_t { alive, suspect, dead };
+
 /// State of the dispatcher.
 struct dispatcher_state {
   static inline constexpr const char* name = "dispatcher";
@@ -77,12 +81,12 @@ struct dispatcher_state {
     uint64_t failed = 0;
     millis joined_at = 0;
     millis last_seen = 0;
-    /// Draining: finishes what it runs, then leaves.
+    /// Whether it is heard: SUSPECT (silent for a while) gets no new
+    /// attempts until it is heard again; DEAD (disconnected or silent too
+    /// long) is gone, its attempts run elsewhere.
+    liveness live = liveness::alive;
+    /// Draining: finishes what it runs, then leaves (whatever its liveness).
     bool draining = false;
-    /// Silent for a while: no new attempts until it is heard again.
-    bool suspect = false;
-    /// Lost: disconnected or silent too long.
-    bool dead = false;
     millis dead_at = 0;
     /// When it last got an attempt (dispatch count); breaks ties between
     /// equally loaded nodes, so they take turns.
@@ -93,10 +97,10 @@ struct dispatcher_state {
   std::map<std::string, std::set<queue_key>> queues;
   /// Queued attempts by task id.
   std::unordered_map<std::string, queued> waiting;
-  /// Running attempts by "id#attempt".
-  std::unordered_map<std::string, running> in_flight;
+  /// Running attempts.
+  std::unordered_map<attempt_key, running, attempt_key_hash> in_flight;
   /// Deadlines of running attempts.
-  std::set<std::pair<millis, std::string>> deadlines;
+  std::set<std::pair<millis, attempt_key>> deadlines;
   std::map<std::string, node> nodes;
   uint64_t seq = 0;
   uint64_t dispatched = 0;
