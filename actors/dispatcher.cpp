@@ -107,7 +107,7 @@ void dispatch(dispatcher_pointer self) {
     auto i = st.waiting.find(id);
     auto entry = std::move(i->second);
     st.waiting.erase(i);
-    auto now = now_ms();
+    auto now = now_ms(self);
     auto& a = entry.assignment;
     attempt_key key{a.id, a.attempt};
     dispatcher_state::running r{target->id, a.type, entry.owner,
@@ -158,14 +158,14 @@ void declare_dead(dispatcher_pointer self, dispatcher_state::node& n,
       out.ok = false;
       out.retryable = true;
       out.error = "worker node " + n.id + " was lost during the attempt";
-      out.finished_at = now_ms();
+      out.finished_at = now_ms(self);
       self->send(f->second.owner, result_atom_v, std::move(out));
     }
     st.deadlines.erase({f->second.deadline, f->first});
     f = st.in_flight.erase(f);
   }
   n.live = liveness::dead;
-  n.dead_at = now_ms();
+  n.dead_at = now_ms(self);
   n.busy = 0;
   update_node_gauges(st);
   update_gauges(st);
@@ -175,7 +175,7 @@ void declare_dead(dispatcher_pointer self, dispatcher_state::node& n,
 /// SUSPECT after a short silence, DEAD after a long one; forgets the dead.
 void check_liveness(dispatcher_pointer self, const dispatcher_config& cfg) {
   auto& st = self->state;
-  auto now = now_ms();
+  auto now = now_ms(self);
   for (auto i = st.nodes.begin(); i != st.nodes.end();) {
     auto& n = i->second;
     if (n.live == liveness::dead) {
@@ -234,7 +234,7 @@ void write_registry(dispatcher_pointer self, const dispatcher_config& cfg) {
 
 void check_timeouts(dispatcher_pointer self) {
   auto& st = self->state;
-  auto now = now_ms();
+  auto now = now_ms(self);
   while (!st.deadlines.empty() && st.deadlines.begin()->first <= now) {
     auto key = st.deadlines.begin()->second;
     st.deadlines.erase(st.deadlines.begin());
@@ -332,7 +332,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
         id = base + "-" + std::to_string(n);
       info.name = id;
       self->monitor(hdl);
-      auto now = now_ms();
+      auto now = now_ms(self);
       dispatcher_state::node n;
       n.id = id;
       n.info = std::move(info);
@@ -382,7 +382,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
     },
     [self](result_atom, std::vector<task_outcome>& outs) {
       auto& st = self->state;
-      auto now = now_ms();
+      auto now = now_ms(self);
       auto sender = self->current_sender();
       bool remote = sender != nullptr && sender->node() != self->node();
       for (auto& out : outs) {
@@ -424,7 +424,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       if (self->current_sender()
           != caf::actor_cast<caf::strong_actor_ptr>(i->second.handle))
         return false;
-      i->second.last_seen = now_ms();
+      i->second.last_seen = now_ms(self);
       if (i->second.live == liveness::suspect) {
         i->second.live = liveness::alive;
         log::info(st.name, "worker node heard again", {{"node", id}});

@@ -20,7 +20,7 @@ double unit_random() {
 /// Queues the next attempt now, or when it is due.
 void schedule(task_pointer self) {
   auto& rec = self->state.rec;
-  auto delay = rec.scheduled_at - now_ms();
+  auto delay = rec.scheduled_at - now_ms(self);
   if (delay > 0) {
     self->delayed_send(self, std::chrono::milliseconds(delay), dispatch_atom_v);
     return;
@@ -105,7 +105,7 @@ void on_outcome(task_pointer self, task_outcome out) {
     out.retryable = false;
   }
   auto worker = out.worker_id;
-  if (!apply_outcome(st.rec, out, st.deps->backoff, unit_random(), now_ms())) {
+  if (!apply_outcome(st.rec, out, st.deps->backoff, unit_random(), now_ms(self))) {
     log::debug(st.name, "outcome dropped: not the current attempt",
                {{"task_id", out.id}, {"attempt", out.attempt}});
     return;
@@ -123,7 +123,7 @@ void on_outcome(task_pointer self, task_outcome out) {
             {{"task_id", st.rec.id},
              {"attempt", st.rec.attempts},
              {"error", st.rec.error},
-             {"retry_in_ms", st.rec.scheduled_at - now_ms()}});
+             {"retry_in_ms", st.rec.scheduled_at - now_ms(self)}});
   schedule(self);
 }
 
@@ -185,10 +185,10 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
         out.retryable = true;
         out.error = "the dispatcher restarted during attempt "
                     + std::to_string(st.rec.attempts);
-        out.finished_at = now_ms();
+        out.finished_at = now_ms(self);
         on_outcome(self, std::move(out));
       } else if (st.rec.status == task_status::pending
-                 && st.rec.scheduled_at <= now_ms()) {
+                 && st.rec.scheduled_at <= now_ms(self)) {
         // Queued with the old dispatcher (or on its way to it): queue again.
         // The dispatcher ignores an attempt it already started, and one it
         // still queues is queued again (behind others of its priority and
@@ -250,7 +250,7 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
                        ? st.rec.attempts
                        : st.rec.attempts + 1;
       self->send(st.dispatcher, cancel_atom_v, st.rec.id, attempt);
-      apply_cancel(st.rec, now_ms());
+      apply_cancel(st.rec, now_ms(self));
       st.rec.error = "cancelled by request";
       st.cancel_waiters.push_back(rp);
       finish(self);

@@ -342,9 +342,9 @@ void load_due(task_manager_pointer self) {
   if (st.loading)
     return;
   st.loading = true;
-  st.load_until = now_ms() + st.horizon_ms;
+  st.load_until = now_ms(self) + st.horizon_ms;
   if (st.recovering) {
-    st.recovery_started = now_ms();
+    st.recovery_started = now_ms(self);
     st.load_at = -62135596800000; // 0001-01-01: before any schedule
     st.load_id.clear();
   } else {
@@ -362,7 +362,7 @@ void load_page(task_manager_pointer self) {
     .then(
       [self](std::vector<task_record>& recs) {
         auto& st = self->state;
-        auto now = now_ms();
+        auto now = now_ms(self);
         for (auto& rec : recs) {
           st.load_at = rec.scheduled_at;
           st.load_id = rec.id;
@@ -401,7 +401,7 @@ void load_page(task_manager_pointer self) {
           log::info(st.name, "recovery finished",
                     {{"unfinished_tasks", st.recovered},
                      {"lost_attempts", st.lost_attempts},
-                     {"duration_ms", now_ms() - st.recovery_started},
+                     {"duration_ms", now_ms(self) - st.recovery_started},
                      {"resident_until", format_time(st.resident_until)}});
         }
         self->delayed_send(self, st.load_interval, recover_atom_v);
@@ -463,7 +463,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
           auto& st = self->state;
           if (st.live.count(rec.id) > 0)
             return;
-          apply_recovery(rec, now_ms());
+          apply_recovery(rec, now_ms(self));
           if (is_terminal(rec.status)) {
             write_recovered(self, rec);
             remember(st, std::move(rec));
@@ -598,7 +598,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
           return;
         }
         // A delayed task still waiting in the database: cancel it there.
-        if (!apply_cancel(rec, now_ms())) {
+        if (!apply_cancel(rec, now_ms(self))) {
           rp.deliver(make_error(ec::conflict, "task " + rec.id
                                                 + " cannot be cancelled"));
           return;
@@ -649,7 +649,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       auto& st2 = self->state;
       auto on_record = [self, id, rp, fail](task_record& rec) mutable {
         auto& st = self->state;
-        if (st.live.count(id) > 0 || !apply_retry(rec, now_ms())) {
+        if (st.live.count(id) > 0 || !apply_retry(rec, now_ms(self))) {
           fail(make_error(ec::conflict,
                           "task " + id + " is " + to_string(rec.status)
                             + "; only FAILED or CANCELLED tasks can be "

@@ -385,7 +385,7 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
   auto& st = self->state;
   auto& deps = st.deps;
   auto plan = plan_request(req, *deps.reg, st.cfg.auth_token, st.cfg.limits,
-                           now_ms());
+                           now_ms(self));
   ticket t = t0;
   t.label = plan.r.label;
   auto done = [&](http_response res) { complete(self, t, res); };

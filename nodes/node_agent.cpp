@@ -64,9 +64,9 @@ executor_actor::behavior_type executor(executor_actor::pointer self, node_actor 
       out.id = a.id;
       out.attempt = a.attempt;
       out.worker_id = worker_id;
-      out.started_at = now_ms();
+      out.started_at = now_ms(self);
       auto res = reg->run(a.type, a.params, ctx);
-      out.finished_at = now_ms();
+      out.finished_at = now_ms(self);
       out.ok = res.ok;
       if (res.ok)
         out.result = res.result.dump(-1, ' ', false,
@@ -145,7 +145,7 @@ void join(node_agent_pointer self) {
         auto& st = self->state;
         st.node_id = id;
         st.joining = false;
-        st.last_ack = now_ms();
+        st.last_ack = now_ms(self);
         log::info(st.name, "joined the dispatcher", {{"node", id}});
         start_ticking(self);
         // A drain that came while joining: the dispatcher must know it.
@@ -282,7 +282,7 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
         self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
         return;
       }
-      if (now_ms() - st.last_ack > 5000) {
+      if (now_ms(self) - st.last_ack > 5000) {
         log::warning(st.name, "the coordinator stopped answering");
         st.flags->raise_all();
         self->quit(caf::exit_reason::remote_link_unreachable);
@@ -293,7 +293,7 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
         .then(
           [self, id = st.node_id](bool member) {
             auto& st = self->state;
-            st.last_ack = now_ms();
+            st.last_ack = now_ms(self);
             // (An answer about an id this node no longer has is old news.)
             if (!member && !st.joining && id == st.node_id)
               rejoin(self);

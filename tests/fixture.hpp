@@ -53,6 +53,17 @@ struct actor_fixture : test_coordinator_fixture<Config> {
     this->sched.run();
   }
 
+  /// The time as the actors see it (`now_ms(self)`): the virtual clock of
+  /// the test coordinator, which moves only with `advance_time` and
+  /// triggered timeouts.
+  millis now() const {
+    using namespace std::chrono;
+    return virtual_epoch_ms
+           + duration_cast<milliseconds>(
+               this->sched.clock().current_time.time_since_epoch())
+               .count();
+  }
+
   /// Stops `hdl` when the test ends.
   template <class Handle>
   void keep(const Handle& hdl) {

@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <optional>
-#include <thread>
 
 using namespace tasker;
 using namespace tasker::testing;
@@ -91,7 +90,7 @@ struct fixture : actor_fixture<> {
     rec.max_attempts = max_attempts;
     rec.priority = 4;
     rec.timeout_ms = 5000;
-    rec.created_at = now_ms() - 1000;
+    rec.created_at = now() - 1000;
     rec.updated_at = rec.created_at;
     rec.scheduled_at = rec.created_at;
     if (st == task_status::processing) {
@@ -120,7 +119,6 @@ struct fixture : actor_fixture<> {
     CAF_CHECK_EQUAL(u.error, error);
     CAF_CHECK_GREATER(u.scheduled_at, u.updated_at);
     CAF_CHECK(pers_log->writes.empty());
-    std::this_thread::sleep_for(40ms);
     advance_time(30ms);
     sched.run();
     CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 2u);
@@ -174,7 +172,7 @@ struct fixture : actor_fixture<> {
 
   /// Starts attempt `n` on node-1 (by dispatcher generation `gen`).
   void start(const task_actor& t, int32_t n, uint64_t gen = 0) {
-    self->send(t, start_atom_v, n, std::string{"node-1"}, now_ms(), gen);
+    self->send(t, start_atom_v, n, std::string{"node-1"}, now(), gen);
     sched.run();
   }
 
@@ -217,12 +215,13 @@ CAF_TEST(a pending task enqueues attempt 1) {
 
 CAF_TEST(a task that is not due yet waits for its time) {
   auto rec = record();
-  rec.scheduled_at = now_ms() + 30;
+  rec.scheduled_at = now() + 30;
   spawn_task(rec);
   CAF_CHECK(disp_log->enqueued.empty());
-  std::this_thread::sleep_for(40ms);
+  advance_time(29ms);
+  sched.run();
   CAF_CHECK(disp_log->enqueued.empty());
-  advance_time(30ms);
+  advance_time(1ms);
   sched.run();
   CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 1u);
   CAF_CHECK_EQUAL(disp_log->enqueued[0].attempt, 1);
@@ -289,7 +288,7 @@ CAF_TEST(a reader wait ends after wait_ms with the current state) {
 CAF_TEST(a retryable failure enqueues the next attempt after the back-off) {
   auto t = spawn_task(record());
   start(t, 1);
-  auto before = now_ms();
+  auto before = now();
   self->send(t, result_atom_v, outcome(1, false, "flaky"));
   sched.run();
   // PENDING again, recorded without a commit wait; not re-queued yet.
@@ -300,18 +299,17 @@ CAF_TEST(a retryable failure enqueues the next attempt after the back-off) {
   CAF_CHECK_EQUAL(u.attempts, 1);
   // Back-off of 30 ms with jitter: 22 to 30 ms from now.
   CAF_CHECK_GREATER_OR_EQUAL(u.scheduled_at, before + 22);
-  CAF_CHECK_LESS_OR_EQUAL(u.scheduled_at, now_ms() + 30);
+  CAF_CHECK_LESS_OR_EQUAL(u.scheduled_at, now() + 30);
   CAF_CHECK(pers_log->writes.empty());
   auto shown = get(t);
   CAF_CHECK_EQUAL(shown.status, task_status::pending);
   CAF_CHECK_EQUAL(shown.error, "flaky");
   CAF_CHECK_EQUAL(disp_log->enqueued.size(), 1u);
-  // The actor compares due times with the wall clock: let it pass the due
-  // time, then fire the timer in virtual time.
-  std::this_thread::sleep_for(40ms);
+  // Not before the back-off has passed.
+  advance_time(21ms);
   sched.run();
   CAF_CHECK_EQUAL(disp_log->enqueued.size(), 1u);
-  advance_time(30ms);
+  advance_time(9ms);
   sched.run();
   CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 2u);
   CAF_CHECK_EQUAL(disp_log->enqueued[1].attempt, 2);
@@ -569,7 +567,7 @@ CAF_TEST(the first messages flow as expected) {
          from(t).to(disp).with(_, _, _));
   inject((start_atom, int32_t, std::string, millis, uint64_t),
          from(self).to(t).with(start_atom_v, 1, std::string{"node-1"},
-                               now_ms(), uint64_t{0}));
+                               now(), uint64_t{0}));
   expect((update_atom, task_record), from(t).to(pers).with(_, _));
   CAF_CHECK_EQUAL(pers_log->updates.size(), 1u);
 }

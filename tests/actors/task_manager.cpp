@@ -81,7 +81,7 @@ struct fixture : actor_fixture<> {
 
   task_record submit(millis delay_ms = 0) {
     auto rec = make_record(make_uuid(), task_status::pending, 0);
-    rec.created_at = rec.updated_at = now_ms();
+    rec.created_at = rec.updated_at = now();
     rec.scheduled_at = rec.created_at + delay_ms;
     rec.timeout_ms = 5000;
     db->by_id[rec.id] = rec; // what the insert stores
@@ -199,9 +199,9 @@ CAF_TEST(submissions the persistence actor died holding are read back) {
   auto dying_log = std::make_shared<persistence_log>();
   dying_log->hold_inserts = true;
   auto [m, dying] = with_persistence(dying_log);
-  auto make = [] {
+  auto make = [this] {
     auto rec = make_record(make_uuid(), task_status::pending, 0);
-    rec.created_at = rec.updated_at = rec.scheduled_at = now_ms();
+    rec.created_at = rec.updated_at = rec.scheduled_at = now();
     return rec;
   };
   // The writer had committed the first (a batch of two) before the actor
@@ -253,7 +253,7 @@ CAF_TEST(a retry whose write died with the persistence actor is written again) {
   dying_log->hold = true;
   auto [m, dying] = with_persistence(dying_log);
   auto rec = make_record(make_uuid(), task_status::failed, 3);
-  rec.created_at = rec.updated_at = rec.scheduled_at = now_ms();
+  rec.created_at = rec.updated_at = rec.scheduled_at = now();
   db->by_id[rec.id] = rec;
   auto r = ask<task_record>(m, retry_atom_v, rec.id);
   sched.run();
@@ -303,7 +303,7 @@ CAF_TEST(a task due within the horizon counts against max_pending) {
   state().max_pending = 1;
   submit(1000);
   auto rec = make_record(make_uuid(), task_status::pending, 0);
-  rec.created_at = rec.updated_at = rec.scheduled_at = now_ms();
+  rec.created_at = rec.updated_at = rec.scheduled_at = now();
   auto r = ask<submit_reply>(mgr, submit_atom_v, std::vector<task_record>{rec});
   sched.run();
   CAF_CHECK_EQUAL(code_of(r->err), ec::overloaded);
