@@ -1,20 +1,48 @@
 #include "gateway/routes.hpp"
 
+#include <iterator>
+#include <string_view>
+
 #include "common/format.hpp"
 
 namespace tasker {
 
 namespace {
 
-route make(route_kind kind, std::string label, std::string id = {}) {
-  return {kind, std::move(id), {}, std::move(label)};
-}
+/// One line of the route table: a method on a path pattern, whose segments
+/// are literal or `{name}` (any one segment, captured as the route's id).
+struct route_entry {
+  const char* method;
+  const char* pattern;
+  route_kind kind;
+};
 
-route not_allowed(std::string allow, std::string label) {
-  return {route_kind::method_not_allowed, {}, std::move(allow),
-          std::move(label)};
-}
+/// The routes of docs/API.md. A path takes the first pattern that matches
+/// it, literal segments before captures (`/v1/tasks/batch` before
+/// `/v1/tasks/{id}`); the entries of that pattern give its methods, in the
+/// order of `Allow`.
+constexpr route_entry route_table[] = {
+  {"GET", "/", route_kind::dashboard},
+  {"GET", "/health", route_kind::health},
+  {"GET", "/ready", route_kind::ready},
+  {"GET", "/metrics", route_kind::metrics},
+  {"GET", "/openapi.json", route_kind::openapi},
+  {"POST", "/run-task", route_kind::run_task},
+  {"GET", "/get-task-output", route_kind::get_task_output},
+  {"GET", "/v1/tasks", route_kind::list_tasks},
+  {"POST", "/v1/tasks", route_kind::submit},
+  {"POST", "/v1/tasks/batch", route_kind::batch},
+  {"GET", "/v1/tasks/{id}", route_kind::get_task},
+  {"POST", "/v1/tasks/{id}/cancel", route_kind::cancel},
+  {"POST", "/v1/tasks/{id}/retry", route_kind::retry},
+  {"GET", "/v1/task-types", route_kind::task_types},
+  {"GET", "/v1/workers", route_kind::workers},
+  {"POST", "/v1/workers/{id}/drain", route_kind::drain},
+  {"POST", "/v1/debug/crash/{actor}", route_kind::crash},
+  {"GET", "/v1/cluster", route_kind::cluster},
+};
 
+/// The segments of a path: `/v1/tasks/` is `v1`, `tasks`; `/` is none.
 std::vector<std::string> split_path(const std::string& path) {
   std::vector<std::string> out;
   size_t start = 1;
@@ -32,80 +60,55 @@ std::vector<std::string> split_path(const std::string& path) {
   return out;
 }
 
+/// The table's patterns, split once.
+const std::vector<std::vector<std::string>>& split_patterns() {
+  static const auto all = [] {
+    std::vector<std::vector<std::string>> out;
+    for (auto& entry : route_table)
+      out.push_back(split_path(entry.pattern));
+    return out;
+  }();
+  return all;
+}
+
+/// Whether `parts` fit `pattern`; the captured segment goes to `id`.
+bool fits(const std::vector<std::string>& pattern,
+          const std::vector<std::string>& parts, std::string& id) {
+  if (pattern.size() != parts.size())
+    return false;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (!pattern[i].empty() && pattern[i].front() == '{')
+      id = parts[i];
+    else if (pattern[i] != parts[i])
+      return false;
+  }
+  return true;
+}
+
 } // namespace
 
 route match_route(const std::string& method, const std::string& path) {
   auto parts = split_path(path);
-  auto is = [&](const char* m) { return method == m; };
-  if (parts.empty())
-    return is("GET") ? make(route_kind::dashboard, "/")
-                     : not_allowed("GET", "/");
-  if (parts.size() == 1) {
-    auto& p = parts[0];
-    if (p == "health")
-      return is("GET") ? make(route_kind::health, "/health")
-                       : not_allowed("GET", "/health");
-    if (p == "ready")
-      return is("GET") ? make(route_kind::ready, "/ready")
-                       : not_allowed("GET", "/ready");
-    if (p == "metrics")
-      return is("GET") ? make(route_kind::metrics, "/metrics")
-                       : not_allowed("GET", "/metrics");
-    if (p == "openapi.json")
-      return is("GET") ? make(route_kind::openapi, "/openapi.json")
-                       : not_allowed("GET", "/openapi.json");
-    if (p == "run-task")
-      return is("POST") ? make(route_kind::run_task, "/run-task")
-                        : not_allowed("POST", "/run-task");
-    if (p == "get-task-output")
-      return is("GET") ? make(route_kind::get_task_output, "/get-task-output")
-                       : not_allowed("GET", "/get-task-output");
-    return make(route_kind::not_found, "other");
-  }
-  if (parts[0] != "v1")
-    return make(route_kind::not_found, "other");
-  if (parts[1] == "tasks") {
-    if (parts.size() == 2) {
-      if (is("POST"))
-        return make(route_kind::submit, "/v1/tasks");
-      if (is("GET"))
-        return make(route_kind::list_tasks, "/v1/tasks");
-      return not_allowed("GET, POST", "/v1/tasks");
+  auto& patterns = split_patterns();
+  constexpr size_t n = std::size(route_table);
+  for (size_t i = 0; i < n; ++i) {
+    std::string id;
+    if (!fits(patterns[i], parts, id))
+      continue;
+    // The first pattern that fits is the path's; its entries follow it.
+    std::string_view pattern = route_table[i].pattern;
+    std::string allow;
+    for (size_t j = i; j < n && route_table[j].pattern == pattern; ++j) {
+      if (method == route_table[j].method)
+        return {route_table[j].kind, std::move(id), {}, std::string{pattern}};
+      if (!allow.empty())
+        allow += ", ";
+      allow += route_table[j].method;
     }
-    if (parts.size() == 3 && parts[2] == "batch")
-      return is("POST") ? make(route_kind::batch, "/v1/tasks/batch")
-                        : not_allowed("POST", "/v1/tasks/batch");
-    if (parts.size() == 3)
-      return is("GET") ? make(route_kind::get_task, "/v1/tasks/{id}", parts[2])
-                       : not_allowed("GET", "/v1/tasks/{id}");
-    if (parts.size() == 4 && parts[3] == "cancel")
-      return is("POST")
-               ? make(route_kind::cancel, "/v1/tasks/{id}/cancel", parts[2])
-               : not_allowed("POST", "/v1/tasks/{id}/cancel");
-    if (parts.size() == 4 && parts[3] == "retry")
-      return is("POST")
-               ? make(route_kind::retry, "/v1/tasks/{id}/retry", parts[2])
-               : not_allowed("POST", "/v1/tasks/{id}/retry");
-    return make(route_kind::not_found, "other");
+    return {route_kind::method_not_allowed, {}, std::move(allow),
+            std::string{pattern}};
   }
-  if (parts[1] == "task-types" && parts.size() == 2)
-    return is("GET") ? make(route_kind::task_types, "/v1/task-types")
-                     : not_allowed("GET", "/v1/task-types");
-  if (parts[1] == "workers" && parts.size() == 2)
-    return is("GET") ? make(route_kind::workers, "/v1/workers")
-                     : not_allowed("GET", "/v1/workers");
-  if (parts[1] == "workers" && parts.size() == 4 && parts[3] == "drain")
-    return is("POST")
-             ? make(route_kind::drain, "/v1/workers/{id}/drain", parts[2])
-             : not_allowed("POST", "/v1/workers/{id}/drain");
-  if (parts[1] == "debug" && parts.size() == 4 && parts[2] == "crash")
-    return is("POST")
-             ? make(route_kind::crash, "/v1/debug/crash/{actor}", parts[3])
-             : not_allowed("POST", "/v1/debug/crash/{actor}");
-  if (parts[1] == "cluster" && parts.size() == 2)
-    return is("GET") ? make(route_kind::cluster, "/v1/cluster")
-                     : not_allowed("GET", "/v1/cluster");
-  return make(route_kind::not_found, "other");
+  return {route_kind::not_found, {}, {}, "other"};
 }
 
 bool bearer_matches(const std::string& header, const std::string& token) {
