@@ -23,27 +23,13 @@ void spawn_task(task_manager_pointer self, task_record rec) {
   st.deps->tel->stats.set_live_tasks(static_cast<int64_t>(st.live.size()));
 }
 
-void remember(task_manager_state& st, task_record rec) {
-  if (st.cache_size == 0)
-    return;
-  auto id = rec.id;
-  auto [i, added] = st.cache.insert_or_assign(id, std::move(rec));
-  (void) i;
-  if (added)
-    st.cache_order.push_back(id);
-  while (st.cache.size() > st.cache_size && !st.cache_order.empty()) {
-    st.cache.erase(st.cache_order.front());
-    st.cache_order.pop_front();
-  }
-}
-
 /// Reads a task that has no live actor: cache first, then the database.
 template <class F>
 void with_stored(task_manager_pointer self, const std::string& id,
                  caf::typed_response_promise<task_record> rp, F f) {
   auto& st = self->state;
-  if (auto i = st.cache.find(id); i != st.cache.end()) {
-    auto copy = i->second; // the handler may move from it
+  if (auto cached = st.cache.find(id)) {
+    auto copy = *cached; // the handler may move from it
     f(copy);
     return;
   }
@@ -370,15 +356,15 @@ void load_page(task_manager_pointer self) {
           // moment ago (the cache has it): nothing to load.
           if (st.live.count(rec.id) > 0 || st.cancelling.count(rec.id) > 0)
             continue;
-          if (auto i = st.cache.find(rec.id);
-              i != st.cache.end() && is_terminal(i->second.status))
+          if (auto cached = st.cache.find(rec.id);
+              cached != nullptr && is_terminal(cached->status))
             continue;
           ++st.loaded;
           if (apply_recovery(rec, now)) {
             ++st.lost_attempts;
             if (is_terminal(rec.status)) {
               write_recovered(self, rec);
-              remember(st, std::move(rec));
+              st.cache.remember(std::move(rec));
               continue;
             }
             // (Sent before the task starts, so it lands before the task's
@@ -425,7 +411,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
              persistence_actor persistence, reader_actor reader,
              task_manager_config cfg, telemetry_ptr tel) {
   auto& st = self->state;
-  st.cache_size = cfg.result_cache_size;
+  st.cache.set_capacity(cfg.result_cache_size);
   st.max_pending = cfg.max_pending;
   st.submit_timeout = cfg.submit_timeout;
   st.horizon_ms = cfg.horizon_ms;
@@ -466,7 +452,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
           apply_recovery(rec, now_ms(self));
           if (is_terminal(rec.status)) {
             write_recovered(self, rec);
-            remember(st, std::move(rec));
+            st.cache.remember(std::move(rec));
             return;
           }
           spawn_task(self, std::move(rec));
@@ -612,7 +598,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
             return;
           }
           log::info(st.name, "task CANCELLED", {{"task_id", rec.id}});
-          remember(st, rec);
+          st.cache.remember(rec);
           rp.deliver(rec);
         });
       };
@@ -666,15 +652,14 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
             st.retrying.erase(id);
             // Overwritten, not erased: the id keeps its one place in the
             // eviction order (a live actor answers before the cache).
-            if (auto i = st.cache.find(id); i != st.cache.end())
-              i->second = rec;
+            st.cache.overwrite(rec);
             log::info(st.name, "task retried", {{"task_id", id}});
             spawn_task(self, rec);
             rp.deliver(rec);
           });
       };
-      if (auto i = st2.cache.find(id); i != st2.cache.end()) {
-        auto rec = i->second;
+      if (auto cached = st2.cache.find(id)) {
+        auto rec = *cached;
         on_record(rec);
         return rp;
       }
@@ -688,7 +673,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       st.live.erase(rec.id);
       ++st.finished;
       st.deps->tel->stats.set_live_tasks(static_cast<int64_t>(st.live.size()));
-      remember(st, std::move(rec));
+      st.cache.remember(std::move(rec));
     },
     [self](recover_atom) { load_due(self); },
     [self](settle_atom, uint64_t token) { settle_in_doubt(self, token); },

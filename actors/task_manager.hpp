@@ -11,6 +11,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/result_cache.hpp"
 #include "actors/task.hpp"
 #include "messages/interfaces.hpp"
 
@@ -45,10 +46,8 @@ struct task_manager_state {
   std::unordered_map<std::string, task_actor> live;
   /// Task ids by actor address, for the down handler.
   std::unordered_map<caf::actor_addr, std::string> ids;
-  /// Recently finished tasks, evicted oldest first.
-  std::unordered_map<std::string, task_record> cache;
-  std::deque<std::string> cache_order;
-  size_t cache_size = 100000;
+  /// Recently finished tasks.
+  result_cache cache;
   size_t max_pending = 1000000;
   /// Tasks of submissions being stored (counted against max_pending).
   size_t admitting = 0;
