@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 
 #include "common/log.hpp"
+#include "persistence/idempotency.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/sql.hpp"
 #include "persistence/statements.hpp"
@@ -141,59 +142,11 @@ batch_outcome database::apply(const write_batch& batch) {
         by_key.emplace(rec.idempotency_key, std::move(rec));
       }
     }
-    std::vector<insert_result> results(todo.size());
-    // The ids of the earlier tasks each group matched by key.
-    std::vector<std::vector<std::string>> matched(todo.size());
-    for (size_t k = 0; k < todo.size(); ++k) {
-      auto& group = batch.insert_groups[todo[k]];
-      auto& res = results[k];
-      size_t existing = 0;
-      for (auto& rec : group) {
-        if (inserted.count(rec.id) > 0) {
-          res.tasks.push_back(rec);
-          continue;
-        }
-        auto i = by_key.find(rec.idempotency_key);
-        if (i == by_key.end() || i->second.request_hash != rec.request_hash) {
-          res.status = insert_status::conflict;
-          res.conflict_key = rec.idempotency_key;
-          break;
-        }
-        res.tasks.push_back(i->second);
-        matched[k].push_back(i->second.id);
-        ++existing;
-      }
-      if (res.status == insert_status::conflict)
-        res.tasks.clear();
-      else if (existing == group.size())
-        res.status = insert_status::existing;
-    }
-    // All or none: withdraw what a conflicting group inserted, then what a
-    // group inserted that matched a withdrawn task (it goes round again).
-    std::unordered_set<std::string> undo;
-    std::vector<bool> again(todo.size(), false);
-    auto withdraw = [&](size_t k) {
-      for (auto& rec : batch.insert_groups[todo[k]])
-        if (inserted.count(rec.id) > 0)
-          undo.insert(rec.id);
-    };
-    for (size_t k = 0; k < todo.size(); ++k)
-      if (results[k].status == insert_status::conflict)
-        withdraw(k);
-    for (bool changed = !undo.empty(); changed;) {
-      changed = false;
-      for (size_t k = 0; k < todo.size(); ++k) {
-        if (again[k] || results[k].status == insert_status::conflict)
-          continue;
-        for (auto& id : matched[k])
-          if (undo.count(id) > 0) {
-            again[k] = true;
-            withdraw(k);
-            changed = true;
-            break;
-          }
-      }
-    }
+    std::vector<const std::vector<task_record>*> groups;
+    for (auto g : todo)
+      groups.push_back(&batch.insert_groups[g]);
+    auto round = resolve_idempotency(groups, inserted, by_key);
+    auto& undo = round.undo;
     if (!undo.empty()) {
       auto ids = nlohmann::json(
         std::vector<std::string>(undo.begin(), undo.end()));
@@ -202,10 +155,10 @@ batch_outcome database::apply(const write_batch& batch) {
     // Each round settles at least the conflicting groups, so this ends.
     std::vector<size_t> next;
     for (size_t k = 0; k < todo.size(); ++k) {
-      if (again[k])
+      if (round.again[k])
         next.push_back(todo[k]);
       else
-        out.groups[todo[k]] = std::move(results[k]);
+        out.groups[todo[k]] = std::move(round.results[k]);
     }
     todo = std::move(next);
   }
