@@ -1,0 +1,291 @@
+// The gateway's handlers: what each request asks of the actors, and how
+// their answers become responses (gateway_internal.hpp).
+#include "gateway/gateway_internal.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "common/format.hpp"
+#include "common/log.hpp"
+#include "gateway/docs.hpp"
+#include "gateway/encoding.hpp"
+#include "gateway/routes.hpp"
+#include "messages/error.hpp"
+
+namespace tasker::gateway_detail {
+
+namespace {
+
+http_response from_error(const caf::error& err) {
+  return error_response(code_of(err), message_of(err));
+}
+
+/// Sends a request to an actor and completes the ticket with the mapped
+/// answer; errors become API errors.
+template <class Result, class Handle, class F, class... Ts>
+void ask(gateway_broker* self, const ticket& t, const Handle& dest,
+         caf::timespan timeout, F on_value, Ts&&... xs) {
+  // The gateway keeps its own deadlines (one sweep instead of a clock entry
+  // per request); the actors it asks are local and always answer.
+  auto& st = self->state;
+  if (auto i = st.conns.find(t.hdl); i != st.conns.end()) {
+    auto& c = i->second;
+    auto& s = c.out[t.seq - c.first_seq];
+    s.deadline = st.deadlines.emplace(
+      std::chrono::steady_clock::now()
+        + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          timeout),
+      gateway_state::pending{t.hdl, t.generation, t.seq, t.keep_alive,
+                             t.head, t.label});
+    s.has_deadline = true;
+  }
+  self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
+    .then(
+      [self, t, on_value](Result& val) mutable {
+        complete(self, t, on_value(val));
+      },
+      [self, t](caf::error& err) { complete(self, t, from_error(err)); });
+}
+
+http_response task_response(int status, const task_record& rec) {
+  auto res = json_response(status, task_json(rec));
+  return res;
+}
+
+void submit(gateway_broker* self, const ticket& t,
+            std::vector<task_record> group, bool batch, bool seed) {
+  auto& deps = self->state.deps;
+  ask<submit_reply>(self, t, deps.manager, std::chrono::seconds(30),
+      [batch, seed](submit_reply& rep) {
+        if (seed) {
+          nlohmann::json js{{"task_id", rep.tasks.front().id}};
+          return json_response(rep.existing ? 200 : 202, js.dump());
+        }
+        if (batch)
+          return json_response(rep.existing ? 200 : 202, batch_json(rep.tasks));
+        auto res = task_response(rep.existing ? 200 : 202, rep.tasks.front());
+        res.headers.emplace_back("Location", "/v1/tasks/" + rep.tasks.front().id);
+        return res;
+      },
+      submit_atom_v, std::move(group));
+}
+
+void cluster_status(gateway_broker* self, const ticket& t) {
+  auto& deps = self->state.deps;
+  auto tel = deps.tel;
+  auto timeout = std::chrono::seconds(5);
+  self->request(deps.manager, timeout, status_atom_v)
+    .then(
+      [self, t, tel, timeout](manager_status& manager) {
+        auto& deps = self->state.deps;
+        self->request(deps.dispatcher, timeout, status_atom_v)
+          .then(
+            [self, t, tel, timeout, manager](dispatcher_status& disp) {
+              auto& deps = self->state.deps;
+              self->request(deps.persistence, timeout, status_atom_v)
+                .then(
+                  [self, t, tel, manager, disp](persistence_status& pers) {
+                    auto& port_status = self->state.deps.cluster_port;
+                    nlohmann::json js{
+                      {"ready", tel->state.db_up && tel->state.recovered},
+                      {"database", tel->state.db_up ? "up" : "down"},
+                      {"task_manager", status_json(manager)},
+                      {"dispatcher", status_json(disp)},
+                      {"persistence", status_json(pers)},
+                      {"cluster_port",
+                       port_status ? nlohmann::json::parse(port_status(),
+                                                           nullptr, false)
+                                   : nlohmann::json()},
+                      {"supervisors",
+                       {{"task_manager", {{"restarts", manager.restarts}}},
+                        {"gateway",
+                         {{"restarts", tel->state.gateway_restarts.load()}}},
+                        {"persistence",
+                         {{"restarts",
+                           tel->state.persistence_restarts.load()}}},
+                        {"dispatcher",
+                         {{"restarts",
+                           tel->state.dispatcher_restarts.load()}}}}},
+                      {"gateway",
+                       {{"connections", self->state.conns.size()},
+                        {"requests", self->state.requests},
+                        {"refused_connections", self->state.refused_connections},
+                        {"timed_out_requests", self->state.timed_out_requests},
+                        {"idle_closed", self->state.idle_closed},
+                        {"unread_closed", self->state.unread_closed},
+                        {"held_request_bytes", self->state.held_bytes},
+                        {"held_response_bytes", self->state.out_bytes},
+                        {"lists_in_flight", *self->state.lists_in_flight},
+                        {"list_refusals", self->state.list_refusals},
+                        {"buffer_refusals", self->state.buffer_refusals}}}};
+                    complete(self, t, json_response(200, js.dump()));
+                  },
+                  [self, t](caf::error& err) {
+                    complete(self, t, from_error(err));
+                  });
+            },
+            [self, t](caf::error& err) { complete(self, t, from_error(err)); });
+      },
+      [self, t](caf::error& err) { complete(self, t, from_error(err)); });
+}
+
+} // namespace
+
+void handle(gateway_broker* self, const ticket& t0, http_request& req) {
+  auto& st = self->state;
+  auto& deps = st.deps;
+  auto plan = plan_request(req, *deps.reg, st.cfg.auth_token, st.cfg.limits,
+                           now_ms(self));
+  ticket t = t0;
+  t.label = plan.r.label;
+  auto done = [&](http_response res) { complete(self, t, res); };
+  if (plan.refusal) {
+    done(std::move(*plan.refusal));
+    return;
+  }
+  auto& r = plan.r;
+  switch (r.kind) {
+    case route_kind::not_found:
+    case route_kind::method_not_allowed:
+      // plan_request refuses both.
+      done(error_response(ec::internal, "internal error"));
+      return;
+    case route_kind::health:
+      done(json_response(200, "{\"status\":\"ok\"}"));
+      return;
+    case route_kind::ready: {
+      bool db = deps.tel->state.db_up, rec = deps.tel->state.recovered;
+      nlohmann::json js{{"ready", db && rec},
+                        {"database", db ? "up" : "down"},
+                        {"recovery", rec ? "done" : "running"}};
+      auto res = json_response(db && rec ? 200 : 503, js.dump());
+      if (!(db && rec))
+        res.headers.emplace_back("Retry-After", "1");
+      done(res);
+      return;
+    }
+    case route_kind::metrics: {
+      http_response res;
+      res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      res.body = deps.tel->stats.serialize();
+      done(res);
+      return;
+    }
+    case route_kind::openapi:
+      done(json_response(200, st.openapi));
+      return;
+    case route_kind::dashboard: {
+      http_response res;
+      res.content_type = "text/html; charset=utf-8";
+      res.body = dashboard_html();
+      done(res);
+      return;
+    }
+    case route_kind::task_types:
+      done(json_response(200, st.task_types));
+      return;
+    case route_kind::submit:
+    case route_kind::batch:
+    case route_kind::run_task:
+      submit(self, t, std::move(plan.group), r.kind == route_kind::batch,
+             r.kind == route_kind::run_task);
+      return;
+    case route_kind::get_task:
+      ask<task_record>(self, t, deps.manager,
+          std::chrono::milliseconds(plan.wait_ms + 30000),
+          [](task_record& rec) { return task_response(200, rec); }, get_atom_v,
+          plan.task_id, plan.wait_ms);
+      return;
+    case route_kind::get_task_output:
+      ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
+          [](task_record& rec) {
+            return json_response(200, seed_task_json(rec));
+          },
+          get_atom_v, plan.task_id, int64_t{0});
+      return;
+    case route_kind::list_tasks: {
+      // The reader runs one query at a time: a flood of list requests would
+      // queue there for every other client (and be answered to clients long
+      // gone). Past the bound they are refused at once.
+      auto counter = st.lists_in_flight;
+      if (*counter >= st.cfg.max_lists_in_flight) {
+        ++st.list_refusals;
+        done(error_response(ec::unavailable,
+                            "too many list requests at once; retry later"));
+        return;
+      }
+      ++*counter;
+      // Counted down when the answer's handler goes, answered or not.
+      std::shared_ptr<void> slot{nullptr, [counter](void*) { --*counter; }};
+      ask<task_page>(self, t, deps.reader, std::chrono::seconds(30),
+          [slot](task_page& page) { return json_response(200, page_json(page)); },
+          list_atom_v, plan.query);
+      return;
+    }
+    case route_kind::cancel:
+      ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
+          [](task_record& rec) { return task_response(200, rec); },
+          cancel_atom_v, plan.task_id);
+      return;
+    case route_kind::retry:
+      ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
+          [](task_record& rec) { return task_response(202, rec); },
+          retry_atom_v, plan.task_id);
+      return;
+    case route_kind::workers:
+      ask<std::vector<worker_view>>(self, t, deps.dispatcher,
+                                    std::chrono::seconds(5),
+          [](std::vector<worker_view>& workers) {
+            return json_response(
+              200, nlohmann::json{{"workers", workers_json(workers)}}.dump());
+          },
+          workers_atom_v);
+      return;
+    case route_kind::drain: {
+      auto id = r.id;
+      ask<bool>(self, t, deps.dispatcher, std::chrono::seconds(5),
+          [id](bool found) {
+            if (!found)
+              return error_response(ec::not_found, "no worker node " + id);
+            return json_response(202, nlohmann::json{{"id", id},
+                                                     {"status", "DRAINING"}}
+                                        .dump());
+          },
+          drain_atom_v, id);
+      return;
+    }
+    case route_kind::cluster:
+      cluster_status(self, t);
+      return;
+    case route_kind::crash: {
+      if (!deps.crash) {
+        complete(self, t, error_response(ec::not_found,
+                                         "no such path: /v1/debug/crash/"
+                                           + r.id));
+        return;
+      }
+      auto name = r.id;
+      log::warning(gateway_state::name, "fault injection: crashing an actor",
+                   {{"actor", name}});
+      // (Answered first: crashing the gateway ends this connection.)
+      if (name == "gateway") {
+        complete(self, t, json_response(202, nlohmann::json{{"crashed", name}}
+                                               .dump()));
+        self->delayed_send(self, std::chrono::milliseconds(50), crash_atom_v);
+        return;
+      }
+      if (!deps.crash(name)) {
+        complete(self, t,
+                 error_response(ec::not_found,
+                                "no supervised actor " + name
+                                  + "; one of dispatcher, persistence, "
+                                    "gateway"));
+        return;
+      }
+      complete(self, t,
+               json_response(202, nlohmann::json{{"crashed", name}}.dump()));
+      return;
+    }
+  }
+}
+
+} // namespace tasker::gateway_detail
