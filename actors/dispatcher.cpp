@@ -47,7 +47,7 @@ bool runs_type(const dispatcher_state::node& n, const std::string& type) {
 }
 
 void update_gauges(dispatcher_state& st) {
-  st.tel->stats.set_queue_depth(static_cast<int64_t>(st.waiting.size()));
+  st.tel->stats.set_queue_depth(static_cast<int64_t>(st.queue.size()));
   st.tel->stats.set_in_flight(static_cast<int64_t>(st.in_flight.size()));
 }
 
@@ -74,20 +74,15 @@ void dispatch(dispatcher_pointer self) {
     batches;
   for (;;) {
     // The best queued attempt that some node with a free slot can run.
-    const queue_key* best = nullptr;
-    std::string best_type;
-    for (auto& [type, q] : st.queues) {
-      if (q.empty() || (best != nullptr && !(*q.begin() < *best)))
-        continue;
+    auto best = st.queue.best_type([&st](const std::string& type) {
       for (auto& [nid, n] : st.nodes)
-        if (accepts_work(n) && n.busy < n.info.slots && runs_type(n, type)) {
-          best = &*q.begin();
-          best_type = type;
-          break;
-        }
-    }
-    if (best == nullptr)
+        if (accepts_work(n) && n.busy < n.info.slots && runs_type(n, type))
+          return true;
+      return false;
+    });
+    if (!best)
       break;
+    auto& best_type = *best;
     // The least-loaded node that runs it.
     dispatcher_state::node* target = nullptr;
     for (auto& [nid, n] : st.nodes) {
@@ -102,11 +97,7 @@ void dispatch(dispatcher_pointer self) {
       if (lhs < rhs || (lhs == rhs && n.last_assigned < target->last_assigned))
         target = &n;
     }
-    auto id = std::get<3>(*best);
-    st.queues[best_type].erase(st.queues[best_type].begin());
-    auto i = st.waiting.find(id);
-    auto entry = std::move(i->second);
-    st.waiting.erase(i);
+    auto entry = st.queue.pop(best_type);
     auto now = now_ms(self);
     auto& a = entry.assignment;
     attempt_key key{a.id, a.attempt};
@@ -355,23 +346,12 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       if (st.in_flight.count(attempt_key{a.id, a.attempt}) > 0)
         return;
       // A task has at most one queued attempt: a newer one replaces it.
-      if (auto i = st.waiting.find(a.id); i != st.waiting.end()) {
-        st.queues[i->second.assignment.type].erase(i->second.key);
-        st.waiting.erase(i);
-      }
-      queue_key key{-a.priority, a.scheduled_at, st.seq++, a.id};
-      st.queues[a.type].insert(key);
-      auto id = a.id;
-      st.waiting.emplace(id, dispatcher_state::queued{std::move(a),
-                                                      std::move(owner), key});
+      st.queue.push(std::move(a), std::move(owner));
       dispatch(self);
     },
     [self](cancel_atom, const std::string& id, int32_t attempt) {
       auto& st = self->state;
-      if (auto i = st.waiting.find(id);
-          i != st.waiting.end() && i->second.assignment.attempt == attempt) {
-        st.queues[i->second.assignment.type].erase(i->second.key);
-        st.waiting.erase(i);
+      if (st.queue.remove(id, attempt)) {
         update_gauges(st);
         return;
       }
@@ -463,7 +443,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       uint64_t dead = 0;
       for (auto& kv : st.nodes)
         dead += kv.second.live == liveness::dead ? 1 : 0;
-      return dispatcher_status{st.waiting.size(), st.in_flight.size(),
+      return dispatcher_status{st.queue.size(), st.in_flight.size(),
                                st.nodes.size() - dead,  dead,
                                st.dispatched,           st.timeouts,
                                st.stale_results,        st.paused,

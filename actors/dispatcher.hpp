@@ -10,6 +10,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/attempt_key.hpp"
+#include "actors/ready_queue.hpp"
 #include "common/telemetry.hpp"
 #include "messages/interfaces.hpp"
 
@@ -42,23 +43,12 @@ struct dispatcher_config {
   uint64_t generation = 0;
 };
 
-/// Position of a task in a ready queue: priority (higher first), then
-/// scheduled time, then arrival.
-using queue_key = std::tuple<int32_t, millis, uint64_t, std::string>;
-
 /// How the dispatcher hears a worker node.
 enum class liveness : uint8_t { alive, suspect, dead };
 
 /// State of the dispatcher.
 struct dispatcher_state {
   static inline constexpr const char* name = "dispatcher";
-
-  /// A queued attempt.
-  struct queued {
-    task_assignment assignment;
-    task_actor owner;
-    queue_key key;
-  };
 
   /// An attempt running on a node.
   struct running {
@@ -93,16 +83,13 @@ struct dispatcher_state {
     uint64_t last_assigned = 0;
   };
 
-  /// Ready queues by task type.
-  std::map<std::string, std::set<queue_key>> queues;
-  /// Queued attempts by task id.
-  std::unordered_map<std::string, queued> waiting;
+  /// Queued attempts.
+  ready_queue<task_actor> queue;
   /// Running attempts.
   std::unordered_map<attempt_key, running, attempt_key_hash> in_flight;
   /// Deadlines of running attempts.
   std::set<std::pair<millis, attempt_key>> deadlines;
   std::map<std::string, node> nodes;
-  uint64_t seq = 0;
   uint64_t dispatched = 0;
   uint64_t stale_results = 0;
   uint64_t timeouts = 0;
