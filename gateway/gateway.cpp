@@ -424,9 +424,8 @@ void sweep(gateway_broker* self) {
     abort_connection(self, hdl);
   }
   while (!st.deadlines.empty() && st.deadlines.begin()->first <= now) {
-    auto p = std::move(st.deadlines.begin()->second);
+    auto t = std::move(st.deadlines.begin()->second);
     st.deadlines.erase(st.deadlines.begin());
-    ticket t{p.hdl, p.generation, p.seq, p.keep_alive, p.head, p.label};
     complete(self, t,
              error_response(ec::unavailable,
                             "tasker did not answer in time; retry later"),

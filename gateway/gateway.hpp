@@ -78,12 +78,13 @@ using listen_promise = std::shared_ptr<std::promise<caf::expected<uint16_t>>>;
 struct gateway_state {
   static inline constexpr const char* name = "gateway";
 
-  /// A request waiting for an actor's answer.
+  /// A request waiting for an actor's answer: its response slot.
   struct pending {
     caf::io::connection_handle hdl;
     uint64_t generation;
     uint64_t seq;
     bool keep_alive;
+    /// A HEAD request: the response goes without its body.
     bool head;
     std::string label;
   };

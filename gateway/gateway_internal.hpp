@@ -5,26 +5,13 @@
 // deadlines), and handlers.cpp, what each request asks of the actors and how
 // their answers become responses.
 
-#include <cstdint>
-#include <string>
-
-#include <caf/io/connection_handle.hpp>
-
 #include "gateway/gateway.hpp"
 #include "gateway/http.hpp"
 
 namespace tasker::gateway_detail {
 
 /// Identifies the response slot of one request.
-struct ticket {
-  caf::io::connection_handle hdl;
-  uint64_t generation;
-  uint64_t seq;
-  bool keep_alive;
-  /// A HEAD request: the response goes without its body.
-  bool head;
-  std::string label;
-};
+using ticket = gateway_state::pending;
 
 /// Fills the response slot of `t` with `res` and sends what is ready, in
 /// request order (nothing when the client left or the slot was answered

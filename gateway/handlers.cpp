@@ -34,8 +34,7 @@ void ask(gateway_broker* self, const ticket& t, const Handle& dest,
       std::chrono::steady_clock::now()
         + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           timeout),
-      gateway_state::pending{t.hdl, t.generation, t.seq, t.keep_alive,
-                             t.head, t.label});
+      t);
     s.has_deadline = true;
   }
   self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
