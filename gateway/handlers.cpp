@@ -275,9 +275,10 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
       if (!deps.crash(name)) {
         complete(self, t,
                  error_response(ec::not_found,
-                                "no supervised actor " + name
-                                  + "; one of dispatcher, persistence, "
-                                    "gateway"));
+                                "no actor " + name
+                                  + " to crash; one of dispatcher, "
+                                    "persistence, gateway, task_manager, "
+                                    "reader"));
         return;
       }
       complete(self, t,

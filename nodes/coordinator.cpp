@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <atomic>
 #include <csignal>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <unistd.h>
@@ -55,6 +56,28 @@ private:
   mutable std::mutex mtx_;
   std::map<std::string, caf::actor> children_;
 };
+
+/// Watches the actors that nothing restarts in place, the task manager and
+/// the reader: if one dies, the coordinator stops with exit code 1, as when
+/// restarts come too fast, and recovery at the next start takes over.
+caf::behavior watch_unsupervised(caf::event_based_actor* self,
+                                 std::vector<std::pair<std::string, caf::actor>>
+                                   watched,
+                                 std::function<void()> give_up) {
+  auto names = std::make_shared<std::map<caf::actor_addr, std::string>>();
+  for (auto& [name, hdl] : watched) {
+    (*names)[hdl.address()] = name;
+    self->monitor(hdl);
+  }
+  self->set_down_handler([self, names, give_up](caf::down_msg& msg) {
+    log::error(component, "an unsupervised actor died; stopping",
+               {{"actor", (*names)[msg.source]},
+                {"reason", caf::to_string(msg.reason)}});
+    give_up();
+    self->quit();
+  });
+  return {[](ok_atom) {}};
+}
 
 /// Applies migrations, waiting up to 30 s for the database to accept us.
 bool migrate(const std::string& url) {
@@ -223,6 +246,14 @@ int run_coordinator(const config& cfg) {
     task_manager, first_disp,
     caf::actor_cast<persistence_actor>(children->get("persistence")),
     pers.reader, tcfg, tel);
+  children->set("task_manager", caf::actor_cast<caf::actor>(manager));
+  children->set("reader", caf::actor_cast<caf::actor>(pers.reader));
+  auto watcher = sys.spawn(
+    watch_unsupervised,
+    std::vector<std::pair<std::string, caf::actor>>{
+      {"task_manager", caf::actor_cast<caf::actor>(manager)},
+      {"reader", caf::actor_cast<caf::actor>(pers.reader)}},
+    std::function<void()>{give_up});
   // A dispatcher that dies takes its queues and the attempts it handed out
   // with it. Its successor (one generation on) starts empty: worker nodes
   // join it again when it answers their next heartbeat with "not a member",
@@ -408,6 +439,7 @@ int run_coordinator(const config& cfg) {
     if (st.admitted.load() > 0)
       sys.middleman().unpublish(disp, *cluster_port);
   }
+  caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
   if (local_node)
     caf::anon_send_exit(local_node, caf::exit_reason::user_shutdown);

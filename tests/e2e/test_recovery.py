@@ -283,5 +283,36 @@ class DelayedTasksTest(TaskerTestCase):
             self.assertEqual(t["result"], {"sum": i + 2}, t)
 
 
+class UnsupervisedActorTest(TaskerTestCase):
+    """Nothing restarts the task manager or the reader in place: when one dies, the coordinator
+    stops with exit code 1 (for the process supervisor to start it again), and the next start
+    recovers every task."""
+
+    def test_a_dead_task_manager_or_reader_stops_the_coordinator(self):
+        for actor in ("task_manager", "reader"):
+            with self.subTest(actor=actor):
+                server = start_server(extra_env={"TASKER_FAULT_INJECTION": "1"},
+                                      name="unsupervised-" + actor)
+                try:
+                    # A delayed task waits in the database: only recovery can bring it back.
+                    task = server.submit("sum", {"a": 1, "b": 2}, delay_ms=600000)
+                    r = server.request("POST", "/v1/debug/crash/" + actor)
+                    self.assertEqual(r.status, 202, r.text)
+                    deadline = time.monotonic() + 15
+                    while server.is_running() and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    self.assertFalse(server.is_running(),
+                                     "still running 15 s after its %s died" % actor)
+                    self.assertEqual(server.proc.returncode, 1)
+                    self.assertTrue(server.find_logs("an unsupervised actor died; stopping",
+                                                     actor=actor), server.log_tail())
+                    server.restart()
+                    again = server.get_task(task["id"])
+                    self.assertEqual(again["status"], "PENDING")
+                    self.assertEqual(again["params"], {"a": 1, "b": 2})
+                finally:
+                    server.close()
+
+
 if __name__ == "__main__":
     unittest.main()
