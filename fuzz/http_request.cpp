@@ -27,6 +27,7 @@
 #include "config/config.hpp"
 #include "gateway/encoding.hpp"
 #include "gateway/http.hpp"
+#include "gateway/plan.hpp"
 #include "gateway/validation.hpp"
 #include "tasks/registry.hpp"
 

@@ -8,6 +8,7 @@
 #include "common/log.hpp"
 #include "gateway/docs.hpp"
 #include "gateway/encoding.hpp"
+#include "gateway/plan.hpp"
 #include "gateway/routes.hpp"
 #include "messages/error.hpp"
 

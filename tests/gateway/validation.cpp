@@ -6,6 +6,7 @@
 
 #include "common/format.hpp"
 #include "gateway/encoding.hpp"
+#include "gateway/plan.hpp"
 #include "tests/fixture.hpp"
 
 #include <nlohmann/json.hpp>
