@@ -186,6 +186,13 @@ nlohmann::json status_json(const persistence_status& x) {
           {"db_up", x.db_up}};
 }
 
+nlohmann::json status_json(const cluster_port_status& x) {
+  return {{"admitted", x.admitted},         {"in_exchange", x.in_exchange},
+          {"wrong_secret", x.wrong_secret}, {"not_tasker", x.not_tasker},
+          {"timed_out", x.timed_out},       {"refused_busy", x.refused_busy},
+          {"dropped", x.dropped}};
+}
+
 nlohmann::json workers_json(const std::vector<worker_view>& workers) {
   auto arr = nlohmann::json::array();
   for (auto& w : workers)

@@ -30,6 +30,7 @@ std::string seed_task_json(const task_record& rec);
 nlohmann::json status_json(const manager_status& x);
 nlohmann::json status_json(const dispatcher_status& x);
 nlohmann::json status_json(const persistence_status& x);
+nlohmann::json status_json(const cluster_port_status& x);
 
 /// The worker nodes as the array of `/v1/workers`.
 nlohmann::json workers_json(const std::vector<worker_view>& workers);

@@ -66,9 +66,9 @@ struct gateway_deps {
   /// Fault injection (only when configured): kills the named supervised
   /// actor and returns whether there is one by that name.
   std::function<bool(const std::string&)> crash;
-  /// What the cluster port's guard has seen, as a JSON object (for
-  /// /v1/cluster); may be empty.
-  std::function<std::string()> cluster_port;
+  /// What the cluster port's guard has seen (for /v1/cluster); may be
+  /// empty.
+  std::function<cluster_port_status()> cluster_port;
 };
 
 /// Where the gateway reports the port it listens on (or why it cannot).

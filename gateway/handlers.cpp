@@ -92,8 +92,7 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                       {"dispatcher", status_json(disp)},
                       {"persistence", status_json(pers)},
                       {"cluster_port",
-                       port_status ? nlohmann::json::parse(port_status(),
-                                                           nullptr, false)
+                       port_status ? status_json(port_status())
                                    : nlohmann::json()},
                       {"supervisors",
                        {{"task_manager", {{"restarts", manager.restarts}}},

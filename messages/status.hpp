@@ -87,6 +87,18 @@ typename Inspector::result_type inspect(Inspector& f, persistence_status& x) {
            x.max_batch_rows, x.backlog_rows, x.waiting_submits, x.db_up);
 }
 
+/// What the cluster port's guard has seen (nodes/cluster_guard.hpp counts
+/// it); read by the gateway through a function, not a message.
+struct cluster_port_status {
+  uint64_t admitted = 0;
+  uint64_t in_exchange = 0;
+  uint64_t wrong_secret = 0;
+  uint64_t not_tasker = 0;
+  uint64_t timed_out = 0;
+  uint64_t refused_busy = 0;
+  uint64_t dropped = 0;
+};
+
 /// One worker node as the dispatcher knows it: `/v1/workers` and the rows
 /// of the `workers` table.
 struct worker_view {

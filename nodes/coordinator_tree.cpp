@@ -231,14 +231,10 @@ void spawn_gateway_tree(coordinator_tree& t) {
   // it.
   gdeps.cluster_port = [stats = t.guard_stats] {
     auto& st = *stats;
-    return nlohmann::json{{"admitted", st.admitted.load()},
-                          {"in_exchange", st.pending.load()},
-                          {"wrong_secret", st.bad_mac.load()},
-                          {"not_tasker", st.bad_magic.load()},
-                          {"timed_out", st.timed_out.load()},
-                          {"refused_busy", st.refused_busy.load()},
-                          {"dropped", st.dropped.load()}}
-      .dump();
+    return cluster_port_status{st.admitted.load(),  st.pending.load(),
+                               st.bad_mac.load(),   st.bad_magic.load(),
+                               st.timed_out.load(), st.refused_busy.load(),
+                               st.dropped.load()};
   };
   if (cfg.fault_injection != 0) {
     log::warning(component, "fault injection is on: POST "
