@@ -56,12 +56,8 @@ struct actor_fixture : test_coordinator_fixture<Config> {
   /// The time as the actors see it (`now_ms(self)`): the virtual clock of
   /// the test coordinator, which moves only with `advance_time` and
   /// triggered timeouts.
-  millis now() const {
-    using namespace std::chrono;
-    return virtual_epoch_ms
-           + duration_cast<milliseconds>(
-               this->sched.clock().current_time.time_since_epoch())
-               .count();
+  millis now() {
+    return now_ms(this->self.ptr());
   }
 
   /// Stops `hdl` when the test ends.
