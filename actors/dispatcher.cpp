@@ -143,14 +143,10 @@ void declare_dead(dispatcher_pointer self, dispatcher_state::node& n,
       continue;
     }
     if (!f->second.withdrawn) {
-      task_outcome out;
-      out.id = f->first.id;
-      out.attempt = f->first.attempt;
-      out.ok = false;
-      out.retryable = true;
-      out.error = "worker node " + n.id + " was lost during the attempt";
-      out.finished_at = now_ms(self);
-      self->send(f->second.owner, result_atom_v, std::move(out));
+      auto why = "worker node " + n.id + " was lost during the attempt";
+      self->send(f->second.owner, result_atom_v,
+                 task_outcome{f->first.id, f->first.attempt, false, "", why,
+                              true, "", 0, now_ms(self)});
     }
     st.deadlines.erase({f->second.deadline, f->first});
     f = st.in_flight.erase(f);
@@ -494,14 +490,11 @@ bool make_storable(task_outcome& out, bool check_json) {
       changed = true;
     }
   }
-  if (!is_storable_text(out.error)) {
-    out.error = to_storable_text(out.error);
-    changed = true;
-  }
-  if (!is_storable_text(out.worker_id)) {
-    out.worker_id = to_storable_text(out.worker_id);
-    changed = true;
-  }
+  for (auto* text : {&out.error, &out.worker_id})
+    if (!is_storable_text(*text)) {
+      *text = to_storable_text(*text);
+      changed = true;
+    }
   return changed;
 }
 

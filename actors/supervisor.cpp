@@ -12,15 +12,12 @@ namespace tasker {
 caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
                          supervisor_config cfg, supervisor_hooks hooks) {
   auto start = [self, hooks] {
-    self->state.child = hooks.spawn();
-    self->monitor(self->state.child);
+    auto& st = self->state;
+    st.child = hooks.adopt && st.restarts == 0 ? hooks.adopt
+                                               : hooks.spawn(st.restarts);
+    self->monitor(st.child);
   };
-  if (hooks.adopt) {
-    self->state.child = hooks.adopt;
-    self->monitor(hooks.adopt);
-  } else {
-    start();
-  }
+  start();
   self->set_down_handler([self, cfg, hooks, start](caf::down_msg& msg) {
     auto& st = self->state;
     if (msg.source != st.child.address())
@@ -30,7 +27,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
       self->quit(msg.reason);
       return;
     }
-    auto now = std::chrono::steady_clock::now();
+    auto now = self->clock().now();
     while (!st.recent.empty() && now - st.recent.front() > cfg.window)
       st.recent.pop_front();
     if (st.recent.size() >= cfg.max_restarts) {
@@ -39,8 +36,6 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
                   {"restarts", st.recent.size()},
                   {"window_ms", cfg.window.count()},
                   {"reason", caf::to_string(msg.reason)}});
-      if (hooks.gave_up)
-        hooks.gave_up();
       self->quit(msg.reason);
       return;
     }
@@ -52,7 +47,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
                   {"restarts", st.restarts}});
     start();
     if (hooks.restarted)
-      hooks.restarted();
+      hooks.restarted(st.child, st.restarts);
   });
   self->set_exit_handler([self](caf::exit_msg& msg) {
     self->send_exit(self->state.child, msg.reason);
@@ -60,12 +55,10 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
   });
   return {
     [self](status_atom) { return self->state.restarts; },
+    [self](get_atom) { return self->state.child; },
   };
 }
 
-} // namespace tasker
-
-namespace tasker {
 
 caf::behavior relay(caf::stateful_actor<relay_state>* self) {
   self->set_default_handler(

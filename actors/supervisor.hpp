@@ -7,6 +7,7 @@
 #include <string>
 
 #include <caf/actor.hpp>
+#include <caf/actor_clock.hpp>
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -27,34 +28,32 @@ struct supervisor_hooks {
   /// The first child, already running (optional): adopted instead of
   /// spawning one at start.
   caf::actor adopt;
-  /// Spawns the child (again); called on the supervisor's thread.
-  std::function<caf::actor()> spawn;
-  /// Called after each restart (counting it).
-  std::function<void()> restarted;
-  /// Called once when restarts come too fast: the supervisor then stops,
-  /// and whoever runs it should stop too.
-  std::function<void()> gave_up;
+  /// Spawns the child, given the restarts so far (0 for the first one);
+  /// called on the supervisor's thread.
+  std::function<caf::actor(uint64_t restarts)> spawn;
+  /// Called after each restart with the new child and the restarts so far
+  /// (optional).
+  std::function<void(const caf::actor& child, uint64_t restarts)> restarted;
 };
 
 struct supervisor_state {
   static inline constexpr const char* name = "supervisor";
 
   caf::actor child;
-  /// Times of the recent restarts (within the window).
-  std::deque<std::chrono::steady_clock::time_point> recent;
+  /// Times of the recent restarts (within the window), by the actor clock.
+  std::deque<caf::actor_clock::time_point> recent;
   uint64_t restarts = 0;
 };
 
 /// Supervises one actor, one-for-one: a child that dies abnormally is
 /// spawned again (monitor, then spawn), at most `max_restarts` times within
 /// `window`; a child that stops normally or is shut down ends the
-/// supervisor. Stopping the supervisor stops the child.
+/// supervisor. When restarts come too fast it gives up: it stops with the
+/// child's exit reason, which tells whoever monitors it. Stopping the
+/// supervisor stops the child. `(get_atom)` answers the current child.
 caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
                          supervisor_config cfg, supervisor_hooks hooks);
 
-} // namespace tasker
-
-namespace tasker {
 
 struct relay_state {
   static inline constexpr const char* name = "relay";

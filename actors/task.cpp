@@ -43,13 +43,6 @@ void deliver_waiters(task_pointer self) {
 }
 
 /// Writes the terminal state; shows it once committed, then leaves.
-void write_terminal(task_pointer self);
-
-void finish(task_pointer self) {
-  self->state.finishing = true;
-  write_terminal(self);
-}
-
 void write_terminal(task_pointer self) {
   auto& st = self->state;
   auto seq = ++st.terminal_writes;
@@ -89,11 +82,14 @@ void write_terminal(task_pointer self) {
         for (auto& rp : st.cancel_waiters)
           rp.deliver(err);
         st.cancel_waiters.clear();
-        for (auto& kv : st.waiters)
-          kv.second.deliver(st.visible);
-        st.waiters.clear();
+        deliver_waiters(self);
         self->quit(err);
       });
+}
+
+void finish(task_pointer self) {
+  self->state.finishing = true;
+  write_terminal(self);
 }
 
 /// Applies the end of the current attempt.
@@ -158,14 +154,9 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
       if (st.finishing || st.rec.status != task_status::processing
           || st.rec.attempts != attempt)
         return;
-      task_outcome out;
-      out.id = st.rec.id;
-      out.attempt = attempt;
-      out.ok = false;
-      out.retryable = true;
-      out.error = "attempt " + std::to_string(attempt) + " timed out after "
-                  + std::to_string(st.rec.timeout_ms) + " ms";
-      on_outcome(self, std::move(out));
+      auto why = "attempt " + std::to_string(attempt) + " timed out after "
+                 + std::to_string(st.rec.timeout_ms) + " ms";
+      on_outcome(self, {st.rec.id, attempt, false, "", why, true, "", 0, 0});
     },
     [self](redispatch_atom, uint64_t generation, caf::actor& hdl) {
       auto& st = self->state;
@@ -178,15 +169,10 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
         // is told to stop it when it joins the new dispatcher).
         if (st.started_by >= generation)
           return;
-        task_outcome out;
-        out.id = st.rec.id;
-        out.attempt = st.rec.attempts;
-        out.ok = false;
-        out.retryable = true;
-        out.error = "the dispatcher restarted during attempt "
-                    + std::to_string(st.rec.attempts);
-        out.finished_at = now_ms(self);
-        on_outcome(self, std::move(out));
+        auto why = "the dispatcher restarted during attempt "
+                   + std::to_string(st.rec.attempts);
+        on_outcome(self, {st.rec.id, st.rec.attempts, false, "", why, true, "",
+                          0, now_ms(self)});
       } else if (st.rec.status == task_status::pending
                  && st.rec.scheduled_at <= now_ms(self)) {
         // Queued with the old dispatcher (or on its way to it): queue again.

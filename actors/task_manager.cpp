@@ -1,12 +1,10 @@
 #include "actors/task_manager.hpp"
 
 #include <caf/actor_cast.hpp>
-#include <caf/exit_reason.hpp>
 #include <caf/system_messages.hpp>
 #include <nlohmann/json.hpp>
 
 #include "actors/task_manager_internal.hpp"
-#include "common/format.hpp"
 #include "common/log.hpp"
 #include "messages/error.hpp"
 
@@ -52,6 +50,27 @@ void with_stored(task_manager_pointer self, const std::string& id,
           [rp](caf::error& err) mutable { rp.deliver(err); });
 }
 
+/// Asks the task's live actor `xs...`, answering with its record. Without
+/// one, or when it left meanwhile (its `finished` came first, so the cache
+/// has it), calls `f` with the stored record instead.
+template <class F, class... Ts>
+void ask_task(task_manager_pointer self, const std::string& id,
+              caf::typed_response_promise<task_record> rp, F f, Ts... xs) {
+  auto i = self->state.live.find(id);
+  if (i == self->state.live.end()) {
+    with_stored(self, id, rp, f);
+    return;
+  }
+  self->request(i->second, caf::infinite, xs...)
+    .then([rp](task_record& rec) mutable { rp.deliver(std::move(rec)); },
+          [self, rp, id, f](caf::error& err) mutable {
+            if (err != caf::sec::request_receiver_down)
+              rp.deliver(err);
+            else
+              with_stored(self, id, rp, f);
+          });
+}
+
 } // namespace
 
 task_manager_actor::behavior_type
@@ -60,11 +79,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
              task_manager_config cfg, telemetry_ptr tel) {
   auto& st = self->state;
   st.cache.set_capacity(cfg.result_cache_size);
-  st.max_pending = cfg.max_pending;
-  st.submit_timeout = cfg.submit_timeout;
-  st.horizon_ms = cfg.horizon_ms;
-  st.load_page = cfg.load_page;
-  st.load_interval = cfg.load_interval;
+  st.cfg = cfg;
   st.reader = std::move(reader);
   auto deps = std::make_shared<task_deps>();
   deps->dispatcher = std::move(dispatcher);
@@ -123,31 +138,15 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
     },
     [self](get_atom, const std::string& id, int64_t wait_ms)
       -> caf::typed_response_promise<task_record> {
-      auto& st = self->state;
       auto rp = self->make_response_promise<task_record>();
-      if (auto i = st.live.find(id); i != st.live.end()) {
-        self->request(i->second, caf::infinite, get_atom_v, wait_ms)
-          .then([rp](task_record& rec) mutable { rp.deliver(std::move(rec)); },
-                [self, rp, id](caf::error& err) mutable {
-                  // The actor left between the lookup and the request (its
-                  // `finished` message came first, so the cache has it).
-                  if (err != caf::sec::request_receiver_down) {
-                    rp.deliver(err);
-                    return;
-                  }
-                  with_stored(self, id, rp, [rp](task_record& rec) mutable {
-                    rp.deliver(std::move(rec));
-                  });
-                });
-        return rp;
-      }
-      with_stored(self, id, rp,
-                  [rp](task_record& rec) mutable { rp.deliver(std::move(rec)); });
+      ask_task(
+        self, id, rp,
+        [rp](task_record& rec) mutable { rp.deliver(std::move(rec)); },
+        get_atom_v, wait_ms);
       return rp;
     },
     [self](cancel_atom, const std::string& id)
       -> caf::typed_response_promise<task_record> {
-      auto& st = self->state;
       auto rp = self->make_response_promise<task_record>();
       auto finished = [self, rp](task_record& rec) mutable {
         auto& st = self->state;
@@ -179,18 +178,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
           rp.deliver(rec);
         });
       };
-      if (auto i = st.live.find(id); i != st.live.end()) {
-        self->request(i->second, caf::infinite, cancel_atom_v)
-          .then([rp](task_record& rec) mutable { rp.deliver(std::move(rec)); },
-                [self, rp, id, finished](caf::error& err) mutable {
-                  if (err != caf::sec::request_receiver_down)
-                    rp.deliver(err);
-                  else
-                    with_stored(self, id, rp, finished);
-                });
-        return rp;
-      }
-      with_stored(self, id, rp, finished);
+      ask_task(self, id, rp, finished, cancel_atom_v);
       return rp;
     },
     [self](retry_atom, const std::string& id)
@@ -292,24 +280,16 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
     [self](expire_atom, uint64_t token) { manager::expire(self, token); },
     [self](status_atom) {
       auto& st = self->state;
-      manager_status out;
-      out.live_task_actors = st.live.size();
-      out.cached_results = st.cache.size();
-      out.spawned = st.spawned;
-      out.finished = st.finished;
-      out.recovered = st.recovered;
-      out.lost_attempts = st.lost_attempts;
-      out.loaded_from_database = st.loaded;
-      out.delayed_parked = st.parked;
-      out.resident_until = st.resident_until;
-      out.recovering = st.recovering;
-      out.restarts = st.restarts;
-      out.submit_timeouts = st.submit_timeouts;
-      out.admitting = st.admitting;
-      out.in_doubt_stored = st.in_doubt_stored;
-      out.in_doubt_not_stored = st.in_doubt_not_stored;
-      out.recovery_done = st.deps->tel->state.recovered.load();
-      return out;
+      // (In the order of manager_status's fields.)
+      return manager_status{st.live.size(),     st.cache.size(),
+                            st.spawned,         st.finished,
+                            st.recovered,       st.lost_attempts,
+                            st.loaded,          st.parked,
+                            st.resident_until,  st.recovering,
+                            st.restarts,        st.submit_timeouts,
+                            st.admitting,       st.in_doubt_stored,
+                            st.in_doubt_not_stored,
+                            st.deps->tel->state.recovered.load()};
     },
   };
 }

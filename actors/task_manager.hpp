@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <limits>
 #include <string>
@@ -48,14 +47,14 @@ struct task_manager_state {
   std::unordered_map<caf::actor_addr, std::string> ids;
   /// Recently finished tasks.
   result_cache cache;
-  size_t max_pending = 1000000;
+  /// The settings (the backoff goes to the task actors).
+  task_manager_config cfg;
   /// Tasks of submissions being stored (counted against max_pending).
   size_t admitting = 0;
   /// Submissions waiting for their commit, by number.
   std::unordered_map<uint64_t, caf::typed_response_promise<submit_reply>>
     submits;
   uint64_t next_submit = 1;
-  std::chrono::milliseconds submit_timeout{2000};
   /// Submissions answered `unavailable` because the commit took too long.
   uint64_t submit_timeouts = 0;
   /// Submissions waiting for their insert's answer, by number: the ids in
@@ -98,9 +97,6 @@ struct task_manager_state {
   std::string load_id;
   /// The first load (recovery) has not finished yet.
   bool recovering = true;
-  millis horizon_ms = 60000;
-  int32_t load_page = 5000;
-  std::chrono::milliseconds load_interval{1000};
   /// Submissions kept in the database until they come due.
   uint64_t parked = 0;
   /// Tasks loaded from the database (recovered or come due).

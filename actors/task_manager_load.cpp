@@ -16,7 +16,7 @@ void load_page(task_manager_pointer self) {
   auto& st = self->state;
   self
     ->request(st.reader, std::chrono::minutes(2), recover_atom_v, st.load_at,
-              st.load_id, st.load_until, st.load_page)
+              st.load_id, st.load_until, st.cfg.load_page)
     .then(
       [self](std::vector<task_record>& recs) {
         auto& st = self->state;
@@ -47,7 +47,7 @@ void load_page(task_manager_pointer self) {
             ++st.recovered;
           spawn_task(self, std::move(rec));
         }
-        if (static_cast<int32_t>(recs.size()) == st.load_page) {
+        if (static_cast<int32_t>(recs.size()) == st.cfg.load_page) {
           load_page(self);
           return;
         }
@@ -62,7 +62,7 @@ void load_page(task_manager_pointer self) {
                      {"duration_ms", now_ms(self) - st.recovery_started},
                      {"resident_until", format_time(st.resident_until)}});
         }
-        self->delayed_send(self, st.load_interval, recover_atom_v);
+        self->delayed_send(self, st.cfg.load_interval, recover_atom_v);
       },
       [self](caf::error& err) {
         auto& st = self->state;
@@ -87,7 +87,7 @@ void load_due(task_manager_pointer self) {
   if (st.loading)
     return;
   st.loading = true;
-  st.load_until = now_ms(self) + st.horizon_ms;
+  st.load_until = now_ms(self) + st.cfg.horizon_ms;
   if (st.recovering) {
     st.recovery_started = now_ms(self);
     st.load_at = -62135596800000; // 0001-01-01: before any schedule

@@ -2,10 +2,8 @@
 // the settling of a submission the persistence actor died holding.
 #include "actors/task_manager_internal.hpp"
 
-#include <caf/actor_cast.hpp>
 #include <nlohmann/json.hpp>
 
-#include "common/format.hpp"
 #include "common/log.hpp"
 #include "messages/error.hpp"
 
@@ -173,12 +171,12 @@ submit(task_manager_pointer self, std::vector<task_record>& group) {
     size_t n = 0;
     for (auto& rec : group)
       n += rec.scheduled_at <= bound ? 1 : 0;
-    if (n > 0 && st0.live.size() + st0.admitting + n > st0.max_pending) {
+    if (n > 0 && st0.live.size() + st0.admitting + n > st0.cfg.max_pending) {
       rp.deliver(make_error(ec::overloaded,
                             "the coordinator holds "
                               + std::to_string(st0.live.size())
                               + " unfinished tasks, its limit is "
-                              + std::to_string(st0.max_pending)
+                              + std::to_string(st0.cfg.max_pending)
                               + "; retry later"));
       return rp;
     }
@@ -188,8 +186,8 @@ submit(task_manager_pointer self, std::vector<task_record>& group) {
     // commit's outcome is still applied when it comes.
     auto token = st.next_submit++;
     st.submits.emplace(token, rp);
-    if (st.submit_timeout.count() > 0)
-      self->delayed_send(self, st.submit_timeout, expire_atom_v, token);
+    if (st.cfg.submit_timeout.count() > 0)
+      self->delayed_send(self, st.cfg.submit_timeout, expire_atom_v, token);
     // (The ids in order, for a read-back should the persistence actor die
     // with the submission.)
     auto& entry = st.inserting[token];
@@ -247,7 +245,7 @@ void expire(task_manager_pointer self, uint64_t token) {
     i->second.deliver(make_error(
       ec::unavailable,
       "the database did not confirm the tasks within "
-        + std::to_string(st.submit_timeout.count())
+        + std::to_string(st.cfg.submit_timeout.count())
         + " ms; they may still be stored: retry with the same "
           "idempotency key to be safe"));
     st.submits.erase(i);

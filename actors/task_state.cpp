@@ -7,32 +7,22 @@ namespace tasker {
 
 std::optional<task_status> next_status(task_status from, task_event ev) {
   using s = task_status;
-  switch (ev) {
-    case task_event::dispatched:
-      if (from == s::pending)
-        return s::processing;
-      break;
-    case task_event::succeeded:
-      if (from == s::processing)
-        return s::completed;
-      break;
-    case task_event::retry_scheduled:
-      if (from == s::processing)
-        return s::pending;
-      break;
-    case task_event::failed:
-      if (from == s::processing)
-        return s::failed;
-      break;
-    case task_event::cancelled:
-      if (from == s::pending || from == s::processing)
-        return s::cancelled;
-      break;
-    case task_event::retried:
-      if (from == s::failed || from == s::cancelled)
-        return s::pending;
-      break;
-  }
+  // By event, in the order of `task_event`: the statuses it leaves (one or
+  // two) and the one it enters.
+  struct edge {
+    s from1, from2, to;
+  };
+  static constexpr edge edges[] = {
+    {s::pending, s::pending, s::processing},     // dispatched
+    {s::processing, s::processing, s::completed}, // succeeded
+    {s::processing, s::processing, s::pending},   // retry_scheduled
+    {s::processing, s::processing, s::failed},    // failed
+    {s::pending, s::processing, s::cancelled},    // cancelled
+    {s::failed, s::cancelled, s::pending},        // retried
+  };
+  auto& e = edges[static_cast<size_t>(ev)];
+  if (from == e.from1 || from == e.from2)
+    return e.to;
   return std::nullopt;
 }
 

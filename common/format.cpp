@@ -5,6 +5,8 @@
 #include <ctime>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 namespace tasker {
 
 std::string format_time(int64_t ms) {
@@ -69,6 +71,11 @@ std::optional<int64_t> parse_time(const std::string& str) {
   tm.tm_sec = s;
   auto secs = static_cast<int64_t>(timegm(&tm));
   return (secs - offset_min * 60) * 1000 + millis;
+}
+
+void append_json_string(std::string& out, const std::string& str) {
+  out += nlohmann::json(str).dump(-1, ' ', false,
+                                  nlohmann::json::error_handler_t::replace);
 }
 
 std::string make_uuid() {
@@ -147,14 +154,14 @@ size_t utf8_length(const std::string& str, size_t i) {
   return len;
 }
 
-} // namespace
-
 bool is_utf8(const std::string& str) {
   for (size_t i = 0, n; i < str.size(); i += n)
     if ((n = utf8_length(str, i)) == 0)
       return false;
   return true;
 }
+
+} // namespace
 
 bool is_storable_text(const std::string& str) {
   return str.find('\0') == std::string::npos && is_utf8(str);

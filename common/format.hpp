@@ -14,6 +14,9 @@ std::string format_time(int64_t ms);
 /// epoch milliseconds.
 std::optional<int64_t> parse_time(const std::string& str);
 
+/// Appends `str` as a JSON string; bytes that are not UTF-8 become U+FFFD.
+void append_json_string(std::string& out, const std::string& str);
+
 /// Returns a new random (version 4) UUID in canonical lower-case form.
 std::string make_uuid();
 
@@ -25,10 +28,6 @@ std::string lower(std::string str);
 
 /// Compares two secrets in time that depends only on their lengths.
 bool constant_time_equal(const std::string& x, const std::string& y);
-
-/// Whether `str` is well-formed UTF-8 (no overlong forms, surrogates or code
-/// points past U+10FFFF).
-bool is_utf8(const std::string& str);
 
 /// Whether PostgreSQL stores `str` in a text or jsonb column: well-formed
 /// UTF-8 without a NUL character.

@@ -16,15 +16,15 @@ namespace tasker::log {
 
 namespace {
 
+enum class level { debug = 0, info, warning, error };
+
 std::atomic<int> min_level{static_cast<int>(level::info)};
 
 /// Lines wait here up to 100 ms (or 32 KiB) so that a busy coordinator does
 /// not pay a write(2) per line; warnings and errors go out at once.
 class line_buffer {
 public:
-  line_buffer() : flusher_([this] { run(); }) {
-    // nop
-  }
+  line_buffer() : flusher_([this] { run(); }) {}
 
   ~line_buffer() {
     {
@@ -77,45 +77,11 @@ line_buffer& out() {
   return instance;
 }
 
-const char* name_of(level lvl) {
-  switch (lvl) {
-    case level::debug:
-      return "debug";
-    case level::info:
-      return "info";
-    case level::warning:
-      return "warning";
-    case level::error:
-      return "error";
-  }
-  return "info";
-}
-
-} // namespace
-
-void set_level(const std::string& name) {
-  for (auto lvl : {level::debug, level::info, level::warning, level::error})
-    if (name == name_of(lvl))
-      min_level = static_cast<int>(lvl);
-}
-
-bool enabled(level lvl) {
-  return static_cast<int>(lvl) >= min_level.load(std::memory_order_relaxed);
-}
-
-namespace {
-
-/// Appends `str` as a JSON string.
-void append_quoted(std::string& out, const std::string& str) {
-  out += nlohmann::json(str).dump(-1, ' ', false,
-                                  nlohmann::json::error_handler_t::replace);
-}
-
-} // namespace
+constexpr const char* level_names[] = {"debug", "info", "warning", "error"};
 
 void write(level lvl, const char* component, const std::string& message,
-           const nlohmann::json* fields) {
-  if (!enabled(lvl))
+           const nlohmann::json* fields = nullptr) {
+  if (static_cast<int>(lvl) < min_level.load(std::memory_order_relaxed))
     return;
   // Built by hand: this runs for every task, and a JSON object per line
   // costs several times more.
@@ -124,20 +90,28 @@ void write(level lvl, const char* component, const std::string& message,
   line += "{\"timestamp\":\"";
   line += format_time(now_ms());
   line += "\",\"level\":\"";
-  line += name_of(lvl);
+  line += level_names[static_cast<int>(lvl)];
   line += "\",\"component\":\"";
   line += component;
   line += "\",\"message\":";
-  append_quoted(line, message);
+  append_json_string(line, message);
   if (fields != nullptr && fields->is_object())
     for (auto& [key, val] : fields->items()) {
       line += ',';
-      append_quoted(line, key);
+      append_json_string(line, key);
       line += ':';
       line += val.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
   line += "}\n";
   out().add(line, lvl >= level::warning);
+}
+
+} // namespace
+
+void set_level(const std::string& name) {
+  for (int i = 0; i < 4; ++i)
+    if (name == level_names[i])
+      min_level = i;
 }
 
 void flush() {

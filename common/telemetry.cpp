@@ -12,93 +12,68 @@
 
 namespace tasker {
 
-struct metrics::impl {
-  prometheus::Registry registry;
-  prometheus::Family<prometheus::Counter>& submitted
-    = prometheus::BuildCounter()
-        .Name("tasker_tasks_submitted_total")
-        .Help("Tasks accepted, by type")
-        .Register(registry);
-  prometheus::Family<prometheus::Counter>& completed
-    = prometheus::BuildCounter()
-        .Name("tasker_tasks_completed_total")
-        .Help("Tasks that reached a terminal state, by type and status")
-        .Register(registry);
-  prometheus::Family<prometheus::Histogram>& duration
-    = prometheus::BuildHistogram()
-        .Name("tasker_task_duration_seconds")
-        .Help("From submission to terminal state, by type")
-        .Register(registry);
-  prometheus::Gauge& queue_depth
-    = prometheus::BuildGauge()
-        .Name("tasker_queue_depth")
-        .Help("Tasks waiting in the dispatcher's ready queue")
-        .Register(registry)
-        .Add({});
-  prometheus::Gauge& in_flight = prometheus::BuildGauge()
-                                   .Name("tasker_tasks_in_flight")
-                                   .Help("Attempts running on worker nodes")
-                                   .Register(registry)
-                                   .Add({});
-  prometheus::Gauge& live_tasks = prometheus::BuildGauge()
-                                    .Name("tasker_task_actors")
-                                    .Help("Live task actors")
-                                    .Register(registry)
-                                    .Add({});
-  prometheus::Gauge& backlog
-    = prometheus::BuildGauge()
-        .Name("tasker_persistence_backlog")
-        .Help("Task rows waiting to be written")
-        .Register(registry)
-        .Add({});
-  prometheus::Family<prometheus::Gauge>& workers
-    = prometheus::BuildGauge()
-        .Name("tasker_worker_nodes")
-        .Help("Worker nodes by status")
-        .Register(registry);
-  prometheus::Histogram& batch_size
-    = prometheus::BuildHistogram()
-        .Name("tasker_persistence_batch_size")
-        .Help("Task rows per group commit")
-        .Register(registry)
-        .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 5, 10, 20, 50,
-                                                         100, 200, 500, 1000,
-                                                         2000, 5000});
-  prometheus::Histogram& commit_seconds
-    = prometheus::BuildHistogram()
-        .Name("tasker_persistence_commit_seconds")
-        .Help("Latency of one group commit")
-        .Register(registry)
-        .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.002,
-                                                         0.005, 0.01, 0.02,
-                                                         0.05, 0.1, 0.2, 0.5,
-                                                         1, 2, 5});
-  prometheus::Family<prometheus::Counter>& http
-    = prometheus::BuildCounter()
-        .Name("tasker_http_requests_total")
-        .Help("HTTP requests by route and status")
-        .Register(registry);
-  prometheus::Family<prometheus::Counter>& restarts
-    = prometheus::BuildCounter()
-        .Name("tasker_supervisor_restarts_total")
-        .Help("Children restarted, by supervisor")
-        .Register(registry);
-};
-
 namespace {
 
-const prometheus::Histogram::BucketBoundaries& duration_buckets() {
-  static const prometheus::Histogram::BucketBoundaries b{
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
-    300};
-  return b;
+using namespace prometheus;
+
+template <class Builder>
+auto& family(Builder builder, Registry& registry, const char* name,
+             const char* help) {
+  return builder.Name(name).Help(help).Register(registry);
 }
 
 } // namespace
 
-metrics::metrics() : impl_(std::make_unique<impl>()) {
-  // nop
-}
+struct metrics::impl {
+  Registry registry;
+  Family<Counter>& submitted
+    = family(BuildCounter(), registry, "tasker_tasks_submitted_total",
+             "Tasks accepted, by type");
+  Family<Counter>& completed
+    = family(BuildCounter(), registry, "tasker_tasks_completed_total",
+             "Tasks that reached a terminal state, by type and status");
+  Family<Histogram>& duration
+    = family(BuildHistogram(), registry, "tasker_task_duration_seconds",
+             "From submission to terminal state, by type");
+  Gauge& queue_depth
+    = family(BuildGauge(), registry, "tasker_queue_depth",
+             "Tasks waiting in the dispatcher's ready queue")
+        .Add({});
+  Gauge& in_flight = family(BuildGauge(), registry, "tasker_tasks_in_flight",
+                            "Attempts running on worker nodes")
+                       .Add({});
+  Gauge& live_tasks = family(BuildGauge(), registry, "tasker_task_actors",
+                             "Live task actors")
+                        .Add({});
+  Gauge& backlog = family(BuildGauge(), registry, "tasker_persistence_backlog",
+                          "Task rows waiting to be written")
+                     .Add({});
+  Family<Gauge>& workers = family(BuildGauge(), registry,
+                                  "tasker_worker_nodes",
+                                  "Worker nodes by status");
+  Histogram& batch_size
+    = family(BuildHistogram(), registry, "tasker_persistence_batch_size",
+             "Task rows per group commit")
+        .Add({}, Histogram::BucketBoundaries{1, 2, 5, 10, 20, 50, 100, 200,
+                                             500, 1000, 2000, 5000});
+  Histogram& commit_seconds
+    = family(BuildHistogram(), registry, "tasker_persistence_commit_seconds",
+             "Latency of one group commit")
+        .Add({}, Histogram::BucketBoundaries{0.0005, 0.001, 0.002, 0.005,
+                                             0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
+                                             1, 2, 5});
+  Family<Counter>& http = family(BuildCounter(), registry,
+                                 "tasker_http_requests_total",
+                                 "HTTP requests by route and status");
+  Family<Counter>& restarts = family(BuildCounter(), registry,
+                                     "tasker_supervisor_restarts_total",
+                                     "Children restarted, by supervisor");
+  const Histogram::BucketBoundaries duration_buckets{
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+    300};
+};
+
+metrics::metrics() : impl_(std::make_unique<impl>()) {}
 
 metrics::~metrics() = default;
 
@@ -110,7 +85,7 @@ void metrics::task_finished(const std::string& type, const char* status,
                             double seconds) {
   impl_->completed.Add({{"task_name", type}, {"status", status}})
     .Increment();
-  impl_->duration.Add({{"task_name", type}}, duration_buckets()).Observe(seconds);
+  impl_->duration.Add({{"task_name", type}}, impl_->duration_buckets).Observe(seconds);
 }
 
 void metrics::batch_committed(size_t rows, double seconds) {

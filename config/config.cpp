@@ -2,7 +2,6 @@
 
 #include <fstream>
 #include <functional>
-#include <limits>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -67,118 +66,95 @@ option str_option(const char* key, const char* help,
           [=](const config& cfg) { return cfg.*member; }};
 }
 
+// Each option's key is the name of its member of `config`.
+#define TASKER_INT(key, help, lo, hi)                                          \
+  int_option(#key, help, &config::key, lo, hi)
+#define TASKER_STR(key, help) str_option(#key, help, &config::key)
+
 const std::vector<option>& options() {
   static const std::vector<option> opts = {
-    str_option("db_url", "libpq URL of the database (serve)", &config::db_url),
-    str_option("http_host", "address of the HTTP gateway", &config::http_host),
-    int_option("http_port", "port of the HTTP gateway (0: any free port)",
-               &config::http_port, 0, 65535),
-    int_option("local_slots", "executor slots of the in-process worker node",
-               &config::local_slots, 0, 4096),
-    str_option("cluster_host", "address the dispatcher is published on for workers",
-               &config::cluster_host),
-    int_option("cluster_port", "port of the dispatcher for workers (0: any free port)",
-               &config::cluster_port, 0, 65535),
-    str_option("cluster_secret", "secret worker nodes present to join",
-               &config::cluster_secret),
-    int_option("cluster_handshake_timeout_ms",
-               "a cluster connection that has not proved the secret by then "
-               "is closed",
-               &config::cluster_handshake_timeout_ms, 100, 600000),
-    int_option("cluster_max_handshakes",
-               "most cluster connections proving the secret at once (past "
-               "it the oldest is closed)",
-               &config::cluster_max_handshakes, 1, 100000),
-    int_option("node_suspect_ms", "a silent worker is SUSPECT after this long",
-               &config::node_suspect_ms, 100, 3600000),
-    int_option("node_dead_ms", "a silent worker is DEAD after this long",
-               &config::node_dead_ms, 200, 3600000),
-    str_option("tls_cert", "TLS between nodes: this node's certificate (PEM)",
-               &config::tls_cert),
-    str_option("tls_key", "TLS between nodes: this node's private key (PEM)",
-               &config::tls_key),
-    str_option("tls_ca", "TLS between nodes: the CA certificate (PEM)",
-               &config::tls_ca),
-    str_option("join", "worker: the coordinator's HOST:PORT", &config::join),
-    str_option("node_name", "worker: the node's name (default: host name)",
-               &config::node_name),
-    int_option("slots", "worker: executor slots", &config::slots, 1, 4096),
-    str_option("types", "worker: task types to run, comma-separated (empty: all)",
-               &config::types),
-    str_option("data_dir", "where `tasker dev` keeps its PostgreSQL",
-               &config::data_dir),
-    int_option("dev_pg_port", "port of the PostgreSQL of `tasker dev`",
-               &config::dev_pg_port, 1, 65535),
-    str_option("log_level", "debug, info, warning or error",
-               &config::log_level),
-    int_option("retry_base_ms", "back-off before the second attempt",
-               &config::retry_base_ms, 1, 86400000),
-    int_option("retry_max_ms", "upper bound of the retry back-off",
-               &config::retry_max_ms, 1, 86400000),
-    int_option("default_max_attempts", "max_attempts when a task names none",
-               &config::default_max_attempts, 1, 100),
-    int_option("default_timeout_ms", "timeout_ms when a task names none",
-               &config::default_timeout_ms, 1, 86400000),
-    int_option("max_body_bytes", "largest request body (413 above)",
-               &config::max_body_bytes, 1024, int64_t{1} << 30),
-    int_option("max_header_bytes", "largest request header block",
-               &config::max_header_bytes, 1024, 1 << 20),
-    int_option("max_text_bytes", "largest text of a text_stats task",
-               &config::max_text_bytes, 1, int64_t{1} << 30),
-    int_option("max_top_n", "largest top_n of a text_stats task",
-               &config::max_top_n, 1, 100000),
-    int_option("max_pending", "most unfinished tasks held; submits past it get 429",
-               &config::max_pending, 1, int64_t{1} << 40),
-    int_option("submit_timeout_ms",
-               "longest wait for a submission's commit before 503 (0: none)",
-               &config::submit_timeout_ms, 0, 3600000),
-    int_option("delay_horizon_ms",
-               "tasks due later than this stay in the database until they come due",
-               &config::delay_horizon_ms, 1000, int64_t{1} << 40),
-    int_option("load_page",
-               "rows per database read in recovery and when loading due tasks",
-               &config::load_page, 1, 1000000),
-    int_option("max_db_backlog",
-               "unwritten state updates past which dispatching pauses",
-               &config::max_db_backlog, 100, int64_t{1} << 40),
-    int_option("max_connections", "most open HTTP connections (more are closed)",
-               &config::max_connections, 1, 1000000),
-    int_option("header_timeout_ms",
-               "time a client has to send a whole request head",
-               &config::header_timeout_ms, 100, 3600000),
-    int_option("idle_timeout_ms", "an idle keep-alive connection is closed after this",
-               &config::idle_timeout_ms, 100, 86400000),
-    int_option("max_pipeline", "most requests in flight on one connection",
-               &config::max_pipeline, 1, 100000),
-    int_option("max_request_buffer_bytes",
-               "most bytes of requests being received over all connections "
-               "(a request past it gets 503)",
-               &config::max_request_buffer_bytes, 65536, int64_t{1} << 40),
-    int_option("max_response_buffer_bytes",
-               "most bytes of responses waiting for their clients over all "
-               "connections (past it the connection holding the most is "
-               "closed)",
-               &config::max_response_buffer_bytes, 65536, int64_t{1} << 40),
-    str_option("auth_token", "bearer token required on /v1 (empty: no auth)",
-               &config::auth_token),
-    int_option("max_batch", "most tasks in one batch submission",
-               &config::max_batch, 1, 100000),
-    int_option("db_writers", "database writer connections",
-               &config::db_writers, 1, 64),
-    int_option("batch_max_rows", "most task rows in one group commit",
-               &config::batch_max_rows, 1, 100000),
-    int_option("result_cache_size", "finished tasks kept in memory",
-               &config::result_cache_size, 0, 10000000),
-    int_option("scheduler_threads", "actor scheduler threads (0: one per core)",
-               &config::scheduler_threads, 0, 256),
-    str_option("scheduler_policy", "actor scheduler: stealing or sharing",
-               &config::scheduler_policy),
-    int_option("fault_injection",
-               "1 turns on POST /v1/debug/crash/{actor} for fault tests",
-               &config::fault_injection, 0, 1),
+    TASKER_STR(db_url, "libpq URL of the database (serve)"),
+    TASKER_STR(http_host, "address of the HTTP gateway"),
+    TASKER_INT(http_port, "port of the HTTP gateway (0: any free port)",
+               0, 65535),
+    TASKER_INT(local_slots, "executor slots of the in-process worker node",
+               0, 4096),
+    TASKER_STR(cluster_host, "address the dispatcher is published on for "
+               "workers"),
+    TASKER_INT(cluster_port, "port of the dispatcher for workers (0: any free "
+               "port)", 0, 65535),
+    TASKER_STR(cluster_secret, "secret worker nodes present to join"),
+    TASKER_INT(cluster_handshake_timeout_ms, "a cluster connection that has "
+               "not proved the secret by then is closed", 100, 600000),
+    TASKER_INT(cluster_max_handshakes, "most cluster connections proving the "
+               "secret at once (past it the oldest is closed)", 1, 100000),
+    TASKER_INT(node_suspect_ms, "a silent worker is SUSPECT after this long",
+               100, 3600000),
+    TASKER_INT(node_dead_ms, "a silent worker is DEAD after this long",
+               200, 3600000),
+    TASKER_STR(tls_cert, "TLS between nodes: this node's certificate (PEM)"),
+    TASKER_STR(tls_key, "TLS between nodes: this node's private key (PEM)"),
+    TASKER_STR(tls_ca, "TLS between nodes: the CA certificate (PEM)"),
+    TASKER_STR(join, "worker: the coordinator's HOST:PORT"),
+    TASKER_STR(node_name, "worker: the node's name (default: host name)"),
+    TASKER_INT(slots, "worker: executor slots", 1, 4096),
+    TASKER_STR(types, "worker: task types to run, comma-separated (empty: all)"),
+    TASKER_STR(data_dir, "where `tasker dev` keeps its PostgreSQL"),
+    TASKER_INT(dev_pg_port, "port of the PostgreSQL of `tasker dev`", 1, 65535),
+    TASKER_STR(log_level, "debug, info, warning or error"),
+    TASKER_INT(retry_base_ms, "back-off before the second attempt",
+               1, 86400000),
+    TASKER_INT(retry_max_ms, "upper bound of the retry back-off", 1, 86400000),
+    TASKER_INT(default_max_attempts, "max_attempts when a task names none",
+               1, 100),
+    TASKER_INT(default_timeout_ms, "timeout_ms when a task names none",
+               1, 86400000),
+    TASKER_INT(max_body_bytes, "largest request body (413 above)",
+               1024, int64_t{1} << 30),
+    TASKER_INT(max_header_bytes, "largest request header block", 1024, 1 << 20),
+    TASKER_INT(max_text_bytes, "largest text of a text_stats task",
+               1, int64_t{1} << 30),
+    TASKER_INT(max_top_n, "largest top_n of a text_stats task", 1, 100000),
+    TASKER_INT(max_pending, "most unfinished tasks held; submits past it get "
+               "429", 1, int64_t{1} << 40),
+    TASKER_INT(submit_timeout_ms, "longest wait for a submission's commit "
+               "before 503 (0: none)", 0, 3600000),
+    TASKER_INT(delay_horizon_ms, "tasks due later than this stay in the "
+               "database until they come due", 1000, int64_t{1} << 40),
+    TASKER_INT(load_page, "rows per database read in recovery and when loading "
+               "due tasks", 1, 1000000),
+    TASKER_INT(max_db_backlog, "unwritten state updates past which dispatching "
+               "pauses", 100, int64_t{1} << 40),
+    TASKER_INT(max_connections, "most open HTTP connections (more are closed)",
+               1, 1000000),
+    TASKER_INT(header_timeout_ms, "time a client has to send a whole request "
+               "head", 100, 3600000),
+    TASKER_INT(idle_timeout_ms, "an idle keep-alive connection is closed after "
+               "this", 100, 86400000),
+    TASKER_INT(max_pipeline, "most requests in flight on one connection",
+               1, 100000),
+    TASKER_INT(max_request_buffer_bytes, "most bytes of requests being "
+               "received over all connections (a request past it gets 503)",
+               65536, int64_t{1} << 40),
+    TASKER_INT(max_response_buffer_bytes, "most bytes of responses waiting for "
+               "their clients over all connections (past it the connection "
+               "holding the most is closed)", 65536, int64_t{1} << 40),
+    TASKER_STR(auth_token, "bearer token required on /v1 (empty: no auth)"),
+    TASKER_INT(max_batch, "most tasks in one batch submission", 1, 100000),
+    TASKER_INT(db_writers, "database writer connections", 1, 64),
+    TASKER_INT(batch_max_rows, "most task rows in one group commit", 1, 100000),
+    TASKER_INT(result_cache_size, "finished tasks kept in memory", 0, 10000000),
+    TASKER_INT(scheduler_threads, "actor scheduler threads (0: one per core)",
+               0, 256),
+    TASKER_STR(scheduler_policy, "actor scheduler: stealing or sharing"),
+    TASKER_INT(fault_injection, "1 turns on POST /v1/debug/crash/{actor} for "
+               "fault tests", 0, 1),
   };
   return opts;
 }
+
+#undef TASKER_INT
+#undef TASKER_STR
 
 const option* find_by_key(const std::string& key) {
   for (auto& opt : options())
@@ -287,6 +263,10 @@ config_result load_config(const std::vector<std::string>& args,
                           const std::vector<std::string>& env) {
   config_result res;
   auto& cfg = res.cfg;
+  auto fail = [&res](std::string why) {
+    res.error = std::move(why);
+    return res;
+  };
   auto env_value = [&](const std::string& name, std::string& out) {
     for (auto& kv : env)
       if (kv.size() > name.size() && kv.compare(0, name.size(), name) == 0
@@ -307,10 +287,8 @@ config_result load_config(const std::vector<std::string>& args,
       return res;
     }
     if (arg.rfind("--", 0) != 0) {
-      if (!cfg.command.empty()) {
-        res.error = "unexpected argument '" + arg + "'";
-        return res;
-      }
+      if (!cfg.command.empty())
+        return fail("unexpected argument '" + arg + "'");
       cfg.command = arg;
       continue;
     }
@@ -321,35 +299,26 @@ config_result load_config(const std::vector<std::string>& args,
     } else if (i + 1 < args.size()) {
       value = args[++i];
     } else {
-      res.error = "option " + arg + " needs a value";
-      return res;
+      return fail("option " + arg + " needs a value");
     }
     if (name == "--config")
       config_file = value;
     else
       flags.emplace_back(name, value);
   }
-  if (cfg.command.empty()) {
-    res.error = "missing command: tasker dev | serve | worker (see --help)";
-    return res;
-  }
-  if (cfg.command != "dev" && cfg.command != "serve" && cfg.command != "worker") {
-    res.error = "unknown command '" + cfg.command
-                + "' (expected dev, serve or worker)";
-    return res;
-  }
+  if (cfg.command.empty())
+    return fail("missing command: tasker dev | serve | worker (see --help)");
+  if (cfg.command != "dev" && cfg.command != "serve" && cfg.command != "worker")
+    return fail("unknown command '" + cfg.command
+                + "' (expected dev, serve or worker)");
   if (!config_file.empty())
-    if (auto err = apply_file(cfg, config_file); !err.empty()) {
-      res.error = err;
-      return res;
-    }
+    if (auto err = apply_file(cfg, config_file); !err.empty())
+      return fail(err);
   for (auto& opt : options()) {
     std::string value;
     if (env_value(env_of(opt.key), value))
-      if (auto err = opt.set(cfg, value); !err.empty()) {
-        res.error = env_of(opt.key) + " " + err;
-        return res;
-      }
+      if (auto err = opt.set(cfg, value); !err.empty())
+        return fail(env_of(opt.key) + " " + err);
   }
   for (auto& [given, value] : flags) {
     // `--name` is the worker's short spelling of --node-name.
@@ -358,14 +327,10 @@ config_result load_config(const std::vector<std::string>& args,
     for (auto& opt : options())
       if (flag_of(opt.key) == name)
         match = &opt;
-    if (match == nullptr) {
-      res.error = "unknown option " + name + " (see --help)";
-      return res;
-    }
-    if (auto err = match->set(cfg, value); !err.empty()) {
-      res.error = name + " " + err;
-      return res;
-    }
+    if (match == nullptr)
+      return fail("unknown option " + name + " (see --help)");
+    if (auto err = match->set(cfg, value); !err.empty())
+      return fail(name + " " + err);
   }
   res.error = cfg.validate();
   return res;

@@ -46,7 +46,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +55,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/network/test_multiplexer.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
@@ -310,9 +310,17 @@ struct world {
     // Fault injection knows the dispatcher and persistence (and kills
     // nothing); the gateway crashes itself only after a timer, which never
     // fires here.
-    deps.crash = [](const std::string& name) {
-      return name == "dispatcher" || name == "persistence";
-    };
+    // (Spawned with an argument: CAF 0.17 reads a null tuple for none.)
+    deps.coordinator = sys->spawn(
+      [](caf::event_based_actor*, std::vector<std::string> known)
+        -> caf::behavior {
+        return {
+          [known](crash_atom, const std::string& name) {
+            return std::count(known.begin(), known.end(), name) > 0;
+          },
+        };
+      },
+      std::vector<std::string>{"dispatcher", "persistence"});
     run();
   }
 
@@ -763,17 +771,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   w.mpx->provide_acceptor(port, acceptor);
   for (auto& held : {w.manager_held, w.reader_held, w.dispatcher_held})
     held->hold = s.hold;
-  auto listening = std::make_shared<std::promise<caf::expected<uint16_t>>>();
-  auto bound = listening->get_future();
+  auto bound = std::make_shared<uint16_t>(0);
+  auto listener = w.sys->spawn(
+    [](caf::event_based_actor*, std::shared_ptr<uint16_t> bound)
+      -> caf::behavior {
+      return {
+        [bound](ok_atom, uint16_t p) { *bound = p; },
+      };
+    },
+    bound);
   auto broker = w.sys->middleman().spawn_broker(gateway, s.cfg, w.deps,
-                                                listening);
+                                                listener);
   w.run();
-  require(bound.wait_for(std::chrono::seconds(0))
-            == std::future_status::ready,
-          "the gateway did not report its port");
-  auto port_or_error = bound.get();
-  require(port_or_error && *port_or_error == port,
-          "the gateway did not listen on the test acceptor");
+  require(*bound == port, "the gateway did not report listening on the "
+                          "test acceptor");
   auto* gw = dynamic_cast<gateway_broker*>(
     caf::actor_cast<caf::abstract_actor*>(broker));
   require(gw != nullptr, "the broker is not a gateway_broker");

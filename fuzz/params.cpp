@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     cancel_signal cancelled;
     if (type == "sleep")
       cancelled.raise();
-    task_context ctx{&cancelled, 1};
+    task_context ctx{&cancelled};
     auto res = srv.reg.run(type, stored, ctx);
     // `fail` fails with any message, this one included.
     require(type == "fail" || res.error.rfind("handler raised", 0) != 0,

@@ -19,18 +19,10 @@ nlohmann::json reply(const std::string& description, nlohmann::json schema) {
   return {{"description", description}, {"content", json_content(std::move(schema))}};
 }
 
-nlohmann::json errors(std::initializer_list<const char*> codes) {
-  nlohmann::json out = nlohmann::json::object();
-  for (auto c : codes)
-    out[c] = reply("error", ref("Error"));
-  return out;
-}
-
 nlohmann::json with_errors(nlohmann::json ok, std::initializer_list<const char*> codes) {
-  auto out = errors(codes);
-  for (auto& [k, v] : ok.items())
-    out[k] = v;
-  return out;
+  for (auto c : codes)
+    ok[c] = reply("error", ref("Error"));
+  return ok;
 }
 
 nlohmann::json id_param() {

@@ -9,7 +9,6 @@ namespace tasker {
 /// The OpenAPI 3 document of the API, with the task types' schemas.
 std::string openapi_json(const registry& reg);
 
-/// The operator dashboard.
 const std::string& dashboard_html();
 
 } // namespace tasker

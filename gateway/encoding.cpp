@@ -9,90 +9,6 @@
 
 namespace tasker {
 
-namespace {
-
-void append_string(std::string& out, const std::string& str) {
-  out += nlohmann::json(str).dump(-1, ' ', false,
-                                  nlohmann::json::error_handler_t::replace);
-}
-
-void append_opt_string(std::string& out, const std::string& str) {
-  if (str.empty())
-    out += "null";
-  else
-    append_string(out, str);
-}
-
-void append_time(std::string& out, millis t) {
-  if (t == 0) {
-    out += "null";
-    return;
-  }
-  out += '"';
-  out += format_time(t);
-  out += '"';
-}
-
-/// The seed API's lower-case name of a status (`running` for PROCESSING).
-const char* to_seed_string(task_status x) {
-  switch (x) {
-    case task_status::pending:
-      return "pending";
-    case task_status::processing:
-      return "running";
-    case task_status::completed:
-      return "completed";
-    case task_status::failed:
-      return "failed";
-    case task_status::cancelled:
-      return "cancelled";
-  }
-  return "pending";
-}
-
-} // namespace
-
-void append_task_json(std::string& out, const task_record& rec) {
-  out += "{\"id\":\"";
-  out += rec.id;
-  out += "\",\"type\":";
-  append_string(out, rec.type);
-  out += ",\"status\":\"";
-  out += to_string(rec.status);
-  out += "\",\"params\":";
-  out += rec.params.empty() ? "{}" : rec.params;
-  out += ",\"result\":";
-  out += rec.result.empty() ? "null" : rec.result;
-  out += ",\"error\":";
-  if (rec.error.empty() && rec.status != task_status::failed)
-    out += "null";
-  else
-    append_string(out, rec.error);
-  out += ",\"priority\":";
-  out += std::to_string(rec.priority);
-  out += ",\"attempts\":";
-  out += std::to_string(rec.attempts);
-  out += ",\"max_attempts\":";
-  out += std::to_string(rec.max_attempts);
-  out += ",\"timeout_ms\":";
-  out += std::to_string(rec.timeout_ms);
-  out += ",\"idempotency_key\":";
-  append_opt_string(out, rec.idempotency_key);
-  out += ",\"worker_id\":";
-  append_opt_string(out, rec.worker_id);
-  out += ",\"created_at\":";
-  append_time(out, rec.created_at);
-  out += ",\"updated_at\":";
-  append_time(out, rec.updated_at);
-  out += ",\"scheduled_at\":";
-  append_time(out, rec.scheduled_at);
-  out += ",\"started_at\":";
-  append_time(out, rec.started_at);
-  out += ",\"completed_at\":";
-  append_time(out, rec.completed_at);
-  out += '}';
-}
-
 std::string task_json(const task_record& rec) {
   std::string out;
   out.reserve(512 + rec.params.size() + rec.result.size());
@@ -100,14 +16,25 @@ std::string task_json(const task_record& rec) {
   return out;
 }
 
-std::string page_json(const task_page& page) {
+namespace {
+
+/// `{"tasks":[...]` of a page or batch, left open.
+std::string tasks_json(const std::vector<task_record>& recs) {
   std::string out = "{\"tasks\":[";
-  for (size_t i = 0; i < page.tasks.size(); ++i) {
+  for (size_t i = 0; i < recs.size(); ++i) {
     if (i > 0)
       out += ',';
-    append_task_json(out, page.tasks[i]);
+    append_task_json(out, recs[i]);
   }
-  out += "],\"next_cursor\":";
+  out += ']';
+  return out;
+}
+
+} // namespace
+
+std::string page_json(const task_page& page) {
+  auto out = tasks_json(page.tasks);
+  out += ",\"next_cursor\":";
   if (page.more && !page.tasks.empty()) {
     auto& last = page.tasks.back();
     out += '"';
@@ -121,20 +48,15 @@ std::string page_json(const task_page& page) {
 }
 
 std::string batch_json(const std::vector<task_record>& recs) {
-  std::string out = "{\"tasks\":[";
-  for (size_t i = 0; i < recs.size(); ++i) {
-    if (i > 0)
-      out += ',';
-    append_task_json(out, recs[i]);
-  }
-  out += "]}";
-  return out;
+  return tasks_json(recs) + '}';
 }
 
 std::string seed_task_json(const task_record& rec) {
   nlohmann::json js{{"task_id", rec.id},
                     {"task_name", rec.type},
-                    {"status", to_seed_string(rec.status)},
+                    {"status", rec.status == task_status::processing
+                                 ? std::string{"running"}
+                                 : lower(to_string(rec.status))},
                     {"task_output", rec.result.empty()
                                       ? nlohmann::json(nullptr)
                                       : nlohmann::json::parse(rec.result)},
@@ -232,15 +154,7 @@ bool decode_cursor(const std::string& cursor, millis& created_at,
     return false;
   created_at = at;
   id = cursor.substr(sep + 1);
-  if (id.size() != 36)
-    return false;
-  for (size_t i = 0; i < id.size(); ++i) {
-    auto c = id[i];
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? c != '-' : !std::isxdigit(static_cast<unsigned char>(c)))
-      return false;
-  }
-  return true;
+  return is_uuid(id);
 }
 
 } // namespace tasker

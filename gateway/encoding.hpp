@@ -10,9 +10,6 @@
 
 namespace tasker {
 
-/// Appends the API's task object.
-void append_task_json(std::string& out, const task_record& rec);
-
 /// The API's task object as text.
 std::string task_json(const task_record& rec);
 

@@ -1,4 +1,4 @@
-#include "gateway/gateway.hpp"
+#include "gateway/gateway_internal.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -7,12 +7,9 @@
 #include <caf/io/middleman.hpp>
 #include <caf/io/network/default_multiplexer.hpp>
 #include <caf/io/system_messages.hpp>
-#include <caf/typed_actor.hpp>
 
-#include "common/format.hpp"
 #include "common/log.hpp"
 #include "gateway/docs.hpp"
-#include "gateway/gateway_internal.hpp"
 
 namespace tasker {
 
@@ -31,8 +28,8 @@ void drop_connection(gateway_broker* self, connection_handle hdl) {
   st.held_bytes -= i->second.held;
   st.out_bytes -= i->second.queued + (i->second.acking ? i->second.unsent : 0);
   for (auto& s : i->second.out)
-    if (s.has_deadline)
-      st.deadlines.erase(s.deadline);
+    if (s.deadline)
+      st.deadlines.erase(*s.deadline);
   st.conns.erase(i);
 }
 
@@ -289,48 +286,35 @@ void on_data(gateway_broker* self, connection_handle hdl,
   parse_requests(self, hdl);
 }
 
-/// Marks the parse of a connection's requests under way (see `parsing`).
-struct parsing_guard {
+/// Marks the parse of a connection's requests under way (see `parsing`),
+/// `prev` being the mark before. Afterwards notes whether part of a request
+/// waits, and since when, and counts again what the reader holds.
+struct parse_scope {
   gateway_broker* self;
+  connection_handle hdl;
   connection_handle prev;
-  parsing_guard(gateway_broker* self, connection_handle hdl)
-    : self(self), prev(self->state.parsing) {
-    self->state.parsing = hdl;
-  }
-  ~parsing_guard() {
-    self->state.parsing = prev;
+  ~parse_scope() {
+    auto& st = self->state;
+    if (auto i = st.conns.find(hdl); i != st.conns.end()) {
+      auto& c = i->second;
+      // (A body arriving slowly counts too: Beast takes body bytes as they
+      // come, so nothing stays buffered between them.)
+      bool partial = c.reader->mid_request() && !c.paused && !c.write_blocked;
+      if (partial && !c.partial)
+        c.partial_since = std::chrono::steady_clock::now();
+      c.partial = partial;
+      count_held(st, c);
+    }
+    st.parsing = prev;
   }
 };
-
-/// After parsing: whether part of a request waits, and since when.
-void note_partial(gateway_broker* self, connection_handle hdl) {
-  auto i = self->state.conns.find(hdl);
-  if (i == self->state.conns.end())
-    return;
-  auto& c = i->second;
-  // (A body arriving slowly counts too: Beast takes body bytes as they come,
-  // so nothing stays buffered between them.)
-  bool partial = c.reader->mid_request() && !c.paused && !c.write_blocked;
-  if (partial && !c.partial)
-    c.partial_since = std::chrono::steady_clock::now();
-  c.partial = partial;
-}
 
 void parse_requests(gateway_broker* self, connection_handle hdl) {
   auto& st = self->state;
   auto i = st.conns.find(hdl);
   if (i == st.conns.end())
     return;
-  parsing_guard guard{self, hdl};
-  struct on_exit {
-    gateway_broker* self;
-    connection_handle hdl;
-    ~on_exit() {
-      note_partial(self, hdl);
-      if (auto i = self->state.conns.find(hdl); i != self->state.conns.end())
-        count_held(self->state, i->second);
-    }
-  } after{self, hdl};
+  parse_scope scope{self, hdl, std::exchange(st.parsing, hdl)};
   for (;;) {
     auto& c = i->second;
     if (c.closing)
@@ -449,10 +433,10 @@ void complete(gateway_broker* self, const ticket& t, const http_response& res,
   auto& s = c.out[t.seq - c.first_seq];
   if (s.ready)
     return; // answered already (timed out)
-  if (s.has_deadline) {
+  if (s.deadline) {
     if (!from_sweep)
-      self->state.deadlines.erase(s.deadline);
-    s.has_deadline = false;
+      self->state.deadlines.erase(*s.deadline);
+    s.deadline.reset();
   }
   s.ready = true;
   s.close = !t.keep_alive;
@@ -465,7 +449,7 @@ void complete(gateway_broker* self, const ticket& t, const http_response& res,
 } // namespace gateway_detail
 
 caf::behavior gateway(gateway_broker* self, gateway_config cfg,
-                      gateway_deps deps, listen_promise listening) {
+                      gateway_deps deps, caf::actor listener) {
   auto& st = self->state;
   st.cfg = cfg;
   st.deps = std::move(deps);
@@ -473,11 +457,10 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
   st.task_types = nlohmann::json{{"task_types", st.deps.reg->describe()}}.dump();
   auto res = self->add_tcp_doorman(cfg.port, cfg.host.c_str(), true);
   if (!res) {
-    listening->set_value(res.error());
     self->quit(res.error());
     return {};
   }
-  listening->set_value(res->second);
+  self->send(listener, ok_atom_v, res->second);
   self->delayed_send(self, std::chrono::milliseconds(250), tick_atom_v);
   return {
     [self](tick_atom) {

@@ -1,28 +1,19 @@
 #pragma once
 
-#include <cstdint>
-#include <deque>
-#include <functional>
 #include <chrono>
-#include <future>
+#include <deque>
 #include <map>
-#include <memory>
-#include <string>
 #include <unordered_map>
 
-#include <caf/expected.hpp>
 #include <caf/io/broker.hpp>
 #include <caf/io/connection_handle.hpp>
 
 #include "common/telemetry.hpp"
 #include "gateway/validation.hpp"
-#include "gateway/http.hpp"
 #include "messages/interfaces.hpp"
-#include "tasks/registry.hpp"
 
 namespace tasker {
 
-/// Settings of the HTTP gateway.
 struct gateway_config {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
@@ -63,18 +54,15 @@ struct gateway_deps {
   persistence_actor persistence;
   std::shared_ptr<const registry> reg;
   telemetry_ptr tel;
-  /// Fault injection (only when configured): kills the named supervised
-  /// actor and returns whether there is one by that name.
-  std::function<bool(const std::string&)> crash;
+  /// Fault injection (only when configured): the coordinator, which
+  /// answers `(crash_atom, name)` by killing the named actor and saying
+  /// whether there is one by that name.
+  caf::actor coordinator;
   /// What the cluster port's guard has seen (for /v1/cluster); may be
   /// empty.
   std::function<cluster_port_status()> cluster_port;
 };
 
-/// Where the gateway reports the port it listens on (or why it cannot).
-using listen_promise = std::shared_ptr<std::promise<caf::expected<uint16_t>>>;
-
-/// State of the gateway broker.
 struct gateway_state {
   static inline constexpr const char* name = "gateway";
 
@@ -98,11 +86,9 @@ struct gateway_state {
     bool close = false;
     std::string bytes;
     /// The deadline entry while an actor is asked.
-    bool has_deadline = false;
-    deadline_map::iterator deadline;
+    std::optional<deadline_map::iterator> deadline;
   };
 
-  /// One client connection.
   struct connection {
     std::unique_ptr<request_reader> reader;
     std::deque<slot> out;
@@ -175,8 +161,9 @@ using gateway_broker = caf::io::stateful_broker<gateway_state>;
 /// The HTTP/1.1 gateway: a broker on the middleman's thread. Parses requests
 /// with Beast (keep-alive, pipelining answered in order), validates them,
 /// asks the actors, and writes the answers. It never blocks and never
-/// touches the database itself.
+/// touches the database itself. Tells `listener` `(ok_atom, port)` once it
+/// listens; when it cannot, it stops with the reason.
 caf::behavior gateway(gateway_broker* self, gateway_config cfg,
-                      gateway_deps deps, listen_promise listening);
+                      gateway_deps deps, caf::actor listener);
 
 } // namespace tasker

@@ -6,7 +6,6 @@
 // their answers become responses.
 
 #include "gateway/gateway.hpp"
-#include "gateway/http.hpp"
 
 namespace tasker::gateway_detail {
 

@@ -2,15 +2,10 @@
 // their answers become responses (gateway_internal.hpp).
 #include "gateway/gateway_internal.hpp"
 
-#include <nlohmann/json.hpp>
-
-#include "common/format.hpp"
 #include "common/log.hpp"
 #include "gateway/docs.hpp"
 #include "gateway/encoding.hpp"
 #include "gateway/plan.hpp"
-#include "gateway/routes.hpp"
-#include "messages/error.hpp"
 
 namespace tasker::gateway_detail {
 
@@ -36,7 +31,6 @@ void ask(gateway_broker* self, const ticket& t, const Handle& dest,
         + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           timeout),
       t);
-    s.has_deadline = true;
   }
   self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
     .then(
@@ -44,11 +38,6 @@ void ask(gateway_broker* self, const ticket& t, const Handle& dest,
         complete(self, t, on_value(val));
       },
       [self, t](caf::error& err) { complete(self, t, from_error(err)); });
-}
-
-http_response task_response(int status, const task_record& rec) {
-  auto res = json_response(status, task_json(rec));
-  return res;
 }
 
 void submit(gateway_broker* self, const ticket& t,
@@ -62,7 +51,8 @@ void submit(gateway_broker* self, const ticket& t,
         }
         if (batch)
           return json_response(rep.existing ? 200 : 202, batch_json(rep.tasks));
-        auto res = task_response(rep.existing ? 200 : 202, rep.tasks.front());
+        auto res = json_response(rep.existing ? 200 : 202,
+                                 task_json(rep.tasks.front()));
         res.headers.emplace_back("Location", "/v1/tasks/" + rep.tasks.front().id);
         return res;
       },
@@ -162,23 +152,16 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
       done(res);
       return;
     }
-    case route_kind::metrics: {
-      http_response res;
-      res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      res.body = deps.tel->stats.serialize();
-      done(res);
+    case route_kind::metrics:
+      done({200, deps.tel->stats.serialize(),
+            "text/plain; version=0.0.4; charset=utf-8", {}});
       return;
-    }
     case route_kind::openapi:
       done(json_response(200, st.openapi));
       return;
-    case route_kind::dashboard: {
-      http_response res;
-      res.content_type = "text/html; charset=utf-8";
-      res.body = dashboard_html();
-      done(res);
+    case route_kind::dashboard:
+      done({200, dashboard_html(), "text/html; charset=utf-8", {}});
       return;
-    }
     case route_kind::task_types:
       done(json_response(200, st.task_types));
       return;
@@ -191,8 +174,8 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
     case route_kind::get_task:
       ask<task_record>(self, t, deps.manager,
           std::chrono::milliseconds(plan.wait_ms + 30000),
-          [](task_record& rec) { return task_response(200, rec); }, get_atom_v,
-          plan.task_id, plan.wait_ms);
+          [](task_record& rec) { return json_response(200, task_json(rec)); },
+          get_atom_v, plan.task_id, plan.wait_ms);
       return;
     case route_kind::get_task_output:
       ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
@@ -222,12 +205,12 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
     }
     case route_kind::cancel:
       ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
-          [](task_record& rec) { return task_response(200, rec); },
+          [](task_record& rec) { return json_response(200, task_json(rec)); },
           cancel_atom_v, plan.task_id);
       return;
     case route_kind::retry:
       ask<task_record>(self, t, deps.manager, std::chrono::seconds(30),
-          [](task_record& rec) { return task_response(202, rec); },
+          [](task_record& rec) { return json_response(202, task_json(rec)); },
           retry_atom_v, plan.task_id);
       return;
     case route_kind::workers:
@@ -256,33 +239,34 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
       cluster_status(self, t);
       return;
     case route_kind::crash: {
-      if (!deps.crash) {
+      auto name = r.id;
+      if (!deps.coordinator) {
         complete(self, t, error_response(ec::not_found,
                                          "no such path: /v1/debug/crash/"
-                                           + r.id));
+                                           + name));
         return;
       }
-      auto name = r.id;
       log::warning(gateway_state::name, "fault injection: crashing an actor",
                    {{"actor", name}});
+      auto crashed = json_response(202, nlohmann::json{{"crashed", name}}
+                                          .dump());
       // (Answered first: crashing the gateway ends this connection.)
       if (name == "gateway") {
-        complete(self, t, json_response(202, nlohmann::json{{"crashed", name}}
-                                               .dump()));
+        complete(self, t, std::move(crashed));
         self->delayed_send(self, std::chrono::milliseconds(50), crash_atom_v);
         return;
       }
-      if (!deps.crash(name)) {
-        complete(self, t,
-                 error_response(ec::not_found,
-                                "no actor " + name
-                                  + " to crash; one of dispatcher, "
-                                    "persistence, gateway, task_manager, "
-                                    "reader"));
-        return;
-      }
-      complete(self, t,
-               json_response(202, nlohmann::json{{"crashed", name}}.dump()));
+      ask<bool>(self, t, deps.coordinator, std::chrono::seconds(5),
+          [name, crashed](bool found) {
+            if (found)
+              return crashed;
+            return error_response(ec::not_found,
+                                  "no actor " + name
+                                    + " to crash; one of dispatcher, "
+                                      "persistence, gateway, task_manager, "
+                                      "reader");
+          },
+          crash_atom_v, name);
       return;
     }
   }

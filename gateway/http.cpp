@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 
 #include "common/format.hpp"
@@ -67,27 +68,19 @@ std::string serialize(const http_response& res, bool keep_alive, bool head) {
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 bool decode(const std::string& in, std::string& out, bool plus_is_space) {
   out.clear();
   for (size_t i = 0; i < in.size(); ++i) {
     auto c = in[i];
     if (c == '%') {
+      // Exactly two hex digits (from_chars takes no sign for unsigned).
       if (i + 2 >= in.size())
         return false;
-      auto hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-      if (hi < 0 || lo < 0)
+      unsigned byte = 0;
+      auto first = in.data() + i + 1, last = first + 2;
+      if (std::from_chars(first, last, byte, 16).ptr != last)
         return false;
-      out += static_cast<char>(hi * 16 + lo);
+      out += static_cast<char>(byte);
       i += 2;
     } else if (c == '+' && plus_is_space) {
       out += ' ';

@@ -47,7 +47,6 @@ struct http_response {
 /// `{"error": {"code", "message"}}` with the status of the code.
 http_response error_response(ec code, const std::string& message);
 
-/// A JSON body with a status.
 http_response json_response(int status, std::string body);
 
 /// Serializes a response as HTTP/1.1 bytes; the answer to a HEAD request
@@ -85,10 +84,8 @@ public:
                  head_check check = {});
   ~request_reader();
 
-  /// The outcome of `next`.
   enum class status { need_more, request, error };
 
-  /// Appends bytes read from the connection.
   void append(const char* data, size_t size);
 
   /// Parses the next request from the buffered bytes. On `error`, `code` and

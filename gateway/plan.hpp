@@ -1,14 +1,7 @@
 #pragma once
 
-#include <optional>
-#include <string>
-#include <vector>
-
-#include "gateway/http.hpp"
 #include "gateway/routes.hpp"
 #include "gateway/validation.hpp"
-#include "messages/types.hpp"
-#include "tasks/registry.hpp"
 
 namespace tasker {
 

@@ -85,6 +85,10 @@ bool fits(const std::vector<std::string>& pattern,
   return true;
 }
 
+constexpr const char* unauthorized_message
+  = "this endpoint needs Authorization: Bearer <token> with the configured "
+    "token";
+
 } // namespace
 
 route match_route(const std::string& method, const std::string& path) {
@@ -124,14 +128,6 @@ bool bearer_matches(const std::string& header, const std::string& token) {
   auto to = header.find_last_not_of(' ');
   return constant_time_equal(header.substr(from, to + 1 - from), token);
 }
-
-namespace {
-
-constexpr const char* unauthorized_message
-  = "this endpoint needs Authorization: Bearer <token> with the configured "
-    "token";
-
-} // namespace
 
 bool authorized(const std::string& method, const std::string& path,
                 const std::string& authorization,

@@ -1,6 +1,8 @@
 #include "gateway/validation.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -111,12 +113,10 @@ std::optional<api_error> check_json_body(const http_request& req) {
   return std::nullopt;
 }
 
-namespace {
-
-/// Calls `f` with each bracket of a JSON text that is not inside a string,
-/// until `f` returns false.
-template <class F>
-void for_each_bracket(const std::string& text, F f) {
+bracket_stats scan_brackets(const std::string& text, int max_depth,
+                            size_t max_containers) {
+  bracket_stats out;
+  int depth = 0;
   bool in_string = false;
   for (size_t i = 0; i < text.size(); ++i) {
     auto c = text[i];
@@ -128,47 +128,21 @@ void for_each_bracket(const std::string& text, F f) {
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{' || c == ']' || c == '}') {
-      if (!f(c))
-        return;
+      bool open = c == '[' || c == '{';
+      depth += open ? 1 : -1;
+      out.containers += open ? 1 : 0;
+      out.deeper = depth > max_depth;
+      if (out.deeper || out.containers > max_containers)
+        break;
     }
   }
-}
-
-} // namespace
-
-bool nests_deeper(const std::string& text, int limit) {
-  int depth = 0;
-  bool deeper = false;
-  for_each_bracket(text, [&](char c) {
-    depth += c == '[' || c == '{' ? 1 : -1;
-    deeper = depth > limit;
-    return !deeper;
-  });
-  return deeper;
-}
-
-size_t count_containers(const std::string& text) {
-  size_t n = 0;
-  for_each_bracket(text, [&](char c) {
-    n += c == '[' || c == '{' ? 1 : 0;
-    return true;
-  });
-  return n;
+  return out;
 }
 
 std::optional<api_error> parse_body(const std::string& body,
                                     nlohmann::json& out) {
-  // One pass for both limits (nests_deeper and count_containers in one).
-  int depth = 0;
-  size_t containers = 0;
-  bool deeper = false;
-  for_each_bracket(body, [&](char c) {
-    bool open = c == '[' || c == '{';
-    depth += open ? 1 : -1;
-    containers += open ? 1 : 0;
-    deeper = depth > max_body_depth;
-    return !deeper && containers <= max_body_containers;
-  });
+  auto [deeper, containers] = scan_brackets(body, max_body_depth,
+                                            max_body_containers);
   if (deeper)
     return api_error{ec::bad_request,
                      "the body nests arrays and objects deeper than "
@@ -195,39 +169,35 @@ parse_submission(const nlohmann::json& body, const registry& reg,
     return api_error{ec::invalid_params,
                      (prefix.empty() ? std::string{"the body"} : prefix.substr(0, prefix.size() - 1))
                        + " must be a JSON object with type and params"};
+  auto invalid = [&prefix](const std::string& message) {
+    return api_error{ec::invalid_params, prefix + message};
+  };
   static const char* known[] = {"type",       "params",   "priority",
                                 "max_attempts", "timeout_ms", "delay_ms",
                                 "run_at",     "idempotency_key"};
-  for (auto& [key, val] : body.items()) {
-    bool ok = false;
-    for (auto k : known)
-      ok = ok || key == k;
-    if (!ok)
-      return api_error{ec::invalid_params,
-                       prefix + key + " is not a known field of a submission"};
-  }
+  for (auto& [key, val] : body.items())
+    if (std::find(std::begin(known), std::end(known), key) == std::end(known))
+      return invalid(key + " is not a known field of a submission");
   auto type = body.find("type");
   if (type == body.end() || type->is_null())
-    return api_error{ec::invalid_params, prefix + "type is required"};
+    return invalid("type is required");
   if (!type->is_string())
-    return api_error{ec::invalid_params, prefix + "type must be a string"};
+    return invalid("type must be a string");
   auto params_it = body.find("params");
   if (params_it == body.end() || params_it->is_null())
-    return api_error{ec::invalid_params, prefix + "params is required"};
+    return invalid("params is required");
   // PostgreSQL refuses a NUL character in jsonb: one such submission would
   // fail the group commit it shares with others.
   if (std::string at; find_refused_string(*params_it, at))
-    return api_error{ec::invalid_params,
-                     prefix + "params" + at
-                       + " must not contain a NUL character (\\u0000)"};
+    return invalid("params" + at
+                   + " must not contain a NUL character (\\u0000)");
   // Validation fills in defaults; the task keeps the params as submitted.
   auto params = *params_it;
   auto type_name = type->get<std::string>();
   if (reg.find(type_name) == nullptr)
-    return api_error{ec::invalid_params,
-                     prefix + "type: " + reg.validate(type_name, params)};
+    return invalid("type: " + reg.validate(type_name, params));
   if (auto err = reg.validate(type_name, params); !err.empty())
-    return api_error{ec::invalid_params, prefix + err};
+    return invalid(err);
   int64_t priority = 0, max_attempts = limits.default_max_attempts,
           timeout_ms = limits.default_timeout_ms, delay_ms = 0;
   if (auto err = int_field(body, prefix, "priority", 0, 9, priority))
@@ -242,19 +212,15 @@ parse_submission(const nlohmann::json& body, const registry& reg,
   std::string run_at_text;
   if (auto i = body.find("run_at"); i != body.end() && !i->is_null()) {
     if (body.contains("delay_ms") && !body["delay_ms"].is_null())
-      return api_error{ec::invalid_params,
-                       prefix + "run_at and delay_ms exclude each other"};
+      return invalid("run_at and delay_ms exclude each other");
     std::optional<int64_t> t;
     if (i->is_string())
       t = parse_time(i->get<std::string>());
     if (!t)
-      return api_error{ec::invalid_params,
-                       prefix
-                         + "run_at must be an RFC 3339 time such as "
-                           "2026-11-22T10:00:00.000Z"};
+      return invalid("run_at must be an RFC 3339 time such as "
+                     "2026-11-22T10:00:00.000Z");
     if (*t - now > max_delay_ms)
-      return api_error{ec::invalid_params,
-                       prefix + "run_at must be within a year from now"};
+      return invalid("run_at must be within a year from now");
     run_at_text = i->get<std::string>();
     scheduled = std::max(*t, now);
   }
@@ -262,15 +228,11 @@ parse_submission(const nlohmann::json& body, const registry& reg,
   if (auto i = body.find("idempotency_key"); i != body.end() && !i->is_null()) {
     if (!i->is_string() || i->get<std::string>().empty()
         || i->get<std::string>().size() > 255)
-      return api_error{ec::invalid_params,
-                       prefix
-                         + "idempotency_key must be a string of 1 to 255 "
-                           "characters"};
+      return invalid("idempotency_key must be a string of 1 to 255 "
+                     "characters");
     if (!is_storable_text(i->get<std::string>()))
-      return api_error{ec::invalid_params,
-                       prefix
-                         + "idempotency_key must not contain a NUL character "
-                           "(\\u0000)"};
+      return invalid("idempotency_key must not contain a NUL character "
+                     "(\\u0000)");
     key = i->get<std::string>();
   }
   if (!header_key.empty()) {
@@ -283,10 +245,8 @@ parse_submission(const nlohmann::json& body, const registry& reg,
                        "the Idempotency-Key header must be UTF-8 text without "
                        "a NUL character"};
     if (!key.empty() && key != header_key)
-      return api_error{ec::invalid_params,
-                       prefix
-                         + "idempotency_key differs from the Idempotency-Key "
-                           "header"};
+      return invalid("idempotency_key differs from the Idempotency-Key "
+                     "header");
     key = header_key;
   }
   out = task_record{};

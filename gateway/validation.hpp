@@ -1,5 +1,6 @@
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,7 +15,6 @@
 
 namespace tasker {
 
-/// A client error: code and message.
 struct api_error {
   ec code = ec::bad_request;
   std::string message;
@@ -40,13 +40,20 @@ constexpr int max_body_depth = 64;
 /// 30 MiB.
 constexpr size_t max_body_containers = 100000;
 
-/// Whether a JSON text nests arrays and objects deeper than `limit`; reads
-/// the text only, so it also answers for malformed JSON.
-bool nests_deeper(const std::string& text, int limit);
+/// Whether a JSON text nests arrays and objects deeper than `max_depth`, and
+/// how many it opens, read from its brackets outside strings up to the first
+/// one past `max_depth` or `max_containers`. Reads the text only, so it also
+/// answers for malformed JSON.
+struct bracket_stats {
+  bool deeper = false;
+  size_t containers = 0;
+};
+bracket_stats scan_brackets(const std::string& text, int max_depth = INT_MAX,
+                            size_t max_containers = SIZE_MAX);
 
-/// How many arrays and objects a JSON text opens, read as `nests_deeper`
-/// reads it.
-size_t count_containers(const std::string& text);
+inline bool nests_deeper(const std::string& text, int limit) {
+  return scan_brackets(text, limit).deeper;
+}
 
 /// Parses a request body as JSON (400 on malformed JSON, a body nested
 /// deeper than `max_body_depth` or one with more than `max_body_containers`

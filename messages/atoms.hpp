@@ -27,20 +27,11 @@ CAF_ADD_ATOM(tasker, tasker, retarget_atom, "retarget")
 CAF_ADD_ATOM(tasker, tasker, redispatch_atom, "redispatch")
 CAF_ADD_ATOM(tasker, tasker, crash_atom, "crash")
 CAF_ADD_ATOM(tasker, tasker, rewrite_atom, "rewrite")
+CAF_ADD_ATOM(tasker, tasker, stop_atom, "stop")
 
 namespace tasker {
-using caf::flush_atom;
-using caf::flush_atom_v;
-using caf::get_atom;
-using caf::get_atom_v;
-using caf::join_atom;
-using caf::join_atom_v;
-using caf::ok_atom;
-using caf::ok_atom_v;
-using caf::tick_atom;
-using caf::tick_atom_v;
-using caf::timeout_atom;
-using caf::timeout_atom_v;
-using caf::update_atom;
-using caf::update_atom_v;
+using caf::flush_atom, caf::flush_atom_v, caf::get_atom, caf::get_atom_v;
+using caf::join_atom, caf::join_atom_v, caf::ok_atom, caf::ok_atom_v;
+using caf::tick_atom, caf::tick_atom_v, caf::timeout_atom, caf::timeout_atom_v;
+using caf::update_atom, caf::update_atom_v;
 } // namespace tasker

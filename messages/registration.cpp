@@ -7,68 +7,37 @@
 
 namespace tasker {
 
+namespace {
+
+struct code_info {
+  const char* name;
+  int http_status;
+};
+
+/// By `ec`, in the order of its values.
+constexpr code_info codes[] = {
+  {"none", 200},           {"bad_request", 400},
+  {"unauthorized", 401},   {"not_found", 404},
+  {"method_not_allowed", 405}, {"conflict", 409},
+  {"payload_too_large", 413},  {"unsupported_media_type", 415},
+  {"invalid_params", 422}, {"overloaded", 429},
+  {"unavailable", 503},    {"internal", 500},
+  {"request_timeout", 408},
+};
+
+const code_info& info_of(ec x) {
+  auto i = static_cast<size_t>(x);
+  return i < std::size(codes) ? codes[i] : codes[static_cast<size_t>(ec::internal)];
+}
+
+} // namespace
+
 const char* to_string(ec x) {
-  switch (x) {
-    case ec::none:
-      return "none";
-    case ec::bad_request:
-      return "bad_request";
-    case ec::unauthorized:
-      return "unauthorized";
-    case ec::not_found:
-      return "not_found";
-    case ec::method_not_allowed:
-      return "method_not_allowed";
-    case ec::conflict:
-      return "conflict";
-    case ec::payload_too_large:
-      return "payload_too_large";
-    case ec::unsupported_media_type:
-      return "unsupported_media_type";
-    case ec::invalid_params:
-      return "invalid_params";
-    case ec::overloaded:
-      return "overloaded";
-    case ec::unavailable:
-      return "unavailable";
-    case ec::internal:
-      return "internal";
-    case ec::request_timeout:
-      return "request_timeout";
-  }
-  return "internal";
+  return info_of(x).name;
 }
 
 int http_status(ec x) {
-  switch (x) {
-    case ec::none:
-      return 200;
-    case ec::bad_request:
-      return 400;
-    case ec::unauthorized:
-      return 401;
-    case ec::not_found:
-      return 404;
-    case ec::method_not_allowed:
-      return 405;
-    case ec::conflict:
-      return 409;
-    case ec::payload_too_large:
-      return 413;
-    case ec::unsupported_media_type:
-      return 415;
-    case ec::invalid_params:
-      return 422;
-    case ec::overloaded:
-      return 429;
-    case ec::unavailable:
-      return 503;
-    case ec::internal:
-      return 500;
-    case ec::request_timeout:
-      return 408;
-  }
-  return 500;
+  return info_of(x).http_status;
 }
 
 caf::error make_error(ec code, std::string message) {

@@ -7,6 +7,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include "common/clock.hpp"
+#include "messages/equality.hpp"
 
 namespace tasker {
 
@@ -116,12 +117,6 @@ struct worker_view {
   millis last_seen = 0;
   int32_t protocol_version = 0;
 };
-
-bool operator==(const worker_view& x, const worker_view& y);
-
-inline bool operator!=(const worker_view& x, const worker_view& y) {
-  return !(x == y);
-}
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_view& x) {

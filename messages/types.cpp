@@ -1,25 +1,67 @@
 #include "messages/types.hpp"
 
+#include "common/format.hpp"
 #include "messages/status.hpp"
 
-#include <tuple>
 
 namespace tasker {
 
 const char* to_string(task_status x) {
-  switch (x) {
-    case task_status::pending:
-      return "PENDING";
-    case task_status::processing:
-      return "PROCESSING";
-    case task_status::completed:
-      return "COMPLETED";
-    case task_status::failed:
-      return "FAILED";
-    case task_status::cancelled:
-      return "CANCELLED";
-  }
-  return "PENDING";
+  static constexpr const char* names[] = {"PENDING", "PROCESSING", "COMPLETED",
+                                          "FAILED", "CANCELLED"};
+  auto i = static_cast<size_t>(x);
+  return i < std::size(names) ? names[i] : names[0];
+}
+
+void append_task_json(std::string& out, const task_record& rec,
+                      task_json_style style) {
+  auto text = [&out](const char* key, const std::string& str, bool null) {
+    out += key;
+    if (null)
+      out += "null";
+    else
+      append_json_string(out, str);
+  };
+  auto number = [&out](const char* key, int64_t n) {
+    out += key;
+    out += std::to_string(n);
+  };
+  auto time = [&out, style](const char* key, millis t) {
+    out += key;
+    if (t == 0)
+      out += "null";
+    else if (style == task_json_style::rows)
+      out += std::to_string(t);
+    else
+      (out += '"', out += format_time(t), out += '"');
+  };
+  out += "{\"id\":\"";
+  out += rec.id;
+  out += '"';
+  text(",\"type\":", rec.type, false);
+  out += ",\"status\":\"";
+  out += to_string(rec.status);
+  out += "\",\"params\":";
+  out += rec.params.empty() ? "{}" : rec.params;
+  out += ",\"result\":";
+  out += rec.result.empty() ? "null" : rec.result;
+  text(",\"error\":", rec.error,
+       rec.error.empty() && rec.status != task_status::failed);
+  number(",\"priority\":", rec.priority);
+  number(",\"attempts\":", rec.attempts);
+  number(",\"max_attempts\":", rec.max_attempts);
+  number(",\"timeout_ms\":", rec.timeout_ms);
+  text(",\"idempotency_key\":", rec.idempotency_key,
+       rec.idempotency_key.empty());
+  if (style == task_json_style::rows)
+    text(",\"request_hash\":", rec.request_hash, rec.request_hash.empty());
+  text(",\"worker_id\":", rec.worker_id, rec.worker_id.empty());
+  time(",\"created_at\":", rec.created_at);
+  time(",\"updated_at\":", rec.updated_at);
+  time(",\"scheduled_at\":", rec.scheduled_at);
+  time(",\"started_at\":", rec.started_at);
+  time(",\"completed_at\":", rec.completed_at);
+  out += '}';
 }
 
 bool from_string(const std::string& str, task_status& x) {
@@ -32,81 +74,6 @@ bool from_string(const std::string& str, task_status& x) {
     }
   }
   return false;
-}
-
-namespace {
-
-auto tie(const task_record& x) {
-  return std::tie(x.id, x.type, x.params, x.status, x.result, x.error,
-                  x.priority, x.attempts, x.max_attempts, x.timeout_ms,
-                  x.idempotency_key, x.request_hash, x.worker_id, x.created_at,
-                  x.updated_at, x.scheduled_at, x.started_at, x.completed_at);
-}
-
-} // namespace
-
-bool operator==(const task_record& x, const task_record& y) {
-  return tie(x) == tie(y);
-}
-
-bool operator==(const submit_reply& x, const submit_reply& y) {
-  return x.tasks == y.tasks && x.existing == y.existing;
-}
-
-bool operator==(const task_assignment& x, const task_assignment& y) {
-  return std::tie(x.id, x.type, x.params, x.attempt, x.timeout_ms, x.priority,
-                  x.scheduled_at)
-         == std::tie(y.id, y.type, y.params, y.attempt, y.timeout_ms,
-                     y.priority, y.scheduled_at);
-}
-
-bool operator==(const task_outcome& x, const task_outcome& y) {
-  return std::tie(x.id, x.attempt, x.ok, x.result, x.error, x.retryable,
-                  x.worker_id, x.started_at, x.finished_at)
-         == std::tie(y.id, y.attempt, y.ok, y.result, y.error, y.retryable,
-                     y.worker_id, y.started_at, y.finished_at);
-}
-
-bool operator==(const worker_view& x, const worker_view& y) {
-  auto tie = [](const worker_view& v) {
-    return std::tie(v.id, v.name, v.address, v.status, v.task_types, v.slots,
-                    v.busy, v.completed, v.failed, v.joined_at, v.last_seen,
-                    v.protocol_version);
-  };
-  return tie(x) == tie(y);
-}
-
-bool operator==(const node_info& x, const node_info& y) {
-  return std::tie(x.name, x.address, x.task_types, x.slots, x.protocol_version)
-         == std::tie(y.name, y.address, y.task_types, y.slots,
-                     y.protocol_version);
-}
-
-bool operator==(const list_query& x, const list_query& y) {
-  return std::tie(x.status, x.type, x.limit, x.after_created_at, x.after_id)
-         == std::tie(y.status, y.type, y.limit, y.after_created_at, y.after_id);
-}
-
-bool operator==(const task_page& x, const task_page& y) {
-  return x.tasks == y.tasks && x.more == y.more;
-}
-
-} // namespace tasker
-
-namespace tasker {
-
-bool operator==(const write_batch& x, const write_batch& y) {
-  return x.insert_groups == y.insert_groups && x.updates == y.updates
-         && x.workers == y.workers;
-}
-
-bool operator==(const insert_result& x, const insert_result& y) {
-  return x.status == y.status && x.tasks == y.tasks
-         && x.conflict_key == y.conflict_key && x.error == y.error;
-}
-
-bool operator==(const batch_outcome& x, const batch_outcome& y) {
-  return x.groups == y.groups;
 }
 
 } // namespace tasker

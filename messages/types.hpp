@@ -7,6 +7,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include "common/clock.hpp"
+#include "messages/equality.hpp"
 
 namespace tasker {
 
@@ -48,7 +49,15 @@ struct task_record {
   millis completed_at = 0;
 };
 
-bool operator==(const task_record& x, const task_record& y);
+/// How `append_task_json` writes a record: as the HTTP API shows a task
+/// (times in RFC 3339), or as a row for `jsonb_to_recordset` in the batch
+/// statements (times in epoch milliseconds, plus the request hash).
+enum class task_json_style { api, rows };
+
+/// Appends a record as a JSON object. Params and result are embedded as
+/// JSON; empty strings (but a failed task's error) and zero times are null.
+void append_task_json(std::string& out, const task_record& rec,
+                      task_json_style style = task_json_style::api);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_record& x) {
@@ -66,8 +75,6 @@ struct submit_reply {
   bool existing = false;
 };
 
-bool operator==(const submit_reply& x, const submit_reply& y);
-
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, submit_reply& x) {
   return f(caf::meta::type_name("tasker.submit_reply"), x.tasks, x.existing);
@@ -83,8 +90,6 @@ struct task_assignment {
   int32_t priority = 0;
   millis scheduled_at = 0;
 };
-
-bool operator==(const task_assignment& x, const task_assignment& y);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_assignment& x) {
@@ -108,8 +113,6 @@ struct task_outcome {
   millis finished_at = 0;
 };
 
-bool operator==(const task_outcome& x, const task_outcome& y);
-
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_outcome& x) {
   return f(caf::meta::type_name("tasker.task_outcome"), x.id, x.attempt, x.ok,
@@ -125,8 +128,6 @@ struct node_info {
   int32_t slots = 0;
   int32_t protocol_version = 0;
 };
-
-bool operator==(const node_info& x, const node_info& y);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_info& x) {
@@ -144,8 +145,6 @@ struct list_query {
   std::string after_id;
 };
 
-bool operator==(const list_query& x, const list_query& y);
-
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, list_query& x) {
   return f(caf::meta::type_name("tasker.list_query"), x.status, x.type, x.limit,
@@ -159,8 +158,6 @@ struct task_page {
   bool more = false;
 };
 
-bool operator==(const task_page& x, const task_page& y);
-
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_page& x) {
   return f(caf::meta::type_name("tasker.task_page"), x.tasks, x.more);
@@ -169,9 +166,6 @@ typename Inspector::result_type inspect(Inspector& f, task_page& x) {
 /// The wire protocol version of the node interface.
 constexpr int32_t protocol_version = 2;
 
-} // namespace tasker
-
-namespace tasker {
 
 /// A group commit handed to a database writer: submission groups to insert
 /// (each all or none) and the latest state of tasks to update.
@@ -182,8 +176,6 @@ struct write_batch {
   /// replace the table's contents; empty when unchanged.
   std::string workers;
 };
-
-bool operator==(const write_batch& x, const write_batch& y);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, write_batch& x) {
@@ -219,8 +211,6 @@ struct insert_result {
   std::string error;
 };
 
-bool operator==(const insert_result& x, const insert_result& y);
-
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, insert_result& x) {
   return f(caf::meta::type_name("tasker.insert_result"), x.status, x.tasks,
@@ -231,8 +221,6 @@ typename Inspector::result_type inspect(Inspector& f, insert_result& x) {
 struct batch_outcome {
   std::vector<insert_result> groups;
 };
-
-bool operator==(const batch_outcome& x, const batch_outcome& y);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch_outcome& x) {

@@ -28,6 +28,7 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <utility>
 
 namespace tasker {
 
@@ -100,13 +101,16 @@ std::string errno_text(int err) {
   return std::strerror(err);
 }
 
-std::string peer_of(int fd) {
+/// The `host:port` of a socket's peer, or of the socket itself (`local`),
+/// with the port also in `port`; "?" (port 0) when it has no address.
+std::string address_of(int fd, bool local, uint16_t& port) {
   sockaddr_storage addr{};
   socklen_t len = sizeof(addr);
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+  auto* sa = reinterpret_cast<sockaddr*>(&addr);
+  port = 0;
+  if ((local ? getsockname(fd, sa, &len) : getpeername(fd, sa, &len)) != 0)
     return "?";
   char host[INET6_ADDRSTRLEN] = {0};
-  uint16_t port = 0;
   if (addr.ss_family == AF_INET) {
     auto* in = reinterpret_cast<sockaddr_in*>(&addr);
     inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
@@ -147,43 +151,26 @@ std::string wait_for(int fd, short events, clock_type::time_point deadline) {
   }
 }
 
-/// Reads exactly `n` bytes (and not one more) by the deadline.
-std::string read_exactly(int fd, uint8_t* buf, size_t n,
-                         clock_type::time_point deadline) {
-  size_t have = 0;
-  while (have < n) {
-    auto got = recv(fd, buf + have, n - have, MSG_DONTWAIT);
-    if (got > 0) {
-      have += static_cast<size_t>(got);
-      continue;
-    }
-    if (got == 0)
-      return "the coordinator closed the connection";
-    if (errno == EINTR)
-      continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK)
-      return errno_text(errno);
-    if (auto err = wait_for(fd, POLLIN, deadline); !err.empty())
-      return err;
-  }
-  return "";
-}
-
-/// Writes all `n` bytes by the deadline.
-std::string write_all(int fd, const uint8_t* buf, size_t n,
-                      clock_type::time_point deadline) {
+/// Writes all `n` bytes (`write`), or reads exactly `n` bytes and not one
+/// more, by the deadline.
+std::string transfer(int fd, uint8_t* buf, size_t n, bool write,
+                     clock_type::time_point deadline) {
   size_t done = 0;
   while (done < n) {
-    auto put = send(fd, buf + done, n - done, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (put > 0) {
-      done += static_cast<size_t>(put);
+    auto k = write ? send(fd, buf + done, n - done, MSG_NOSIGNAL | MSG_DONTWAIT)
+                   : recv(fd, buf + done, n - done, MSG_DONTWAIT);
+    if (k > 0) {
+      done += static_cast<size_t>(k);
       continue;
     }
-    if (put < 0 && errno == EINTR)
+    if (k == 0 && !write)
+      return "the coordinator closed the connection";
+    if (k < 0 && errno == EINTR)
       continue;
-    if (put < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+    if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
       return errno_text(errno);
-    if (auto err = wait_for(fd, POLLOUT, deadline); !err.empty())
+    if (auto err = wait_for(fd, write ? POLLOUT : POLLIN, deadline);
+        !err.empty())
       return err;
   }
   return "";
@@ -207,11 +194,6 @@ public:
     auto fd = fd_;
     fd_ = -1;
     return fd;
-  }
-  void reset(int fd) {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = fd;
   }
 
 private:
@@ -288,18 +270,6 @@ caf::expected<int> listen_tcp(const std::string& host, uint16_t port) {
     });
 }
 
-uint16_t local_port(int fd) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof(addr);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    return 0;
-  if (addr.ss_family == AF_INET)
-    return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  if (addr.ss_family == AF_INET6)
-    return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
-  return 0;
-}
-
 } // namespace
 
 /// A connection in the exchange: what was sent, and the (at most 48) bytes
@@ -318,21 +288,21 @@ cluster_guard::start(cluster_guard_config cfg, admit_fn admit) {
   if (!listener)
     return std::move(listener.error());
   fd_guard lfd{*listener};
-  auto port = local_port(lfd.get());
+  uint16_t port = 0;
+  address_of(lfd.get(), true, port);
   fd_guard wake{eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
   if (wake.get() < 0)
     return caf::make_error(caf::sec::cannot_open_port,
                            "eventfd: " + errno_text(errno));
-  auto guard = std::make_unique<cluster_guard>(private_tag{}, std::move(cfg),
-                                               std::move(admit), lfd.release(),
-                                               wake.release(), port);
+  std::unique_ptr<cluster_guard> guard{
+    new cluster_guard(std::move(cfg), std::move(admit), lfd.release(),
+                      wake.release(), port)};
   guard->thread_ = std::thread{[g = guard.get()] { g->run(); }};
   return guard;
 }
 
-cluster_guard::cluster_guard(private_tag, cluster_guard_config cfg,
-                             admit_fn admit, int listener, int wake,
-                             uint16_t port)
+cluster_guard::cluster_guard(cluster_guard_config cfg, admit_fn admit,
+                             int listener, int wake, uint16_t port)
   : cfg_(std::move(cfg)),
     admit_(std::move(admit)),
     listener_(listener),
@@ -354,14 +324,9 @@ void cluster_guard::stop() {
     (void) rc; // a full counter wakes the thread just as well
     thread_.join();
   }
-  if (listener_ >= 0) {
-    ::close(listener_);
-    listener_ = -1;
-  }
-  if (wake_ >= 0) {
-    ::close(wake_);
-    wake_ = -1;
-  }
+  for (int* fd : {&listener_, &wake_})
+    if (*fd >= 0)
+      ::close(std::exchange(*fd, -1));
 }
 
 void cluster_guard::warn(const char* message,
@@ -462,7 +427,8 @@ bool cluster_guard::on_readable(pending_conn& c) {
     if (!verify(cfg_.secret, c.sent, c.got)) {
       ++stats_->bad_mac;
       send_byte(c.fd, refused);
-      auto peer = peer_of(c.fd);
+      uint16_t port = 0;
+      auto peer = address_of(c.fd, false, port);
       done(c.fd);
       auto now = clock_type::now();
       if (now - last_mac_log_ >= std::chrono::seconds(1)) {
@@ -592,20 +558,21 @@ join_cluster(caf::actor_system& sys, const std::string& host, uint16_t port,
     return std::move(connected.error());
   fd_guard fd{*connected};
   challenge c;
-  if (auto err = read_exactly(fd.get(), c.data(), c.size(),
-                              std::min(deadline, clock_type::now()
-                                                   + challenge_wait));
+  if (auto err = transfer(fd.get(), c.data(), c.size(), false,
+                          std::min(deadline, clock_type::now()
+                                               + challenge_wait));
       !err.empty())
     return failed("reading the challenge: " + err);
   response r;
   if (!answer(secret, c, r))
     return failed("not a tasker cluster port (or another protocol version)");
-  if (auto err = write_all(fd.get(), r.data(), r.size(), deadline);
+  if (auto err = transfer(fd.get(), r.data(), r.size(), true, deadline);
       !err.empty())
     return failed("sending the response: " + err);
   // Exactly one byte: what follows is BASP's, for the scribe to read.
   uint8_t verdict = 0;
-  if (auto err = read_exactly(fd.get(), &verdict, 1, deadline); !err.empty())
+  if (auto err = transfer(fd.get(), &verdict, 1, false, deadline);
+      !err.empty())
     return failed("reading the verdict: " + err);
   if (verdict == static_cast<uint8_t>(refused))
     return make_error(ec::unauthorized,

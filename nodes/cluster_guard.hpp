@@ -65,7 +65,6 @@ using challenge = std::array<uint8_t, challenge_size>;
 /// The node's response as sent.
 using response = std::array<uint8_t, response_size>;
 
-/// An HMAC-SHA256.
 using mac_bytes = std::array<uint8_t, mac_size>;
 
 /// Returns whether the first `n` received bytes agree with the magic (as far
@@ -147,27 +146,16 @@ public:
   static caf::expected<std::unique_ptr<cluster_guard>>
   start(cluster_guard_config cfg, admit_fn admit);
 
-  /// Use start(): only it can make the tag.
-  struct private_tag {
-    explicit private_tag() = default;
-  };
-
-  /// Takes over a bound listening socket and an eventfd (use start()).
-  cluster_guard(private_tag, cluster_guard_config cfg, admit_fn admit,
-                int listener, int wake, uint16_t port);
-
   /// Stops the thread (see stop()).
   ~cluster_guard();
 
   cluster_guard(const cluster_guard&) = delete;
   cluster_guard& operator=(const cluster_guard&) = delete;
 
-  /// The port it listens on.
   uint16_t port() const {
     return port_;
   }
 
-  /// Counters since the start.
   const cluster_guard_stats& stats() const {
     return *stats_;
   }
@@ -179,6 +167,10 @@ public:
 
 private:
   struct pending_conn;
+
+  /// Takes over a bound listening socket and an eventfd (use start()).
+  cluster_guard(cluster_guard_config cfg, admit_fn admit, int listener,
+                int wake, uint16_t port);
 
   /// The guard's thread: accepts, runs the exchanges, closes the late.
   void run();

@@ -12,13 +12,15 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/all.hpp>
+#include <caf/scoped_actor.hpp>
+#include <nlohmann/json.hpp>
 #include <pqxx/except>
 
 #include "common/log.hpp"
 #include "messages/registration.hpp"
-#include "nodes/coordinator_tree.hpp"
+#include "messages/atoms.hpp"
+#include "nodes/coordinator_actor.hpp"
 #include "persistence/database.hpp"
-#include "persistence/watchdog.hpp"
 
 namespace tasker {
 
@@ -103,56 +105,31 @@ int run_coordinator(const config& cfg) {
   set_node_liveness(sys_cfg);
   set_node_transport(sys_cfg, cfg);
   caf::actor_system sys{sys_cfg};
-  coordinator_tree t{sys, cfg};
-  spawn_persistence_tree(t);
-  // `/ready` follows the database within a second, also while idle.
-  db_watchdog watchdog{cfg.db_url, t.tel, std::chrono::milliseconds(200),
-                       std::chrono::milliseconds(500)};
-  spawn_dispatcher_tree(t);
-  spawn_task_manager(t);
-  supervise(t);
-  spawn_local_node(t);
-  spawn_gateway_tree(t);
-  start_cluster_port(t);
-  int exit_code = 0;
-  if (!t.cluster_port) {
-    log::error(component, "cannot listen for worker nodes",
-               {{"host", cfg.cluster_host},
-                {"port", cfg.cluster_port},
-                {"error", sys.render(t.cluster_port.error())}});
-    exit_code = 1;
-  } else {
-    log::info(component, "cluster listening",
-              {{"host", cfg.cluster_host},
-               {"port", *t.cluster_port},
-               {"tls", cfg.tls()}});
-  }
-  if (exit_code != 0) {
-    // (falls through to the ordered shutdown below)
-  } else if (!t.http_port) {
-    log::error(component, "cannot listen for HTTP",
-               {{"host", cfg.http_host},
-                {"port", cfg.http_port},
-                {"error", sys.render(t.http_port.error())}});
-    exit_code = 1;
-  } else {
-    auto port = *t.http_port;
-    log::info(component, "listening",
-              {{"host", cfg.http_host},
-               {"port", port},
-               {"url", "http://" + cfg.http_host + ":" + std::to_string(port)}});
-    log::flush();
-    if (cfg.command == "dev")
-      std::printf("tasker is running at http://%s:%u  (Ctrl-C stops it)\n",
-                  cfg.http_host.c_str(), static_cast<unsigned>(port));
-    std::fflush(stdout);
+  auto coordinator = spawn_coordinator(sys, cfg);
+  caf::scoped_actor self{sys};
+  bool started = false;
+  self->request(coordinator, caf::infinite, get_atom_v)
+    .receive(
+      [&](uint16_t http_port, uint16_t) {
+        started = true;
+        log::flush();
+        if (cfg.command == "dev")
+          std::printf("tasker is running at http://%s:%u  (Ctrl-C stops it)\n",
+                      cfg.http_host.c_str(), static_cast<unsigned>(http_port));
+        std::fflush(stdout);
+      },
+      [](caf::error&) {
+        // (logged by the coordinator; stops in order below)
+      });
+  if (started) {
     int sig = 0;
     sigwait(&signals, &sig);
-    if (*t.gave_up)
-      exit_code = 1;
     log::info(component, "shutting down", {{"signal", sig}});
   }
-  stop_in_order(t);
+  int32_t exit_code = 1;
+  self->request(coordinator, caf::infinite, stop_atom_v)
+    .receive([&](int32_t code) { exit_code = code; },
+             [](caf::error&) {});
   return exit_code;
 }
 

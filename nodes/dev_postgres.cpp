@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <string>
 #include <vector>
 
 #include <fcntl.h>
@@ -66,9 +65,7 @@ std::string pg_bin(const char* tool) {
 dev_postgres::dev_postgres(const config& cfg)
   : dir_(std::filesystem::absolute(cfg.data_dir).lexically_normal().string()
          + "/pg"),
-    port_(cfg.dev_pg_port) {
-  // nop
-}
+    port_(cfg.dev_pg_port) {}
 
 dev_postgres::~dev_postgres() {
   stop();
@@ -111,12 +108,13 @@ std::string dev_postgres::start() {
       return {};
     }
   }
+  auto url = "postgresql://postgres@127.0.0.1:" + std::to_string(port_)
+             + "/postgres";
   if (run({pg_bin("pg_ctl"), "-D", data, "status"}, log_file) == 0) {
     // Left running by an earlier `tasker dev` that was killed: reuse it.
     log::info(component, "PostgreSQL is already running", {{"dir", data}});
     started_ = true;
-    return "postgresql://postgres@127.0.0.1:" + std::to_string(port_)
-           + "/postgres";
+    return url;
   }
   auto opts = "-k " + dir_ + " -p " + std::to_string(port_)
               + " -c listen_addresses=127.0.0.1";
@@ -131,8 +129,7 @@ std::string dev_postgres::start() {
   }
   started_ = true;
   log::info(component, "PostgreSQL started", {{"port", port_}, {"dir", data}});
-  return "postgresql://postgres@127.0.0.1:" + std::to_string(port_)
-         + "/postgres";
+  return url;
 }
 
 void dev_postgres::stop() {

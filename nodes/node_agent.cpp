@@ -55,11 +55,10 @@ executor_actor::behavior_type executor(executor_actor::pointer self, node_actor 
                        std::shared_ptr<const registry> reg,
                        std::shared_ptr<cancel_flags> flags,
                        std::string worker_id) {
-  (void) self;
   return {
     [=](run_atom, const task_assignment& a) {
       auto flag = flags->find(attempt_key(a.id, a.attempt));
-      task_context ctx{flag.get(), a.attempt};
+      task_context ctx{flag.get()};
       task_outcome out;
       out.id = a.id;
       out.attempt = a.attempt;
@@ -199,7 +198,6 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
                                      node_agent_config cfg,
                                      std::shared_ptr<const registry> reg) {
   auto& st = self->state;
-  st.node_name = cfg.name;
   st.dispatcher = dispatcher;
   st.flags = std::make_shared<cancel_flags>();
   auto me = caf::actor_cast<node_actor>(self);
@@ -262,10 +260,6 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
         st.idle.push_back(i->second);
         st.running.erase(i);
       }
-      if (out.ok)
-        ++st.completed;
-      else
-        ++st.failed;
       report(self, std::move(out));
       start_next(self);
       leave_if_drained(self);

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -9,7 +8,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include <caf/actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "messages/interfaces.hpp"
@@ -38,7 +36,6 @@ private:
   std::unordered_map<std::string, std::shared_ptr<cancel_signal>> flags_;
 };
 
-/// Settings of a node agent.
 struct node_agent_config {
   std::string name = "local";
   int32_t slots = 8;
@@ -50,11 +47,9 @@ struct node_agent_config {
   std::string secret;
 };
 
-/// State of a node agent.
 struct node_agent_state {
   static inline constexpr const char* name = "node_agent";
 
-  std::string node_name;
   /// Executors, one per slot.
   std::vector<executor_actor> executors;
   /// Indexes of idle executors.
@@ -84,8 +79,6 @@ struct node_agent_state {
   bool draining = false;
   /// When the dispatcher last answered a heartbeat.
   millis last_ack = 0;
-  uint64_t completed = 0;
-  uint64_t failed = 0;
 };
 
 using node_agent_pointer = node_actor::stateful_pointer<node_agent_state>;

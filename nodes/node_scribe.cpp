@@ -24,9 +24,7 @@ using caf::io::network::rw_state;
 /// opens them.)
 struct tls_policy {
   explicit tls_policy(caf::openssl::session_ptr session)
-    : session_(std::move(session)) {
-    // nop
-  }
+    : session_(std::move(session)) {}
 
   rw_state read_some(size_t& result, native_socket fd, void* buf,
                      size_t len) {
@@ -52,9 +50,7 @@ public:
   tls_scribe(caf::io::network::default_multiplexer& mpx, native_socket fd,
              caf::openssl::session_ptr session)
     : caf::io::scribe(caf::io::network::conn_hdl_from_socket(fd)),
-      stream_(mpx, fd, std::move(session)) {
-    // nop
-  }
+      stream_(mpx, fd, std::move(session)) {}
 
   void configure_read(caf::io::receive_policy::config config) override {
     stream_.configure_read(config);

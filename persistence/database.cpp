@@ -350,9 +350,4 @@ std::vector<task_record> database::unfinished(millis after_at,
   return out;
 }
 
-void database::ping() {
-  pqxx::nontransaction tx{conn()};
-  tx.exec(statements::ping);
-}
-
 } // namespace tasker

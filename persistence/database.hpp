@@ -84,9 +84,6 @@ public:
                                       const std::string& after_id,
                                       millis until, int32_t limit);
 
-  /// Runs `SELECT 1`; throws when the database is unreachable.
-  void ping();
-
 private:
   struct connection;
 

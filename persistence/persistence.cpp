@@ -4,7 +4,6 @@
 #include <functional>
 
 #include <caf/actor_system.hpp>
-#include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 #include <pqxx/except>
 
@@ -21,6 +20,15 @@ namespace {
 /// writer it takes everything. Every submission goes to the one writer: an
 /// empty one is then a barrier behind all submitted before it (the task
 /// manager relies on it after a restart of this actor).
+/// Answers the waiter of `token`, if it still waits, and forgets it.
+template <class Waiters, class... Ts>
+void answer(Waiters& waiters, uint64_t token, Ts&&... xs) {
+  if (auto w = waiters.find(token); w != waiters.end()) {
+    w->second.deliver(std::forward<Ts>(xs)...);
+    waiters.erase(w);
+  }
+}
+
 size_t insert_shard(const persistence_state&) {
   return 0;
 }
@@ -94,23 +102,16 @@ void flush(persistence_pointer self, size_t i) {
         sh.flight = {};
         sh.in_flight = false;
         for (size_t g = 0; g < flight.insert_tokens.size(); ++g) {
-          auto w = st.insert_waiters.find(flight.insert_tokens[g]);
-          if (w == st.insert_waiters.end())
-            continue;
+          auto token = flight.insert_tokens[g];
           if (g < out.groups.size())
-            w->second.deliver(std::move(out.groups[g]));
+            answer(st.insert_waiters, token, std::move(out.groups[g]));
           else
-            w->second.deliver(make_error(ec::internal, "missing insert result"));
-          st.insert_waiters.erase(w);
+            answer(st.insert_waiters, token,
+                   make_error(ec::internal, "missing insert result"));
         }
         for (auto& tokens : flight.update_tokens)
-          for (auto token : tokens) {
-            auto w = st.write_waiters.find(token);
-            if (w != st.write_waiters.end()) {
-              w->second.deliver(ok_atom_v);
-              st.write_waiters.erase(w);
-            }
-          }
+          for (auto token : tokens)
+            answer(st.write_waiters, token, ok_atom_v);
         publish_backlog(st);
         schedule_flush(self, i);
       },
@@ -123,15 +124,11 @@ void flush(persistence_pointer self, size_t i) {
         sh.in_flight = false;
         auto code = code_of(err);
         auto msg = message_of(err);
-        for (auto token : flight.insert_tokens) {
-          auto w = st.insert_waiters.find(token);
-          if (w != st.insert_waiters.end()) {
-            w->second.deliver(make_error(
-              code == ec::unavailable ? ec::unavailable : ec::internal,
-              "the database did not accept the tasks: " + msg));
-            st.insert_waiters.erase(w);
-          }
-        }
+        for (auto token : flight.insert_tokens)
+          answer(st.insert_waiters, token,
+                 make_error(code == ec::unavailable ? ec::unavailable
+                                                    : ec::internal,
+                            "the database did not accept the tasks: " + msg));
         if (code == ec::unavailable) {
           // Updates must not be lost: keep them and try again with back-off.
           log::warning(st.name, "commit failed, retrying",
@@ -152,13 +149,8 @@ void flush(persistence_pointer self, size_t i) {
         log::error(st.name, "commit refused, batch dropped",
                    {{"error", msg}, {"rows", flight.batch.updates.size()}});
         for (auto& tokens : flight.update_tokens)
-          for (auto token : tokens) {
-            auto w = st.write_waiters.find(token);
-            if (w != st.write_waiters.end()) {
-              w->second.deliver(make_error(ec::internal, msg));
-              st.write_waiters.erase(w);
-            }
-          }
+          for (auto token : tokens)
+            answer(st.write_waiters, token, make_error(ec::internal, msg));
         schedule_flush(self, i);
       });
 }
@@ -171,11 +163,8 @@ persistence(persistence_pointer self, std::vector<writer_actor> writers,
   auto& st = self->state;
   st.tel = std::move(tel);
   st.batch_max_rows = batch_max_rows;
-  for (auto& w : writers) {
-    persistence_state::shard sh;
-    sh.writer = w;
-    st.shards.push_back(std::move(sh));
-  }
+  for (auto& w : writers)
+    st.shards.emplace_back().writer = w;
   return {
     [self](insert_atom, std::vector<task_record>& group)
       -> caf::typed_response_promise<insert_result> {
@@ -230,10 +219,9 @@ persistence(persistence_pointer self, std::vector<writer_actor> writers,
   };
 }
 
-writer_actor::behavior_type writer(writer_actor::pointer self,
+writer_actor::behavior_type writer(writer_actor::pointer,
                                    std::shared_ptr<database> db,
                                    telemetry_ptr tel) {
-  (void) self;
   return {
     [db, tel](write_atom, write_batch& batch) -> caf::result<batch_outcome> {
       auto lost = [&](const std::exception& e) -> caf::result<batch_outcome> {
@@ -280,9 +268,8 @@ writer_actor::behavior_type writer(writer_actor::pointer self,
   };
 }
 
-reader_actor::behavior_type reader(reader_actor::pointer self,
+reader_actor::behavior_type reader(reader_actor::pointer,
                                    std::shared_ptr<database> db) {
-  (void) self;
   auto guard = [db](auto f) -> decltype(f()) {
     try {
       return f();

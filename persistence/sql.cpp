@@ -3,75 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <system_error>
 
 namespace tasker {
-
-namespace {
-
-void append_string(std::string& out, const std::string& str) {
-  out += nlohmann::json(str).dump(-1, ' ', false,
-                                  nlohmann::json::error_handler_t::replace);
-}
-
-void append_opt_string(std::string& out, const std::string& str) {
-  if (str.empty())
-    out += "null";
-  else
-    append_string(out, str);
-}
-
-void append_time(std::string& out, millis t) {
-  if (t == 0)
-    out += "null";
-  else
-    out += std::to_string(t);
-}
-
-} // namespace
-
-void append_record_json(std::string& out, const task_record& rec) {
-  out += "{\"id\":\"";
-  out += rec.id;
-  out += "\",\"type\":";
-  append_string(out, rec.type);
-  out += ",\"params\":";
-  out += rec.params.empty() ? "{}" : rec.params;
-  out += ",\"status\":\"";
-  out += to_string(rec.status);
-  out += "\",\"result\":";
-  out += rec.result.empty() ? "null" : rec.result;
-  out += ",\"error\":";
-  if (rec.error.empty() && rec.status != task_status::failed)
-    out += "null";
-  else
-    append_string(out, rec.error);
-  out += ",\"priority\":";
-  out += std::to_string(rec.priority);
-  out += ",\"attempts\":";
-  out += std::to_string(rec.attempts);
-  out += ",\"max_attempts\":";
-  out += std::to_string(rec.max_attempts);
-  out += ",\"timeout_ms\":";
-  out += std::to_string(rec.timeout_ms);
-  out += ",\"idempotency_key\":";
-  append_opt_string(out, rec.idempotency_key);
-  out += ",\"request_hash\":";
-  append_opt_string(out, rec.request_hash);
-  out += ",\"worker_id\":";
-  append_opt_string(out, rec.worker_id);
-  out += ",\"created_at\":";
-  append_time(out, rec.created_at);
-  out += ",\"updated_at\":";
-  append_time(out, rec.updated_at);
-  out += ",\"scheduled_at\":";
-  append_time(out, rec.scheduled_at);
-  out += ",\"started_at\":";
-  append_time(out, rec.started_at);
-  out += ",\"completed_at\":";
-  append_time(out, rec.completed_at);
-  out += '}';
-}
 
 std::string records_json(const std::vector<task_record>& recs) {
   std::string out;
@@ -80,7 +13,7 @@ std::string records_json(const std::vector<task_record>& recs) {
   for (size_t i = 0; i < recs.size(); ++i) {
     if (i > 0)
       out += ',';
-    append_record_json(out, recs[i]);
+    append_task_json(out, recs[i], task_json_style::rows);
   }
   out += ']';
   return out;
@@ -112,20 +45,15 @@ void write_buffer::add_insert(std::vector<task_record> group, uint64_t token) {
 }
 
 void write_buffer::add_update(task_record rec, uint64_t token) {
-  auto i = update_index_.find(rec.id);
-  if (i != update_index_.end()) {
-    auto& entry = updates_[i->second];
-    entry.rec = std::move(rec);
-    if (token != 0)
-      entry.tokens.push_back(token);
-    return;
+  auto [i, added] = update_index_.emplace(rec.id, updates_.size());
+  if (added) {
+    updates_.emplace_back();
+    ++rows_;
   }
-  update_index_.emplace(rec.id, updates_.size());
-  pending_update entry{std::move(rec), {}};
+  auto& entry = updates_[i->second];
+  entry.rec = std::move(rec);
   if (token != 0)
     entry.tokens.push_back(token);
-  updates_.push_back(std::move(entry));
-  ++rows_;
 }
 
 void write_buffer::set_workers(std::string snapshot) {

@@ -10,12 +10,9 @@
 
 namespace tasker {
 
-/// Appends a record as a JSON object whose keys match the column list of
-/// `jsonb_to_recordset` in the batch statements. Params and result are
-/// embedded as JSON; empty strings and zero times become null.
-void append_record_json(std::string& out, const task_record& rec);
-
-/// Encodes records as one JSON array for a single statement parameter.
+/// Encodes records as one JSON array for a single statement parameter, in
+/// `task_json_style::rows` (keys match the column list of
+/// `jsonb_to_recordset` in the batch statements).
 std::string records_json(const std::vector<task_record>& recs);
 
 /// Encodes a worker registry snapshot as the rows of the `workers` table

@@ -152,6 +152,4 @@ const std::string& unfinished_tasks() {
   return sql;
 }
 
-const char* const ping = "SELECT 1";
-
 } // namespace tasker::statements

@@ -59,7 +59,4 @@ const std::string& list_tasks(bool by_status, bool by_type, bool after);
 /// and due by $3 epoch ms, at most $4.
 const std::string& unfinished_tasks();
 
-/// The cheapest round trip.
-extern const char* const ping;
-
 } // namespace tasker::statements

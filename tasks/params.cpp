@@ -113,24 +113,16 @@ nlohmann::json params_spec::schema() const {
   nlohmann::json props = nlohmann::json::object();
   nlohmann::json required = nlohmann::json::array();
   for (auto& f : fields_) {
+    static constexpr const char* type_names[] = {"number", "integer", "string",
+                                                 "boolean"};
     nlohmann::json p;
     p["description"] = f.description;
-    switch (f.type) {
-      case kind::number:
-        p["type"] = "number";
-        break;
-      case kind::integer:
-        p["type"] = "integer";
-        p["minimum"] = f.min;
-        p["maximum"] = f.max;
-        break;
-      case kind::string:
-        p["type"] = "string";
-        p["maxLength"] = f.max;
-        break;
-      case kind::boolean:
-        p["type"] = "boolean";
-        break;
+    p["type"] = type_names[static_cast<size_t>(f.type)];
+    if (f.type == kind::integer) {
+      p["minimum"] = f.min;
+      p["maximum"] = f.max;
+    } else if (f.type == kind::string) {
+      p["maxLength"] = f.max;
     }
     if (!f.default_value.is_null())
       p["default"] = f.default_value;

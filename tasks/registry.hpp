@@ -49,10 +49,8 @@ private:
 /// What a handler sees of the attempt it runs.
 class task_context {
 public:
-  task_context(const cancel_signal* cancelled, int32_t attempt)
-    : cancelled_(cancelled), attempt_(attempt) {
-    // nop
-  }
+  explicit task_context(const cancel_signal* cancelled)
+    : cancelled_(cancelled) {}
 
   /// Whether the attempt was told to stop (cancel or timeout). Long handlers
   /// check this and return early.
@@ -60,20 +58,13 @@ public:
     return cancelled_ != nullptr && cancelled_->raised();
   }
 
-  /// The attempt number, starting at 1.
-  int32_t attempt() const {
-    return attempt_;
-  }
-
   /// Sleeps up to `ms`; returns false when cancelled before that.
   bool sleep_for(int64_t ms) const;
 
 private:
   const cancel_signal* cancelled_;
-  int32_t attempt_;
 };
 
-/// The outcome of one handler call.
 struct handler_result {
   bool ok = false;
   nlohmann::json result;
@@ -89,7 +80,6 @@ struct handler_result {
   }
 };
 
-/// A registered task type.
 struct task_type {
   std::string name;
   std::string description;

@@ -374,9 +374,9 @@ CAF_TEST(a dispatcher restarted behind its relay starts empty) {
   keep(rel);
   std::vector<caf::actor> generations;
   supervisor_hooks hooks;
-  hooks.spawn = [&] {
+  hooks.spawn = [&](uint64_t restarts) {
     dispatcher_config cfg{50ms};
-    cfg.generation = generations.size();
+    cfg.generation = restarts;
     auto d = caf::actor_cast<caf::actor>(sys.spawn(dispatcher, cfg, tel));
     generations.push_back(d);
     caf::anon_send(rel, retarget_atom_v, d);

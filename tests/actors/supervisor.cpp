@@ -22,17 +22,20 @@ caf::behavior child(caf::event_based_actor*) {
 struct fixture : actor_fixture<> {
   std::vector<caf::actor> children;
   int restarted = 0;
-  int gave_up = 0;
   caf::actor sup;
 
   void start(size_t max_restarts = 3) {
     supervisor_hooks hooks;
-    hooks.spawn = [this] {
+    hooks.spawn = [this](uint64_t restarts) {
+      CAF_CHECK_EQUAL(restarts, children.size());
       children.push_back(sys.spawn(child));
       return children.back();
     };
-    hooks.restarted = [this] { ++restarted; };
-    hooks.gave_up = [this] { ++gave_up; };
+    hooks.restarted = [this](const caf::actor& c, uint64_t restarts) {
+      CAF_CHECK_EQUAL(c, children.back());
+      CAF_CHECK_EQUAL(restarts, children.size() - 1);
+      ++restarted;
+    };
     supervisor_config cfg{"child", max_restarts, std::chrono::seconds(60)};
     sup = sys.spawn(supervisor, cfg, hooks);
     sched.run();
@@ -71,14 +74,24 @@ CAF_TEST(a child that dies is spawned again) {
 
 CAF_TEST(restarts that come too fast make it give up) {
   start(2);
+  // Whoever monitors the supervisor learns that it gave up, and why.
+  caf::error reason;
+  auto observer = sys.spawn([&](caf::event_based_actor* self) {
+    self->monitor(sup);
+    self->set_down_handler(
+      [&](const caf::down_msg& msg) { reason = msg.reason; });
+    return caf::behavior{[](ok_atom) {}};
+  });
+  keep(observer);
+  sched.run();
   for (int i = 0; i < 3; ++i) {
     caf::anon_send_exit(children.back(), caf::exit_reason::kill);
     sched.run();
   }
   CAF_CHECK_EQUAL(restarted, 2);
-  CAF_CHECK_EQUAL(gave_up, 1);
   CAF_CHECK_EQUAL(children.size(), 3u);
   CAF_CHECK(!alive(sup));
+  CAF_CHECK_EQUAL(reason, caf::exit_reason::kill);
 }
 
 CAF_TEST(a child that stops normally ends the supervisor) {
@@ -94,7 +107,7 @@ CAF_TEST(a relay keeps one handle across restarts) {
   auto front = sys.spawn(relay);
   keep(front);
   supervisor_hooks hooks;
-  hooks.spawn = [this, front] {
+  hooks.spawn = [this, front](uint64_t) {
     children.push_back(sys.spawn([](caf::event_based_actor*) -> caf::behavior {
       return {
         [](int32_t x) { return x * 2; },
@@ -103,7 +116,7 @@ CAF_TEST(a relay keeps one handle across restarts) {
     caf::anon_send(front, retarget_atom_v, children.back());
     return children.back();
   };
-  hooks.restarted = [this] { ++restarted; };
+  hooks.restarted = [this](const caf::actor&, uint64_t) { ++restarted; };
   sup = sys.spawn(supervisor, supervisor_config{"doubler"}, hooks);
   keep(sup);
   sched.run();

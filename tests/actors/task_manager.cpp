@@ -300,7 +300,7 @@ CAF_TEST(a task due beyond the horizon has no actor and cancels in the database)
 }
 
 CAF_TEST(a task due within the horizon counts against max_pending) {
-  state().max_pending = 1;
+  state().cfg.max_pending = 1;
   submit(1000);
   auto rec = make_record(make_uuid(), task_status::pending, 0);
   rec.created_at = rec.updated_at = rec.scheduled_at = now();

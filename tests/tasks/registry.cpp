@@ -18,7 +18,7 @@ namespace {
 struct fixture {
   registry reg = builtin_registry(task_limits{64});
   cancel_signal cancelled;
-  task_context ctx{&cancelled, 1};
+  task_context ctx{&cancelled};
 
   /// Validates `params_text` for `type`; returns the message ("" if valid).
   std::string check(const std::string& type, const std::string& params_text) {
