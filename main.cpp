@@ -26,18 +26,17 @@ int main(int argc, char** argv) {
   }
   auto cfg = res.cfg;
   tasker::log::set_level(cfg.log_level);
+  int rc;
   if (cfg.command == "dev") {
-    tasker::dev_postgres pg{cfg};
+    tasker::dev_postgres pg{cfg}; // stops PostgreSQL when it goes
     cfg.db_url = pg.start();
     if (cfg.db_url.empty())
       return 1;
-    auto rc = tasker::run_coordinator(cfg);
-    pg.stop();
-    tasker::log::flush();
-    return rc;
+    rc = tasker::run_coordinator(cfg);
+  } else {
+    rc = cfg.command == "worker" ? tasker::run_worker(cfg)
+                                 : tasker::run_coordinator(cfg);
   }
-  auto rc = cfg.command == "worker" ? tasker::run_worker(cfg)
-                                    : tasker::run_coordinator(cfg);
   tasker::log::flush();
   return rc;
 }

@@ -13,37 +13,13 @@ namespace tasker {
 
 namespace {
 
-const char* status_of(const dispatcher_state::node& n) {
-  if (n.live == liveness::dead)
-    return "DEAD";
-  if (n.live == liveness::suspect)
-    return "SUSPECT";
-  if (n.draining)
-    return "DRAINING";
-  return "ALIVE";
-}
-
-/// Whether a node may get new attempts.
-bool accepts_work(const dispatcher_state::node& n) {
-  return n.live == liveness::alive && !n.draining;
-}
-
 void update_node_gauges(dispatcher_state& st) {
-  int64_t counts[4] = {0, 0, 0, 0};
+  std::map<std::string, int64_t> counts{
+    {"ALIVE", 0}, {"DRAINING", 0}, {"SUSPECT", 0}, {"DEAD", 0}};
   for (auto& [id, n] : st.nodes)
-    ++counts[n.live == liveness::dead      ? 3
-             : n.live == liveness::suspect ? 2
-             : n.draining                  ? 1
-                                           : 0];
-  const char* names[4] = {"ALIVE", "DRAINING", "SUSPECT", "DEAD"};
-  for (int i = 0; i < 4; ++i)
-    st.tel->stats.set_workers(names[i], counts[i]);
-}
-
-bool runs_type(const dispatcher_state::node& n, const std::string& type) {
-  return n.info.task_types.empty()
-         || std::find(n.info.task_types.begin(), n.info.task_types.end(), type)
-              != n.info.task_types.end();
+    ++counts[status_of(n)];
+  for (auto& [status, n] : counts)
+    st.tel->stats.set_workers(status, n);
 }
 
 void update_gauges(dispatcher_state& st) {
@@ -70,33 +46,17 @@ void dispatch(dispatcher_pointer self) {
     st.paused = false;
     log::info(st.name, "dispatching resumed", {{"unwritten_updates", backlog}});
   }
-  std::vector<std::pair<dispatcher_state::node*, std::vector<task_assignment>>>
-    batches;
+  std::vector<std::pair<worker_node*, std::vector<task_assignment>>> batches;
   for (;;) {
     // The best queued attempt that some node with a free slot can run.
     auto best = st.queue.best_type([&st](const std::string& type) {
-      for (auto& [nid, n] : st.nodes)
-        if (accepts_work(n) && n.busy < n.info.slots && runs_type(n, type))
-          return true;
-      return false;
+      return std::any_of(st.nodes.begin(), st.nodes.end(),
+                         [&](auto& kv) { return has_room(kv.second, type); });
     });
     if (!best)
       break;
     auto& best_type = *best;
-    // The least-loaded node that runs it.
-    dispatcher_state::node* target = nullptr;
-    for (auto& [nid, n] : st.nodes) {
-      if (!accepts_work(n) || n.busy >= n.info.slots || !runs_type(n, best_type))
-        continue;
-      if (target == nullptr) {
-        target = &n;
-        continue;
-      }
-      auto lhs = int64_t{n.busy} * target->info.slots;
-      auto rhs = int64_t{target->busy} * n.info.slots;
-      if (lhs < rhs || (lhs == rhs && n.last_assigned < target->last_assigned))
-        target = &n;
-    }
+    auto* target = pick_node(st.nodes, best_type);
     auto entry = st.queue.pop(best_type);
     auto now = now_ms(self);
     auto& a = entry.assignment;
@@ -133,7 +93,7 @@ void withdraw(dispatcher_pointer self, const attempt_key& key,
 
 /// Marks a node DEAD: every attempt it runs counts as failed and goes back to
 /// its task (which runs it again elsewhere); a late result is dropped.
-void declare_dead(dispatcher_pointer self, dispatcher_state::node& n,
+void declare_dead(dispatcher_pointer self, worker_node& n,
                   const std::string& why) {
   auto& st = self->state;
   log::warning(st.name, "worker node lost", {{"node", n.id}, {"reason", why}});
@@ -189,18 +149,6 @@ void check_liveness(dispatcher_pointer self, const dispatcher_config& cfg) {
   }
 }
 
-/// Every known node, as `/v1/workers` and the `workers` table show it.
-std::vector<worker_view> worker_views(const dispatcher_state& st) {
-  std::vector<worker_view> out;
-  out.reserve(st.nodes.size());
-  for (auto& [id, n] : st.nodes)
-    out.push_back(worker_view{id, n.info.name, n.info.address, status_of(n),
-                              n.info.task_types, n.info.slots, n.busy,
-                              n.completed, n.failed, n.joined_at, n.last_seen,
-                              n.info.protocol_version});
-  return out;
-}
-
 /// Writes the registry about once a second when it changed (and once at
 /// start, which clears rows left by an earlier coordinator), and every 10 s
 /// anyway: a snapshot can die unwritten with a persistence actor.
@@ -209,7 +157,7 @@ void write_registry(dispatcher_pointer self, const dispatcher_config& cfg) {
   if (!cfg.registry || ++st.ticks_since_registry < 20)
     return;
   st.ticks_since_registry = 0;
-  auto rows = worker_views(st);
+  auto rows = worker_views(st.nodes);
   if (st.registry_written && rows == st.registry_sent
       && ++st.registry_unchanged < 10)
     return;
@@ -309,28 +257,13 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
                             + " is not the coordinator's "
                             + std::to_string(protocol_version));
       }
-      auto base = info.name.empty() ? std::string{"node"} : info.name;
-      // A node that comes back after it was declared DEAD takes its old id.
-      if (auto old = st.nodes.find(base);
-          old != st.nodes.end() && old->second.live == liveness::dead)
-        st.nodes.erase(old);
-      auto id = base;
-      for (int n = 2; st.nodes.count(id) > 0; ++n)
-        id = base + "-" + std::to_string(n);
-      info.name = id;
       self->monitor(hdl);
-      auto now = now_ms(self);
-      dispatcher_state::node n;
-      n.id = id;
-      n.info = std::move(info);
-      n.handle = hdl;
-      n.joined_at = now;
-      n.last_seen = now;
+      auto& n = add_node(st.nodes, std::move(info), hdl, now_ms(self));
       log::info(st.name, "worker node joined",
-                {{"node", id},
+                {{"node", n.id},
                  {"slots", n.info.slots},
                  {"task_types", n.info.task_types}});
-      st.nodes.emplace(id, std::move(n));
+      auto id = n.id;
       update_node_gauges(st);
       dispatch(self);
       return id;
@@ -445,7 +378,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
                                st.stale_results,        st.paused,
                                st.generation};
     },
-    [self](workers_atom) { return worker_views(self->state); },
+    [self](workers_atom) { return worker_views(self->state.nodes); },
   };
 }
 

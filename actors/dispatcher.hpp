@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -9,6 +8,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/attempt_key.hpp"
+#include "actors/node_table.hpp"
 #include "actors/ready_queue.hpp"
 #include "common/telemetry.hpp"
 #include "messages/interfaces.hpp"
@@ -42,9 +42,6 @@ struct dispatcher_config {
   uint64_t generation = 0;
 };
 
-/// How the dispatcher hears a worker node.
-enum class liveness : uint8_t { alive, suspect, dead };
-
 /// State of the dispatcher.
 struct dispatcher_state {
   static inline constexpr const char* name = "dispatcher";
@@ -60,35 +57,13 @@ struct dispatcher_state {
     bool withdrawn = false;
   };
 
-  /// A worker node and its credits.
-  struct node {
-    std::string id;
-    node_info info;
-    node_actor handle;
-    int32_t busy = 0;
-    uint64_t completed = 0;
-    uint64_t failed = 0;
-    millis joined_at = 0;
-    millis last_seen = 0;
-    /// Whether it is heard: SUSPECT (silent for a while) gets no new
-    /// attempts until it is heard again; DEAD (disconnected or silent too
-    /// long) is gone, its attempts run elsewhere.
-    liveness live = liveness::alive;
-    /// Draining: finishes what it runs, then leaves (whatever its liveness).
-    bool draining = false;
-    millis dead_at = 0;
-    /// When it last got an attempt (dispatch count); breaks ties between
-    /// equally loaded nodes, so they take turns.
-    uint64_t last_assigned = 0;
-  };
-
   /// Queued attempts.
   ready_queue<task_actor> queue;
   /// Running attempts.
   std::unordered_map<attempt_key, running, attempt_key_hash> in_flight;
   /// Deadlines of running attempts.
   std::set<std::pair<millis, attempt_key>> deadlines;
-  std::map<std::string, node> nodes;
+  node_table nodes;
   uint64_t dispatched = 0;
   uint64_t stale_results = 0;
   uint64_t timeouts = 0;

@@ -52,17 +52,12 @@ public:
   std::optional<std::string> best_type(Predicate can_run) const {
     const key* best = nullptr;
     const std::string* type = nullptr;
-    for (auto& [t, q] : queues_) {
-      if (q.empty() || (best != nullptr && !(*q.begin() < *best)))
-        continue;
-      if (can_run(t)) {
+    for (auto& [t, q] : queues_)
+      if (!q.empty() && (best == nullptr || *q.begin() < *best) && can_run(t)) {
         best = &*q.begin();
         type = &t;
       }
-    }
-    if (type == nullptr)
-      return std::nullopt;
-    return *type;
+    return type ? std::optional<std::string>{*type} : std::nullopt;
   }
 
   /// Takes out the first attempt of `type`, which must have one.

@@ -11,9 +11,7 @@ void result_cache::remember(task_record rec) {
   if (capacity_ == 0)
     return;
   auto id = rec.id;
-  auto [i, added] = tasks_.insert_or_assign(id, std::move(rec));
-  (void) i;
-  if (added)
+  if (tasks_.insert_or_assign(id, std::move(rec)).second)
     order_.push_back(std::move(id));
   trim();
 }

@@ -13,9 +13,7 @@ namespace tasker {
 /// answers: bounded, the oldest-added task leaves first. Pure: no actors.
 class result_cache {
 public:
-  explicit result_cache(size_t capacity = 100000) : capacity_(capacity) {
-    // nop
-  }
+  explicit result_cache(size_t capacity = 100000) : capacity_(capacity) {}
 
   /// Holds at most `n` tasks from now on (0 holds none).
   void set_capacity(size_t n);

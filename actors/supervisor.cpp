@@ -59,7 +59,6 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
   };
 }
 
-
 caf::behavior relay(caf::stateful_actor<relay_state>* self) {
   self->set_default_handler(
     [self](caf::scheduled_actor*,

@@ -54,7 +54,6 @@ struct supervisor_state {
 caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
                          supervisor_config cfg, supervisor_hooks hooks);
 
-
 struct relay_state {
   static inline constexpr const char* name = "relay";
 

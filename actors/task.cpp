@@ -51,14 +51,12 @@ void write_terminal(task_pointer self) {
       [self](ok_atom) {
         auto& st = self->state;
         st.visible = st.rec;
-        auto secs = static_cast<double>(st.rec.updated_at - st.rec.created_at)
-                    / 1000.0;
+        auto ms = st.rec.updated_at - st.rec.created_at;
         st.deps->tel->stats.task_finished(st.rec.type, to_string(st.rec.status),
-                                        secs);
+                                          static_cast<double>(ms) / 1000.0);
         log::info(st.name, std::string{"task "} + to_string(st.rec.status),
-                  {{"task_id", st.rec.id},
-                   {"attempts", st.rec.attempts},
-                   {"duration_ms", st.rec.updated_at - st.rec.created_at}});
+                  {{"task_id", st.rec.id}, {"attempts", st.rec.attempts},
+                   {"duration_ms", ms}});
         deliver_waiters(self);
         self->send(st.deps->manager, finished_atom_v, st.rec);
         self->quit();
@@ -100,14 +98,13 @@ void on_outcome(task_pointer self, task_outcome out) {
     out.error = "the handler returned a result that is not JSON";
     out.retryable = false;
   }
-  auto worker = out.worker_id;
   if (!apply_outcome(st.rec, out, st.deps->backoff, unit_random(), now_ms(self))) {
     log::debug(st.name, "outcome dropped: not the current attempt",
                {{"task_id", out.id}, {"attempt", out.attempt}});
     return;
   }
-  if (!worker.empty())
-    st.rec.worker_id = worker;
+  if (!out.worker_id.empty())
+    st.rec.worker_id = out.worker_id;
   if (is_terminal(st.rec.status)) {
     finish(self);
     return;
@@ -116,8 +113,7 @@ void on_outcome(task_pointer self, task_outcome out) {
   st.visible = st.rec;
   self->send(st.persistence, update_atom_v, st.rec);
   log::info(st.name, "attempt failed, retrying",
-            {{"task_id", st.rec.id},
-             {"attempt", st.rec.attempts},
+            {{"task_id", st.rec.id}, {"attempt", st.rec.attempts},
              {"error", st.rec.error},
              {"retry_in_ms", st.rec.scheduled_at - now_ms(self)}});
   schedule(self);
@@ -232,9 +228,8 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
       }
       // Withdraw the queued or running attempt; a running handler sees its
       // cancellation flag.
-      auto attempt = st.rec.status == task_status::processing
-                       ? st.rec.attempts
-                       : st.rec.attempts + 1;
+      auto attempt = st.rec.attempts
+                     + (st.rec.status == task_status::processing ? 0 : 1);
       self->send(st.dispatcher, cancel_atom_v, st.rec.id, attempt);
       apply_cancel(st.rec, now_ms(self));
       st.rec.error = "cancelled by request";

@@ -26,7 +26,6 @@ struct task_deps {
 
 using task_deps_ptr = std::shared_ptr<const task_deps>;
 
-/// State of one task actor.
 struct task_state {
   static inline constexpr const char* name = "task";
 

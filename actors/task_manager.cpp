@@ -22,8 +22,6 @@ void spawn_task(task_manager_pointer self, task_record rec) {
   st.deps->tel->stats.set_live_tasks(static_cast<int64_t>(st.live.size()));
 }
 
-/// Tasks scheduled up to this time get an actor when they are stored; later
-/// ones wait in the database until a load brings them in.
 millis spawn_bound(const task_manager_state& st) {
   return st.loading ? std::max(st.resident_until, st.load_until)
                     : st.resident_until;
@@ -36,18 +34,17 @@ using namespace manager;
 namespace {
 
 /// Reads a task that has no live actor: cache first, then the database.
-template <class F>
-void with_stored(task_manager_pointer self, const std::string& id,
-                 caf::typed_response_promise<task_record> rp, F f) {
-  auto& st = self->state;
-  if (auto cached = st.cache.find(id)) {
+template <class F, class E>
+void with_stored(task_manager_pointer self, const std::string& id, F f,
+                 E fail) {
+  if (auto cached = self->state.cache.find(id)) {
     auto copy = *cached; // the handler may move from it
     f(copy);
     return;
   }
-  self->request(st.reader, std::chrono::seconds(30), get_atom_v, id)
+  self->request(self->state.reader, std::chrono::seconds(30), get_atom_v, id)
     .then([f](task_record& rec) mutable { f(rec); },
-          [rp](caf::error& err) mutable { rp.deliver(err); });
+          [fail](caf::error& err) mutable { fail(err); });
 }
 
 /// Asks the task's live actor `xs...`, answering with its record. Without
@@ -56,18 +53,19 @@ void with_stored(task_manager_pointer self, const std::string& id,
 template <class F, class... Ts>
 void ask_task(task_manager_pointer self, const std::string& id,
               caf::typed_response_promise<task_record> rp, F f, Ts... xs) {
+  auto fail = [rp](caf::error& err) mutable { rp.deliver(err); };
   auto i = self->state.live.find(id);
   if (i == self->state.live.end()) {
-    with_stored(self, id, rp, f);
+    with_stored(self, id, f, fail);
     return;
   }
   self->request(i->second, caf::infinite, xs...)
     .then([rp](task_record& rec) mutable { rp.deliver(std::move(rec)); },
-          [self, rp, id, f](caf::error& err) mutable {
+          [self, rp, id, f, fail](caf::error& err) mutable {
             if (err != caf::sec::request_receiver_down)
               rp.deliver(err);
             else
-              with_stored(self, id, rp, f);
+              with_stored(self, id, f, fail);
           });
 }
 
@@ -81,13 +79,10 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
   st.cache.set_capacity(cfg.result_cache_size);
   st.cfg = cfg;
   st.reader = std::move(reader);
-  auto deps = std::make_shared<task_deps>();
-  deps->dispatcher = std::move(dispatcher);
-  deps->persistence = std::move(persistence);
-  deps->manager = caf::actor_cast<task_manager_actor>(self);
-  deps->backoff = cfg.backoff;
-  deps->tel = std::move(tel);
-  st.deps = std::move(deps);
+  st.deps = std::make_shared<task_deps>(
+    task_deps{std::move(dispatcher), std::move(persistence),
+              caf::actor_cast<task_manager_actor>(self), cfg.backoff,
+              std::move(tel)});
   // Supervision: a task actor that dies before finishing is started again
   // from its durable state.
   self->set_down_handler([self](caf::down_msg& msg) {
@@ -197,7 +192,6 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
         self->state.retrying.erase(id);
         rp.deliver(err);
       };
-      auto& st2 = self->state;
       auto on_record = [self, id, rp, fail](task_record& rec) mutable {
         auto& st = self->state;
         if (st.live.count(id) > 0 || !apply_retry(rec, now_ms(self))) {
@@ -223,14 +217,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
             rp.deliver(rec);
           });
       };
-      if (auto cached = st2.cache.find(id)) {
-        auto rec = *cached;
-        on_record(rec);
-        return rp;
-      }
-      self->request(st2.reader, std::chrono::seconds(30), get_atom_v, id)
-        .then([on_record](task_record& rec) mutable { on_record(rec); },
-              [fail](caf::error& err) mutable { fail(err); });
+      with_stored(self, id, on_record, fail);
       return rp;
     },
     [self](finished_atom, task_record& rec) {
@@ -253,16 +240,14 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
                             "task again",
                    {{"submissions", st.inserting.size()},
                     {"live_tasks", st.live.size()}});
+      // (doubt erases from `inserting`; send_write leaves `writes` as is.)
       std::vector<uint64_t> tokens;
       for (auto& kv : st.inserting)
         tokens.push_back(kv.first);
       for (auto token : tokens)
         doubt(self, token);
-      tokens.clear();
       for (auto& kv : st.writes)
-        tokens.push_back(kv.first);
-      for (auto token : tokens)
-        send_write(self, token);
+        send_write(self, kv.first);
       for (auto& kv : st.live)
         self->send(kv.second, rewrite_atom_v, hdl);
     },
@@ -281,15 +266,12 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
     [self](status_atom) {
       auto& st = self->state;
       // (In the order of manager_status's fields.)
-      return manager_status{st.live.size(),     st.cache.size(),
-                            st.spawned,         st.finished,
-                            st.recovered,       st.lost_attempts,
-                            st.loaded,          st.parked,
-                            st.resident_until,  st.recovering,
-                            st.restarts,        st.submit_timeouts,
-                            st.admitting,       st.in_doubt_stored,
-                            st.in_doubt_not_stored,
-                            st.deps->tel->state.recovered.load()};
+      return manager_status{
+        st.live.size(), st.cache.size(), st.spawned, st.finished,
+        st.recovered, st.lost_attempts, st.loaded, st.parked,
+        st.resident_until, st.recovering, st.restarts, st.submit_timeouts,
+        st.admitting, st.in_doubt_stored, st.in_doubt_not_stored,
+        st.deps->tel->state.recovered.load()};
     },
   };
 }

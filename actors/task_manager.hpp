@@ -16,7 +16,6 @@
 
 namespace tasker {
 
-/// Settings of the task manager.
 struct task_manager_config {
   backoff_policy backoff;
   /// Finished tasks kept in memory for fast reads.
@@ -37,7 +36,6 @@ struct task_manager_config {
   std::chrono::milliseconds load_interval{1000};
 };
 
-/// State of the task manager.
 struct task_manager_state {
   static inline constexpr const char* name = "task_manager";
 
@@ -45,7 +43,6 @@ struct task_manager_state {
   std::unordered_map<std::string, task_actor> live;
   /// Task ids by actor address, for the down handler.
   std::unordered_map<caf::actor_addr, std::string> ids;
-  /// Recently finished tasks.
   result_cache cache;
   /// The settings (the backoff goes to the task actors).
   task_manager_config cfg;

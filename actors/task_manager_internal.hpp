@@ -50,25 +50,38 @@ void expire(task_manager_pointer self, uint64_t token);
 /// persistence actor died with it): it is settled by a read-back.
 void doubt(task_manager_pointer self, uint64_t token);
 
-/// Settles submission `token` by a barrier and a read-back.
+/// The persistence actor died holding submission `token`: it was stored or
+/// not, and nobody will say. A barrier through the restarted persistence
+/// actor waits until the database writer has finished what it was given
+/// before (the lost batch among it; submissions all go to the one writer);
+/// then the rows are read back, the first one deciding (a submission is
+/// stored all or none). Stored: the tasks get their actors and the client
+/// its 202 (if still waiting). Not stored: the client hears so and may send
+/// it again.
 void settle_in_doubt(task_manager_pointer self, uint64_t token);
 
 // -- task_manager_load.cpp ---------------------------------------------------
 
-/// Loads the unfinished tasks due by now + horizon that have no actor yet.
+/// Loads the unfinished tasks that are due by now + horizon and have no
+/// actor yet: at start every one of them (recovery: a lost running attempt
+/// is counted), afterwards those that came within the horizon. Pages through
+/// the database in (scheduled_at, id) order.
 void load_due(task_manager_pointer self);
 
 // -- task_manager_write.cpp --------------------------------------------------
 
-/// Writes a record the manager itself changed; `done` gets the outcome once
-/// committed or refused.
+/// Writes a record the manager itself changed (a retry, a delayed task's
+/// cancellation); `done` gets the outcome once committed or refused. The
+/// write is idempotent, so it is sent again when the persistence actor dies
+/// with it: after 100 ms when bounced, at once when a restart is announced.
 void write_record(task_manager_pointer self, task_record rec,
                   std::function<void(const caf::error&)> done);
 
 /// Sends the manager's write `token` (again).
 void send_write(task_manager_pointer self, uint64_t token);
 
-/// Writes the terminal state recovery gave a task that has no actor.
+/// Writes the terminal state recovery gave a task that has no actor (its
+/// attempts ran out with a lost one).
 void write_recovered(task_manager_pointer self, const task_record& rec);
 
 } // namespace tasker::manager

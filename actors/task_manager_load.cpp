@@ -1,5 +1,3 @@
-// The task manager's loading: recovery of unfinished tasks at start, and
-// tasks coming within the horizon afterwards.
 #include "actors/task_manager_internal.hpp"
 
 #include <nlohmann/json.hpp>
@@ -78,10 +76,6 @@ void load_page(task_manager_pointer self) {
 
 } // namespace
 
-/// Loads the unfinished tasks that are due by now + horizon and have no
-/// actor yet: at start every one of them (recovery: a lost running attempt
-/// is counted), afterwards those that came within the horizon. Pages through
-/// the database in (scheduled_at, id) order.
 void load_due(task_manager_pointer self) {
   auto& st = self->state;
   if (st.loading)

@@ -1,5 +1,3 @@
-// The task manager's submissions: admission, the commit, the timeout, and
-// the settling of a submission the persistence actor died holding.
 #include "actors/task_manager_internal.hpp"
 
 #include <nlohmann/json.hpp>
@@ -11,8 +9,7 @@ namespace tasker::manager {
 
 namespace {
 
-/// The error a submission gets for a group the database did not store, or
-/// none.
+/// The error for a group the database did not store, or none when stored.
 caf::error insert_error(const insert_result& res) {
   switch (res.status) {
     case insert_status::inserted:
@@ -34,8 +31,7 @@ caf::error insert_error(const insert_result& res) {
   return make_error(ec::internal, "unknown insert status");
 }
 
-/// Answers the submission with number `token`, unless it was answered
-/// already (it timed out).
+/// Answers submission `token`, unless it was answered already (timed out).
 template <class T>
 void answer_submit(task_manager_state& st, uint64_t token, T&& x) {
   auto i = st.submits.find(token);
@@ -90,8 +86,8 @@ void retry_settle(task_manager_pointer self, uint64_t token,
   st.in_doubt_submits.erase(j);
 }
 
-/// Settles a submission as read back: `found` holds its tasks as stored, or
-/// nothing when it was not stored.
+/// Settles a submission as read back: `found` holds its tasks as stored (in
+/// group order, as a commit answers), or nothing when it was not stored.
 void settled(task_manager_pointer self, uint64_t token,
              std::vector<task_record> found) {
   auto& st = self->state;
@@ -114,16 +110,8 @@ void settled(task_manager_pointer self, uint64_t token,
   log::info(st.name, "a submission the persistence actor died holding was "
                      "stored",
             {{"tasks", found.size()}});
-  // (In group order, as a commit answers.)
-  std::unordered_map<std::string, size_t> at;
-  for (size_t x = 0; x < found.size(); ++x)
-    at.emplace(found[x].id, x);
-  std::vector<task_record> ordered;
-  for (auto& id : order)
-    if (auto f = at.find(id); f != at.end())
-      ordered.push_back(std::move(found[f->second]));
-  admit_stored(self, ordered, order);
-  answer_submit(st, token, submit_reply{std::move(ordered), false});
+  admit_stored(self, found, order);
+  answer_submit(st, token, submit_reply{std::move(found), false});
 }
 
 /// Reads a stored submission's other tasks, one by one, after its first.
@@ -137,7 +125,8 @@ void read_rest(task_manager_pointer self, uint64_t token, task_record first) {
   };
   auto rb = std::make_shared<readback>();
   rb->left = ids.size() - 1;
-  rb->found.push_back(std::move(first));
+  rb->found.resize(ids.size()); // (each at its place in the group)
+  rb->found[0] = std::move(first);
   auto done = [self, token, rb] {
     if (--rb->left > 0)
       return;
@@ -149,8 +138,8 @@ void read_rest(task_manager_pointer self, uint64_t token, task_record first) {
   for (size_t x = 1; x < ids.size(); ++x)
     self->request(st.reader, std::chrono::seconds(30), get_atom_v, ids[x])
       .then(
-        [rb, done](task_record& rec) {
-          rb->found.push_back(std::move(rec));
+        [rb, done, x](task_record& rec) {
+          rb->found[x] = std::move(rec);
           done();
         },
         [rb, done](caf::error& err) {
@@ -163,96 +152,91 @@ void read_rest(task_manager_pointer self, uint64_t token, task_record first) {
 
 caf::typed_response_promise<submit_reply>
 submit(task_manager_pointer self, std::vector<task_record>& group) {
-    auto rp = self->make_response_promise<submit_reply>();
-    auto& st0 = self->state;
-    // Only tasks due within the horizon will be held; later ones wait in
-    // the database and do not count.
-    auto bound = spawn_bound(st0);
-    size_t n = 0;
-    for (auto& rec : group)
-      n += rec.scheduled_at <= bound ? 1 : 0;
-    if (n > 0 && st0.live.size() + st0.admitting + n > st0.cfg.max_pending) {
-      rp.deliver(make_error(ec::overloaded,
-                            "the coordinator holds "
-                              + std::to_string(st0.live.size())
-                              + " unfinished tasks, its limit is "
-                              + std::to_string(st0.cfg.max_pending)
-                              + "; retry later"));
-      return rp;
-    }
-    st0.admitting += n;
-    auto& st = self->state;
-    // The client's answer may leave before the commit (timeout); the
-    // commit's outcome is still applied when it comes.
-    auto token = st.next_submit++;
-    st.submits.emplace(token, rp);
-    if (st.cfg.submit_timeout.count() > 0)
-      self->delayed_send(self, st.cfg.submit_timeout, expire_atom_v, token);
-    // (The ids in order, for a read-back should the persistence actor die
-    // with the submission.)
-    auto& entry = st.inserting[token];
-    entry.admitted = n;
-    entry.ids.reserve(group.size());
-    for (auto& rec : group)
-      entry.ids.push_back(rec.id);
-    self
-      ->request(st.deps->persistence, caf::infinite, insert_atom_v,
-                std::move(group))
-      .then(
-        [self, token](insert_result& res) mutable {
-          auto& st = self->state;
-          auto p = st.inserting.find(token);
-          if (p == st.inserting.end())
-            return; // settled by a read-back
-          st.admitting -= p->second.admitted;
-          auto order = std::move(p->second.ids);
-          st.inserting.erase(p);
-          if (auto err = insert_error(res)) {
-            answer_submit(st, token, std::move(err));
-            return;
-          }
-          admit_stored(self, res.tasks, order);
-          answer_submit(st, token,
-                        submit_reply{std::move(res.tasks),
-                                     res.status == insert_status::existing});
-        },
-        [self, token](caf::error& err) mutable {
-          auto& st = self->state;
-          if (st.inserting.count(token) == 0)
-            return; // settled by a read-back
-          if (err.category() == caf::atom("system")) {
-            // Not an answer from the database: the persistence actor died
-            // with the submission (and is being restarted).
-            log::warning(st.name, "the persistence actor died holding a "
-                                  "submission; reading it back",
-                         {{"error", message_of(err)}});
-            doubt(self, token);
-            return;
-          }
-          st.admitting -= st.inserting[token].admitted;
-          st.inserting.erase(token);
-          answer_submit(st, token, err);
-        });
+  auto rp = self->make_response_promise<submit_reply>();
+  auto& st = self->state;
+  // Only tasks due within the horizon will be held; later ones wait in
+  // the database and do not count.
+  auto bound = spawn_bound(st);
+  size_t n = 0;
+  for (auto& rec : group)
+    n += rec.scheduled_at <= bound ? 1 : 0;
+  if (n > 0 && st.live.size() + st.admitting + n > st.cfg.max_pending) {
+    rp.deliver(make_error(ec::overloaded,
+                          "the coordinator holds "
+                            + std::to_string(st.live.size())
+                            + " unfinished tasks, its limit is "
+                            + std::to_string(st.cfg.max_pending)
+                            + "; retry later"));
     return rp;
+  }
+  st.admitting += n;
+  // The client's answer may leave before the commit (timeout); the
+  // commit's outcome is still applied when it comes.
+  auto token = st.next_submit++;
+  st.submits.emplace(token, rp);
+  if (st.cfg.submit_timeout.count() > 0)
+    self->delayed_send(self, st.cfg.submit_timeout, expire_atom_v, token);
+  // (The ids in order, for a read-back should the persistence actor die
+  // with the submission.)
+  auto& entry = st.inserting[token];
+  entry.admitted = n;
+  entry.ids.reserve(group.size());
+  for (auto& rec : group)
+    entry.ids.push_back(rec.id);
+  self
+    ->request(st.deps->persistence, caf::infinite, insert_atom_v,
+              std::move(group))
+    .then(
+      [self, token](insert_result& res) mutable {
+        auto& st = self->state;
+        auto p = st.inserting.find(token);
+        if (p == st.inserting.end())
+          return; // settled by a read-back
+        st.admitting -= p->second.admitted;
+        auto order = std::move(p->second.ids);
+        st.inserting.erase(p);
+        if (auto err = insert_error(res)) {
+          answer_submit(st, token, std::move(err));
+          return;
+        }
+        admit_stored(self, res.tasks, order);
+        answer_submit(st, token,
+                      submit_reply{std::move(res.tasks),
+                                   res.status == insert_status::existing});
+      },
+      [self, token](caf::error& err) mutable {
+        auto& st = self->state;
+        if (st.inserting.count(token) == 0)
+          return; // settled by a read-back
+        if (err.category() == caf::atom("system")) {
+          // Not an answer from the database: the persistence actor died
+          // with the submission (and is being restarted).
+          log::warning(st.name, "the persistence actor died holding a "
+                                "submission; reading it back",
+                       {{"error", message_of(err)}});
+          doubt(self, token);
+          return;
+        }
+        st.admitting -= st.inserting[token].admitted;
+        st.inserting.erase(token);
+        answer_submit(st, token, err);
+      });
+  return rp;
 }
 
 void expire(task_manager_pointer self, uint64_t token) {
-    auto& st = self->state;
-    auto i = st.submits.find(token);
-    if (i == st.submits.end())
-      return;
-    ++st.submit_timeouts;
-    i->second.deliver(make_error(
-      ec::unavailable,
-      "the database did not confirm the tasks within "
-        + std::to_string(st.cfg.submit_timeout.count())
-        + " ms; they may still be stored: retry with the same "
-          "idempotency key to be safe"));
-    st.submits.erase(i);
+  auto& st = self->state;
+  if (st.submits.count(token) == 0)
+    return;
+  ++st.submit_timeouts;
+  answer_submit(st, token,
+                make_error(ec::unavailable,
+                           "the database did not confirm the tasks within "
+                             + std::to_string(st.cfg.submit_timeout.count())
+                             + " ms; they may still be stored: retry with "
+                               "the same idempotency key to be safe"));
 }
 
-/// Submission `token` waits for a commit that nobody will report: the
-/// persistence actor died with it. It is settled by a read-back.
 void doubt(task_manager_pointer self, uint64_t token) {
   auto& st = self->state;
   auto p = st.inserting.find(token);
@@ -264,14 +248,6 @@ void doubt(task_manager_pointer self, uint64_t token) {
   self->delayed_send(self, std::chrono::milliseconds(50), settle_atom_v, token);
 }
 
-/// The persistence actor died holding submission `token`: it was stored or
-/// not, and nobody will say. A barrier through the restarted persistence
-/// actor waits until the database writer has finished what it was given
-/// before (the lost batch among it; submissions all go to the one writer);
-/// then the rows are read back, the first one deciding (a submission is
-/// stored all or none). Stored: the tasks get their actors and the client
-/// its 202 (if still waiting). Not stored: the client hears so and may send
-/// it again.
 void settle_in_doubt(task_manager_pointer self, uint64_t token) {
   auto& st = self->state;
   auto i = st.in_doubt_submits.find(token);

@@ -1,5 +1,3 @@
-// The task manager's own writes: a retry, the cancellation of a delayed
-// task, the terminal state recovery gave a task without an actor.
 #include "actors/task_manager_internal.hpp"
 
 #include <nlohmann/json.hpp>
@@ -24,17 +22,11 @@ void end_write(task_manager_pointer self, uint64_t token,
 
 } // namespace
 
-/// Writes a record the manager itself changed (a retry, a delayed task's
-/// cancellation); `done` gets the outcome once committed or refused. The
-/// write is idempotent, so it is sent again when the persistence actor dies
-/// with it: after 100 ms when bounced, at once when a restart is announced.
 void write_record(task_manager_pointer self, task_record rec,
                   std::function<void(const caf::error&)> done) {
   auto& st = self->state;
   auto token = st.next_write++;
-  auto& w = st.writes[token];
-  w.rec = std::move(rec);
-  w.done = std::move(done);
+  st.writes[token] = {std::move(rec), std::move(done)};
   send_write(self, token);
 }
 
@@ -61,8 +53,6 @@ void send_write(task_manager_pointer self, uint64_t token) {
           });
 }
 
-/// Writes the terminal state recovery gave a task that has no actor (its
-/// attempts ran out with a lost one).
 void write_recovered(task_manager_pointer self, const task_record& rec) {
   write_record(self, rec, [self, id = rec.id](const caf::error& err) {
     if (err)

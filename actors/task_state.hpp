@@ -31,7 +31,6 @@ enum class task_event {
 /// Returns the status after `ev`, or nothing when `from` does not allow it.
 std::optional<task_status> next_status(task_status from, task_event ev);
 
-/// Settings of the retry back-off.
 struct backoff_policy {
   int64_t base_ms = 1000;
   int64_t max_ms = 300000;

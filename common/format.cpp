@@ -25,26 +25,20 @@ std::optional<int64_t> parse_time(const std::string& str) {
   int y, mo, d, h, mi, s;
   int n = 0;
   if (sscanf(str.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h,
-             &mi, &s, &n)
-        != 6
-      || n != 19)
-    return std::nullopt;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+             &mi, &s, &n) != 6
+      || n != 19 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59
+      || s > 60)
     return std::nullopt;
   size_t pos = 19;
   int64_t millis = 0;
   if (pos < str.size() && str[pos] == '.') {
-    ++pos;
-    int digits = 0;
-    int64_t scale = 100;
-    while (pos < str.size() && std::isdigit(static_cast<unsigned char>(str[pos]))) {
-      if (digits < 3)
-        millis += (str[pos] - '0') * scale;
-      scale /= 10;
-      ++digits;
-      ++pos;
-    }
-    if (digits == 0)
+    auto first = ++pos;
+    // (Digits past the third add 0: `scale` is 0 by then.)
+    for (int64_t scale = 100;
+         pos < str.size() && std::isdigit(static_cast<unsigned char>(str[pos]));
+         ++pos, scale /= 10)
+      millis += (str[pos] - '0') * scale;
+    if (pos == first)
       return std::nullopt;
   }
   int64_t offset_min = 0;
@@ -80,9 +74,8 @@ void append_json_string(std::string& out, const std::string& str) {
 
 std::string make_uuid() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  uint64_t hi = rng(), lo = rng();
-  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
-  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  uint64_t hi = (rng() & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  uint64_t lo = (rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
   char buf[37];
   snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx",
            static_cast<unsigned>(hi >> 32),
@@ -97,12 +90,10 @@ bool is_uuid(const std::string& str) {
   if (str.size() != 36)
     return false;
   for (size_t i = 0; i < str.size(); ++i) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (str[i] != '-')
-        return false;
-    } else if (!std::isxdigit(static_cast<unsigned char>(str[i]))) {
+    auto dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? str[i] != '-'
+             : !std::isxdigit(static_cast<unsigned char>(str[i])))
       return false;
-    }
   }
   return true;
 }
@@ -171,15 +162,12 @@ std::string to_storable_text(const std::string& str) {
   static const std::string replacement = "\xEF\xBF\xBD"; // U+FFFD
   std::string out;
   out.reserve(str.size());
-  for (size_t i = 0; i < str.size();) {
-    auto n = utf8_length(str, i);
-    if (n == 0 || str[i] == '\0') {
-      out += replacement;
-      ++i;
-    } else {
+  for (size_t i = 0, n; i < str.size(); i += n) {
+    n = utf8_length(str, i);
+    if (n == 0 || str[i] == '\0')
+      out += replacement, n = 1;
+    else
       out.append(str, i, n);
-      i += n;
-    }
   }
   return out;
 }

@@ -1,8 +1,5 @@
 #include "common/telemetry.hpp"
 
-#include <mutex>
-#include <unordered_map>
-
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>

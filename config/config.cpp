@@ -156,9 +156,11 @@ const std::vector<option>& options() {
 #undef TASKER_INT
 #undef TASKER_STR
 
-const option* find_by_key(const std::string& key) {
+/// The first option that `pred` holds for, or null.
+template <class Pred>
+const option* find_option(Pred pred) {
   for (auto& opt : options())
-    if (key == opt.key)
+    if (pred(opt))
       return &opt;
   return nullptr;
 }
@@ -176,7 +178,7 @@ std::string apply_file(config& cfg, const std::string& path) {
   if (!doc.is_object())
     return "config file '" + path + "' must hold a JSON object";
   for (auto& [key, val] : doc.items()) {
-    auto opt = find_by_key(key);
+    auto opt = find_option([&](const option& o) { return key == o.key; });
     if (opt == nullptr)
       return "config file '" + path + "': unknown key '" + key + "'";
     std::string text;
@@ -251,11 +253,10 @@ std::string config_help() {
          "options (flag, environment variable, config-file key, default):\n"
          "  --config FILE  TASKER_CONFIG  a JSON file of the keys below\n";
   config defaults;
-  for (auto& opt : options()) {
+  for (auto& opt : options())
     out << "  " << flag_of(opt.key) << "  " << env_of(opt.key) << "  "
         << opt.key << "  [" << opt.get(defaults) << "]\n      " << opt.help
         << "\n";
-  }
   return out.str();
 }
 
@@ -323,10 +324,8 @@ config_result load_config(const std::vector<std::string>& args,
   for (auto& [given, value] : flags) {
     // `--name` is the worker's short spelling of --node-name.
     auto name = given == "--name" ? std::string{"--node-name"} : given;
-    const option* match = nullptr;
-    for (auto& opt : options())
-      if (flag_of(opt.key) == name)
-        match = &opt;
+    auto match
+      = find_option([&](const option& o) { return flag_of(o.key) == name; });
     if (match == nullptr)
       return fail("unknown option " + name + " (see --help)");
     if (auto err = match->set(cfg, value); !err.empty())

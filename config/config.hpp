@@ -12,7 +12,7 @@ namespace tasker {
 /// means is its help text in config.cpp (`tasker --help`); the notes here
 /// add only what the help does not say.
 struct config {
-  /// The sub-command: dev, serve.
+  /// The sub-command: dev, serve or worker.
   std::string command;
   std::string db_url;
   std::string http_host = "127.0.0.1";
@@ -37,7 +37,6 @@ struct config {
   std::string tls_key;
   std::string tls_ca;
 
-  /// Whether node traffic uses TLS.
   bool tls() const {
     return !tls_cert.empty();
   }

@@ -7,25 +7,27 @@ namespace tasker {
 
 namespace {
 
-nlohmann::json ref(const std::string& name) {
+using nlohmann::json;
+
+json ref(const std::string& name) {
   return {{"$ref", "#/components/schemas/" + name}};
 }
 
-nlohmann::json json_content(nlohmann::json schema) {
+json json_content(json schema) {
   return {{"application/json", {{"schema", std::move(schema)}}}};
 }
 
-nlohmann::json reply(const std::string& description, nlohmann::json schema) {
+json reply(const char* description, json schema) {
   return {{"description", description}, {"content", json_content(std::move(schema))}};
 }
 
-nlohmann::json with_errors(nlohmann::json ok, std::initializer_list<const char*> codes) {
+json with_errors(json ok, std::initializer_list<const char*> codes) {
   for (auto c : codes)
     ok[c] = reply("error", ref("Error"));
   return ok;
 }
 
-nlohmann::json id_param() {
+json id_param() {
   return {{"name", "id"}, {"in", "path"}, {"required", true},
           {"schema", {{"type", "string"}, {"format", "uuid"}}}};
 }
@@ -33,10 +35,13 @@ nlohmann::json id_param() {
 } // namespace
 
 std::string openapi_json(const registry& reg) {
-  using nlohmann::json;
-  json str{{"type", "string"}};
+  json str{{"type", "string"}}, integer{{"type", "integer"}};
   json nstr{{"type", {"string", "null"}}};
   json time{{"type", {"string", "null"}}, {"format", "date-time"}};
+  auto tasks_of = [](const char* name) -> json {
+    return {{"type", "object"},
+            {"properties", {{"tasks", {{"type", "array"}, {"items", ref(name)}}}}}};
+  };
   json task{
     {"type", "object"},
     {"properties",
@@ -45,20 +50,12 @@ std::string openapi_json(const registry& reg) {
       {"status",
        {{"type", "string"},
         {"enum", {"PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"}}}},
-      {"params", {{"type", "object"}}},
-      {"result", json::object()},
-      {"error", nstr},
-      {"priority", {{"type", "integer"}}},
-      {"attempts", {{"type", "integer"}}},
-      {"max_attempts", {{"type", "integer"}}},
-      {"timeout_ms", {{"type", "integer"}}},
-      {"idempotency_key", nstr},
-      {"worker_id", nstr},
-      {"created_at", time},
-      {"updated_at", time},
-      {"scheduled_at", time},
-      {"started_at", time},
-      {"completed_at", time}}}};
+      {"params", {{"type", "object"}}}, {"result", json::object()},
+      {"error", nstr}, {"priority", integer}, {"attempts", integer},
+      {"max_attempts", integer}, {"timeout_ms", integer},
+      {"idempotency_key", nstr}, {"worker_id", nstr},
+      {"created_at", time}, {"updated_at", time}, {"scheduled_at", time},
+      {"started_at", time}, {"completed_at", time}}}};
   json one_of = json::array();
   for (auto& t : reg.describe())
     one_of.push_back({{"type", "object"},
@@ -81,9 +78,9 @@ std::string openapi_json(const registry& reg) {
     {"allOf", {{{"oneOf", one_of}}}}};
   json error{{"type", "object"},
              {"properties",
-              {{"error",
-                {{"type", "object"},
-                 {"properties", {{"code", str}, {"message", str}}}}}}}};
+              {{"error", {{"type", "object"}, {"properties", {{"code", str}, {"message", str}}}}}}}};
+  auto page = tasks_of("Task");
+  page["properties"]["next_cursor"] = nstr;
   json doc{
     {"openapi", "3.1.0"},
     {"info", {{"title", "tasker"}, {"version", "1"}}},
@@ -108,26 +105,14 @@ std::string openapi_json(const registry& reg) {
              {"schema", {{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}}}},
             {{"name", "cursor"}, {"in", "query"}, {"schema", str}}}},
           {"responses",
-           with_errors({{"200", reply("a page",
-                                      {{"type", "object"},
-                                       {"properties",
-                                        {{"tasks", {{"type", "array"}, {"items", ref("Task")}}},
-                                         {"next_cursor", nstr}}}})}},
-                       {"400"})}}}}},
+           with_errors({{"200", reply("a page", page)}}, {"400"})}}}}},
       {"/v1/tasks/batch",
        {{"post",
          {{"summary", "Submit up to 1000 tasks, all or none"},
           {"requestBody",
-           {{"required", true},
-            {"content",
-             json_content({{"type", "object"},
-                           {"properties",
-                            {{"tasks", {{"type", "array"}, {"items", ref("Submission")}}}}}})}}},
+           {{"required", true}, {"content", json_content(tasks_of("Submission"))}}},
           {"responses",
-           with_errors({{"202", reply("stored",
-                                      {{"type", "object"},
-                                       {"properties",
-                                        {{"tasks", {{"type", "array"}, {"items", ref("Task")}}}}}})}},
+           with_errors({{"202", reply("stored", tasks_of("Task"))}},
                        {"400", "409", "413", "415", "422", "503"})}}}}},
       {"/v1/tasks/{id}",
        {{"get",

@@ -37,13 +37,10 @@ std::string page_json(const task_page& page) {
   out += ",\"next_cursor\":";
   if (page.more && !page.tasks.empty()) {
     auto& last = page.tasks.back();
-    out += '"';
-    out += encode_cursor(last.created_at, last.id);
-    out += '"';
+    out += '"' + encode_cursor(last.created_at, last.id) + "\"}";
   } else {
-    out += "null";
+    out += "null}";
   }
-  out += '}';
   return out;
 }
 
@@ -65,72 +62,51 @@ std::string seed_task_json(const task_record& rec) {
   return js.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// Each key is its member's name.
+#define FIELD(m) {#m, x.m}
+
 nlohmann::json status_json(const manager_status& x) {
-  return {{"live_task_actors", x.live_task_actors},
-          {"cached_results", x.cached_results},
-          {"spawned", x.spawned},
-          {"finished", x.finished},
-          {"recovered", x.recovered},
-          {"lost_attempts", x.lost_attempts},
-          {"loaded_from_database", x.loaded_from_database},
-          {"delayed_parked", x.delayed_parked},
+  return {FIELD(live_task_actors), FIELD(cached_results), FIELD(spawned),
+          FIELD(finished), FIELD(recovered), FIELD(lost_attempts),
+          FIELD(loaded_from_database), FIELD(delayed_parked),
           {"resident_until",
            x.recovering ? std::string{} : format_time(x.resident_until)},
-          {"restarts", x.restarts},
-          {"submit_timeouts", x.submit_timeouts},
-          {"admitting", x.admitting},
-          {"in_doubt_stored", x.in_doubt_stored},
-          {"in_doubt_not_stored", x.in_doubt_not_stored},
-          {"recovery_done", x.recovery_done}};
+          FIELD(restarts), FIELD(submit_timeouts), FIELD(admitting),
+          FIELD(in_doubt_stored), FIELD(in_doubt_not_stored),
+          FIELD(recovery_done)};
 }
 
 nlohmann::json status_json(const dispatcher_status& x) {
-  return {{"queue_depth", x.queue_depth},
-          {"in_flight", x.in_flight},
-          {"nodes", x.nodes},
-          {"dead_nodes", x.dead_nodes},
-          {"dispatched", x.dispatched},
-          {"timeouts", x.timeouts},
-          {"stale_results_dropped", x.stale_results_dropped},
-          {"paused_by_db_backlog", x.paused_by_db_backlog},
-          {"generation", x.generation}};
+  return {FIELD(queue_depth), FIELD(in_flight), FIELD(nodes),
+          FIELD(dead_nodes), FIELD(dispatched), FIELD(timeouts),
+          FIELD(stale_results_dropped), FIELD(paused_by_db_backlog),
+          FIELD(generation)};
 }
 
 nlohmann::json status_json(const persistence_status& x) {
-  return {{"writers", x.writers},
-          {"batches", x.batches},
-          {"rows_written", x.rows_written},
-          {"failed_batches", x.failed_batches},
-          {"last_batch_rows", x.last_batch_rows},
-          {"max_batch_rows", x.max_batch_rows},
-          {"backlog_rows", x.backlog_rows},
-          {"waiting_submits", x.waiting_submits},
-          {"db_up", x.db_up}};
+  return {FIELD(writers), FIELD(batches), FIELD(rows_written),
+          FIELD(failed_batches), FIELD(last_batch_rows), FIELD(max_batch_rows),
+          FIELD(backlog_rows), FIELD(waiting_submits), FIELD(db_up)};
 }
 
 nlohmann::json status_json(const cluster_port_status& x) {
-  return {{"admitted", x.admitted},         {"in_exchange", x.in_exchange},
-          {"wrong_secret", x.wrong_secret}, {"not_tasker", x.not_tasker},
-          {"timed_out", x.timed_out},       {"refused_busy", x.refused_busy},
-          {"dropped", x.dropped}};
+  return {FIELD(admitted),   FIELD(in_exchange), FIELD(wrong_secret),
+          FIELD(not_tasker), FIELD(timed_out),   FIELD(refused_busy),
+          FIELD(dropped)};
 }
 
 nlohmann::json workers_json(const std::vector<worker_view>& workers) {
   auto arr = nlohmann::json::array();
-  for (auto& w : workers)
-    arr.push_back({{"id", w.id},
-                   {"name", w.name},
-                   {"address", w.address},
-                   {"status", w.status},
-                   {"task_types", w.task_types},
-                   {"slots", w.slots},
-                   {"busy", w.busy},
-                   {"completed", w.completed},
-                   {"failed", w.failed},
-                   {"joined_at", format_time(w.joined_at)},
-                   {"last_seen", format_time(w.last_seen)}});
+  for (auto& x : workers)
+    arr.push_back({FIELD(id), FIELD(name), FIELD(address), FIELD(status),
+                   FIELD(task_types), FIELD(slots), FIELD(busy),
+                   FIELD(completed), FIELD(failed),
+                   {"joined_at", format_time(x.joined_at)},
+                   {"last_seen", format_time(x.last_seen)}});
   return arr;
 }
+
+#undef FIELD
 
 std::string encode_cursor(millis created_at, const std::string& id) {
   return std::to_string(created_at) + "_" + id;

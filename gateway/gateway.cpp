@@ -270,11 +270,9 @@ void on_data(gateway_broker* self, connection_handle hdl,
              const std::vector<char>& buf) {
   auto& st = self->state;
   auto i = st.conns.find(hdl);
-  if (i == st.conns.end())
+  if (i == st.conns.end() || i->second.closing)
     return;
   auto& c = i->second;
-  if (c.closing)
-    return;
   c.last_active = std::chrono::steady_clock::now();
   c.reader->append(buf.data(), buf.size());
   count_held(st, c);
@@ -317,10 +315,8 @@ void parse_requests(gateway_broker* self, connection_handle hdl) {
   parse_scope scope{self, hdl, std::exchange(st.parsing, hdl)};
   for (;;) {
     auto& c = i->second;
-    if (c.closing)
-      return;
-    if (c.write_blocked)
-      return; // resumed by on_transferred
+    if (c.closing || c.write_blocked)
+      return; // (a blocked one is resumed by on_transferred)
     if (c.out.size() >= st.cfg.max_pipeline) {
       // Enough in flight: stop reading until answers leave.
       if (!c.paused) {
@@ -396,11 +392,10 @@ void sweep(gateway_broker* self) {
   }
   for (auto& hdl : slow) {
     ++st.timed_out_requests;
+    auto ms = std::to_string(st.cfg.header_timeout.count());
     answer_and_close(self, hdl, "request_timeout",
                      error_response(ec::request_timeout,
-                                    "the request did not arrive within "
-                                      + std::to_string(
-                                        st.cfg.header_timeout.count())
+                                    "the request did not arrive within " + ms
                                       + " ms"));
   }
   for (auto& hdl : idle) {
@@ -486,7 +481,7 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
         }
         return;
       }
-      gateway_state::connection c;
+      auto& c = st.conns[msg.handle] = gateway_state::connection{};
       c.last_active = std::chrono::steady_clock::now();
       // A request whose head the token refuses is answered before its body
       // is read.
@@ -494,7 +489,6 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
         st.cfg.max_header_bytes, st.cfg.max_body_bytes,
         auth_head_check(st.cfg.auth_token));
       c.generation = st.next_generation++;
-      st.conns[msg.handle] = std::move(c);
       self->configure_read(msg.handle, caf::io::receive_policy::at_most(16384));
     },
     [self](const caf::io::new_data_msg& msg) {

@@ -1,5 +1,3 @@
-// The gateway's handlers: what each request asks of the actors, and how
-// their answers become responses (gateway_internal.hpp).
 #include "gateway/gateway_internal.hpp"
 
 #include "common/log.hpp"
@@ -25,12 +23,8 @@ void ask(gateway_broker* self, const ticket& t, const Handle& dest,
   auto& st = self->state;
   if (auto i = st.conns.find(t.hdl); i != st.conns.end()) {
     auto& c = i->second;
-    auto& s = c.out[t.seq - c.first_seq];
-    s.deadline = st.deadlines.emplace(
-      std::chrono::steady_clock::now()
-        + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          timeout),
-      t);
+    c.out[t.seq - c.first_seq].deadline
+      = st.deadlines.emplace(std::chrono::steady_clock::now() + timeout, t);
   }
   self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
     .then(
@@ -40,81 +34,56 @@ void ask(gateway_broker* self, const ticket& t, const Handle& dest,
       [self, t](caf::error& err) { complete(self, t, from_error(err)); });
 }
 
-void submit(gateway_broker* self, const ticket& t,
-            std::vector<task_record> group, bool batch, bool seed) {
-  auto& deps = self->state.deps;
-  ask<submit_reply>(self, t, deps.manager, std::chrono::seconds(30),
-      [batch, seed](submit_reply& rep) {
-        if (seed) {
-          nlohmann::json js{{"task_id", rep.tasks.front().id}};
-          return json_response(rep.existing ? 200 : 202, js.dump());
-        }
-        if (batch)
-          return json_response(rep.existing ? 200 : 202, batch_json(rep.tasks));
-        auto res = json_response(rep.existing ? 200 : 202,
-                                 task_json(rep.tasks.front()));
-        res.headers.emplace_back("Location", "/v1/tasks/" + rep.tasks.front().id);
-        return res;
-      },
-      submit_atom_v, std::move(group));
-}
-
 void cluster_status(gateway_broker* self, const ticket& t) {
   auto& deps = self->state.deps;
-  auto tel = deps.tel;
   auto timeout = std::chrono::seconds(5);
-  self->request(deps.manager, timeout, status_atom_v)
-    .then(
-      [self, t, tel, timeout](manager_status& manager) {
-        auto& deps = self->state.deps;
-        self->request(deps.dispatcher, timeout, status_atom_v)
-          .then(
-            [self, t, tel, timeout, manager](dispatcher_status& disp) {
-              auto& deps = self->state.deps;
-              self->request(deps.persistence, timeout, status_atom_v)
-                .then(
-                  [self, t, tel, manager, disp](persistence_status& pers) {
-                    auto& port_status = self->state.deps.cluster_port;
-                    nlohmann::json js{
-                      {"ready", tel->state.db_up && tel->state.recovered},
-                      {"database", tel->state.db_up ? "up" : "down"},
-                      {"task_manager", status_json(manager)},
-                      {"dispatcher", status_json(disp)},
-                      {"persistence", status_json(pers)},
-                      {"cluster_port",
-                       port_status ? status_json(port_status())
+  auto fail = [self, t](caf::error& err) { complete(self, t, from_error(err)); };
+  self->request(deps.manager, timeout, status_atom_v).then(
+    [self, t, timeout, fail](manager_status& manager) {
+      auto& deps = self->state.deps;
+      self->request(deps.dispatcher, timeout, status_atom_v).then(
+        [self, t, timeout, fail, manager](dispatcher_status& disp) {
+          auto& deps = self->state.deps;
+          self->request(deps.persistence, timeout, status_atom_v).then(
+            [self, t, manager, disp](persistence_status& pers) {
+              auto& st = self->state;
+              auto& ts = st.deps.tel->state;
+              auto restarts = [](uint64_t n) {
+                return nlohmann::json{{"restarts", n}};
+              };
+              nlohmann::json js{
+                {"ready", ts.db_up && ts.recovered},
+                {"database", ts.db_up ? "up" : "down"},
+                {"task_manager", status_json(manager)},
+                {"dispatcher", status_json(disp)},
+                {"persistence", status_json(pers)},
+                {"cluster_port", st.deps.cluster_port
+                                   ? status_json(st.deps.cluster_port())
                                    : nlohmann::json()},
-                      {"supervisors",
-                       {{"task_manager", {{"restarts", manager.restarts}}},
-                        {"gateway",
-                         {{"restarts", tel->state.gateway_restarts.load()}}},
-                        {"persistence",
-                         {{"restarts",
-                           tel->state.persistence_restarts.load()}}},
-                        {"dispatcher",
-                         {{"restarts",
-                           tel->state.dispatcher_restarts.load()}}}}},
-                      {"gateway",
-                       {{"connections", self->state.conns.size()},
-                        {"requests", self->state.requests},
-                        {"refused_connections", self->state.refused_connections},
-                        {"timed_out_requests", self->state.timed_out_requests},
-                        {"idle_closed", self->state.idle_closed},
-                        {"unread_closed", self->state.unread_closed},
-                        {"held_request_bytes", self->state.held_bytes},
-                        {"held_response_bytes", self->state.out_bytes},
-                        {"lists_in_flight", *self->state.lists_in_flight},
-                        {"list_refusals", self->state.list_refusals},
-                        {"buffer_refusals", self->state.buffer_refusals}}}};
-                    complete(self, t, json_response(200, js.dump()));
-                  },
-                  [self, t](caf::error& err) {
-                    complete(self, t, from_error(err));
-                  });
+                {"supervisors",
+                 {{"task_manager", restarts(manager.restarts)},
+                  {"gateway", restarts(ts.gateway_restarts.load())},
+                  {"persistence", restarts(ts.persistence_restarts.load())},
+                  {"dispatcher", restarts(ts.dispatcher_restarts.load())}}},
+                {"gateway",
+                 {{"connections", st.conns.size()},
+                  {"requests", st.requests},
+                  {"refused_connections", st.refused_connections},
+                  {"timed_out_requests", st.timed_out_requests},
+                  {"idle_closed", st.idle_closed},
+                  {"unread_closed", st.unread_closed},
+                  {"held_request_bytes", st.held_bytes},
+                  {"held_response_bytes", st.out_bytes},
+                  {"lists_in_flight", *st.lists_in_flight},
+                  {"list_refusals", st.list_refusals},
+                  {"buffer_refusals", st.buffer_refusals}}}};
+              complete(self, t, json_response(200, js.dump()));
             },
-            [self, t](caf::error& err) { complete(self, t, from_error(err)); });
-      },
-      [self, t](caf::error& err) { complete(self, t, from_error(err)); });
+            fail);
+        },
+        fail);
+    },
+    fail);
 }
 
 } // namespace
@@ -168,8 +137,20 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
     case route_kind::submit:
     case route_kind::batch:
     case route_kind::run_task:
-      submit(self, t, std::move(plan.group), r.kind == route_kind::batch,
-             r.kind == route_kind::run_task);
+      ask<submit_reply>(self, t, deps.manager, std::chrono::seconds(30),
+          [kind = r.kind](submit_reply& rep) {
+            auto status = rep.existing ? 200 : 202;
+            if (kind == route_kind::batch)
+              return json_response(status, batch_json(rep.tasks));
+            auto& first = rep.tasks.front();
+            if (kind == route_kind::run_task)
+              return json_response(
+                status, nlohmann::json{{"task_id", first.id}}.dump());
+            auto res = json_response(status, task_json(first));
+            res.headers.emplace_back("Location", "/v1/tasks/" + first.id);
+            return res;
+          },
+          submit_atom_v, std::move(plan.group));
       return;
     case route_kind::get_task:
       ask<task_record>(self, t, deps.manager,
@@ -228,9 +209,8 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
           [id](bool found) {
             if (!found)
               return error_response(ec::not_found, "no worker node " + id);
-            return json_response(202, nlohmann::json{{"id", id},
-                                                     {"status", "DRAINING"}}
-                                        .dump());
+            nlohmann::json js{{"id", id}, {"status", "DRAINING"}};
+            return json_response(202, js.dump());
           },
           drain_atom_v, id);
       return;
@@ -241,30 +221,28 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
     case route_kind::crash: {
       auto name = r.id;
       if (!deps.coordinator) {
-        complete(self, t, error_response(ec::not_found,
-                                         "no such path: /v1/debug/crash/"
-                                           + name));
+        done(error_response(ec::not_found, "no such path: /v1/debug/crash/"
+                                             + name));
         return;
       }
       log::warning(gateway_state::name, "fault injection: crashing an actor",
                    {{"actor", name}});
-      auto crashed = json_response(202, nlohmann::json{{"crashed", name}}
-                                          .dump());
+      auto crashed
+        = json_response(202, nlohmann::json{{"crashed", name}}.dump());
       // (Answered first: crashing the gateway ends this connection.)
       if (name == "gateway") {
-        complete(self, t, std::move(crashed));
+        done(std::move(crashed));
         self->delayed_send(self, std::chrono::milliseconds(50), crash_atom_v);
         return;
       }
       ask<bool>(self, t, deps.coordinator, std::chrono::seconds(5),
           [name, crashed](bool found) {
-            if (found)
-              return crashed;
-            return error_response(ec::not_found,
-                                  "no actor " + name
-                                    + " to crash; one of dispatcher, "
-                                      "persistence, gateway, task_manager, "
-                                      "reader");
+            return found ? crashed
+                         : error_response(ec::not_found,
+                                          "no actor " + name
+                                            + " to crash; one of dispatcher, "
+                                              "persistence, gateway, "
+                                              "task_manager, reader");
           },
           crash_atom_v, name);
       return;

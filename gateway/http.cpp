@@ -100,24 +100,19 @@ bool split_target(const std::string& target, std::string& path,
     return false;
   if (qpos == std::string::npos)
     return true;
-  auto rest = target.substr(qpos + 1);
-  size_t start = 0;
-  while (start <= rest.size()) {
-    auto amp = rest.find('&', start);
-    auto part = rest.substr(start, amp == std::string::npos ? std::string::npos
-                                                             : amp - start);
-    if (!part.empty()) {
-      auto eq = part.find('=');
-      std::string key, value;
-      if (!decode(part.substr(0, eq), key, true))
-        return false;
-      if (eq != std::string::npos && !decode(part.substr(eq + 1), value, true))
-        return false;
-      query.emplace_back(std::move(key), std::move(value));
-    }
-    if (amp == std::string::npos)
-      break;
+  for (auto start = qpos + 1; start <= target.size();) {
+    auto amp = std::min(target.find('&', start), target.size());
+    auto part = target.substr(start, amp - start);
     start = amp + 1;
+    if (part.empty())
+      continue;
+    auto eq = part.find('=');
+    std::string key, value;
+    if (!decode(part.substr(0, eq), key, true))
+      return false;
+    if (eq != std::string::npos && !decode(part.substr(eq + 1), value, true))
+      return false;
+    query.emplace_back(std::move(key), std::move(value));
   }
   return true;
 }
@@ -314,10 +309,7 @@ request_reader::status request_reader::next(http_request& out, ec& code,
       continue;
     auto req = p.release();
     reset_parser();
-    if (pos_ == buf_.size()) {
-      buf_.clear();
-      pos_ = 0;
-    } else if (pos_ > 65536) {
+    if (pos_ == buf_.size() || pos_ > 65536) {
       buf_.erase(0, pos_);
       pos_ = 0;
     }

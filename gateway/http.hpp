@@ -36,7 +36,6 @@ struct http_request {
   const std::string* param(const std::string& name) const;
 };
 
-/// A response before serialization.
 struct http_response {
   int status = 200;
   std::string body;

@@ -60,10 +60,13 @@ request_plan plan_request(const http_request& req, const registry& reg,
       return plan;
     }
     case route_kind::get_task:
+    case route_kind::cancel:
+    case route_kind::retry:
       if (auto err = check_id(r.id))
         return refuse_with(*err);
-      if (auto err = parse_wait_ms(req, plan.wait_ms))
-        return refuse_with(*err);
+      if (r.kind == route_kind::get_task)
+        if (auto err = parse_wait_ms(req, plan.wait_ms))
+          return refuse_with(*err);
       plan.task_id = lower(r.id);
       return plan;
     case route_kind::get_task_output: {
@@ -79,12 +82,6 @@ request_plan plan_request(const http_request& req, const registry& reg,
     case route_kind::list_tasks:
       if (auto err = parse_list_query(req, plan.query))
         return refuse_with(*err);
-      return plan;
-    case route_kind::cancel:
-    case route_kind::retry:
-      if (auto err = check_id(r.id))
-        return refuse_with(*err);
-      plan.task_id = lower(r.id);
       return plan;
     default:
       // Served from the gateway's state, or asked without checked arguments.

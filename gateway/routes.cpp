@@ -1,5 +1,6 @@
 #include "gateway/routes.hpp"
 
+#include <algorithm>
 #include <iterator>
 #include <string_view>
 
@@ -42,47 +43,29 @@ constexpr route_entry route_table[] = {
   {"GET", "/v1/cluster", route_kind::cluster},
 };
 
-/// The segments of a path: `/v1/tasks/` is `v1`, `tasks`; `/` is none.
-std::vector<std::string> split_path(const std::string& path) {
-  std::vector<std::string> out;
-  size_t start = 1;
-  while (start <= path.size()) {
-    auto slash = path.find('/', start);
-    out.push_back(path.substr(start, slash == std::string::npos
-                                       ? std::string::npos
-                                       : slash - start));
-    if (slash == std::string::npos)
-      break;
-    start = slash + 1;
-  }
-  if (!out.empty() && out.back().empty())
-    out.pop_back();
-  return out;
-}
-
-/// The table's patterns, split once.
-const std::vector<std::vector<std::string>>& split_patterns() {
-  static const auto all = [] {
-    std::vector<std::vector<std::string>> out;
-    for (auto& entry : route_table)
-      out.push_back(split_path(entry.pattern));
-    return out;
-  }();
-  return all;
-}
-
-/// Whether `parts` fit `pattern`; the captured segment goes to `id`.
-bool fits(const std::vector<std::string>& pattern,
-          const std::vector<std::string>& parts, std::string& id) {
-  if (pattern.size() != parts.size())
-    return false;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (!pattern[i].empty() && pattern[i].front() == '{')
-      id = parts[i];
-    else if (pattern[i] != parts[i])
+/// Whether `path` fits `pattern`, segment by segment; the captured segment
+/// goes to `id`. The first character of each is the root; one trailing `/`
+/// of the path does not count (`/v1/tasks/` fits `/v1/tasks`, `/` has no
+/// segment, `//` one empty one).
+bool fits(std::string_view pattern, std::string_view path, std::string& id) {
+  pattern.remove_prefix(1);
+  path.remove_prefix(std::min<size_t>(1, path.size()));
+  if (pattern.empty() || path.empty())
+    return pattern.empty() && path.empty();
+  if (path.back() == '/')
+    path.remove_suffix(1);
+  for (;;) {
+    auto p_end = pattern.find('/'), s_end = path.find('/');
+    auto seg = path.substr(0, s_end);
+    if (pattern.front() == '{')
+      id = seg;
+    else if (pattern.substr(0, p_end) != seg)
       return false;
+    if (p_end == std::string_view::npos || s_end == std::string_view::npos)
+      return p_end == s_end;
+    pattern.remove_prefix(p_end + 1);
+    path.remove_prefix(s_end + 1);
   }
-  return true;
 }
 
 constexpr const char* unauthorized_message
@@ -92,12 +75,10 @@ constexpr const char* unauthorized_message
 } // namespace
 
 route match_route(const std::string& method, const std::string& path) {
-  auto parts = split_path(path);
-  auto& patterns = split_patterns();
   constexpr size_t n = std::size(route_table);
   for (size_t i = 0; i < n; ++i) {
     std::string id;
-    if (!fits(patterns[i], parts, id))
+    if (!fits(route_table[i].pattern, path, id))
       continue;
     // The first pattern that fits is the path's; its entries follow it.
     std::string_view pattern = route_table[i].pattern;

@@ -8,26 +8,9 @@ namespace tasker {
 
 /// The routes of API.md.
 enum class route_kind {
-  submit,
-  batch,
-  get_task,
-  list_tasks,
-  cancel,
-  retry,
-  task_types,
-  workers,
-  drain,
-  cluster,
-  crash,
-  health,
-  ready,
-  metrics,
-  openapi,
-  dashboard,
-  run_task,
-  get_task_output,
-  not_found,
-  method_not_allowed,
+  submit, batch, get_task, list_tasks, cancel, retry, task_types, workers,
+  drain, cluster, crash, health, ready, metrics, openapi, dashboard, run_task,
+  get_task_output, not_found, method_not_allowed
 };
 
 /// A matched route: its kind, the id in its path, the methods allowed on the

@@ -102,8 +102,7 @@ std::optional<api_error> check_json_body(const http_request& req) {
     return api_error{ec::unsupported_media_type,
                      "the body must be JSON: send Content-Type: "
                      "application/json"};
-  auto semi = ct.find(';');
-  auto media = lower(ct.substr(0, semi));
+  auto media = lower(ct.substr(0, ct.find(';')));
   while (!media.empty() && media.back() == ' ')
     media.pop_back();
   if (media != "application/json")
@@ -200,13 +199,11 @@ parse_submission(const nlohmann::json& body, const registry& reg,
     return invalid(err);
   int64_t priority = 0, max_attempts = limits.default_max_attempts,
           timeout_ms = limits.default_timeout_ms, delay_ms = 0;
-  if (auto err = int_field(body, prefix, "priority", 0, 9, priority))
-    return err;
-  if (auto err = int_field(body, prefix, "max_attempts", 1, 100, max_attempts))
-    return err;
-  if (auto err = int_field(body, prefix, "timeout_ms", 1, 86400000, timeout_ms))
-    return err;
-  if (auto err = int_field(body, prefix, "delay_ms", 0, max_delay_ms, delay_ms))
+  std::optional<api_error> err;
+  if ((err = int_field(body, prefix, "priority", 0, 9, priority))
+      || (err = int_field(body, prefix, "max_attempts", 1, 100, max_attempts))
+      || (err = int_field(body, prefix, "timeout_ms", 1, 86400000, timeout_ms))
+      || (err = int_field(body, prefix, "delay_ms", 0, max_delay_ms, delay_ms)))
     return err;
   millis scheduled = now + delay_ms;
   std::string run_at_text;
@@ -226,14 +223,14 @@ parse_submission(const nlohmann::json& body, const registry& reg,
   }
   std::string key;
   if (auto i = body.find("idempotency_key"); i != body.end() && !i->is_null()) {
-    if (!i->is_string() || i->get<std::string>().empty()
-        || i->get<std::string>().size() > 255)
+    if (i->is_string())
+      key = i->get<std::string>();
+    if (key.empty() || key.size() > 255)
       return invalid("idempotency_key must be a string of 1 to 255 "
                      "characters");
-    if (!is_storable_text(i->get<std::string>()))
+    if (!is_storable_text(key))
       return invalid("idempotency_key must not contain a NUL character "
                      "(\\u0000)");
-    key = i->get<std::string>();
   }
   if (!header_key.empty()) {
     if (header_key.size() > 255)

@@ -4,8 +4,7 @@
 
 // Atoms of tasker's messages between components. CAF's own atoms (get_atom,
 // ok_atom, flush_atom, tick_atom, timeout_atom, join_atom, update_atom, ...)
-// are reused where they fit. Self-messages have atoms of their own, in
-// messages/internal.hpp.
+// are reused where they fit. Self-messages have atoms of their own, below.
 
 CAF_ADD_ATOM(tasker, tasker, submit_atom, "submit")
 CAF_ADD_ATOM(tasker, tasker, cancel_atom, "cancel")
@@ -28,6 +27,27 @@ CAF_ADD_ATOM(tasker, tasker, redispatch_atom, "redispatch")
 CAF_ADD_ATOM(tasker, tasker, crash_atom, "crash")
 CAF_ADD_ATOM(tasker, tasker, rewrite_atom, "rewrite")
 CAF_ADD_ATOM(tasker, tasker, stop_atom, "stop")
+
+// -- self-messages -----------------------------------------------------------
+// What an actor sends itself (timers, deferred work) or, for `done_atom`, what
+// an executor sends the node agent that owns it. No other component sends
+// them. Each has an atom of its own, so that what a handler means never
+// depends on who sent it. (CAF's `tick_atom` and `flush_atom` are
+// self-messages too, where the interfaces say so.)
+
+/// Task manager: settle submission N, which the persistence actor died
+/// holding (was it stored or not?).
+CAF_ADD_ATOM(tasker, tasker, settle_atom, "settle")
+/// Task manager: send its write N again (the persistence actor was gone).
+CAF_ADD_ATOM(tasker, tasker, resend_atom, "resend")
+/// Task manager: submission N waited too long for its commit.
+CAF_ADD_ATOM(tasker, tasker, expire_atom, "expire")
+/// Task actor: the scheduled time of the next attempt has come.
+CAF_ADD_ATOM(tasker, tasker, dispatch_atom, "dispatch")
+/// Task actor: the deadline of waiter N has passed.
+CAF_ADD_ATOM(tasker, tasker, wait_atom, "wait")
+/// Node agent: an executor finished an attempt.
+CAF_ADD_ATOM(tasker, tasker, done_atom, "done")
 
 namespace tasker {
 using caf::flush_atom, caf::flush_atom_v, caf::get_atom, caf::get_atom_v;

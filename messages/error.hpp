@@ -10,7 +10,6 @@ namespace tasker {
 
 /// Every error tasker reports to clients; each maps to one HTTP status.
 enum class ec : uint8_t {
-  /// No error.
   none = 0,
   /// Malformed JSON, malformed id or a bad query parameter.
   bad_request,
@@ -42,7 +41,6 @@ enum class ec : uint8_t {
 /// Returns the API's name of an error code (`bad_request`, ...).
 const char* to_string(ec x);
 
-/// Returns the HTTP status of an error code.
 int http_status(ec x);
 
 /// Creates a `caf::error` of the tasker category with a message for people.

@@ -9,7 +9,6 @@
 #include <caf/typed_actor.hpp>
 
 #include "messages/atoms.hpp"
-#include "messages/internal.hpp"
 #include "messages/status.hpp"
 #include "messages/types.hpp"
 
@@ -36,7 +35,6 @@ using node_actor = caf::typed_actor<
 /// An executor of a worker node: runs one attempt at a time on its own
 /// thread and reports to its node agent.
 using executor_actor = caf::typed_actor<
-  /// Runs one attempt.
   caf::reacts_to<run_atom, task_assignment>>;
 
 /// One live task: drives its state machine and answers its readers.
@@ -87,9 +85,7 @@ using dispatcher_actor = caf::typed_actor<
   caf::reacts_to<tick_atom>,
   /// Stops giving a node new tasks; replies whether the node exists.
   caf::replies_to<drain_atom, std::string>::with<bool>,
-  /// The dispatcher's counters.
   caf::replies_to<status_atom>::with<dispatcher_status>,
-  /// The worker nodes.
   caf::replies_to<workers_atom>::with<std::vector<worker_view>>>;
 
 /// The batching front of the database: group commits of inserts and updates.
@@ -106,7 +102,6 @@ using persistence_actor = caf::typed_actor<
   caf::reacts_to<workers_atom, std::vector<worker_view>>,
   /// Starts a flush of the buffered writes of one shard (self-message).
   caf::reacts_to<flush_atom, int32_t>,
-  /// The persistence counters.
   caf::replies_to<status_atom>::with<persistence_status>>;
 
 /// A database writer (detached): commits one batch at a time.
@@ -118,7 +113,6 @@ using writer_actor = caf::typed_actor<
 using reader_actor = caf::typed_actor<
   /// Reads one task by id.
   caf::replies_to<get_atom, std::string>::with<task_record>,
-  /// Reads one page of a list query.
   caf::replies_to<list_atom, list_query>::with<task_page>,
   /// Reads one page of unfinished tasks in (scheduled_at, id) order after
   /// the position (scheduled_at, id), scheduled at or before a time; at most
@@ -155,7 +149,6 @@ using task_manager_actor = caf::typed_actor<
   /// Settles the submission with this number, which the persistence actor
   /// died holding (self-message): was it stored or not?
   caf::reacts_to<settle_atom, uint64_t>,
-  /// The manager's counters.
   caf::replies_to<status_atom>::with<manager_status>>;
 
 } // namespace tasker

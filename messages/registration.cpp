@@ -16,13 +16,11 @@ struct code_info {
 
 /// By `ec`, in the order of its values.
 constexpr code_info codes[] = {
-  {"none", 200},           {"bad_request", 400},
-  {"unauthorized", 401},   {"not_found", 404},
-  {"method_not_allowed", 405}, {"conflict", 409},
-  {"payload_too_large", 413},  {"unsupported_media_type", 415},
-  {"invalid_params", 422}, {"overloaded", 429},
-  {"unavailable", 503},    {"internal", 500},
-  {"request_timeout", 408},
+  {"none", 200}, {"bad_request", 400}, {"unauthorized", 401},
+  {"not_found", 404}, {"method_not_allowed", 405}, {"conflict", 409},
+  {"payload_too_large", 413}, {"unsupported_media_type", 415},
+  {"invalid_params", 422}, {"overloaded", 429}, {"unavailable", 503},
+  {"internal", 500}, {"request_timeout", 408},
 };
 
 const code_info& info_of(ec x) {
@@ -49,11 +47,9 @@ ec code_of(const caf::error& err) {
     return ec::none;
   if (err.category() == caf::atom("tasker"))
     return static_cast<ec>(err.code());
-  if (err.category() == caf::atom("system")) {
-    auto code = static_cast<caf::sec>(err.code());
-    if (code == caf::sec::request_timeout)
-      return ec::unavailable;
-  }
+  if (err.category() == caf::atom("system")
+      && static_cast<caf::sec>(err.code()) == caf::sec::request_timeout)
+    return ec::unavailable;
   return ec::internal;
 }
 
@@ -69,10 +65,8 @@ void add_message_types(caf::actor_system_config& cfg) {
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            std::string out = "tasker.";
                            out += to_string(static_cast<ec>(code));
-                           if (ctx.match_elements<std::string>()) {
-                             out += ": ";
-                             out += ctx.get_as<std::string>(0);
-                           }
+                           if (ctx.match_elements<std::string>())
+                             out += ": " + ctx.get_as<std::string>(0);
                            return out;
                          });
 }

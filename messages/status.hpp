@@ -15,7 +15,6 @@ namespace tasker {
 // The gateway renders them as JSON for `/v1/cluster` and `/v1/workers`
 // (gateway/encoding.hpp); between actors they are plain structs.
 
-/// The task manager's counters.
 struct manager_status {
   uint64_t live_task_actors = 0;
   uint64_t cached_results = 0;
@@ -47,7 +46,6 @@ typename Inspector::result_type inspect(Inspector& f, manager_status& x) {
            x.recovery_done);
 }
 
-/// The dispatcher's counters.
 struct dispatcher_status {
   uint64_t queue_depth = 0;
   uint64_t in_flight = 0;
@@ -68,7 +66,6 @@ typename Inspector::result_type inspect(Inspector& f, dispatcher_status& x) {
            x.stale_results_dropped, x.paused_by_db_backlog, x.generation);
 }
 
-/// The persistence actor's counters.
 struct persistence_status {
   uint64_t writers = 0;
   uint64_t batches = 0;

@@ -1,8 +1,6 @@
 #include "messages/types.hpp"
 
 #include "common/format.hpp"
-#include "messages/status.hpp"
-
 
 namespace tasker {
 
@@ -67,12 +65,11 @@ void append_task_json(std::string& out, const task_record& rec,
 bool from_string(const std::string& str, task_status& x) {
   for (auto s : {task_status::pending, task_status::processing,
                  task_status::completed, task_status::failed,
-                 task_status::cancelled}) {
+                 task_status::cancelled})
     if (str == to_string(s)) {
       x = s;
       return true;
     }
-  }
   return false;
 }
 

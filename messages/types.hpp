@@ -151,7 +151,6 @@ typename Inspector::result_type inspect(Inspector& f, list_query& x) {
            x.after_created_at, x.after_id);
 }
 
-/// One page of a list query.
 struct task_page {
   std::vector<task_record> tasks;
   /// Whether more rows follow (the cursor is built from the last task).
@@ -165,7 +164,6 @@ typename Inspector::result_type inspect(Inspector& f, task_page& x) {
 
 /// The wire protocol version of the node interface.
 constexpr int32_t protocol_version = 2;
-
 
 /// A group commit handed to a database writer: submission groups to insert
 /// (each all or none) and the latest state of tasks to update.
@@ -201,7 +199,6 @@ enum class insert_status : uint8_t {
   unavailable,
 };
 
-/// The result of one submission group.
 struct insert_result {
   insert_status status = insert_status::inserted;
   std::vector<task_record> tasks;

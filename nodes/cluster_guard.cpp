@@ -1,6 +1,5 @@
 #include "nodes/cluster_guard.hpp"
 
-#include "common/format.hpp"
 #include "common/log.hpp"
 #include "messages/error.hpp"
 #include "nodes/node_scribe.hpp"
@@ -16,6 +15,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -78,11 +78,7 @@ bool verify(const std::string& secret, const challenge& c, const response& r) {
   if (secret.empty() || !starts_with_magic(r.data(), r.size()))
     return false;
   auto expected = mac(secret, c.data() + magic_size);
-  auto as_string = [](const uint8_t* p) {
-    return std::string{reinterpret_cast<const char*>(p), mac_size};
-  };
-  return constant_time_equal(as_string(r.data() + magic_size),
-                             as_string(expected.data()));
+  return CRYPTO_memcmp(r.data() + magic_size, expected.data(), mac_size) == 0;
 }
 
 } // namespace cluster_handshake
@@ -121,6 +117,15 @@ std::string address_of(int fd, bool local, uint16_t& port) {
     port = ntohs(in->sin6_port);
   }
   return std::string{host} + ":" + std::to_string(port);
+}
+
+/// Whether a warning limited to one a second is due now (then marks it).
+bool due(clock_type::time_point& last) {
+  auto now = clock_type::now();
+  if (now - last < std::chrono::seconds(1))
+    return false;
+  last = now;
+  return true;
 }
 
 /// Sends one byte without blocking; returns whether it went out.
@@ -177,27 +182,16 @@ std::string transfer(int fd, uint8_t* buf, size_t n, bool write,
 }
 
 /// A file descriptor closed when it goes out of scope unless released.
-class fd_guard {
-public:
-  explicit fd_guard(int fd = -1) : fd_(fd) {
-  }
-  ~fd_guard() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
+struct fd_guard {
+  int fd;
   fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-  int get() const {
-    return fd_;
+  ~fd_guard() {
+    if (fd >= 0)
+      ::close(fd);
   }
   int release() {
-    auto fd = fd_;
-    fd_ = -1;
-    return fd;
+    return std::exchange(fd, -1);
   }
-
-private:
-  int fd_;
 };
 
 /// Resolves host:port (passive: for listening, an empty host is every
@@ -208,10 +202,8 @@ template <class F>
 caf::expected<int> first_address(const std::string& host, uint16_t port,
                                  bool passive, caf::sec failure,
                                  const std::string& what, F attempt) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = passive ? AI_PASSIVE : 0;
+  addrinfo hints{passive ? AI_PASSIVE : 0, AF_UNSPEC, SOCK_STREAM, 0, 0,
+                 nullptr, nullptr, nullptr};
   addrinfo* found = nullptr;
   auto service = std::to_string(port);
   auto name = passive && host.empty() ? nullptr : host.c_str();
@@ -224,9 +216,9 @@ caf::expected<int> first_address(const std::string& host, uint16_t port,
     fd_guard fd{socket(ai->ai_family,
                        ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                        ai->ai_protocol)};
-    if (fd.get() < 0)
+    if (fd.fd < 0)
       why = errno_text(errno);
-    else if (why = attempt(fd.get(), *ai); why.empty())
+    else if (why = attempt(fd.fd, *ai); why.empty())
       return fd.release();
   }
   return caf::make_error(failure, what + host + ":" + service + ": " + why);
@@ -289,9 +281,9 @@ cluster_guard::start(cluster_guard_config cfg, admit_fn admit) {
     return std::move(listener.error());
   fd_guard lfd{*listener};
   uint16_t port = 0;
-  address_of(lfd.get(), true, port);
+  address_of(lfd.fd, true, port);
   fd_guard wake{eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
-  if (wake.get() < 0)
+  if (wake.fd < 0)
     return caf::make_error(caf::sec::cannot_open_port,
                            "eventfd: " + errno_text(errno));
   std::unique_ptr<cluster_guard> guard{
@@ -332,10 +324,8 @@ void cluster_guard::stop() {
 void cluster_guard::warn(const char* message,
                          const std::atomic<uint64_t>& count,
                          clock_type::time_point& last) {
-  auto now = clock_type::now();
-  if (now - last < std::chrono::seconds(1))
+  if (!due(last))
     return;
-  last = now;
   log::warning(component, message,
                {{"port", port_},
                 {"so_far", count.load()},
@@ -353,11 +343,8 @@ bool cluster_guard::accept_all(std::vector<pending_conn>& pending) {
         return true;
       // Out of descriptors, say: the connection stays queued and the
       // listener readable; the caller pauses accepting instead of spinning.
-      auto now = clock_type::now();
-      if (now - last_accept_log_ >= std::chrono::seconds(1)) {
-        last_accept_log_ = now;
+      if (due(last_accept_log_))
         log::warning(component, "accept failed", {{"error", errno_text(errno)}});
-      }
       return false;
     }
     if (pending.size() >= cfg_.max_handshakes) {
@@ -375,9 +362,7 @@ bool cluster_guard::accept_all(std::vector<pending_conn>& pending) {
            "made room)",
            stats_->refused_busy, last_busy_log_);
     }
-    pending_conn c;
-    c.fd = fd;
-    c.deadline = clock_type::now() + cfg_.handshake_timeout;
+    pending_conn c{fd, clock_type::now() + cfg_.handshake_timeout};
     // A fresh socket's send buffer takes the 48 bytes at once; one that does
     // not is not worth waiting for.
     if (!cluster_handshake::random_challenge(c.sent)
@@ -428,18 +413,14 @@ bool cluster_guard::on_readable(pending_conn& c) {
       ++stats_->bad_mac;
       send_byte(c.fd, refused);
       uint16_t port = 0;
-      auto peer = address_of(c.fd, false, port);
-      done(c.fd);
-      auto now = clock_type::now();
-      if (now - last_mac_log_ >= std::chrono::seconds(1)) {
-        last_mac_log_ = now;
+      if (due(last_mac_log_))
         log::warning(component,
                      cfg_.secret.empty()
                        ? "worker node refused: no cluster secret is set"
                        : "worker node refused: wrong cluster secret",
-                     {{"address", peer}, {"so_far", stats_->bad_mac.load()}});
-      }
-      return false;
+                     {{"address", address_of(c.fd, false, port)},
+                      {"so_far", stats_->bad_mac.load()}});
+      return done(c.fd);
     }
     if (!send_byte(c.fd, accepted)) {
       ++stats_->dropped;
@@ -558,7 +539,7 @@ join_cluster(caf::actor_system& sys, const std::string& host, uint16_t port,
     return std::move(connected.error());
   fd_guard fd{*connected};
   challenge c;
-  if (auto err = transfer(fd.get(), c.data(), c.size(), false,
+  if (auto err = transfer(fd.fd, c.data(), c.size(), false,
                           std::min(deadline, clock_type::now()
                                                + challenge_wait));
       !err.empty())
@@ -566,12 +547,12 @@ join_cluster(caf::actor_system& sys, const std::string& host, uint16_t port,
   response r;
   if (!answer(secret, c, r))
     return failed("not a tasker cluster port (or another protocol version)");
-  if (auto err = transfer(fd.get(), r.data(), r.size(), true, deadline);
+  if (auto err = transfer(fd.fd, r.data(), r.size(), true, deadline);
       !err.empty())
     return failed("sending the response: " + err);
   // Exactly one byte: what follows is BASP's, for the scribe to read.
   uint8_t verdict = 0;
-  if (auto err = transfer(fd.get(), &verdict, 1, false, deadline);
+  if (auto err = transfer(fd.fd, &verdict, 1, false, deadline);
       !err.empty())
     return failed("reading the verdict: " + err);
   if (verdict == static_cast<uint8_t>(refused))

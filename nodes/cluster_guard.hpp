@@ -59,10 +59,8 @@ inline constexpr char refused = 'N';
 /// stays silent is not a guard (a TLS coordinator's, say).
 inline constexpr std::chrono::milliseconds challenge_wait{2000};
 
-/// The coordinator's challenge as sent.
 using challenge = std::array<uint8_t, challenge_size>;
 
-/// The node's response as sent.
 using response = std::array<uint8_t, response_size>;
 
 using mac_bytes = std::array<uint8_t, mac_size>;
@@ -148,9 +146,6 @@ public:
 
   /// Stops the thread (see stop()).
   ~cluster_guard();
-
-  cluster_guard(const cluster_guard&) = delete;
-  cluster_guard& operator=(const cluster_guard&) = delete;
 
   uint16_t port() const {
     return port_;

@@ -18,6 +18,7 @@
 #include "actors/supervisor.hpp"
 #include "actors/task_manager.hpp"
 #include "common/log.hpp"
+#include "gateway/encoding.hpp"
 #include "gateway/gateway.hpp"
 #include "messages/error.hpp"
 #include "nodes/cluster_guard.hpp"
@@ -139,6 +140,16 @@ void spawn_task_manager(coordinator_actor* self) {
     self->monitor(hdl);
 }
 
+/// Spawns the supervisor of `name`, which the coordinator watches.
+caf::actor supervised(coordinator_actor* self, const char* name,
+                      supervisor_hooks hooks) {
+  auto sup = self->system().spawn(supervisor, supervisor_config{name},
+                                  std::move(hooks));
+  self->state.supervisors[name] = sup;
+  self->monitor(sup);
+  return sup;
+}
+
 /// The supervisors of the batcher and the dispatcher. Each successor is put
 /// behind the relay, and the task manager is told with its handle: it
 /// settles what the dead one held (docs/ARCHITECTURE.md, "Supervision
@@ -178,12 +189,8 @@ void supervise(coordinator_actor* self) {
     tel->stats.supervisor_restart("dispatcher");
     caf::anon_send(manager, redispatch_atom_v, restarts, d);
   };
-  st.pers_sup = sys.spawn(supervisor, supervisor_config{"persistence"}, pers);
-  st.disp_sup = sys.spawn(supervisor, supervisor_config{"dispatcher"}, disp);
-  st.supervisors["persistence"] = st.pers_sup;
-  st.supervisors["dispatcher"] = st.disp_sup;
-  self->monitor(st.pers_sup);
-  self->monitor(st.disp_sup);
+  st.pers_sup = supervised(self, "persistence", std::move(pers));
+  st.disp_sup = supervised(self, "dispatcher", std::move(disp));
 }
 
 /// The coordinator's own worker node, when it has slots.
@@ -191,10 +198,10 @@ void spawn_local_node(coordinator_actor* self) {
   auto& st = self->state;
   st.reg = std::make_shared<const registry>(
     builtin_registry(task_limits{st.cfg.max_text_bytes, st.cfg.max_top_n}));
-  if (st.cfg.local_slots > 0)
-    st.local_node = self->system().spawn(
-      node_agent, st.disp, node_agent_config{"local", st.cfg.local_slots},
-      st.reg);
+  node_agent_config ncfg; // (named "local")
+  ncfg.slots = st.cfg.local_slots;
+  if (ncfg.slots > 0)
+    st.local_node = self->system().spawn(node_agent, st.disp, ncfg, st.reg);
 }
 
 gateway_config gateway_settings(const config& cfg) {
@@ -216,19 +223,19 @@ gateway_config gateway_settings(const config& cfg) {
   return gcfg;
 }
 
+cluster_port_status port_status(const cluster_guard_stats& g) {
+  return {g.admitted.load(),  g.pending.load(),   g.bad_mac.load(),
+          g.bad_magic.load(), g.timed_out.load(), g.refused_busy.load(),
+          g.dropped.load()};
+}
+
 gateway_deps gateway_dependencies(coordinator_actor* self) {
   auto& st = self->state;
   gateway_deps deps{st.manager, st.disp, st.pers.reader, st.pers.batcher,
                     st.reg,     st.tel,  {},             {}};
   // The cluster guard (started later) counts into this; /v1/cluster shows
   // it.
-  deps.cluster_port = [stats = st.guard_stats] {
-    auto& g = *stats;
-    return cluster_port_status{g.admitted.load(),  g.pending.load(),
-                               g.bad_mac.load(),   g.bad_magic.load(),
-                               g.timed_out.load(), g.refused_busy.load(),
-                               g.dropped.load()};
-  };
+  deps.cluster_port = [stats = st.guard_stats] { return port_status(*stats); };
   if (st.cfg.fault_injection != 0) {
     log::warning(coordinator_state::name,
                  "fault injection is on: POST /v1/debug/crash/{actor} kills "
@@ -306,10 +313,7 @@ void listening(coordinator_actor* self, uint16_t http_port) {
     tel->stats.supervisor_restart("gateway");
   };
   self->demonitor(st.gateway);
-  st.gateway_sup = self->system().spawn(supervisor,
-                                        supervisor_config{"gateway"}, hooks);
-  self->monitor(st.gateway_sup);
-  st.supervisors["gateway"] = st.gateway_sup;
+  st.gateway_sup = supervised(self, "gateway", std::move(hooks));
   if (auto err = start_cluster_port(self)) {
     log::error(st.name, "cannot listen for worker nodes",
                {{"host", st.cfg.cluster_host},
@@ -411,18 +415,12 @@ caf::result<int32_t> stop_in_order(coordinator_actor* self) {
   st.stopping = true;
   if (st.guard) {
     st.guard->stop();
-    auto& g = st.guard->stats();
-    log::info(st.name, "cluster guard stopped",
-              {{"admitted", g.admitted.load()},
-               {"wrong_secret", g.bad_mac.load()},
-               {"not_tasker", g.bad_magic.load()},
-               {"timed_out", g.timed_out.load()},
-               {"refused_busy", g.refused_busy.load()},
-               {"dropped", g.dropped.load()}});
+    auto counts = port_status(st.guard->stats());
+    log::info(st.name, "cluster guard stopped", status_json(counts));
     // BASP registered the dispatcher on the port with the first node
     // admitted; forget it as unpublishing did. The nodes' connections stay
     // until the actor system ends, as before.
-    if (g.admitted.load() > 0)
+    if (counts.admitted > 0)
       self->send(self->system().middleman().actor_handle(), caf::unpublish_atom_v,
                  st.disp.address(), st.cluster_port);
   }

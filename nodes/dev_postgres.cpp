@@ -101,9 +101,7 @@ std::string dev_postgres::start() {
   if (!fs::exists(data + "/PG_VERSION")) {
     log::info(component, "creating a PostgreSQL cluster", {{"dir", data}});
     if (run({pg_bin("initdb"), "-D", data, "-A", "trust", "-U", "postgres",
-             "-E", "UTF8"},
-            log_file)
-        != 0) {
+             "-E", "UTF8"}, log_file) != 0) {
       log::error(component, "initdb failed", {{"log", log_file}});
       return {};
     }
@@ -119,9 +117,7 @@ std::string dev_postgres::start() {
   auto opts = "-k " + dir_ + " -p " + std::to_string(port_)
               + " -c listen_addresses=127.0.0.1";
   if (run({pg_bin("pg_ctl"), "-D", data, "-l", server_log, "-w", "-t", "60",
-           "-o", opts, "start"},
-          log_file)
-      != 0) {
+           "-o", opts, "start"}, log_file) != 0) {
     log::error(component,
                "PostgreSQL did not start (is the port in use? see the log)",
                {{"log", server_log}, {"port", port_}});

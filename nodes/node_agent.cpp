@@ -58,22 +58,16 @@ executor_actor::behavior_type executor(executor_actor::pointer self, node_actor 
   return {
     [=](run_atom, const task_assignment& a) {
       auto flag = flags->find(attempt_key(a.id, a.attempt));
-      task_context ctx{flag.get()};
-      task_outcome out;
-      out.id = a.id;
-      out.attempt = a.attempt;
-      out.worker_id = worker_id;
-      out.started_at = now_ms(self);
-      auto res = reg->run(a.type, a.params, ctx);
-      out.finished_at = now_ms(self);
-      out.ok = res.ok;
-      if (res.ok)
-        out.result = res.result.dump(-1, ' ', false,
-                                     nlohmann::json::error_handler_t::replace);
-      else
-        out.error = std::move(res.error);
-      out.retryable = res.retryable;
-      self->send(parent, done_atom_v, std::move(out));
+      auto started = now_ms(self);
+      auto res = reg->run(a.type, a.params, task_context{flag.get()});
+      auto finished = now_ms(self);
+      auto result = res.ok ? res.result.dump(-1, ' ', false,
+                                             nlohmann::json::error_handler_t::replace)
+                           : std::string{};
+      self->send(parent, done_atom_v,
+                 task_outcome{a.id, a.attempt, res.ok, std::move(result),
+                              res.ok ? std::string{} : std::move(res.error),
+                              res.retryable, worker_id, started, finished});
     },
   };
 }
@@ -92,9 +86,7 @@ void flush_outbox(node_agent_pointer self) {
   auto& st = self->state;
   if (st.outbox.empty())
     return;
-  std::vector<task_outcome> outs;
-  outs.swap(st.outbox);
-  self->send(st.dispatcher, result_atom_v, std::move(outs));
+  self->send(st.dispatcher, result_atom_v, std::exchange(st.outbox, {}));
 }
 
 /// A draining node leaves once nothing runs on it any more.
@@ -223,8 +215,8 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
     self->state.flags->raise_all();
     self->quit(msg.reason);
   });
-  auto types = cfg.types.empty() ? reg->names() : cfg.types;
-  st.info = node_info{cfg.name, cfg.address, types, cfg.slots,
+  st.info = node_info{cfg.name, cfg.address,
+                      cfg.types.empty() ? reg->names() : cfg.types, cfg.slots,
                       protocol_version};
   st.secret = cfg.secret;
   join(self);
@@ -242,12 +234,8 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
         for (auto i = st.backlog.begin(); i != st.backlog.end(); ++i)
           if (i->id == id && i->attempt == attempt) {
             st.backlog.erase(i);
-            task_outcome out;
-            out.id = id;
-            out.attempt = attempt;
-            out.error = "stopped before it started";
-            out.retryable = false;
-            report(self, std::move(out));
+            report(self, {id, attempt, false, {}, "stopped before it started",
+                          false, {}, 0, 0});
             return;
           }
       }

@@ -20,7 +20,6 @@ namespace tasker {
 /// them).
 class cancel_flags {
 public:
-  /// Creates the flag of an attempt.
   std::shared_ptr<cancel_signal> open(const std::string& key);
   /// Returns the flag of an attempt, or nullptr.
   std::shared_ptr<cancel_signal> find(const std::string& key) const;
@@ -28,7 +27,6 @@ public:
   bool raise(const std::string& key);
   /// Sets every flag (shutdown).
   void raise_all();
-  /// Forgets the flag of an attempt.
   void close(const std::string& key);
 
 private:

@@ -82,12 +82,8 @@ int run_worker(const config& cfg) {
   set_node_liveness(sys_cfg);
   set_node_transport(sys_cfg, cfg);
   caf::actor_system sys{sys_cfg};
-  node_agent_config ncfg;
-  ncfg.name = cfg.node_name.empty() ? host_name() : cfg.node_name;
-  ncfg.slots = cfg.slots;
-  ncfg.types = types;
-  ncfg.address = host_name();
-  ncfg.secret = cfg.cluster_secret;
+  node_agent_config ncfg{cfg.node_name.empty() ? host_name() : cfg.node_name,
+                         cfg.slots, types, host_name(), cfg.cluster_secret};
   stop_state stop;
   // The first SIGINT/SIGTERM drains the node (it finishes its running
   // attempts and leaves); a second one stops it at once.

@@ -25,6 +25,11 @@ std::string text_of(const pqxx::field& f) {
   return f.is_null() ? std::string{} : f.as<std::string>();
 }
 
+/// The position before every id (a page's "after" when none is given).
+std::string after_or_start(const std::string& id) {
+  return id.empty() ? "00000000-0000-0000-0000-000000000000" : id;
+}
+
 /// A row of `statements::task_columns()`.
 task_record read_record(const pqxx::row& row) {
   task_record rec;
@@ -56,33 +61,26 @@ struct database::connection : pqxx::connection {
   using pqxx::connection::connection;
 };
 
-database::database(std::string url) : url_(std::move(url)) {
-  // nop
-}
+database::database(std::string url) : url_(std::move(url)) {}
 
 database::~database() = default;
-
-void database::connect() {
-  if (conn_ && conn_->is_open())
-    return;
-  conn_ = std::make_unique<connection>(url_);
-  // A broken connection is replaced by a new one (reset, then connect), never
-  // reactivated behind the caller's back in the middle of a transaction.
-  conn_->inhibit_reactivation(true);
-}
 
 void database::reset() {
   conn_.reset();
 }
 
 database::connection& database::conn() {
-  connect();
+  if (conn_ && conn_->is_open())
+    return *conn_;
+  conn_ = std::make_unique<connection>(url_);
+  // A broken connection is replaced by a new one (reset, then connect), never
+  // reactivated behind the caller's back in the middle of a transaction.
+  conn_->inhibit_reactivation(true);
   return *conn_;
 }
 
 int database::migrate() {
   pqxx::work tx{conn()};
-  // One coordinator migrates at a time.
   tx.exec(statements::migration_lock);
   tx.exec(statements::create_migrations_table);
   auto current = tx.exec1(statements::migrated_version)[0].as<int>();
@@ -135,9 +133,8 @@ batch_outcome database::apply(const write_batch& batch) {
       for (auto& rec : all)
         if (inserted.count(rec.id) == 0)
           keys.push_back(rec.idempotency_key);
-      auto rows = tx.exec_params(statements::select_tasks_by_key(),
-                                 keys.dump());
-      for (auto row : rows) {
+      for (auto row :
+           tx.exec_params(statements::select_tasks_by_key(), keys.dump())) {
         auto rec = read_record(row);
         by_key.emplace(rec.idempotency_key, std::move(rec));
       }
@@ -146,12 +143,9 @@ batch_outcome database::apply(const write_batch& batch) {
     for (auto g : todo)
       groups.push_back(&batch.insert_groups[g]);
     auto round = resolve_idempotency(groups, inserted, by_key);
-    auto& undo = round.undo;
-    if (!undo.empty()) {
-      auto ids = nlohmann::json(
-        std::vector<std::string>(undo.begin(), undo.end()));
-      tx.exec_params(statements::delete_tasks, ids.dump());
-    }
+    if (!round.undo.empty())
+      tx.exec_params(statements::delete_tasks,
+                     nlohmann::json(round.undo).dump());
     // Each round settles at least the conflicting groups, so this ends.
     std::vector<size_t> next;
     for (size_t k = 0; k < todo.size(); ++k) {
@@ -169,16 +163,14 @@ batch_outcome database::apply(const write_batch& batch) {
   // A row this batch inserted (and kept) tells whether an interrupted commit
   // happened.
   std::string probe;
-  if (!batch.insert_groups.empty()) {
-    std::unordered_set<std::string> mine;
-    for (auto& g : batch.insert_groups)
-      for (auto& rec : g)
-        mine.insert(rec.id);
-    for (auto& res : out.groups)
-      for (auto& rec : res.tasks)
-        if (probe.empty() && mine.count(rec.id) > 0)
-          probe = rec.id;
-  }
+  std::unordered_set<std::string> mine;
+  for (auto& g : batch.insert_groups)
+    for (auto& rec : g)
+      mine.insert(rec.id);
+  for (auto& res : out.groups)
+    for (auto& rec : res.tasks)
+      if (probe.empty() && mine.count(rec.id) > 0)
+        probe = rec.id;
   try {
     if (fault_hook)
       fault_hook("before_commit");
@@ -210,13 +202,9 @@ bool content_refused(const std::exception& e) {
 batch_outcome database::apply_apart(const write_batch& batch) {
   // Updates (and the worker snapshot) by halves; a single refused one is
   // dropped: it can never be written, and keeping it would stop the rest.
-  auto updates = [this](auto& self, std::vector<task_record> part,
-                        std::string workers) -> void {
-    if (part.empty() && workers.empty())
+  auto updates = [this](auto& self, write_batch b) -> void {
+    if (b.updates.empty() && b.workers.empty())
       return;
-    write_batch b;
-    b.updates = std::move(part);
-    b.workers = std::move(workers);
     try {
       apply(b);
       return;
@@ -232,15 +220,15 @@ batch_outcome database::apply_apart(const write_batch& batch) {
       }
     }
     if (!b.workers.empty()) {
-      self(self, std::move(b.updates), {});
-      self(self, {}, std::move(b.workers));
+      self(self, write_batch{{}, std::move(b.updates), {}});
+      self(self, write_batch{{}, {}, std::move(b.workers)});
       return;
     }
     auto mid = b.updates.begin() + static_cast<std::ptrdiff_t>(b.updates.size() / 2);
-    self(self, std::vector<task_record>(b.updates.begin(), mid), {});
-    self(self, std::vector<task_record>(mid, b.updates.end()), {});
+    self(self, write_batch{{}, {b.updates.begin(), mid}, {}});
+    self(self, write_batch{{}, {mid, b.updates.end()}, {}});
   };
-  updates(updates, batch.updates, batch.workers);
+  updates(updates, write_batch{{}, batch.updates, batch.workers});
   batch_outcome out;
   out.groups.resize(batch.insert_groups.size());
   std::string lost;
@@ -318,9 +306,7 @@ task_page database::list(const list_query& q) {
   auto rows = tx.exec_params(
     statements::list_tasks(!q.status.empty(), !q.type.empty(),
                            q.after_created_at != 0),
-    q.status, q.type, q.after_created_at,
-    q.after_id.empty() ? std::string{"00000000-0000-0000-0000-000000000000"}
-                       : q.after_id,
+    q.status, q.type, q.after_created_at, after_or_start(q.after_id),
     q.limit + 1);
   task_page page;
   size_t bytes = 0;
@@ -341,11 +327,8 @@ std::vector<task_record> database::unfinished(millis after_at,
                                               millis until, int32_t limit) {
   pqxx::read_transaction tx{conn()};
   std::vector<task_record> out;
-  for (auto row : tx.exec_params(
-         statements::unfinished_tasks(), after_at,
-         after_id.empty() ? std::string{"00000000-0000-0000-0000-000000000000"}
-                          : after_id,
-         until, limit))
+  for (auto row : tx.exec_params(statements::unfinished_tasks(), after_at,
+                                 after_or_start(after_id), until, limit))
     out.push_back(read_record(row));
   return out;
 }

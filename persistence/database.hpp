@@ -12,24 +12,18 @@
 
 namespace tasker {
 
-/// One PostgreSQL connection and the statements tasker runs on it. Blocking:
-/// used only from detached actors, tools and tests. Throws pqxx exceptions;
-/// after a `pqxx::broken_connection` the next call connects anew.
 /// Whether an exception from `database::apply` says the batch's content was
 /// refused (SQLSTATE classes 22 and 23, or a value JSON could not take), as
 /// opposed to the database being unreachable or unable to write.
 bool content_refused(const std::exception& e);
 
+/// One PostgreSQL connection and the statements tasker runs on it. Blocking:
+/// used only from detached actors, tools and tests. Throws pqxx exceptions;
+/// after a `pqxx::broken_connection` the next call connects anew.
 class database {
 public:
   explicit database(std::string url);
   ~database();
-
-  database(const database&) = delete;
-  database& operator=(const database&) = delete;
-
-  /// Connects now if not connected.
-  void connect();
 
   /// Drops the connection (after a failure); the next call reconnects.
   void reset();
@@ -65,7 +59,6 @@ public:
   /// How long `apply` keeps trying to read back an in-doubt commit.
   std::chrono::milliseconds in_doubt_patience{300000};
 
-  /// Reads one task.
   std::optional<task_record> get(const std::string& id);
 
   /// Reads one page of a list, newest first. A page ends early (with more
@@ -87,6 +80,7 @@ public:
 private:
   struct connection;
 
+  /// The connection, made now if there is none (or it is closed).
   connection& conn();
 
   /// Whether the task row `id` exists, asked on new connections until one

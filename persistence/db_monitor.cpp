@@ -17,13 +17,7 @@ namespace tasker {
 
 namespace {
 
-struct pq_finish {
-  void operator()(PGconn* conn) const {
-    PQfinish(conn);
-  }
-};
-
-using pq_connection = std::unique_ptr<PGconn, pq_finish>;
+using pq_connection = std::unique_ptr<PGconn, decltype(&PQfinish)>;
 
 /// Pings the database with `SELECT 1`, connecting first when `conn` is
 /// empty, and never waits past `timeout`. Returns why the ping failed (and
@@ -47,8 +41,7 @@ std::string ping(pq_connection& conn, const std::string& url,
     return left.count() > 0
            && ::poll(&p, 1, static_cast<int>(left.count())) > 0;
   };
-  auto too_slow = "no answer within " + std::to_string(timeout.count())
-                  + " ms";
+  auto too_slow = "no answer within " + std::to_string(timeout.count()) + " ms";
   if (!conn) {
     conn.reset(PQconnectStart(url.c_str()));
     if (!conn || PQstatus(conn.get()) == CONNECTION_BAD)
@@ -81,7 +74,7 @@ std::string ping(pq_connection& conn, const std::string& url,
 struct db_monitor_state {
   static inline constexpr const char* name = "db_monitor";
 
-  pq_connection conn;
+  pq_connection conn{nullptr, &PQfinish};
   bool was_up = true;
 };
 

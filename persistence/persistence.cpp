@@ -14,12 +14,6 @@ namespace tasker {
 
 namespace {
 
-/// With two or more writers, the first one takes only submissions, so a
-/// client waiting for its 202 never waits behind state updates; the others
-/// take the updates, a task always on the same one (in order). With one
-/// writer it takes everything. Every submission goes to the one writer: an
-/// empty one is then a barrier behind all submitted before it (the task
-/// manager relies on it after a restart of this actor).
 /// Answers the waiter of `token`, if it still waits, and forgets it.
 template <class Waiters, class... Ts>
 void answer(Waiters& waiters, uint64_t token, Ts&&... xs) {
@@ -29,15 +23,19 @@ void answer(Waiters& waiters, uint64_t token, Ts&&... xs) {
   }
 }
 
+/// With two or more writers, the first one takes only submissions, so a
+/// client waiting for its 202 never waits behind state updates; the others
+/// take the updates, a task always on the same one (in order). With one
+/// writer it takes everything. Every submission goes to the one writer: an
+/// empty one is then a barrier behind all submitted before it (the task
+/// manager relies on it after a restart of this actor).
 size_t insert_shard(const persistence_state&) {
   return 0;
 }
 
 size_t update_shard(const persistence_state& st, const std::string& id) {
   auto n = st.shards.size();
-  if (n == 1)
-    return 0;
-  return 1 + std::hash<std::string>{}(id) % (n - 1);
+  return n == 1 ? 0 : 1 + std::hash<std::string>{}(id) % (n - 1);
 }
 
 void schedule_flush(persistence_pointer self, size_t i) {
@@ -79,8 +77,7 @@ void flush(persistence_pointer self, size_t i) {
   // The submissions move into the writer's message; the flight keeps only
   // what a failed commit puts back (updates, registry) and the tokens.
   write_batch batch;
-  batch.insert_groups = std::move(sh.flight.batch.insert_groups);
-  sh.flight.batch.insert_groups.clear();
+  batch.insert_groups = std::exchange(sh.flight.batch.insert_groups, {});
   batch.updates = sh.flight.batch.updates;
   batch.workers = sh.flight.batch.workers;
   self
@@ -98,8 +95,7 @@ void flush(persistence_pointer self, size_t i) {
         st.last_batch_rows = rows;
         st.max_batch_rows = std::max(st.max_batch_rows, rows);
         sh.failures = 0;
-        auto flight = std::move(sh.flight);
-        sh.flight = {};
+        auto flight = std::exchange(sh.flight, {});
         sh.in_flight = false;
         for (size_t g = 0; g < flight.insert_tokens.size(); ++g) {
           auto token = flight.insert_tokens[g];
@@ -119,8 +115,7 @@ void flush(persistence_pointer self, size_t i) {
         auto& st = self->state;
         auto& sh = st.shards[i];
         ++st.failed_batches;
-        auto flight = std::move(sh.flight);
-        sh.flight = {};
+        auto flight = std::exchange(sh.flight, {});
         sh.in_flight = false;
         auto code = code_of(err);
         auto msg = message_of(err);
@@ -206,15 +201,11 @@ persistence(persistence_pointer self, std::vector<writer_actor> writers,
     [self](flush_atom, int32_t i) { flush(self, static_cast<size_t>(i)); },
     [self](status_atom) {
       auto& st = self->state;
-      return persistence_status{st.shards.size(),
-                                st.batches,
-                                st.rows_written,
-                                st.failed_batches,
-                                st.last_batch_rows,
-                                st.max_batch_rows,
-                                static_cast<uint64_t>(backlog(st)),
-                                st.insert_waiters.size(),
-                                st.tel->state.db_up.load()};
+      return persistence_status{
+        st.shards.size(), st.batches, st.rows_written, st.failed_batches,
+        st.last_batch_rows, st.max_batch_rows,
+        static_cast<uint64_t>(backlog(st)), st.insert_waiters.size(),
+        st.tel->state.db_up.load()};
     },
   };
 }
@@ -235,13 +226,11 @@ writer_actor::behavior_type writer(writer_actor::pointer,
         return out;
       } catch (const pqxx::broken_connection& e) {
         return lost(e);
-      } catch (const pqxx::in_doubt_error& e) {
-        db->reset();
-        return make_error(ec::unavailable, e.what());
       } catch (const std::exception& e) {
         if (!content_refused(e)) {
-          // A read-only database, a full disk, a timeout, a deadlock: the
-          // batch is fine, the database cannot take it now. Try again.
+          // A commit in doubt, a read-only database, a full disk, a timeout,
+          // a deadlock: the batch is fine, the database cannot take it now.
+          // Try again.
           db->reset();
           return make_error(ec::unavailable, e.what());
         }
@@ -307,15 +296,13 @@ reader_actor::behavior_type reader(reader_actor::pointer,
 persistence_handles spawn_persistence(caf::actor_system& sys,
                                       const persistence_config& cfg,
                                       telemetry_ptr tel) {
-  std::vector<writer_actor> writers;
-  for (int32_t i = 0; i < cfg.writers; ++i)
-    writers.push_back(sys.spawn<caf::detached>(
-      writer, std::make_shared<database>(cfg.db_url), tel));
   persistence_handles out;
+  for (int32_t i = 0; i < cfg.writers; ++i)
+    out.writers.push_back(sys.spawn<caf::detached>(
+      writer, std::make_shared<database>(cfg.db_url), tel));
   out.reader = sys.spawn<caf::detached>(reader,
                                         std::make_shared<database>(cfg.db_url));
-  out.writers = writers;
-  out.batcher = sys.spawn(persistence, std::move(writers), cfg.batch_max_rows,
+  out.batcher = sys.spawn(persistence, out.writers, cfg.batch_max_rows,
                           std::move(tel));
   return out;
 }

@@ -16,13 +16,11 @@
 
 namespace tasker {
 
-/// Settings of the persistence actors.
 struct persistence_config {
   std::string db_url;
   /// Writer connections; a task's writes always go to the same writer, so
   /// they commit in order.
   int32_t writers = 2;
-  /// Most task rows in one group commit.
   int32_t batch_max_rows = 2000;
 };
 
@@ -79,7 +77,6 @@ writer_actor::behavior_type writer(writer_actor::pointer self,
 reader_actor::behavior_type reader(reader_actor::pointer self,
                                    std::shared_ptr<database> db);
 
-/// The handles of the persistence layer.
 struct persistence_handles {
   persistence_actor batcher;
   reader_actor reader;

@@ -83,8 +83,7 @@ void write_buffer::requeue_updates(taken&& failed) {
 
 write_buffer::taken write_buffer::take(size_t max_rows) {
   taken out;
-  size_t n = 0;
-  size_t gi = 0;
+  size_t n = 0, gi = 0;
   auto weight = [](const pending_insert& x) {
     return std::max<size_t>(x.group.size(), 1);
   };
@@ -108,8 +107,7 @@ write_buffer::taken write_buffer::take(size_t max_rows) {
       update_index_.emplace(updates_[i].rec.id, i);
   }
   if (!workers_.empty()) {
-    out.batch.workers = std::move(workers_);
-    workers_.clear();
+    out.batch.workers = std::exchange(workers_, {});
     ++n;
   }
   rows_ -= n;

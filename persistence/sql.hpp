@@ -46,7 +46,6 @@ public:
   /// same task arrived meanwhile (its waiters then wait for the newer one).
   void requeue_updates(taken&& failed);
 
-  /// Task rows buffered.
   size_t rows() const {
     return rows_;
   }

@@ -43,19 +43,6 @@ const std::string& task_columns() {
   return cols;
 }
 
-const char* const migration_lock = "SELECT pg_advisory_xact_lock(7355608)";
-
-const char* const create_migrations_table
-  = "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    "version int PRIMARY KEY, name text NOT NULL, "
-    "applied_at timestamptz NOT NULL DEFAULT now())";
-
-const char* const migrated_version
-  = "SELECT coalesce(max(version), 0) FROM schema_migrations";
-
-const char* const record_migration
-  = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)";
-
 const std::string& insert_tasks(bool keyed) {
   static const std::string plain
     = "INSERT INTO tasks (id, type, params, status, result, error, priority, "
@@ -82,10 +69,6 @@ const std::string& select_tasks_by_key() {
   return sql;
 }
 
-const char* const delete_tasks
-  = "DELETE FROM tasks WHERE id IN "
-    "(SELECT jsonb_array_elements_text($1::jsonb)::uuid)";
-
 const std::string& update_tasks() {
   static const std::string sql
     = "UPDATE tasks t SET status = v.status, result = v.result, "
@@ -99,22 +82,6 @@ const std::string& update_tasks() {
         "OR (v.status = 'PENDING' AND v.attempts = 0))";
   return sql;
 }
-
-const char* const replace_workers
-  = "WITH snap AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS w(id text, "
-    "address text, status text, task_types jsonb, slots int, joined_at "
-    "bigint, last_seen bigint, metadata jsonb)), "
-    "gone AS (DELETE FROM workers WHERE id NOT IN (SELECT id FROM snap)) "
-    "INSERT INTO workers (id, address, status, task_types, slots, joined_at, "
-    "last_seen, metadata) SELECT id, address, status, task_types, slots, "
-    "'epoch'::timestamptz + joined_at * interval '1 millisecond', "
-    "'epoch'::timestamptz + last_seen * interval '1 millisecond', metadata "
-    "FROM snap ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, "
-    "status = EXCLUDED.status, task_types = EXCLUDED.task_types, "
-    "slots = EXCLUDED.slots, joined_at = EXCLUDED.joined_at, "
-    "last_seen = EXCLUDED.last_seen, metadata = EXCLUDED.metadata";
-
-const char* const task_exists = "SELECT 1 FROM tasks WHERE id = $1::uuid";
 
 const std::string& select_task() {
   static const std::string sql

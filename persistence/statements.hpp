@@ -13,16 +13,22 @@ namespace tasker::statements {
 const std::string& task_columns();
 
 /// Takes the migration lock: one coordinator migrates at a time.
-extern const char* const migration_lock;
+inline constexpr const char* migration_lock
+  = "SELECT pg_advisory_xact_lock(7355608)";
 
 /// Creates the table of applied migrations when missing.
-extern const char* const create_migrations_table;
+inline constexpr const char* create_migrations_table
+  = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    "version int PRIMARY KEY, name text NOT NULL, "
+    "applied_at timestamptz NOT NULL DEFAULT now())";
 
 /// The highest applied migration (0 when none).
-extern const char* const migrated_version;
+inline constexpr const char* migrated_version
+  = "SELECT coalesce(max(version), 0) FROM schema_migrations";
 
 /// Records an applied migration: $1 version, $2 name.
-extern const char* const record_migration;
+inline constexpr const char* record_migration
+  = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)";
 
 /// Inserts the records of $1. With `keyed`, the rows carry idempotency keys:
 /// a key taken already skips its row (ON CONFLICT, a speculative insertion
@@ -33,7 +39,9 @@ const std::string& insert_tasks(bool keyed);
 const std::string& select_tasks_by_key();
 
 /// Deletes the rows whose ids $1 lists (a JSON array of ids).
-extern const char* const delete_tasks;
+inline constexpr const char* delete_tasks
+  = "DELETE FROM tasks WHERE id IN "
+    "(SELECT jsonb_array_elements_text($1::jsonb)::uuid)";
 
 /// Writes the state of the records of $1 onto their rows. A terminal row
 /// changes only through a retry (back to PENDING with a fresh attempts
@@ -41,10 +49,23 @@ extern const char* const delete_tasks;
 const std::string& update_tasks();
 
 /// Replaces the worker registry with the snapshot of $1.
-extern const char* const replace_workers;
+inline constexpr const char* replace_workers
+  = "WITH snap AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS w(id text, "
+    "address text, status text, task_types jsonb, slots int, joined_at "
+    "bigint, last_seen bigint, metadata jsonb)), "
+    "gone AS (DELETE FROM workers WHERE id NOT IN (SELECT id FROM snap)) "
+    "INSERT INTO workers (id, address, status, task_types, slots, joined_at, "
+    "last_seen, metadata) SELECT id, address, status, task_types, slots, "
+    "'epoch'::timestamptz + joined_at * interval '1 millisecond', "
+    "'epoch'::timestamptz + last_seen * interval '1 millisecond', metadata "
+    "FROM snap ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, "
+    "status = EXCLUDED.status, task_types = EXCLUDED.task_types, "
+    "slots = EXCLUDED.slots, joined_at = EXCLUDED.joined_at, "
+    "last_seen = EXCLUDED.last_seen, metadata = EXCLUDED.metadata";
 
 /// One row when a task with id $1 exists.
-extern const char* const task_exists;
+inline constexpr const char* task_exists
+  = "SELECT 1 FROM tasks WHERE id = $1::uuid";
 
 /// The task with id $1.
 const std::string& select_task();

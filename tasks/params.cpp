@@ -2,10 +2,9 @@
 
 namespace tasker {
 
-params_spec& params_spec::number(std::string name, std::string description,
-                                 bool required) {
+params_spec& params_spec::number(std::string name, std::string description) {
   fields_.push_back(
-    {std::move(name), std::move(description), kind::number, required, 0, 0, {}});
+    {std::move(name), std::move(description), kind::number, true, 0, 0, {}});
   return *this;
 }
 
@@ -67,19 +66,21 @@ std::string params_spec::validate(nlohmann::json& params) const {
           return path + " must be a number";
         break;
       case kind::integer: {
+        auto out_of_range = [&] {
+          return path + " must be between " + std::to_string(f.min) + " and "
+                 + std::to_string(f.max);
+        };
         int64_t x = 0;
         if (val.is_number_integer()) {
           if (val.is_number_unsigned() && val.get<uint64_t>() > INT64_MAX)
-            return path + " must be between " + std::to_string(f.min) + " and "
-                   + std::to_string(f.max);
+            return out_of_range();
           x = val.get<int64_t>();
         } else if (val.is_number_float()) {
           auto d = val.get<double>();
           // Converting a double outside int64's range is undefined; such a
           // value is outside every field's range anyway.
           if (!(d >= -0x1p63 && d < 0x1p63))
-            return path + " must be between " + std::to_string(f.min) + " and "
-                   + std::to_string(f.max);
+            return out_of_range();
           if (d != static_cast<double>(static_cast<int64_t>(d)))
             return path + " must be an integer";
           x = static_cast<int64_t>(d);
@@ -88,8 +89,7 @@ std::string params_spec::validate(nlohmann::json& params) const {
           return path + " must be an integer";
         }
         if (x < f.min || x > f.max)
-          return path + " must be between " + std::to_string(f.min) + " and "
-                 + std::to_string(f.max) + ", got " + std::to_string(x);
+          return out_of_range() + ", got " + std::to_string(x);
         break;
       }
       case kind::string:

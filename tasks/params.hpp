@@ -14,8 +14,7 @@ namespace tasker {
 class params_spec {
 public:
   /// A number (integer or floating point).
-  params_spec& number(std::string name, std::string description,
-                      bool required = true);
+  params_spec& number(std::string name, std::string description);
   /// An integer in [min, max], with a default when not required.
   params_spec& integer(std::string name, std::string description, int64_t min,
                        int64_t max, std::optional<int64_t> default_value = {});

@@ -52,12 +52,6 @@ public:
   explicit task_context(const cancel_signal* cancelled)
     : cancelled_(cancelled) {}
 
-  /// Whether the attempt was told to stop (cancel or timeout). Long handlers
-  /// check this and return early.
-  bool cancelled() const {
-    return cancelled_ != nullptr && cancelled_->raised();
-  }
-
   /// Sleeps up to `ms`; returns false when cancelled before that.
   bool sleep_for(int64_t ms) const;
 

@@ -22,10 +22,9 @@ handler_result run_sleep(const sleep_params& p, const task_context& ctx) {
 } // namespace
 
 void register_sleep(registry& reg) {
-  reg.add<sleep_params>("sleep", "Sleeps for ms milliseconds.",
-                        params_spec{}.integer("ms", "how long to sleep", 0,
-                                              3600000),
-                        run_sleep);
+  reg.add<sleep_params>(
+    "sleep", "Sleeps for ms milliseconds.",
+    params_spec{}.integer("ms", "how long to sleep", 0, 3600000), run_sleep);
 }
 
 } // namespace tasker

@@ -31,11 +31,10 @@ handler_result run_sum(const sum_params& p, const task_context&) {
 } // namespace
 
 void register_sum(registry& reg) {
-  reg.add<sum_params>("sum", "Adds two numbers: {\"sum\": a + b}.",
-                      params_spec{}
-                        .number("a", "the first addend")
-                        .number("b", "the second addend"),
-                      run_sum);
+  reg.add<sum_params>(
+    "sum", "Adds two numbers: {\"sum\": a + b}.",
+    params_spec{}.number("a", "the first addend").number("b", "the second addend"),
+    run_sum);
 }
 
 } // namespace tasker

@@ -68,8 +68,7 @@ void register_text_stats(registry& reg, const task_limits& limits) {
       .string("text", "the text to analyse (bytes of UTF-8)",
               limits.max_text_bytes)
       .integer("top_n", "how many of the most frequent words to list", 1,
-               limits.max_top_n,
-               10),
+               limits.max_top_n, 10),
     run_text_stats);
 }
 
