@@ -340,7 +340,10 @@ void on_down(coordinator_actor* self, const caf::down_msg& msg) {
   auto& st = self->state;
   if (st.stopping)
     return;
-  if (msg.source == st.gateway.address() && !st.started) {
+  if (msg.source == st.gateway.address()) {
+    // Once it listens, its supervisor took it over (this news may be older).
+    if (st.started)
+      return;
     log::error(st.name, "cannot listen for HTTP",
                {{"host", st.cfg.http_host},
                 {"port", st.cfg.http_port},

@@ -53,17 +53,28 @@ std::string ping(pq_connection& conn, const std::string& url,
       if (!await(step == PGRES_POLLING_WRITING))
         return fail(too_slow);
     }
+    // Sending never blocks either (PQflush below).
+    if (PQsetnonblocking(conn.get(), 1) != 0)
+      return fail(PQerrorMessage(conn.get()));
   }
   if (PQsendQuery(conn.get(), "SELECT 1") == 0)
     return fail(PQerrorMessage(conn.get()));
-  while (PQisBusy(conn.get()) != 0) {
-    if (!await(false))
-      return fail(too_slow);
-    if (PQconsumeInput(conn.get()) == 0)
-      return fail(PQerrorMessage(conn.get()));
-  }
+  for (int left; (left = PQflush(conn.get())) != 0;)
+    if (left < 0 || !await(true))
+      return fail(left < 0 ? PQerrorMessage(conn.get()) : too_slow);
+  // Each PQgetResult only once the input holds it: it would block otherwise
+  // (up to the terminating null, which needs ReadyForQuery).
   std::string why;
-  while (auto* res = PQgetResult(conn.get())) {
+  for (;;) {
+    while (PQisBusy(conn.get()) != 0) {
+      if (!await(false))
+        return fail(too_slow);
+      if (PQconsumeInput(conn.get()) == 0)
+        return fail(PQerrorMessage(conn.get()));
+    }
+    auto* res = PQgetResult(conn.get());
+    if (res == nullptr)
+      break;
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
       why = PQresultErrorMessage(res);
     PQclear(res);
