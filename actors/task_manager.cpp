@@ -238,13 +238,9 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       log::warning(st.name, "the persistence actor was restarted; settling "
                             "the submissions it held and writing every live "
                             "task again",
-                   {{"submissions", st.inserting.size()},
+                   {{"submissions", st.submissions.inserting().size()},
                     {"live_tasks", st.live.size()}});
-      // (doubt erases from `inserting`; send_write leaves `writes` as is.)
-      std::vector<uint64_t> tokens;
-      for (auto& kv : st.inserting)
-        tokens.push_back(kv.first);
-      for (auto token : tokens)
+      for (auto token : st.submissions.inserting())
         doubt(self, token);
       for (auto& kv : st.writes)
         send_write(self, kv.first);
@@ -269,8 +265,9 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       return manager_status{
         st.live.size(), st.cache.size(), st.spawned, st.finished,
         st.recovered, st.lost_attempts, st.loaded, st.parked,
-        st.resident_until, st.recovering, st.restarts, st.submit_timeouts,
-        st.admitting, st.in_doubt_stored, st.in_doubt_not_stored,
+        st.resident_until, st.recovering, st.restarts, st.submissions.timeouts(),
+        st.submissions.admitting(), st.submissions.stored(),
+        st.submissions.not_stored(),
         st.deps->tel->state.recovered.load()};
     },
   };

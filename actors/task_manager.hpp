@@ -9,8 +9,10 @@
 #include <unordered_set>
 
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "actors/result_cache.hpp"
+#include "actors/submission_tracker.hpp"
 #include "actors/task.hpp"
 #include "messages/interfaces.hpp"
 
@@ -46,28 +48,8 @@ struct task_manager_state {
   result_cache cache;
   /// The settings (the backoff goes to the task actors).
   task_manager_config cfg;
-  /// Tasks of submissions being stored (counted against max_pending).
-  size_t admitting = 0;
-  /// Submissions waiting for their commit, by number.
-  std::unordered_map<uint64_t, caf::typed_response_promise<submit_reply>>
-    submits;
-  uint64_t next_submit = 1;
-  /// Submissions answered `unavailable` because the commit took too long.
-  uint64_t submit_timeouts = 0;
-  /// Submissions waiting for their insert's answer, by number: the ids in
-  /// order and how many tasks they count against max_pending.
-  struct inserting_group {
-    std::vector<std::string> ids;
-    size_t admitted = 0;
-  };
-  std::unordered_map<uint64_t, inserting_group> inserting;
-  /// Submissions the persistence actor died holding, by number: stored or
-  /// not is found out by a barrier and a read-back.
-  struct in_doubt {
-    std::vector<std::string> ids;
-    int tries = 0;
-  };
-  std::unordered_map<uint64_t, in_doubt> in_doubt_submits;
+  /// Submissions from admission until settled, and their clients.
+  submission_tracker<caf::typed_response_promise<submit_reply>> submissions;
   /// Records the manager itself writes (a retry, a delayed task's
   /// cancellation), by number, until committed or refused: sent again when
   /// the persistence actor dies with them (the writes are idempotent).
@@ -79,10 +61,6 @@ struct task_manager_state {
   };
   std::unordered_map<uint64_t, pending_write> writes;
   uint64_t next_write = 1;
-  /// Submissions found stored, and not stored, after the persistence actor
-  /// died holding them.
-  uint64_t in_doubt_stored = 0;
-  uint64_t in_doubt_not_stored = 0;
   /// Every unfinished task scheduled up to here has a live actor (or has
   /// finished); later ones wait in the database.
   millis resident_until = std::numeric_limits<millis>::min();

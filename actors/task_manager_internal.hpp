@@ -7,9 +7,9 @@
 //   supervising them (a dead one is started again from its durable row),
 //   reads of finished tasks (result cache, then the reader), restarts of the
 //   dispatcher and persistence announced to every task.
-// - task_manager_submit.cpp: submissions: admission against `max_pending`,
-//   the commit through persistence, the timeout, and the settling of a
-//   submission the persistence actor died holding (barrier and read-back).
+// - task_manager_submit.cpp: submissions, as `submission_tracker` decides:
+//   the commit through persistence, the timeout, and the barrier and
+//   read-back of a submission the persistence actor died holding.
 // - task_manager_load.cpp: loading: recovery of every unfinished task at
 //   start, then the tasks that come within the horizon.
 // - task_manager_write.cpp: the manager's own writes (a retry, the

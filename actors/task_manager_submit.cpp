@@ -34,11 +34,8 @@ caf::error insert_error(const insert_result& res) {
 /// Answers submission `token`, unless it was answered already (timed out).
 template <class T>
 void answer_submit(task_manager_state& st, uint64_t token, T&& x) {
-  auto i = st.submits.find(token);
-  if (i == st.submits.end())
-    return;
-  i->second.deliver(std::forward<T>(x));
-  st.submits.erase(i);
+  if (auto client = st.submissions.take_client(token))
+    client->deliver(std::forward<T>(x));
 }
 
 /// Gives the stored tasks of a submission their actors (or leaves them in
@@ -69,21 +66,19 @@ void admit_stored(task_manager_pointer self, const std::vector<task_record>& tas
 void retry_settle(task_manager_pointer self, uint64_t token,
                   const caf::error& err) {
   auto& st = self->state;
-  auto j = st.in_doubt_submits.find(token);
-  if (j == st.in_doubt_submits.end())
+  if (st.submissions.in_doubt(token) == nullptr)
     return;
-  if (++j->second.tries < 240) {
+  if (st.submissions.settle_failed(token)) {
     self->delayed_send(self, std::chrono::milliseconds(250), settle_atom_v,
                        token);
     return;
   }
   log::error(st.name, "cannot settle a submission the persistence actor "
                       "died holding",
-             {{"tasks", j->second.ids.size()}, {"error", message_of(err)}});
+             {{"error", message_of(err)}});
   answer_submit(st, token,
                 make_error(ec::unavailable, "the submission may not have "
                                             "been stored; retry it"));
-  st.in_doubt_submits.erase(j);
 }
 
 /// Settles a submission as read back: `found` holds its tasks as stored (in
@@ -91,33 +86,29 @@ void retry_settle(task_manager_pointer self, uint64_t token,
 void settled(task_manager_pointer self, uint64_t token,
              std::vector<task_record> found) {
   auto& st = self->state;
-  auto k = st.in_doubt_submits.find(token);
-  if (k == st.in_doubt_submits.end())
+  auto order = st.submissions.settled(token, !found.empty());
+  if (!order)
     return;
-  auto order = std::move(k->second.ids);
-  st.in_doubt_submits.erase(k);
   if (found.empty()) {
-    ++st.in_doubt_not_stored;
     log::warning(st.name, "a submission the persistence actor died holding "
                           "was not stored",
-                 {{"tasks", order.size()}});
+                 {{"tasks", order->size()}});
     answer_submit(st, token,
                   make_error(ec::unavailable,
                              "the submission was not stored; retry it"));
     return;
   }
-  ++st.in_doubt_stored;
   log::info(st.name, "a submission the persistence actor died holding was "
                      "stored",
             {{"tasks", found.size()}});
-  admit_stored(self, found, order);
+  admit_stored(self, found, *order);
   answer_submit(st, token, submit_reply{std::move(found), false});
 }
 
 /// Reads a stored submission's other tasks, one by one, after its first.
 void read_rest(task_manager_pointer self, uint64_t token, task_record first) {
   auto& st = self->state;
-  auto& ids = st.in_doubt_submits.at(token).ids;
+  auto& ids = *st.submissions.in_doubt(token);
   struct readback {
     size_t left = 0;
     std::vector<task_record> found;
@@ -160,7 +151,13 @@ submit(task_manager_pointer self, std::vector<task_record>& group) {
   size_t n = 0;
   for (auto& rec : group)
     n += rec.scheduled_at <= bound ? 1 : 0;
-  if (n > 0 && st.live.size() + st.admitting + n > st.cfg.max_pending) {
+  std::vector<std::string> ids;
+  ids.reserve(group.size());
+  for (auto& rec : group)
+    ids.push_back(rec.id);
+  auto token = st.submissions.admit(std::move(ids), n, st.live.size(),
+                                    st.cfg.max_pending, rp);
+  if (!token) {
     rp.deliver(make_error(ec::overloaded,
                           "the coordinator holds "
                             + std::to_string(st.live.size())
@@ -169,45 +166,30 @@ submit(task_manager_pointer self, std::vector<task_record>& group) {
                             + "; retry later"));
     return rp;
   }
-  st.admitting += n;
   // The client's answer may leave before the commit (timeout); the
   // commit's outcome is still applied when it comes.
-  auto token = st.next_submit++;
-  st.submits.emplace(token, rp);
   if (st.cfg.submit_timeout.count() > 0)
-    self->delayed_send(self, st.cfg.submit_timeout, expire_atom_v, token);
-  // (The ids in order, for a read-back should the persistence actor die
-  // with the submission.)
-  auto& entry = st.inserting[token];
-  entry.admitted = n;
-  entry.ids.reserve(group.size());
-  for (auto& rec : group)
-    entry.ids.push_back(rec.id);
+    self->delayed_send(self, st.cfg.submit_timeout, expire_atom_v, *token);
   self
     ->request(st.deps->persistence, caf::infinite, insert_atom_v,
               std::move(group))
     .then(
-      [self, token](insert_result& res) mutable {
+      [self, token = *token](insert_result& res) mutable {
         auto& st = self->state;
-        auto p = st.inserting.find(token);
-        if (p == st.inserting.end())
+        auto order = st.submissions.answered(token);
+        if (!order)
           return; // settled by a read-back
-        st.admitting -= p->second.admitted;
-        auto order = std::move(p->second.ids);
-        st.inserting.erase(p);
         if (auto err = insert_error(res)) {
           answer_submit(st, token, std::move(err));
           return;
         }
-        admit_stored(self, res.tasks, order);
+        admit_stored(self, res.tasks, *order);
         answer_submit(st, token,
                       submit_reply{std::move(res.tasks),
                                    res.status == insert_status::existing});
       },
-      [self, token](caf::error& err) mutable {
+      [self, token = *token](caf::error& err) mutable {
         auto& st = self->state;
-        if (st.inserting.count(token) == 0)
-          return; // settled by a read-back
         if (err.category() == caf::atom("system")) {
           // Not an answer from the database: the persistence actor died
           // with the submission (and is being restarted).
@@ -217,43 +199,34 @@ submit(task_manager_pointer self, std::vector<task_record>& group) {
           doubt(self, token);
           return;
         }
-        st.admitting -= st.inserting[token].admitted;
-        st.inserting.erase(token);
-        answer_submit(st, token, err);
+        if (st.submissions.answered(token)) // (else settled by a read-back)
+          answer_submit(st, token, err);
       });
   return rp;
 }
 
 void expire(task_manager_pointer self, uint64_t token) {
   auto& st = self->state;
-  if (st.submits.count(token) == 0)
-    return;
-  ++st.submit_timeouts;
-  answer_submit(st, token,
-                make_error(ec::unavailable,
-                           "the database did not confirm the tasks within "
-                             + std::to_string(st.cfg.submit_timeout.count())
-                             + " ms; they may still be stored: retry with "
-                               "the same idempotency key to be safe"));
+  if (auto client = st.submissions.expire(token))
+    client->deliver(make_error(
+      ec::unavailable, "the database did not confirm the tasks within "
+                         + std::to_string(st.cfg.submit_timeout.count())
+                         + " ms; they may still be stored: retry with the "
+                           "same idempotency key to be safe"));
 }
 
 void doubt(task_manager_pointer self, uint64_t token) {
-  auto& st = self->state;
-  auto p = st.inserting.find(token);
-  if (p == st.inserting.end())
-    return;
-  st.admitting -= p->second.admitted;
-  st.in_doubt_submits[token] = {std::move(p->second.ids), 0};
-  st.inserting.erase(p);
-  self->delayed_send(self, std::chrono::milliseconds(50), settle_atom_v, token);
+  if (self->state.submissions.doubt(token))
+    self->delayed_send(self, std::chrono::milliseconds(50), settle_atom_v,
+                       token);
 }
 
 void settle_in_doubt(task_manager_pointer self, uint64_t token) {
   auto& st = self->state;
-  auto i = st.in_doubt_submits.find(token);
-  if (i == st.in_doubt_submits.end())
+  auto ids = st.submissions.in_doubt(token);
+  if (ids == nullptr)
     return;
-  if (i->second.ids.empty()) {
+  if (ids->empty()) {
     settled(self, token, {});
     return;
   }
@@ -263,19 +236,18 @@ void settle_in_doubt(task_manager_pointer self, uint64_t token) {
     .then(
       [self, token](insert_result&) {
         auto& st = self->state;
-        auto j = st.in_doubt_submits.find(token);
-        if (j == st.in_doubt_submits.end())
+        auto ids = st.submissions.in_doubt(token);
+        if (ids == nullptr)
           return;
         self
           ->request(st.reader, std::chrono::seconds(30), get_atom_v,
-                    j->second.ids.front())
+                    ids->front())
           .then(
             [self, token](task_record& first) {
-              auto& st = self->state;
-              auto k = st.in_doubt_submits.find(token);
-              if (k == st.in_doubt_submits.end())
+              auto ids = self->state.submissions.in_doubt(token);
+              if (ids == nullptr)
                 return;
-              if (k->second.ids.size() == 1)
+              if (ids->size() == 1)
                 settled(self, token, {std::move(first)});
               else
                 read_rest(self, token, std::move(first));

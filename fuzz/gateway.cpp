@@ -592,14 +592,13 @@ bool attached(world& w, caf::io::connection_handle hdl) {
 
 /// Checks what the broker holds for its connections.
 void check_state(gateway_broker* gw, const gateway_config& cfg) {
-  for (auto& [hdl, c] : gw->state.conns) {
-    require(c.out.size() <= cfg.max_pipeline + 1,
+  for (auto [in_flight, buffered] : gw->state.http->loads()) {
+    require(in_flight <= cfg.max_pipeline + 1,
             "the broker holds more responses than max_pipeline",
-            std::to_string(c.out.size()));
-    require(c.reader->buffered() <= cfg.max_header_bytes
-                                      + 2 * gateway_read_size,
+            std::to_string(in_flight));
+    require(buffered <= cfg.max_header_bytes + 2 * gateway_read_size,
             "the broker buffers too much of a connection",
-            std::to_string(c.reader->buffered()));
+            std::to_string(buffered));
   }
 }
 

@@ -20,12 +20,7 @@ void ask(gateway_broker* self, const ticket& t, const Handle& dest,
          caf::timespan timeout, F on_value, Ts&&... xs) {
   // The gateway keeps its own deadlines (one sweep instead of a clock entry
   // per request); the actors it asks are local and always answer.
-  auto& st = self->state;
-  if (auto i = st.conns.find(t.hdl); i != st.conns.end()) {
-    auto& c = i->second;
-    c.out[t.seq - c.first_seq].deadline
-      = st.deadlines.emplace(std::chrono::steady_clock::now() + timeout, t);
-  }
+  self->state.http->expect_by(t, std::chrono::steady_clock::now() + timeout);
   self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
     .then(
       [self, t, on_value](Result& val) mutable {
@@ -48,6 +43,7 @@ void cluster_status(gateway_broker* self, const ticket& t) {
             [self, t, manager, disp](persistence_status& pers) {
               auto& st = self->state;
               auto& ts = st.deps.tel->state;
+              auto http = st.http->counters();
               auto restarts = [](uint64_t n) {
                 return nlohmann::json{{"restarts", n}};
               };
@@ -66,17 +62,17 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                   {"persistence", restarts(ts.persistence_restarts.load())},
                   {"dispatcher", restarts(ts.dispatcher_restarts.load())}}},
                 {"gateway",
-                 {{"connections", st.conns.size()},
-                  {"requests", st.requests},
-                  {"refused_connections", st.refused_connections},
-                  {"timed_out_requests", st.timed_out_requests},
-                  {"idle_closed", st.idle_closed},
-                  {"unread_closed", st.unread_closed},
-                  {"held_request_bytes", st.held_bytes},
-                  {"held_response_bytes", st.out_bytes},
+                 {{"connections", http.connections},
+                  {"requests", http.requests},
+                  {"refused_connections", http.refused_connections},
+                  {"timed_out_requests", http.timed_out_requests},
+                  {"idle_closed", http.idle_closed},
+                  {"unread_closed", http.unread_closed},
+                  {"held_request_bytes", http.held_request_bytes},
+                  {"held_response_bytes", http.held_response_bytes},
                   {"lists_in_flight", *st.lists_in_flight},
                   {"list_refusals", st.list_refusals},
-                  {"buffer_refusals", st.buffer_refusals}}}};
+                  {"buffer_refusals", http.buffer_refusals}}}};
               complete(self, t, json_response(200, js.dump()));
             },
             fail);

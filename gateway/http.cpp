@@ -28,6 +28,8 @@ http_response error_response(ec code, const std::string& message) {
   res.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (code == ec::unavailable || code == ec::overloaded)
     res.headers.emplace_back("Retry-After", "1");
+  if (code == ec::unauthorized)
+    res.headers.emplace_back("WWW-Authenticate", "Bearer");
   return res;
 }
 

@@ -25,7 +25,7 @@ request_plan plan_request(const http_request& req, const registry& reg,
   plan.r = match_route(req.method == "HEAD" ? "GET" : req.method, req.path);
   auto& r = plan.r;
   if (!authorized(req.method, req.path, req.authorization, auth_token))
-    return refuse(unauthorized_response());
+    return refuse(error_response(ec::unauthorized, unauthorized_message));
   switch (r.kind) {
     case route_kind::not_found:
       return refuse(error_response(ec::not_found, "no such path: " + req.path));

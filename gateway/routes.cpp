@@ -68,10 +68,6 @@ bool fits(std::string_view pattern, std::string_view path, std::string& id) {
   }
 }
 
-constexpr const char* unauthorized_message
-  = "this endpoint needs Authorization: Bearer <token> with the configured "
-    "token";
-
 } // namespace
 
 route match_route(const std::string& method, const std::string& path) {
@@ -121,12 +117,6 @@ bool authorized(const std::string& method, const std::string& path,
   auto open = kind == route_kind::health || kind == route_kind::ready
               || kind == route_kind::metrics || kind == route_kind::dashboard;
   return open || bearer_matches(authorization, auth_token);
-}
-
-http_response unauthorized_response() {
-  auto res = error_response(ec::unauthorized, unauthorized_message);
-  res.headers.emplace_back("WWW-Authenticate", "Bearer");
-  return res;
 }
 
 head_check auth_head_check(const std::string& auth_token) {

@@ -37,8 +37,10 @@ bool authorized(const std::string& method, const std::string& path,
                 const std::string& authorization,
                 const std::string& auth_token);
 
-/// The 401 of a request `authorized` refuses.
-http_response unauthorized_response();
+/// The message of the 401 of a request `authorized` refuses.
+inline constexpr const char* unauthorized_message
+  = "this endpoint needs Authorization: Bearer <token> with the configured "
+    "token";
 
 /// Refuses a request's head when `authorized` would (for request_reader:
 /// its body is then never read); none when `auth_token` is empty.
