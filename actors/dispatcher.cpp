@@ -55,9 +55,8 @@ void dispatch(dispatcher_pointer self) {
     });
     if (!best)
       break;
-    auto& best_type = *best;
-    auto* target = pick_node(st.nodes, best_type);
-    auto entry = st.queue.pop(best_type);
+    auto* target = pick_node(st.nodes, *best);
+    auto entry = st.queue.pop(*best);
     auto now = now_ms(self);
     auto& a = entry.assignment;
     attempt_key key{a.id, a.attempt};
@@ -194,7 +193,6 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
     log::warning(self->state.name, "dispatcher started again: worker nodes "
                                    "join again and live tasks queue again",
                  {{"generation", cfg.generation}});
-  // A node that goes down: its running attempts become failed attempts.
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     for (auto i = st.nodes.begin(); i != st.nodes.end(); ++i) {
@@ -263,10 +261,9 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
                 {{"node", n.id},
                  {"slots", n.info.slots},
                  {"task_types", n.info.task_types}});
-      auto id = n.id;
       update_node_gauges(st);
       dispatch(self);
-      return id;
+      return n.id;
     },
     [self](enqueue_atom, task_assignment& a, task_actor& owner) {
       auto& st = self->state;
@@ -313,10 +310,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
         if (auto n = st.nodes.find(r.node_id); n != st.nodes.end()) {
           --n->second.busy;
           n->second.last_seen = now;
-          if (out.ok)
-            ++n->second.completed;
-          else
-            ++n->second.failed;
+          ++(out.ok ? n->second.completed : n->second.failed);
         }
         if (!r.withdrawn)
           self->send(r.owner, result_atom_v, std::move(out));

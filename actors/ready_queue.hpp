@@ -32,8 +32,7 @@ public:
     erase(a.id);
     key k{-a.priority, a.scheduled_at, seq_++, a.id};
     queues_[a.type].insert(k);
-    auto id = a.id;
-    waiting_.emplace(std::move(id),
+    waiting_.emplace(std::get<3>(k),
                      queued{entry{std::move(a), std::move(owner)}, k});
   }
 

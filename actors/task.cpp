@@ -42,9 +42,11 @@ void deliver_waiters(task_pointer self) {
   st.cancel_waiters.clear();
 }
 
-/// Writes the terminal state; shows it once committed, then leaves.
+/// Writes the terminal state (from then on the task is finishing); shows it
+/// once committed, then leaves.
 void write_terminal(task_pointer self) {
   auto& st = self->state;
+  st.finishing = true;
   auto seq = ++st.terminal_writes;
   self->request(st.persistence, caf::infinite, write_atom_v, st.rec)
     .then(
@@ -85,11 +87,6 @@ void write_terminal(task_pointer self) {
       });
 }
 
-void finish(task_pointer self) {
-  self->state.finishing = true;
-  write_terminal(self);
-}
-
 /// Applies the end of the current attempt.
 void on_outcome(task_pointer self, task_outcome out) {
   auto& st = self->state;
@@ -106,7 +103,7 @@ void on_outcome(task_pointer self, task_outcome out) {
   if (!out.worker_id.empty())
     st.rec.worker_id = out.worker_id;
   if (is_terminal(st.rec.status)) {
-    finish(self);
+    write_terminal(self);
     return;
   }
   // PENDING again: wait out the back-off, then queue the next attempt.
@@ -234,7 +231,7 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
       apply_cancel(st.rec, now_ms(self));
       st.rec.error = "cancelled by request";
       st.cancel_waiters.push_back(rp);
-      finish(self);
+      write_terminal(self);
       return rp;
     },
   };

@@ -155,11 +155,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
           return;
         }
         // A delayed task still waiting in the database: cancel it there.
-        if (!apply_cancel(rec, now_ms(self))) {
-          rp.deliver(make_error(ec::conflict, "task " + rec.id
-                                                + " cannot be cancelled"));
-          return;
-        }
+        apply_cancel(rec, now_ms(self));
         st.cancelling.insert(rec.id);
         write_record(self, rec, [self, rp, rec](const caf::error& err) mutable {
           auto& st = self->state;
@@ -265,9 +261,9 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       return manager_status{
         st.live.size(), st.cache.size(), st.spawned, st.finished,
         st.recovered, st.lost_attempts, st.loaded, st.parked,
-        st.resident_until, st.recovering, st.restarts, st.submissions.timeouts(),
-        st.submissions.admitting(), st.submissions.stored(),
-        st.submissions.not_stored(),
+        st.resident_until, st.recovering, st.restarts,
+        st.submissions.timeouts(), st.submissions.admitting(),
+        st.submissions.stored(), st.submissions.not_stored(),
         st.deps->tel->state.recovered.load()};
     },
   };

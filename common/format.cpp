@@ -145,17 +145,14 @@ size_t utf8_length(const std::string& str, size_t i) {
   return len;
 }
 
-bool is_utf8(const std::string& str) {
-  for (size_t i = 0, n; i < str.size(); i += n)
-    if ((n = utf8_length(str, i)) == 0)
-      return false;
-  return true;
-}
-
 } // namespace
 
 bool is_storable_text(const std::string& str) {
-  return str.find('\0') == std::string::npos && is_utf8(str);
+  // (A NUL can only start a sequence: continuation bytes are 0x80 to 0xBF.)
+  for (size_t i = 0, n; i < str.size(); i += n)
+    if (str[i] == '\0' || (n = utf8_length(str, i)) == 0)
+      return false;
+  return true;
 }
 
 std::string to_storable_text(const std::string& str) {

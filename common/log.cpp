@@ -7,8 +7,6 @@
 #include <mutex>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
 #include "common/clock.hpp"
 #include "common/format.hpp"
 
@@ -80,7 +78,7 @@ line_buffer& out() {
 constexpr const char* level_names[] = {"debug", "info", "warning", "error"};
 
 void write(level lvl, const char* component, const std::string& message,
-           const nlohmann::json* fields = nullptr) {
+           const nlohmann::json& fields) {
   if (static_cast<int>(lvl) < min_level.load(std::memory_order_relaxed))
     return;
   // Built by hand: this runs for every task, and a JSON object per line
@@ -95,8 +93,8 @@ void write(level lvl, const char* component, const std::string& message,
   line += component;
   line += "\",\"message\":";
   append_json_string(line, message);
-  if (fields != nullptr && fields->is_object())
-    for (auto& [key, val] : fields->items()) {
+  if (fields.is_object())
+    for (auto& [key, val] : fields.items()) {
       line += ',';
       append_json_string(line, key);
       line += ':';
@@ -118,22 +116,17 @@ void flush() {
   out().flush();
 }
 
-void debug(const char* c, const std::string& m) { write(level::debug, c, m); }
-void info(const char* c, const std::string& m) { write(level::info, c, m); }
-void warning(const char* c, const std::string& m) { write(level::warning, c, m); }
-void error(const char* c, const std::string& m) { write(level::error, c, m); }
-
 void debug(const char* c, const std::string& m, const nlohmann::json& f) {
-  write(level::debug, c, m, &f);
+  write(level::debug, c, m, f);
 }
 void info(const char* c, const std::string& m, const nlohmann::json& f) {
-  write(level::info, c, m, &f);
+  write(level::info, c, m, f);
 }
 void warning(const char* c, const std::string& m, const nlohmann::json& f) {
-  write(level::warning, c, m, &f);
+  write(level::warning, c, m, f);
 }
 void error(const char* c, const std::string& m, const nlohmann::json& f) {
-  write(level::error, c, m, &f);
+  write(level::error, c, m, f);
 }
 
 } // namespace tasker::log

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 namespace tasker::log {
 
@@ -14,18 +14,13 @@ void flush();
 
 // Each writes one JSON object on a line to stderr: timestamp, level,
 // component, message and the extra fields (such as task_id, duration_ms).
-void debug(const char* component, const std::string& message);
-void info(const char* component, const std::string& message);
-void warning(const char* component, const std::string& message);
-void error(const char* component, const std::string& message);
-
 void debug(const char* component, const std::string& message,
-           const nlohmann::json& fields);
+           const nlohmann::json& fields = {});
 void info(const char* component, const std::string& message,
-          const nlohmann::json& fields);
+          const nlohmann::json& fields = {});
 void warning(const char* component, const std::string& message,
-             const nlohmann::json& fields);
+             const nlohmann::json& fields = {});
 void error(const char* component, const std::string& message,
-           const nlohmann::json& fields);
+           const nlohmann::json& fields = {});
 
 } // namespace tasker::log

@@ -120,8 +120,7 @@ void metrics::supervisor_restart(const std::string& supervisor) {
 }
 
 std::string metrics::serialize() const {
-  prometheus::TextSerializer ser;
-  return ser.Serialize(impl_->registry.Collect());
+  return prometheus::TextSerializer{}.Serialize(impl_->registry.Collect());
 }
 
 } // namespace tasker

@@ -500,21 +500,6 @@ struct connection_engine::impl {
                now);
     }
   }
-
-  connection_counters get_counters() const {
-    auto out = counters_;
-    out.connections = conns_.size();
-    out.held_request_bytes = held_bytes_;
-    out.held_response_bytes = out_bytes_;
-    return out;
-  }
-
-  std::vector<std::pair<size_t, size_t>> loads() const {
-    std::vector<std::pair<size_t, size_t>> out;
-    for (auto& [conn, c] : conns_)
-      out.emplace_back(c.out.size(), c.reader->buffered());
-    return out;
-  }
 };
 
 connection_engine::connection_engine(connection_limits limits, head_check check,
@@ -556,11 +541,18 @@ void connection_engine::tick(time_point now) {
 }
 
 connection_counters connection_engine::counters() const {
-  return impl_->get_counters();
+  auto out = impl_->counters_;
+  out.connections = impl_->conns_.size();
+  out.held_request_bytes = impl_->held_bytes_;
+  out.held_response_bytes = impl_->out_bytes_;
+  return out;
 }
 
 std::vector<std::pair<size_t, size_t>> connection_engine::loads() const {
-  return impl_->loads();
+  std::vector<std::pair<size_t, size_t>> out;
+  for (auto& [conn, c] : impl_->conns_)
+    out.emplace_back(c.out.size(), c.reader->buffered());
+  return out;
 }
 
 } // namespace tasker

@@ -115,11 +115,9 @@ std::string encode_cursor(millis created_at, const std::string& id) {
 bool decode_cursor(const std::string& cursor, millis& created_at,
                    std::string& id) {
   auto sep = cursor.find('_');
-  if (sep == std::string::npos || sep == 0 || sep > 19)
+  if (sep == std::string::npos || sep == 0 || sep > 19
+      || cursor.find_first_not_of("0123456789") < sep)
     return false;
-  for (size_t i = 0; i < sep; ++i)
-    if (cursor[i] < '0' || cursor[i] > '9')
-      return false;
   // 19 digits may exceed int64: refuse rather than throw (std::stoll would
   // throw out_of_range inside the gateway and end it).
   millis at = 0;

@@ -105,8 +105,9 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
       self->quit(caf::exit_reason::kill);
     },
     [self](const caf::io::new_connection_msg& msg) {
+      using caf::io::receive_policy;
       if (self->state.http->open(msg.handle.id(), now()))
-        self->configure_read(msg.handle, caf::io::receive_policy::at_most(16384));
+        self->configure_read(msg.handle, receive_policy::at_most(16384));
     },
     [self](const caf::io::new_data_msg& msg) {
       self->state.http->received(msg.handle.id(), msg.buf.data(),

@@ -30,13 +30,11 @@ void ask(gateway_broker* self, const ticket& t, const Handle& dest,
 }
 
 void cluster_status(gateway_broker* self, const ticket& t) {
-  auto& deps = self->state.deps;
   auto timeout = std::chrono::seconds(5);
   auto fail = [self, t](caf::error& err) { complete(self, t, from_error(err)); };
-  self->request(deps.manager, timeout, status_atom_v).then(
+  self->request(self->state.deps.manager, timeout, status_atom_v).then(
     [self, t, timeout, fail](manager_status& manager) {
-      auto& deps = self->state.deps;
-      self->request(deps.dispatcher, timeout, status_atom_v).then(
+      self->request(self->state.deps.dispatcher, timeout, status_atom_v).then(
         [self, t, timeout, fail, manager](dispatcher_status& disp) {
           auto& deps = self->state.deps;
           self->request(deps.persistence, timeout, status_atom_v).then(
@@ -199,18 +197,16 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
           },
           workers_atom_v);
       return;
-    case route_kind::drain: {
-      auto id = r.id;
+    case route_kind::drain:
       ask<bool>(self, t, deps.dispatcher, std::chrono::seconds(5),
-          [id](bool found) {
+          [id = r.id](bool found) {
             if (!found)
               return error_response(ec::not_found, "no worker node " + id);
             nlohmann::json js{{"id", id}, {"status", "DRAINING"}};
             return json_response(202, js.dump());
           },
-          drain_atom_v, id);
+          drain_atom_v, r.id);
       return;
-    }
     case route_kind::cluster:
       cluster_status(self, t);
       return;

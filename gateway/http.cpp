@@ -47,20 +47,12 @@ std::string serialize(const http_response& res, bool keep_alive, bool head) {
     static_cast<unsigned>(res.status)));
   std::string out;
   out.reserve(res.body.size() + 160);
-  out += "HTTP/1.1 ";
-  out += std::to_string(res.status);
-  out += ' ';
+  out.append("HTTP/1.1 ").append(std::to_string(res.status)).append(" ");
   out.append(reason.data(), reason.size());
-  out += "\r\nContent-Type: ";
-  out += res.content_type;
-  out += "\r\nContent-Length: ";
-  out += std::to_string(res.body.size());
-  for (auto& [name, value] : res.headers) {
-    out += "\r\n";
-    out += name;
-    out += ": ";
-    out += value;
-  }
+  out.append("\r\nContent-Type: ").append(res.content_type);
+  out.append("\r\nContent-Length: ").append(std::to_string(res.body.size()));
+  for (auto& [name, value] : res.headers)
+    out.append("\r\n").append(name).append(": ").append(value);
   out += keep_alive ? "\r\nConnection: keep-alive\r\n\r\n"
                     : "\r\nConnection: close\r\n\r\n";
   if (!head)
@@ -206,8 +198,7 @@ std::pair<ec, std::string> request_reader::check_header() {
       return refuse("a request must not have both Content-Length and "
                     "Transfer-Encoding");
   }
-  auto expect = h[http::field::expect];
-  if (!expect.empty() && lower(std::string{expect}) == "100-continue")
+  if (lower(std::string{h[http::field::expect]}) == "100-continue")
     expect_continue_ = true;
   auto& p = parser_->parser;
   auto body_follows = p.chunked() || p.content_length().value_or(0) > 0;

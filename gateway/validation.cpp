@@ -54,17 +54,14 @@ std::optional<api_error> int_param(const http_request& req, const char* name,
                         std::string{"query parameter "} + name
                           + " must be an integer between " + std::to_string(lo)
                           + " and " + std::to_string(hi)};
-  if (val->empty() || val->size() > 18)
+  if (val->empty() || val->size() > 18
+      || val->find_first_not_of("0123456789") != std::string::npos)
     return fail;
-  for (auto c : *val)
-    if (c < '0' || c > '9')
-      return fail;
   out = std::stoll(*val);
   if (out < lo || out > hi)
     return fail;
   return std::nullopt;
 }
-
 
 /// The place of the first string or key in `val` that PostgreSQL would
 /// refuse (a NUL character; the JSON parser already refused invalid UTF-8),
@@ -73,22 +70,16 @@ bool find_refused_string(const nlohmann::json& val, std::string& at) {
   // (The place is spelled out only on the way back from a refused value.)
   if (val.is_string())
     return val.get_ref<const std::string&>().find('\0') != std::string::npos;
-  if (val.is_array()) {
-    for (size_t i = 0; i < val.size(); ++i)
-      if (find_refused_string(val[i], at)) {
-        at.insert(0, "[" + std::to_string(i) + "]");
-        return true;
-      }
-  } else if (val.is_object()) {
-    for (auto& [key, item] : val.items()) {
-      if (key.find('\0') != std::string::npos) {
-        at.insert(0, " (a key)");
-        return true;
-      }
-      if (find_refused_string(item, at)) {
-        at.insert(0, "." + key);
-        return true;
-      }
+  if (!val.is_structured())
+    return false;
+  for (auto& x : val.items()) {
+    if (val.is_object() && x.key().find('\0') != std::string::npos) {
+      at.insert(0, " (a key)");
+      return true;
+    }
+    if (find_refused_string(x.value(), at)) {
+      at.insert(0, val.is_array() ? "[" + x.key() + "]" : "." + x.key());
+      return true;
     }
   }
   return false;
@@ -103,8 +94,7 @@ std::optional<api_error> check_json_body(const http_request& req) {
                      "the body must be JSON: send Content-Type: "
                      "application/json"};
   auto media = lower(ct.substr(0, ct.find(';')));
-  while (!media.empty() && media.back() == ' ')
-    media.pop_back();
+  media.erase(media.find_last_not_of(' ') + 1);
   if (media != "application/json")
     return api_error{ec::unsupported_media_type,
                      "the body must be JSON (application/json), not '" + ct
@@ -210,9 +200,7 @@ parse_submission(const nlohmann::json& body, const registry& reg,
   if (auto i = body.find("run_at"); i != body.end() && !i->is_null()) {
     if (body.contains("delay_ms") && !body["delay_ms"].is_null())
       return invalid("run_at and delay_ms exclude each other");
-    std::optional<int64_t> t;
-    if (i->is_string())
-      t = parse_time(i->get<std::string>());
+    auto t = i->is_string() ? parse_time(i->get<std::string>()) : std::nullopt;
     if (!t)
       return invalid("run_at must be an RFC 3339 time such as "
                      "2026-11-22T10:00:00.000Z");

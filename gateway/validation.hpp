@@ -9,7 +9,6 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "gateway/http.hpp"
-#include "gateway/routes.hpp"
 #include "messages/types.hpp"
 #include "tasks/registry.hpp"
 

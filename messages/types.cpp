@@ -63,11 +63,9 @@ void append_task_json(std::string& out, const task_record& rec,
 }
 
 bool from_string(const std::string& str, task_status& x) {
-  for (auto s : {task_status::pending, task_status::processing,
-                 task_status::completed, task_status::failed,
-                 task_status::cancelled})
-    if (str == to_string(s)) {
-      x = s;
+  for (int i = 0; i <= static_cast<int>(task_status::cancelled); ++i)
+    if (str == to_string(static_cast<task_status>(i))) {
+      x = static_cast<task_status>(i);
       return true;
     }
   return false;

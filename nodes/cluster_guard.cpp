@@ -7,11 +7,10 @@
 #include <caf/actor_system.hpp>
 #include <caf/io/basp_broker.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/io/network/multiplexer.hpp>
+#include <caf/io/network/native_socket.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
@@ -59,9 +58,8 @@ mac_bytes mac(const std::string& secret, const uint8_t* nonce) {
   std::memcpy(msg.data(), mac_label, sizeof(mac_label) - 1);
   std::memcpy(msg.data() + sizeof(mac_label) - 1, nonce, nonce_size);
   mac_bytes out{};
-  unsigned int len = 0;
   HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       msg.data(), msg.size(), out.data(), &len);
+       msg.data(), msg.size(), out.data(), nullptr);
   return out;
 }
 
@@ -93,30 +91,11 @@ using clock_type = std::chrono::steady_clock;
 /// a flood of them cannot starve the exchanges under way.
 constexpr int accepts_per_wake = 64;
 
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
-
-/// The `host:port` of a socket's peer, or of the socket itself (`local`),
-/// with the port also in `port`; "?" (port 0) when it has no address.
-std::string address_of(int fd, bool local, uint16_t& port) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof(addr);
-  auto* sa = reinterpret_cast<sockaddr*>(&addr);
-  port = 0;
-  if ((local ? getsockname(fd, sa, &len) : getpeername(fd, sa, &len)) != 0)
-    return "?";
-  char host[INET6_ADDRSTRLEN] = {0};
-  if (addr.ss_family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&addr);
-    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-    port = ntohs(in->sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    auto* in = reinterpret_cast<sockaddr_in6*>(&addr);
-    inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof(host));
-    port = ntohs(in->sin6_port);
-  }
-  return std::string{host} + ":" + std::to_string(port);
+/// The `host:port` of a socket's peer, or "?" when it has none.
+std::string peer_address(int fd) {
+  auto host = caf::io::network::remote_addr_of_fd(fd);
+  auto port = caf::io::network::remote_port_of_fd(fd);
+  return host && port ? *host + ":" + std::to_string(*port) : "?";
 }
 
 /// Whether a warning limited to one a second is due now (then marks it).
@@ -152,7 +131,7 @@ std::string wait_for(int fd, short events, clock_type::time_point deadline) {
     if (rc == 0)
       return "timed out";
     if (errno != EINTR)
-      return errno_text(errno);
+      return std::strerror(errno);
   }
 }
 
@@ -173,7 +152,7 @@ std::string transfer(int fd, uint8_t* buf, size_t n, bool write,
     if (k < 0 && errno == EINTR)
       continue;
     if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-      return errno_text(errno);
+      return std::strerror(errno);
     if (auto err = wait_for(fd, write ? POLLOUT : POLLIN, deadline);
         !err.empty())
       return err;
@@ -217,7 +196,7 @@ caf::expected<int> first_address(const std::string& host, uint16_t port,
                        ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                        ai->ai_protocol)};
     if (fd.fd < 0)
-      why = errno_text(errno);
+      why = std::strerror(errno);
     else if (why = attempt(fd.fd, *ai); why.empty())
       return fd.release();
   }
@@ -234,13 +213,13 @@ caf::expected<int> connect_tcp(const std::string& host, uint16_t port,
       if (connect(fd, ai.ai_addr, ai.ai_addrlen) == 0)
         return {};
       if (errno != EINPROGRESS)
-        return errno_text(errno);
+        return std::strerror(errno);
       if (auto err = wait_for(fd, POLLOUT, deadline); !err.empty())
         return "connect: " + err;
       int so_error = 0;
       socklen_t len = sizeof(so_error);
       getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
-      return so_error != 0 ? errno_text(so_error) : std::string{};
+      return so_error != 0 ? std::strerror(so_error) : std::string{};
     });
 }
 
@@ -257,7 +236,7 @@ caf::expected<int> listen_tcp(const std::string& host, uint16_t port) {
       }
       if (bind(fd, ai.ai_addr, ai.ai_addrlen) != 0
           || listen(fd, SOMAXCONN) != 0)
-        return errno_text(errno);
+        return std::strerror(errno);
       return {};
     });
 }
@@ -280,15 +259,14 @@ cluster_guard::start(cluster_guard_config cfg, admit_fn admit) {
   if (!listener)
     return std::move(listener.error());
   fd_guard lfd{*listener};
-  uint16_t port = 0;
-  address_of(lfd.fd, true, port);
+  auto port = caf::io::network::local_port_of_fd(lfd.fd);
   fd_guard wake{eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
   if (wake.fd < 0)
     return caf::make_error(caf::sec::cannot_open_port,
-                           "eventfd: " + errno_text(errno));
+                           std::string{"eventfd: "} + std::strerror(errno));
   std::unique_ptr<cluster_guard> guard{
     new cluster_guard(std::move(cfg), std::move(admit), lfd.release(),
-                      wake.release(), port)};
+                      wake.release(), port ? *port : 0)};
   guard->thread_ = std::thread{[g = guard.get()] { g->run(); }};
   return guard;
 }
@@ -344,7 +322,8 @@ bool cluster_guard::accept_all(std::vector<pending_conn>& pending) {
       // Out of descriptors, say: the connection stays queued and the
       // listener readable; the caller pauses accepting instead of spinning.
       if (due(last_accept_log_))
-        log::warning(component, "accept failed", {{"error", errno_text(errno)}});
+        log::warning(component, "accept failed",
+                     {{"error", std::strerror(errno)}});
       return false;
     }
     if (pending.size() >= cfg_.max_handshakes) {
@@ -412,13 +391,12 @@ bool cluster_guard::on_readable(pending_conn& c) {
     if (!verify(cfg_.secret, c.sent, c.got)) {
       ++stats_->bad_mac;
       send_byte(c.fd, refused);
-      uint16_t port = 0;
       if (due(last_mac_log_))
         log::warning(component,
                      cfg_.secret.empty()
                        ? "worker node refused: no cluster secret is set"
                        : "worker node refused: wrong cluster secret",
-                     {{"address", address_of(c.fd, false, port)},
+                     {{"address", peer_address(c.fd)},
                       {"so_far", stats_->bad_mac.load()}});
       return done(c.fd);
     }
@@ -472,7 +450,7 @@ void cluster_guard::run() {
       if (errno != EINTR) {
         // (Out of memory, say: try again shortly rather than leave the
         // port unserved.)
-        log::error(component, "poll failed", {{"error", errno_text(errno)}});
+        log::error(component, "poll failed", {{"error", std::strerror(errno)}});
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
       continue;

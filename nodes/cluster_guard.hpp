@@ -151,10 +151,6 @@ public:
     return port_;
   }
 
-  const cluster_guard_stats& stats() const {
-    return *stats_;
-  }
-
   /// Wakes and joins the thread, closes the listening socket and every
   /// connection still in the exchange. Connections already handed to BASP
   /// stay. Idempotent.

@@ -6,8 +6,6 @@
 #include <cstdio>
 #include <thread>
 
-#include <unistd.h>
-
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
@@ -54,7 +52,16 @@ bool migrate(const std::string& url) {
 
 } // namespace
 
-void set_node_transport(caf::actor_system_config& sys_cfg, const config& cfg) {
+void configure_node(caf::actor_system_config& sys_cfg, const config& cfg) {
+  add_message_types(sys_cfg);
+  sys_cfg.load<caf::io::middleman>();
+  sys_cfg.set("logger.console", caf::atom("none"));
+  // Both sides of every node connection send heartbeats and declare the peer
+  // lost after 5 s of silence; the settings must match on all nodes.
+  sys_cfg.set("middleman.heartbeat-interval",
+              caf::timespan{std::chrono::seconds(1)});
+  sys_cfg.set("middleman.connection-timeout",
+              caf::timespan{std::chrono::seconds(5)});
   if (!cfg.tls())
     return;
   // Known CAF 0.17.6 flaw: a connection that fails its TLS handshake (a
@@ -66,15 +73,6 @@ void set_node_transport(caf::actor_system_config& sys_cfg, const config& cfg) {
   sys_cfg.openssl_certificate = cfg.tls_cert;
   sys_cfg.openssl_key = cfg.tls_key;
   sys_cfg.openssl_cafile = cfg.tls_ca;
-}
-
-void set_node_liveness(caf::actor_system_config& sys_cfg) {
-  // Both sides of every node connection send heartbeats and declare the peer
-  // lost after 5 s of silence; the settings must match on all nodes.
-  sys_cfg.set("middleman.heartbeat-interval",
-              caf::timespan{std::chrono::seconds(1)});
-  sys_cfg.set("middleman.connection-timeout",
-              caf::timespan{std::chrono::seconds(5)});
 }
 
 sigset_t block_stop_signals() {
@@ -92,8 +90,7 @@ int run_coordinator(const config& cfg) {
   if (!migrate(cfg.db_url))
     return 1;
   caf::actor_system_config sys_cfg;
-  add_message_types(sys_cfg);
-  sys_cfg.load<caf::io::middleman>();
+  configure_node(sys_cfg, cfg);
   auto threads = cfg.scheduler_threads > 0
                    ? static_cast<size_t>(cfg.scheduler_threads)
                    : std::max<size_t>(2, std::thread::hardware_concurrency());
@@ -101,9 +98,6 @@ int run_coordinator(const config& cfg) {
   sys_cfg.set("scheduler.policy", cfg.scheduler_policy == "sharing"
                                      ? caf::atom("sharing")
                                      : caf::atom("stealing"));
-  sys_cfg.set("logger.console", caf::atom("none"));
-  set_node_liveness(sys_cfg);
-  set_node_transport(sys_cfg, cfg);
   caf::actor_system sys{sys_cfg};
   auto coordinator = spawn_coordinator(sys, cfg);
   caf::scoped_actor self{sys};

@@ -21,12 +21,10 @@ int run_worker(const config& cfg);
 /// that `sigwait` on the returned set takes them.
 sigset_t block_stop_signals();
 
-/// Loads CAF's OpenSSL module with the node's certificate, key and CA when
-/// TLS is configured.
-void set_node_transport(caf::actor_system_config& sys_cfg, const config& cfg);
-
-/// Sets the middleman's heartbeat and connection timeout, the same on every
-/// node.
-void set_node_liveness(caf::actor_system_config& sys_cfg);
+/// What every node's actor system shares: tasker's message types, the
+/// middleman with the same heartbeat and connection timeout on every node, no
+/// CAF console log, and with TLS CAF's OpenSSL module with the node's
+/// certificate, key and CA.
+void configure_node(caf::actor_system_config& sys_cfg, const config& cfg);
 
 } // namespace tasker

@@ -233,8 +233,7 @@ gateway_deps gateway_dependencies(coordinator_actor* self) {
   auto& st = self->state;
   gateway_deps deps{st.manager, st.disp, st.pers.reader, st.pers.batcher,
                     st.reg,     st.tel,  {},             {}};
-  // The cluster guard (started later) counts into this; /v1/cluster shows
-  // it.
+  // The cluster guard (started later) counts into this for /v1/cluster.
   deps.cluster_port = [stats = st.guard_stats] { return port_status(*stats); };
   if (st.cfg.fault_injection != 0) {
     log::warning(coordinator_state::name,
@@ -302,9 +301,8 @@ void listening(coordinator_actor* self, uint16_t http_port) {
   st.http_port = http_port;
   supervisor_hooks hooks;
   hooks.adopt = st.gateway;
-  auto gcfg = st.gcfg;
-  gcfg.port = http_port;
-  hooks.spawn = [&sys = self->system(), gcfg, deps = st.gdeps,
+  st.gcfg.port = http_port;
+  hooks.spawn = [&sys = self->system(), gcfg = st.gcfg, deps = st.gdeps,
                  me = caf::actor_cast<caf::actor>(self)](uint64_t) {
     return sys.middleman().spawn_broker(gateway, gcfg, deps, me);
   };
@@ -371,18 +369,17 @@ void on_down(coordinator_actor* self, const caf::down_msg& msg) {
   }
 }
 
-void exit_all(std::initializer_list<caf::actor> actors) {
-  for (auto& a : actors)
-    if (a)
-      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+/// Asks each actor to exit, in order (a null handle is skipped).
+template <class... Handles>
+void exit_all(const Handles&... hdls) {
+  (caf::anon_send_exit(hdls, caf::exit_reason::user_shutdown), ...);
 }
 
 /// The last step of the ordered stop: persistence, once it has written what
 /// it holds (or after 10 s).
 void finish_stop(coordinator_actor* self) {
   auto& st = self->state;
-  exit_all({st.pers_sup, st.pers_relay, caf::actor_cast<caf::actor>(st.pers.reader),
-            st.db_monitor});
+  exit_all(st.pers_sup, st.pers_relay, st.pers.reader, st.db_monitor);
   st.stopped.deliver(int32_t{st.gave_up || st.start_error ? 1 : 0});
   self->quit();
 }
@@ -418,7 +415,7 @@ caf::result<int32_t> stop_in_order(coordinator_actor* self) {
   st.stopping = true;
   if (st.guard) {
     st.guard->stop();
-    auto counts = port_status(st.guard->stats());
+    auto counts = port_status(*st.guard_stats);
     log::info(st.name, "cluster guard stopped", status_json(counts));
     // BASP registered the dispatcher on the port with the first node
     // admitted; forget it as unpublishing did. The nodes' connections stay
@@ -427,9 +424,8 @@ caf::result<int32_t> stop_in_order(coordinator_actor* self) {
       self->send(self->system().middleman().actor_handle(), caf::unpublish_atom_v,
                  st.disp.address(), st.cluster_port);
   }
-  exit_all({st.gateway_sup, st.gateway, caf::actor_cast<caf::actor>(st.local_node),
-            st.disp_sup, caf::actor_cast<caf::actor>(st.disp),
-            caf::actor_cast<caf::actor>(st.manager)});
+  exit_all(st.gateway_sup, st.gateway, st.local_node, st.disp_sup, st.disp,
+           st.manager);
   st.stopped = self->make_response_promise<int32_t>();
   st.drain_deadline = self->clock().now() + std::chrono::seconds(10);
   drain_persistence(self);

@@ -1,7 +1,6 @@
 #include "nodes/dev_postgres.hpp"
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <vector>
 
@@ -67,10 +66,6 @@ dev_postgres::dev_postgres(const config& cfg)
          + "/pg"),
     port_(cfg.dev_pg_port) {}
 
-dev_postgres::~dev_postgres() {
-  stop();
-}
-
 std::string dev_postgres::start() {
   namespace fs = std::filesystem;
   std::error_code err;
@@ -128,10 +123,9 @@ std::string dev_postgres::start() {
   return url;
 }
 
-void dev_postgres::stop() {
+dev_postgres::~dev_postgres() {
   if (!started_)
     return;
-  started_ = false;
   run({pg_bin("pg_ctl"), "-D", dir_ + "/data", "-m", "fast", "-w", "stop"},
       dir_ + "/tools.log");
   log::info(component, "PostgreSQL stopped");

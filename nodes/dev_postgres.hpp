@@ -10,14 +10,13 @@ namespace tasker {
 class dev_postgres {
 public:
   explicit dev_postgres(const config& cfg);
+
+  /// Stops the cluster if this object started it.
   ~dev_postgres();
 
   /// Creates the cluster on first use and starts it. Returns the libpq URL,
   /// or an empty string (after logging why) on failure.
   std::string start();
-
-  /// Stops the cluster if this object started it.
-  void stop();
 
 private:
   std::string dir_;

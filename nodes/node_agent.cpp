@@ -10,11 +10,9 @@
 
 namespace tasker {
 
-std::shared_ptr<cancel_signal> cancel_flags::open(const std::string& key) {
-  auto flag = std::make_shared<cancel_signal>();
+void cancel_flags::open(const std::string& key) {
   std::lock_guard<std::mutex> guard{mtx_};
-  flags_[key] = flag;
-  return flag;
+  flags_[key] = std::make_shared<cancel_signal>();
 }
 
 std::shared_ptr<cancel_signal>
@@ -22,15 +20,6 @@ cancel_flags::find(const std::string& key) const {
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = flags_.find(key);
   return i != flags_.end() ? i->second : nullptr;
-}
-
-bool cancel_flags::raise(const std::string& key) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto i = flags_.find(key);
-  if (i == flags_.end())
-    return false;
-  i->second->raise();
-  return true;
 }
 
 void cancel_flags::raise_all() {
@@ -228,17 +217,18 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
     },
     [self](cancel_atom, const std::string& id, int32_t attempt) {
       auto& st = self->state;
-      auto key = attempt_key(id, attempt);
-      if (!st.flags->raise(key)) {
-        // Not started yet: drop it from the backlog and report it stopped.
-        for (auto i = st.backlog.begin(); i != st.backlog.end(); ++i)
-          if (i->id == id && i->attempt == attempt) {
-            st.backlog.erase(i);
-            report(self, {id, attempt, false, {}, "stopped before it started",
-                          false, {}, 0, 0});
-            return;
-          }
+      if (auto flag = st.flags->find(attempt_key(id, attempt))) {
+        flag->raise();
+        return;
       }
+      // Not started yet: drop it from the backlog and report it stopped.
+      for (auto i = st.backlog.begin(); i != st.backlog.end(); ++i)
+        if (i->id == id && i->attempt == attempt) {
+          st.backlog.erase(i);
+          report(self, {id, attempt, false, {}, "stopped before it started",
+                        false, {}, 0, 0});
+          return;
+        }
     },
     [self](done_atom, task_outcome& out) {
       auto& st = self->state;
@@ -257,13 +247,12 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
       // The application's own liveness, both ways: the dispatcher hears the
       // node, and the node hears the dispatcher's answers.
       auto& st = self->state;
-      if (st.joining || st.join_again) {
-        // (The join request has its own timeout.)
-        if (st.join_again)
-          join(self);
-        self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
+      self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
+      if (st.join_again)
+        join(self);
+      // (The join request has its own timeout.)
+      if (st.joining)
         return;
-      }
       if (now_ms(self) - st.last_ack > 5000) {
         log::warning(st.name, "the coordinator stopped answering");
         st.flags->raise_all();
@@ -283,7 +272,6 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
           [](caf::error&) {
             // Counted by the silence check above.
           });
-      self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
     },
     [self](drain_atom) {
       auto& st = self->state;

@@ -20,11 +20,9 @@ namespace tasker {
 /// them).
 class cancel_flags {
 public:
-  std::shared_ptr<cancel_signal> open(const std::string& key);
+  void open(const std::string& key);
   /// Returns the flag of an attempt, or nullptr.
   std::shared_ptr<cancel_signal> find(const std::string& key) const;
-  /// Sets the flag of an attempt; returns whether it exists.
-  bool raise(const std::string& key);
   /// Sets every flag (shutdown).
   void raise_all();
   void close(const std::string& key);

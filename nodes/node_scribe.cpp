@@ -54,8 +54,13 @@ public:
 
   void configure_read(caf::io::receive_policy::config config) override {
     stream_.configure_read(config);
-    if (!launched_)
-      launch();
+    if (launched_)
+      return;
+    launched_ = true;
+    stream_.start(this);
+    // Writes once even with nothing to send, so that the session's
+    // SSL_accept or SSL_connect goes on when the socket is writable.
+    stream_.force_empty_write(this);
   }
 
   void ack_writes(bool enable) override {
@@ -98,14 +103,6 @@ public:
   }
 
 private:
-  void launch() {
-    launched_ = true;
-    stream_.start(this);
-    // Writes once even with nothing to send, so that the session's
-    // SSL_accept or SSL_connect goes on when the socket is writable.
-    stream_.force_empty_write(this);
-  }
-
   bool launched_ = false;
   caf::io::network::stream_impl<tls_policy> stream_;
 };

@@ -3,20 +3,18 @@
 #include <condition_variable>
 #include <csignal>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
-#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/string_algorithms.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
 #include "messages/error.hpp"
-#include "messages/registration.hpp"
 #include "nodes/cluster_guard.hpp"
 #include "nodes/coordinator.hpp"
 #include "nodes/node_agent.hpp"
@@ -30,16 +28,6 @@ constexpr const char* component = "worker";
 /// Longest wait for each step of joining over the plain transport (connect,
 /// the guard's exchange, BASP's handshake): the nodes' connection timeout.
 constexpr auto join_timeout = std::chrono::milliseconds(5000);
-
-std::vector<std::string> split_types(const std::string& str) {
-  std::vector<std::string> out;
-  std::istringstream in{str};
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty())
-      out.push_back(item);
-  return out;
-}
 
 std::string host_name() {
   char buf[256] = {0};
@@ -64,7 +52,8 @@ int run_worker(const config& cfg) {
   auto signals = block_stop_signals();
   auto reg = std::make_shared<const registry>(
     builtin_registry(task_limits{cfg.max_text_bytes, cfg.max_top_n}));
-  auto types = split_types(cfg.types);
+  std::vector<std::string> types; // (empty items dropped)
+  caf::split(types, cfg.types, ',', caf::token_compress_on);
   for (auto& t : types)
     if (reg->find(t) == nullptr) {
       log::error(component, "unknown task type in TASKER_TYPES",
@@ -75,12 +64,8 @@ int run_worker(const config& cfg) {
   auto host = cfg.join.substr(0, colon);
   auto port = static_cast<uint16_t>(std::stoi(cfg.join.substr(colon + 1)));
   caf::actor_system_config sys_cfg;
-  add_message_types(sys_cfg);
-  sys_cfg.load<caf::io::middleman>();
+  configure_node(sys_cfg, cfg);
   sys_cfg.set("scheduler.policy", caf::atom("sharing"));
-  sys_cfg.set("logger.console", caf::atom("none"));
-  set_node_liveness(sys_cfg);
-  set_node_transport(sys_cfg, cfg);
   caf::actor_system sys{sys_cfg};
   node_agent_config ncfg{cfg.node_name.empty() ? host_name() : cfg.node_name,
                          cfg.slots, types, host_name(), cfg.cluster_secret};
@@ -149,11 +134,9 @@ int run_worker(const config& cfg) {
     log::info(component, "connected to the coordinator",
               {{"join", cfg.join}, {"node", ncfg.name}, {"slots", ncfg.slots}});
     caf::error reason;
-    {
-      caf::scoped_actor self{sys};
-      self->monitor(agent);
-      self->receive([&](caf::down_msg& msg) { reason = msg.reason; });
-    }
+    caf::scoped_actor self{sys};
+    self->monitor(agent);
+    self->receive([&](caf::down_msg& msg) { reason = msg.reason; });
     {
       std::lock_guard<std::mutex> guard{stop.mtx};
       stop.agent = nullptr;

@@ -108,15 +108,15 @@ batch_outcome database::apply(const write_batch& batch) {
   for (size_t g = 0; g < batch.insert_groups.size(); ++g)
     todo.push_back(g);
   while (!todo.empty()) {
-    std::vector<task_record> all;
-    for (auto g : todo)
-      all.insert(all.end(), batch.insert_groups[g].begin(),
-                 batch.insert_groups[g].end());
-    std::unordered_set<std::string> inserted;
-    inserted.reserve(all.size());
+    std::vector<const std::vector<task_record>*> groups;
     std::vector<task_record> plain, keyed;
-    for (auto& rec : all)
-      (rec.idempotency_key.empty() ? plain : keyed).push_back(rec);
+    for (auto g : todo) {
+      groups.push_back(&batch.insert_groups[g]);
+      for (auto& rec : batch.insert_groups[g])
+        (rec.idempotency_key.empty() ? plain : keyed).push_back(rec);
+    }
+    std::unordered_set<std::string> inserted;
+    inserted.reserve(plain.size() + keyed.size());
     if (!plain.empty()) {
       tx.exec_params(statements::insert_tasks(false), records_json(plain));
       for (auto& rec : plain)
@@ -125,12 +125,12 @@ batch_outcome database::apply(const write_batch& batch) {
     if (!keyed.empty())
       for (auto row : tx.exec_params(statements::insert_tasks(true), records_json(keyed)))
         inserted.insert(row[0].as<std::string>());
-    // Rows that were not inserted hit an idempotency key used before (or
-    // earlier in this batch): read what that key holds.
+    // Keyed rows that were not inserted hit an idempotency key used before
+    // (or earlier in this batch): read what that key holds.
     std::unordered_map<std::string, task_record> by_key;
-    if (inserted.size() < all.size()) {
+    if (inserted.size() < plain.size() + keyed.size()) {
       auto keys = nlohmann::json::array();
-      for (auto& rec : all)
+      for (auto& rec : keyed)
         if (inserted.count(rec.id) == 0)
           keys.push_back(rec.idempotency_key);
       for (auto row :
@@ -139,9 +139,6 @@ batch_outcome database::apply(const write_batch& batch) {
         by_key.emplace(rec.idempotency_key, std::move(rec));
       }
     }
-    std::vector<const std::vector<task_record>*> groups;
-    for (auto g : todo)
-      groups.push_back(&batch.insert_groups[g]);
     auto round = resolve_idempotency(groups, inserted, by_key);
     if (!round.undo.empty())
       tx.exec_params(statements::delete_tasks,

@@ -8,7 +8,6 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <libpq-fe.h>
-#include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
 #include "messages/atoms.hpp"

@@ -4,7 +4,6 @@
 #include <functional>
 
 #include <caf/actor_system.hpp>
-#include <nlohmann/json.hpp>
 #include <pqxx/except>
 
 #include "common/log.hpp"
@@ -76,10 +75,8 @@ void flush(persistence_pointer self, size_t i) {
   auto started = std::chrono::steady_clock::now();
   // The submissions move into the writer's message; the flight keeps only
   // what a failed commit puts back (updates, registry) and the tokens.
-  write_batch batch;
-  batch.insert_groups = std::exchange(sh.flight.batch.insert_groups, {});
-  batch.updates = sh.flight.batch.updates;
-  batch.workers = sh.flight.batch.workers;
+  write_batch batch{std::exchange(sh.flight.batch.insert_groups, {}),
+                    sh.flight.batch.updates, sh.flight.batch.workers};
   self
     ->request(sh.writer, caf::infinite, write_atom_v, std::move(batch))
     .then(
@@ -215,43 +212,31 @@ writer_actor::behavior_type writer(writer_actor::pointer,
                                    telemetry_ptr tel) {
   return {
     [db, tel](write_atom, write_batch& batch) -> caf::result<batch_outcome> {
-      auto lost = [&](const std::exception& e) -> caf::result<batch_outcome> {
-        db->reset();
-        tel->state.db_up = false;
-        return make_error(ec::unavailable, e.what());
-      };
-      try {
-        auto out = db->apply(batch);
-        tel->state.db_up = true;
-        return out;
-      } catch (const pqxx::broken_connection& e) {
-        return lost(e);
-      } catch (const std::exception& e) {
-        if (!content_refused(e)) {
-          // A commit in doubt, a read-only database, a full disk, a timeout,
-          // a deadlock: the batch is fine, the database cannot take it now.
-          // Try again.
-          db->reset();
-          return make_error(ec::unavailable, e.what());
+      // A batch whose content was refused goes round again, written apart.
+      for (bool apart = false;; apart = true) {
+        try {
+          auto out = apart ? db->apply_apart(batch) : db->apply(batch);
+          tel->state.db_up = true;
+          return out;
+        } catch (const std::exception& e) {
+          if (apart || !content_refused(e)) {
+            // A lost connection, a commit in doubt, a read-only database, a
+            // full disk, a timeout, a deadlock: the batch is fine, the
+            // database cannot take it now. Try again.
+            db->reset();
+            if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr)
+              tel->state.db_up = false;
+            return make_error(ec::unavailable, e.what());
+          }
+          // Something in the batch was refused (a value validation missed, or
+          // a bug). It must not fail the other members of the group commit,
+          // nor pass for "database down".
+          log::warning("persistence", "a group commit was refused; writing "
+                                      "its members apart",
+                       {{"error", e.what()},
+                        {"groups", batch.insert_groups.size()},
+                        {"updates", batch.updates.size()}});
         }
-        // Something in the batch was refused (a value validation missed, or
-        // a bug). It must not fail the other members of the group commit,
-        // nor pass for "database down".
-        log::warning("persistence", "a group commit was refused; writing "
-                                    "its members apart",
-                     {{"error", e.what()},
-                      {"groups", batch.insert_groups.size()},
-                      {"updates", batch.updates.size()}});
-      }
-      try {
-        auto out = db->apply_apart(batch);
-        tel->state.db_up = true;
-        return out;
-      } catch (const pqxx::broken_connection& e) {
-        return lost(e);
-      } catch (const std::exception& e) {
-        db->reset();
-        return make_error(ec::unavailable, e.what());
       }
     },
   };

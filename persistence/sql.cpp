@@ -68,16 +68,15 @@ void write_buffer::requeue_updates(taken&& failed) {
   for (size_t i = 0; i < failed.batch.updates.size(); ++i) {
     auto& rec = failed.batch.updates[i];
     auto& tokens = failed.update_tokens[i];
-    auto j = update_index_.find(rec.id);
-    if (j != update_index_.end()) {
-      // A newer state is already buffered; its commit answers these waiters.
-      auto& entry = updates_[j->second];
-      entry.tokens.insert(entry.tokens.end(), tokens.begin(), tokens.end());
+    auto [j, added] = update_index_.emplace(rec.id, updates_.size());
+    if (added) {
+      updates_.push_back({std::move(rec), std::move(tokens)});
+      ++rows_;
       continue;
     }
-    update_index_.emplace(rec.id, updates_.size());
-    updates_.push_back({std::move(rec), std::move(tokens)});
-    ++rows_;
+    // A newer state is already buffered; its commit answers these waiters.
+    auto& entry = updates_[j->second];
+    entry.tokens.insert(entry.tokens.end(), tokens.begin(), tokens.end());
   }
 }
 
@@ -101,11 +100,9 @@ write_buffer::taken write_buffer::take(size_t max_rows) {
     out.update_tokens.push_back(std::move(updates_[ui].tokens));
   }
   updates_.erase(updates_.begin(), updates_.begin() + static_cast<ptrdiff_t>(ui));
-  if (!updates_.empty()) {
-    update_index_.clear();
-    for (size_t i = 0; i < updates_.size(); ++i)
-      update_index_.emplace(updates_[i].rec.id, i);
-  }
+  // The updates left moved `ui` places to the front: so do their indexes.
+  for (auto& entry : update_index_)
+    entry.second -= ui;
   if (!workers_.empty()) {
     out.batch.workers = std::exchange(workers_, {});
     ++n;

@@ -11,32 +11,26 @@ params_spec& params_spec::number(std::string name, std::string description) {
 params_spec& params_spec::integer(std::string name, std::string description,
                                   int64_t min, int64_t max,
                                   std::optional<int64_t> default_value) {
-  field f{std::move(name), std::move(description), kind::integer,
-          !default_value.has_value(), min, max, {}};
-  if (default_value)
-    f.default_value = *default_value;
-  fields_.push_back(std::move(f));
+  fields_.push_back({std::move(name), std::move(description), kind::integer,
+                     !default_value, min, max,
+                     default_value ? nlohmann::json(*default_value) : nullptr});
   return *this;
 }
 
 params_spec& params_spec::string(std::string name, std::string description,
                                  int64_t max_bytes,
                                  std::optional<std::string> default_value) {
-  field f{std::move(name), std::move(description), kind::string,
-          !default_value.has_value(), 0, max_bytes, {}};
-  if (default_value)
-    f.default_value = *default_value;
-  fields_.push_back(std::move(f));
+  fields_.push_back({std::move(name), std::move(description), kind::string,
+                     !default_value, 0, max_bytes,
+                     default_value ? nlohmann::json(*default_value) : nullptr});
   return *this;
 }
 
 params_spec& params_spec::boolean(std::string name, std::string description,
                                   std::optional<bool> default_value) {
-  field f{std::move(name), std::move(description), kind::boolean,
-          !default_value.has_value(), 0, 0, {}};
-  if (default_value)
-    f.default_value = *default_value;
-  fields_.push_back(std::move(f));
+  fields_.push_back({std::move(name), std::move(description), kind::boolean,
+                     !default_value, 0, 0,
+                     default_value ? nlohmann::json(*default_value) : nullptr});
   return *this;
 }
 
@@ -115,9 +109,8 @@ nlohmann::json params_spec::schema() const {
   for (auto& f : fields_) {
     static constexpr const char* type_names[] = {"number", "integer", "string",
                                                  "boolean"};
-    nlohmann::json p;
-    p["description"] = f.description;
-    p["type"] = type_names[static_cast<size_t>(f.type)];
+    nlohmann::json p{{"description", f.description},
+                     {"type", type_names[static_cast<size_t>(f.type)]}};
     if (f.type == kind::integer) {
       p["minimum"] = f.min;
       p["maximum"] = f.max;

@@ -55,6 +55,12 @@ public:
   /// Sleeps up to `ms`; returns false when cancelled before that.
   bool sleep_for(int64_t ms) const;
 
+  /// Whether the attempt was cancelled (or its result is no longer
+  /// wanted): a long handler checks this now and then and returns.
+  bool cancelled() const {
+    return cancelled_ != nullptr && cancelled_->raised();
+  }
+
 private:
   const cancel_signal* cancelled_;
 };

@@ -260,6 +260,13 @@ CAF_TEST(sleep sleeps and reports) {
   CAF_CHECK_GREATER_OR_EQUAL(took, std::chrono::milliseconds(20));
 }
 
+CAF_TEST(a handler sees its attempt cancelled) {
+  CAF_CHECK(!ctx.cancelled());
+  cancelled.raise();
+  CAF_CHECK(ctx.cancelled());
+  CAF_CHECK(!task_context{nullptr}.cancelled());
+}
+
 CAF_TEST(sleep stops at once when already cancelled) {
   cancelled.raise();
   auto start = std::chrono::steady_clock::now();
