@@ -99,6 +99,7 @@ const std::vector<option>& options() {
     TASKER_STR(node_name, "worker: the node's name (default: host name)"),
     TASKER_INT(slots, "worker: executor slots", 1, 4096),
     TASKER_STR(types, "worker: task types to run, comma-separated (empty: all)"),
+    TASKER_STR(task_types, "a JSON file of declared task types (docs/API.md)"),
     TASKER_STR(data_dir, "where `tasker dev` keeps its PostgreSQL"),
     TASKER_INT(dev_pg_port, "port of the PostgreSQL of `tasker dev`", 1, 65535),
     TASKER_STR(log_level, "debug, info, warning or error"),

@@ -45,6 +45,7 @@ struct config {
   std::string node_name;
   int32_t slots = 8;
   std::string types;
+  std::string task_types;
   std::string data_dir = "./var";
   uint16_t dev_pg_port = 55439;
   std::string log_level = "info";

@@ -187,8 +187,12 @@ parse_submission(const nlohmann::json& body, const registry& reg,
     return invalid("type: " + reg.validate(type_name, params));
   if (auto err = reg.validate(type_name, params); !err.empty())
     return invalid(err);
-  int64_t priority = 0, max_attempts = limits.default_max_attempts,
-          timeout_ms = limits.default_timeout_ms, delay_ms = 0;
+  // (A declared type's own defaults come before the configured ones.)
+  auto& t = *reg.find(type_name);
+  int64_t priority = 0,
+          max_attempts = t.max_attempts.value_or(limits.default_max_attempts),
+          timeout_ms = t.timeout_ms.value_or(limits.default_timeout_ms),
+          delay_ms = 0;
   std::optional<api_error> err;
   if ((err = int_field(body, prefix, "priority", 0, 9, priority))
       || (err = int_field(body, prefix, "max_attempts", 1, 100, max_attempts))

@@ -19,6 +19,7 @@
 #include "messages/atoms.hpp"
 #include "nodes/coordinator_actor.hpp"
 #include "persistence/database.hpp"
+#include "tasks/declared.hpp"
 
 namespace tasker {
 
@@ -75,6 +76,13 @@ void configure_node(caf::actor_system_config& sys_cfg, const config& cfg) {
   sys_cfg.openssl_cafile = cfg.tls_ca;
 }
 
+std::shared_ptr<const registry> load_registry(const config& cfg) {
+  auto reg = builtin_registry(task_limits{cfg.max_text_bytes, cfg.max_top_n});
+  if (!cfg.task_types.empty())
+    add_declared_types(reg, cfg.task_types);
+  return std::make_shared<const registry>(std::move(reg));
+}
+
 sigset_t block_stop_signals() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -87,6 +95,14 @@ sigset_t block_stop_signals() {
 int run_coordinator(const config& cfg) {
   // Signals are taken by sigwait below; every thread inherits the mask.
   auto signals = block_stop_signals();
+  std::shared_ptr<const registry> reg;
+  try {
+    reg = load_registry(cfg);
+  } catch (const std::exception& e) {
+    log::error(component, "cannot load the declared task types",
+               {{"error", e.what()}});
+    return 2;
+  }
   if (!migrate(cfg.db_url))
     return 1;
   caf::actor_system_config sys_cfg;
@@ -99,7 +115,7 @@ int run_coordinator(const config& cfg) {
                                      ? caf::atom("sharing")
                                      : caf::atom("stealing"));
   caf::actor_system sys{sys_cfg};
-  auto coordinator = spawn_coordinator(sys, cfg);
+  auto coordinator = spawn_coordinator(sys, cfg, reg);
   caf::scoped_actor self{sys};
   bool started = false;
   self->request(coordinator, caf::infinite, get_atom_v)

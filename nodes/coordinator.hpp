@@ -1,10 +1,12 @@
 #pragma once
 
 #include <csignal>
+#include <memory>
 
 #include <caf/fwd.hpp>
 
 #include "config/config.hpp"
+#include "tasks/registry.hpp"
 
 namespace tasker {
 
@@ -16,6 +18,11 @@ int run_coordinator(const config& cfg);
 /// with back-off whenever it loses it, until SIGINT or SIGTERM. Returns the
 /// exit code (1 when the coordinator refuses the node).
 int run_worker(const config& cfg);
+
+/// The task types of a node: the built-in ones and those declared in the
+/// `task_types` file. Throws std::runtime_error naming what is wrong with
+/// the file.
+std::shared_ptr<const registry> load_registry(const config& cfg);
 
 /// Blocks SIGINT and SIGTERM in this thread (and every thread it starts), so
 /// that `sigwait` on the returned set takes them.

@@ -196,8 +196,6 @@ void supervise(coordinator_actor* self) {
 /// The coordinator's own worker node, when it has slots.
 void spawn_local_node(coordinator_actor* self) {
   auto& st = self->state;
-  st.reg = std::make_shared<const registry>(
-    builtin_registry(task_limits{st.cfg.max_text_bytes, st.cfg.max_top_n}));
   node_agent_config ncfg; // (named "local")
   ncfg.slots = st.cfg.local_slots;
   if (ncfg.slots > 0)
@@ -453,8 +451,10 @@ caf::result<bool> crash(coordinator_actor* self, const std::string& name) {
   return rp;
 }
 
-caf::behavior coordinator(coordinator_actor* self, config cfg) {
+caf::behavior coordinator(coordinator_actor* self, config cfg,
+                          std::shared_ptr<const registry> reg) {
   self->state.cfg = std::move(cfg);
+  self->state.reg = std::move(reg);
   spawn_persistence_tree(self);
   spawn_dispatcher_tree(self);
   spawn_task_manager(self);
@@ -483,8 +483,9 @@ caf::behavior coordinator(coordinator_actor* self, config cfg) {
 
 } // namespace
 
-caf::actor spawn_coordinator(caf::actor_system& sys, const config& cfg) {
-  return sys.spawn(coordinator, cfg);
+caf::actor spawn_coordinator(caf::actor_system& sys, const config& cfg,
+                             std::shared_ptr<const registry> reg) {
+  return sys.spawn(coordinator, cfg, std::move(reg));
 }
 
 } // namespace tasker

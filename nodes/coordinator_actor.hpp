@@ -1,10 +1,14 @@
 #pragma once
 
+#include <memory>
+
 #include <caf/fwd.hpp>
 
 #include "config/config.hpp"
 
 namespace tasker {
+
+class registry;
 
 /// Spawns the coordinator's root supervisor: an actor that starts every
 /// component in order (persistence, the database monitor, the dispatcher,
@@ -22,6 +26,7 @@ namespace tasker {
 ///   and quits;
 /// - `(crash_atom, std::string name) -> bool`: fault injection, kills the
 ///   named actor (dispatcher, persistence, task_manager, reader).
-caf::actor spawn_coordinator(caf::actor_system& sys, const config& cfg);
+caf::actor spawn_coordinator(caf::actor_system& sys, const config& cfg,
+                             std::shared_ptr<const registry> reg);
 
 } // namespace tasker

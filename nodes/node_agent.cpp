@@ -205,7 +205,7 @@ node_actor::behavior_type node_agent(node_agent_pointer self,
     self->quit(msg.reason);
   });
   st.info = node_info{cfg.name, cfg.address,
-                      cfg.types.empty() ? reg->names() : cfg.types, cfg.slots,
+                      cfg.types.empty() ? reg->runnable_names() : cfg.types, cfg.slots,
                       protocol_version};
   st.secret = cfg.secret;
   join(self);

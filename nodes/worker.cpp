@@ -50,14 +50,20 @@ struct stop_state {
 
 int run_worker(const config& cfg) {
   auto signals = block_stop_signals();
-  auto reg = std::make_shared<const registry>(
-    builtin_registry(task_limits{cfg.max_text_bytes, cfg.max_top_n}));
+  std::shared_ptr<const registry> reg;
+  try {
+    reg = load_registry(cfg);
+  } catch (const std::exception& e) {
+    log::error(component, "cannot load the declared task types",
+               {{"error", e.what()}});
+    return 2;
+  }
   std::vector<std::string> types; // (empty items dropped)
   caf::split(types, cfg.types, ',', caf::token_compress_on);
   for (auto& t : types)
-    if (reg->find(t) == nullptr) {
+    if (reg->find(t) == nullptr || !reg->find(t)->run) {
       log::error(component, "unknown task type in TASKER_TYPES",
-                 {{"type", t}, {"known", reg->names()}});
+                 {{"type", t}, {"known", reg->runnable_names()}});
       return 2;
     }
   auto colon = cfg.join.rfind(':');

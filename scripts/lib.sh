@@ -7,6 +7,7 @@ TASKER_PACKAGES=(
   libcaf-dev libpqxx-dev nlohmann-json3-dev libboost-dev prometheus-cpp-dev
   postgresql-15 postgresql-client-15 python3 curl
   clang libclang-rt-14-dev llvm-14
+  json-schema-test-suite
 )
 
 as_root() {

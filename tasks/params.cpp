@@ -1,6 +1,30 @@
 #include "tasks/params.hpp"
 
+#include <stdexcept>
+
+#include "tasks/schema.hpp"
+
 namespace tasker {
+
+params_spec params_spec::declared(const nlohmann::json& schema,
+                                  const std::string& where) {
+  if (!schema.is_object())
+    throw std::invalid_argument(where + " must be a JSON Schema object");
+  auto js = schema;
+  if (auto t = js.find("type"); t == js.end())
+    js["type"] = "object";
+  else if (*t != "object")
+    throw std::invalid_argument(where + ".type must be \"object\": params "
+                                        "are a JSON object");
+  if (!js.contains("additionalProperties"))
+    js["additionalProperties"] = false;
+  js["$schema"] = "https://json-schema.org/draft/2020-12/schema";
+  params_spec out;
+  out.declared_
+    = std::make_shared<const json_schema>(json_schema::compile(js, where));
+  out.declared_json_ = std::move(js);
+  return out;
+}
 
 params_spec& params_spec::number(std::string name, std::string description) {
   fields_.push_back(
@@ -37,6 +61,12 @@ params_spec& params_spec::boolean(std::string name, std::string description,
 std::string params_spec::validate(nlohmann::json& params) const {
   if (!params.is_object())
     return "params must be a JSON object";
+  if (declared_) {
+    auto why = declared_->validate(params, "params");
+    if (why.empty())
+      declared_->fill_defaults(params);
+    return why;
+  }
   for (auto& [key, val] : params.items()) {
     bool known = false;
     for (auto& f : fields_)
@@ -104,6 +134,8 @@ std::string params_spec::validate(nlohmann::json& params) const {
 }
 
 nlohmann::json params_spec::schema() const {
+  if (declared_)
+    return declared_json_;
   nlohmann::json props = nlohmann::json::object();
   nlohmann::json required = nlohmann::json::array();
   for (auto& f : fields_) {

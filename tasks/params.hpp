@@ -5,9 +5,13 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include <nlohmann/json.hpp>
 
 namespace tasker {
+
+class json_schema;
 
 /// Declares the parameters of a task type once, and derives from that both
 /// validation (with messages that name the field) and the JSON Schema.
@@ -25,6 +29,14 @@ public:
   /// A boolean, with a default when not required.
   params_spec& boolean(std::string name, std::string description,
                        std::optional<bool> default_value = {});
+
+  /// The params of a declared task type: a JSON Schema in tasker's subset
+  /// (tasks/schema.hpp) for the params object. It describes an object
+  /// (`type` may be left out) whose properties are those declared
+  /// (`additionalProperties` is false unless it says otherwise). Throws
+  /// std::invalid_argument naming the place (`where`) of a problem.
+  static params_spec declared(const nlohmann::json& schema,
+                              const std::string& where);
 
   /// Checks `params` and fills in defaults. Returns "" when valid, else a
   /// message naming the offending field (`params.a must be a number`).
@@ -47,6 +59,9 @@ private:
   };
 
   std::vector<field> fields_;
+  /// A declared type's schema, compiled and as exported.
+  std::shared_ptr<const json_schema> declared_;
+  nlohmann::json declared_json_;
 };
 
 } // namespace tasker

@@ -28,6 +28,14 @@ std::vector<std::string> registry::names() const {
   return out;
 }
 
+std::vector<std::string> registry::runnable_names() const {
+  std::vector<std::string> out;
+  for (auto& kv : types_)
+    if (kv.second.run)
+      out.push_back(kv.first);
+  return out;
+}
+
 std::string registry::validate(const std::string& type,
                                nlohmann::json& params) const {
   auto t = find(type);
@@ -43,10 +51,17 @@ std::string registry::validate(const std::string& type,
 
 nlohmann::json registry::describe() const {
   auto out = nlohmann::json::array();
-  for (auto& [name, t] : types_)
-    out.push_back({{"type", name},
-                   {"description", t.description},
-                   {"params_schema", t.params.schema()}});
+  for (auto& [name, t] : types_) {
+    nlohmann::json js{{"type", name},
+                      {"description", t.description},
+                      {"runs", t.runs},
+                      {"params_schema", t.params.schema()}};
+    if (t.timeout_ms)
+      js["timeout_ms"] = *t.timeout_ms;
+    if (t.max_attempts)
+      js["max_attempts"] = *t.max_attempts;
+    out.push_back(std::move(js));
+  }
   return out;
 }
 
@@ -54,7 +69,7 @@ handler_result registry::run(const std::string& type,
                              const std::string& params_json,
                              const task_context& ctx) const {
   auto t = find(type);
-  if (t == nullptr)
+  if (t == nullptr || !t->run)
     return handler_result::failure("no handler for task type '" + type + "'",
                                    false);
   try {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,8 +85,15 @@ struct task_type {
   std::string name;
   std::string description;
   params_spec params;
-  /// Runs one attempt on validated params (defaults filled in).
+  /// Runs one attempt on validated params (defaults filled in); empty for a
+  /// type that no worker node runs (HTTP workers lease its tasks).
   std::function<handler_result(const nlohmann::json&, const task_context&)> run;
+  /// How it runs: `builtin` (C++ on worker nodes) or `pull` (HTTP workers).
+  std::string runs = "builtin";
+  /// The type's own defaults for a submission that gives none (else the
+  /// configured ones).
+  std::optional<int64_t> timeout_ms;
+  std::optional<int32_t> max_attempts;
 };
 
 /// The limits that shape the built-in types' parameters.
@@ -103,10 +111,17 @@ public:
   template <class Params>
   void add(std::string name, std::string description, params_spec params,
            std::function<handler_result(const Params&, const task_context&)> f) {
-    task_type t{std::move(name), std::move(description), std::move(params),
-                [f](const nlohmann::json& js, const task_context& ctx) {
-                  return f(Params::from_json(js), ctx);
-                }};
+    task_type t;
+    t.name = std::move(name);
+    t.description = std::move(description);
+    t.params = std::move(params);
+    t.run = [f](const nlohmann::json& js, const task_context& ctx) {
+      return f(Params::from_json(js), ctx);
+    };
+    add(std::move(t));
+  }
+
+  void add(task_type t) {
     types_.emplace(t.name, std::move(t));
   }
 
@@ -116,11 +131,16 @@ public:
   /// The names of all types, sorted.
   std::vector<std::string> names() const;
 
+  /// The names of the types a worker node runs (all but `pull` ones),
+  /// sorted.
+  std::vector<std::string> runnable_names() const;
+
   /// Validates `params` for `type`, filling in defaults. Returns "" or a
   /// message for the client that names the field.
   std::string validate(const std::string& type, nlohmann::json& params) const;
 
-  /// `[{"type", "description", "params_schema"}]` of every type.
+  /// `[{"type", "description", "runs", "params_schema"}]` of every type,
+  /// with `timeout_ms` and `max_attempts` where the type has its own.
   nlohmann::json describe() const;
 
   /// Runs one attempt; exceptions and malformed params become failed results.
