@@ -48,7 +48,9 @@ executor_actor::behavior_type executor(executor_actor::pointer self, node_actor 
     [=](run_atom, const task_assignment& a) {
       auto flag = flags->find(attempt_key(a.id, a.attempt));
       auto started = now_ms(self);
-      auto res = reg->run(a.type, a.params, task_context{flag.get()});
+      auto res = reg->run(a.type, a.params,
+                          task_context{flag.get(), a.id, a.attempt,
+                                       a.timeout_ms});
       auto finished = now_ms(self);
       auto result = res.ok ? res.result.dump(-1, ' ', false,
                                              nlohmann::json::error_handler_t::replace)

@@ -6,6 +6,7 @@
 #include <iterator>
 #include <stdexcept>
 
+#include "tasks/command.hpp"
 #include "tasks/schema.hpp"
 
 namespace tasker {
@@ -45,13 +46,14 @@ std::optional<int64_t> int_in(const json& entry, const char* key,
 void add_one(registry& reg, const json& entry, const std::string& at) {
   if (!entry.is_object())
     refuse(at, "must be an object");
-  static const char* known[] = {"name",       "description", "params",
-                                "timeout_ms", "max_attempts", "run"};
+  static const char* known[] = {"name",       "description",  "params",
+                                "timeout_ms", "max_attempts", "run",
+                                "command"};
   for (auto& [key, val] : entry.items())
     if (std::find(std::begin(known), std::end(known), key) == std::end(known))
       refuse(at + "." + key, "is not a field of a task type (fields: name, "
                              "description, params, timeout_ms, max_attempts, "
-                             "run)");
+                             "run, command)");
   auto name = entry.value("name", json{});
   if (!name.is_string() || !valid_name(name.get<std::string>()))
     refuse(at + ".name", "must be a name of letters, digits, '_', '-' and "
@@ -63,9 +65,12 @@ void add_one(registry& reg, const json& entry, const std::string& at) {
   if (!description.is_string())
     refuse(at + ".description", "must be a string");
   auto run = entry.value("run", json{});
-  if (run != "pull")
-    refuse(at + ".run",
-           "must be \"pull\": tasks of the type are run by HTTP workers");
+  if (run != "pull" && run != "command")
+    refuse(at + ".run", "must be \"pull\" (HTTP workers lease its tasks) or "
+                        "\"command\" (worker nodes run a program)");
+  if ((run == "command") != entry.contains("command"))
+    refuse(at + ".command", "is what a type with \"run\": \"command\" runs, "
+                            "and only such a type has one");
   auto params = entry.value("params", json::object());
   task_type t;
   t.name = name.get<std::string>();
@@ -75,7 +80,19 @@ void add_one(registry& reg, const json& entry, const std::string& at) {
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error(e.what());
   }
-  t.runs = "pull";
+  t.runs = run.get<std::string>();
+  if (run == "command") {
+    std::shared_ptr<const command_spec> spec;
+    try {
+      spec = std::make_shared<const command_spec>(
+        parse_command_spec(entry["command"], at + ".command"));
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(e.what());
+    }
+    t.run = [spec, name = t.name](const json& params, const task_context& ctx) {
+      return run_command(*spec, name, params, ctx);
+    };
+  }
   t.timeout_ms = int_in(entry, "timeout_ms", at, 1, 86400000);
   if (auto n = int_in(entry, "max_attempts", at, 1, 100))
     t.max_attempts = static_cast<int32_t>(*n);

@@ -53,6 +53,19 @@ public:
   explicit task_context(const cancel_signal* cancelled)
     : cancelled_(cancelled) {}
 
+  task_context(const cancel_signal* cancelled, std::string task_id,
+               int32_t attempt, int64_t timeout_ms)
+    : task_id(std::move(task_id)),
+      attempt(attempt),
+      timeout_ms(timeout_ms),
+      cancelled_(cancelled) {}
+
+  /// The task and attempt (empty and 0 outside a node, in tests).
+  std::string task_id;
+  int32_t attempt = 0;
+  /// The attempt's time limit (0: none known here).
+  int64_t timeout_ms = 0;
+
   /// Sleeps up to `ms`; returns false when cancelled before that.
   bool sleep_for(int64_t ms) const;
 
@@ -88,7 +101,8 @@ struct task_type {
   /// Runs one attempt on validated params (defaults filled in); empty for a
   /// type that no worker node runs (HTTP workers lease its tasks).
   std::function<handler_result(const nlohmann::json&, const task_context&)> run;
-  /// How it runs: `builtin` (C++ on worker nodes) or `pull` (HTTP workers).
+  /// How it runs: `builtin` (C++ on worker nodes), `command` (a program
+  /// worker nodes run) or `pull` (HTTP workers lease its tasks).
   std::string runs = "builtin";
   /// The type's own defaults for a submission that gives none (else the
   /// configured ones).

@@ -27,6 +27,43 @@ RESIZE = {
 }
 
 
+SCRIPT = r"""
+import json, os, sys, time
+params = json.load(sys.stdin)
+action = params["action"]
+if action == "shout":
+    print(json.dumps({"text": params["text"].upper(), "attempt": os.environ["TASKER_ATTEMPT"]}))
+elif action == "busy":
+    print("try again later", file=sys.stderr)
+    sys.exit(75)
+elif action == "broken":
+    print("something broke", file=sys.stderr)
+    sys.exit(3)
+elif action == "hang":
+    with open(params["pid_file"], "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(600)
+"""
+
+
+def command_type(script_path):
+    return {
+        "name": "script",
+        "description": "Runs a Python script.",
+        "params": {
+            "properties": {
+                "action": {"enum": ["shout", "busy", "broken", "hang"]},
+                "text": {"type": "string", "default": ""},
+                "pid_file": {"type": "string"},
+            },
+            "required": ["action"],
+        },
+        "max_attempts": 2,
+        "run": "command",
+        "command": {"argv": ["python3", script_path], "kill_grace_ms": 500},
+    }
+
+
 def write_types(types):
     f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
     json.dump({"task_types": types}, f)
@@ -39,7 +76,10 @@ class DeclaredTypesTest(TaskerTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.types_file = write_types([RESIZE])
+        cls.script = tempfile.NamedTemporaryFile("w", suffix=".py", delete=False)
+        cls.script.write(SCRIPT)
+        cls.script.close()
+        cls.types_file = write_types([RESIZE, command_type(cls.script.name)])
         cls.server = start_server(extra_env={"TASKER_TASK_TYPES": cls.types_file},
                                   name="task_types")
 
@@ -48,6 +88,7 @@ class DeclaredTypesTest(TaskerTestCase):
         if cls.server is not None:
             cls.server.close()
         os.unlink(cls.types_file)
+        os.unlink(cls.script.name)
 
     def test_listed_with_schema_and_defaults(self):
         r = self.server.request("GET", "/v1/task-types")
@@ -98,6 +139,63 @@ class DeclaredTypesTest(TaskerTestCase):
             r = self.server.request("POST", "/v1/tasks", {"type": "resize", "params": params})
             self.assertError(r, 422, "invalid_params")
             self.assertEqual(r.body["error"]["message"], message)
+
+    def run_script(self, params, **fields):
+        t = self.server.submit("script", params, **fields)
+        return self.server.wait_terminal(t["id"], 30)
+
+    def test_a_command_type_runs_its_program(self):
+        done = self.run_script({"action": "shout", "text": "hi"})
+        self.assertEqual(done["status"], "COMPLETED", done)
+        self.assertEqual(done["result"], {"text": "HI", "attempt": "1"})
+
+    def test_a_command_failure_carries_its_stderr(self):
+        done = self.run_script({"action": "broken"})
+        self.assertEqual(done["status"], "FAILED", done)
+        self.assertEqual(done["attempts"], 1)
+        self.assertEqual(done["error"], "the command exited with 3: something broke")
+        done = self.run_script({"action": "busy"})
+        self.assertEqual(done["status"], "FAILED", done)
+        self.assertEqual(done["attempts"], 2)  # exit 75 is retried
+        self.assertEqual(done["error"], "the command exited with 75: try again later")
+
+    def wait_for_pid(self, pid_file):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if os.path.exists(pid_file):
+                with open(pid_file) as f:
+                    text = f.read()
+                if text:
+                    return int(text)
+            time.sleep(0.05)
+        self.fail("the program did not start")
+
+    def assert_gone(self, pid):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        self.fail("process %d still runs" % pid)
+
+    def test_a_timeout_and_a_cancel_stop_the_program(self):
+        pid_file = tempfile.mktemp()
+        t = self.server.submit("script", {"action": "hang", "pid_file": pid_file},
+                               timeout_ms=1000, max_attempts=1)
+        pid = self.wait_for_pid(pid_file)
+        done = self.server.wait_terminal(t["id"], 30)
+        self.assertEqual(done["status"], "FAILED", done)
+        self.assert_gone(pid)
+        os.unlink(pid_file)
+        t = self.server.submit("script", {"action": "hang", "pid_file": pid_file})
+        pid = self.wait_for_pid(pid_file)
+        r = self.server.request("POST", "/v1/tasks/%s/cancel" % t["id"])
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual(self.server.wait_terminal(t["id"], 30)["status"], "CANCELLED")
+        self.assert_gone(pid)
+        os.unlink(pid_file)
 
     def test_a_bad_file_stops_the_process_with_code_2(self):
         bad = write_types([dict(RESIZE, params={"properties": {"n": {"maximum": "ten"}}})])

@@ -120,10 +120,22 @@ CAF_TEST(mistakes are refused with their place) {
   CAF_CHECK_EQUAL(refusal(one(R"(, "colour": 1)")),
                   "f: task_types[0].colour is not a field of a task type "
                   "(fields: name, description, params, timeout_ms, "
-                  "max_attempts, run)");
+                  "max_attempts, run, command)");
   CAF_CHECK_EQUAL(refusal(R"({"task_types": [{"name": "t"}]})"),
-                  "f: task_types[0].run must be \"pull\": tasks of the type "
-                  "are run by HTTP workers");
+                  "f: task_types[0].run must be \"pull\" (HTTP workers lease "
+                  "its tasks) or \"command\" (worker nodes run a program)");
+  CAF_CHECK_EQUAL(refusal(R"({"task_types": [{"name": "t", "run": "command"}]})"),
+                  "f: task_types[0].command is what a type with \"run\": "
+                  "\"command\" runs, and only such a type has one");
+  CAF_CHECK_EQUAL(
+    refusal(R"({"task_types": [{"name": "t", "run": "command",
+                "command": {"argv": []}}]})"),
+    "f: task_types[0].command.argv must name a program");
+  CAF_CHECK_EQUAL(
+    refusal(R"({"task_types": [{"name": "t", "run": "command",
+                "command": {"argv": ["x"], "kill_grace_ms": -1}}]})"),
+    "f: task_types[0].command.kill_grace_ms must be an integer between 0 "
+    "and 600000");
   CAF_CHECK_EQUAL(refusal(one(R"(, "timeout_ms": 0)")),
                   "f: task_types[0].timeout_ms must be an integer between 1 "
                   "and 86400000");
