@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "tasks/command.hpp"
+#include "tasks/http_task.hpp"
 #include "tasks/schema.hpp"
 
 namespace tasker {
@@ -48,12 +49,12 @@ void add_one(registry& reg, const json& entry, const std::string& at) {
     refuse(at, "must be an object");
   static const char* known[] = {"name",       "description",  "params",
                                 "timeout_ms", "max_attempts", "run",
-                                "command"};
+                                "command",    "http"};
   for (auto& [key, val] : entry.items())
     if (std::find(std::begin(known), std::end(known), key) == std::end(known))
       refuse(at + "." + key, "is not a field of a task type (fields: name, "
                              "description, params, timeout_ms, max_attempts, "
-                             "run, command)");
+                             "run, command, http)");
   auto name = entry.value("name", json{});
   if (!name.is_string() || !valid_name(name.get<std::string>()))
     refuse(at + ".name", "must be a name of letters, digits, '_', '-' and "
@@ -65,12 +66,15 @@ void add_one(registry& reg, const json& entry, const std::string& at) {
   if (!description.is_string())
     refuse(at + ".description", "must be a string");
   auto run = entry.value("run", json{});
-  if (run != "pull" && run != "command")
-    refuse(at + ".run", "must be \"pull\" (HTTP workers lease its tasks) or "
-                        "\"command\" (worker nodes run a program)");
-  if ((run == "command") != entry.contains("command"))
-    refuse(at + ".command", "is what a type with \"run\": \"command\" runs, "
-                            "and only such a type has one");
+  if (run != "pull" && run != "command" && run != "http")
+    refuse(at + ".run", "must be \"pull\" (HTTP workers lease its tasks), "
+                        "\"command\" (worker nodes run a program) or "
+                        "\"http\" (worker nodes POST it to a URL)");
+  for (auto kind : {"command", "http"})
+    if ((run == kind) != entry.contains(kind))
+      refuse(at + "." + kind, std::string{"is what a type with \"run\": \""}
+                                + kind + "\" runs, and only such a type has "
+                                         "one");
   auto params = entry.value("params", json::object());
   task_type t;
   t.name = name.get<std::string>();
@@ -91,6 +95,18 @@ void add_one(registry& reg, const json& entry, const std::string& at) {
     }
     t.run = [spec, name = t.name](const json& params, const task_context& ctx) {
       return run_command(*spec, name, params, ctx);
+    };
+  } else if (run == "http") {
+    std::shared_ptr<http_runner> runner;
+    try {
+      runner = std::make_shared<http_runner>(
+        parse_http_spec(entry["http"], at + ".http"));
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(e.what());
+    }
+    t.run = [runner, name = t.name](const json& params,
+                                    const task_context& ctx) {
+      return runner->run(name, params, ctx);
     };
   }
   t.timeout_ms = int_in(entry, "timeout_ms", at, 1, 86400000);

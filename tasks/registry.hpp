@@ -102,7 +102,8 @@ struct task_type {
   /// type that no worker node runs (HTTP workers lease its tasks).
   std::function<handler_result(const nlohmann::json&, const task_context&)> run;
   /// How it runs: `builtin` (C++ on worker nodes), `command` (a program
-  /// worker nodes run) or `pull` (HTTP workers lease its tasks).
+  /// worker nodes run), `http` (worker nodes POST it to a URL) or `pull`
+  /// (HTTP workers lease its tasks).
   std::string runs = "builtin";
   /// The type's own defaults for a submission that gives none (else the
   /// configured ones).

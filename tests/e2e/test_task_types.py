@@ -1,10 +1,14 @@
 """Declared task types (the `task_types` file): listed, validated and queued like built-in
 ones, with their own defaults; a bad file stops the process with exit code 2."""
 
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -64,6 +68,58 @@ def command_type(script_path):
     }
 
 
+SECRET = "hook-secret"
+
+
+class Endpoint(http.server.BaseHTTPRequestHandler):
+    """The endpoints HTTP tasks are posted to."""
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body):
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        attempt = int(self.headers["X-Tasker-Attempt"])
+        if self.path == "/ok":
+            expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+            self.answer(200, {"echo": json.loads(body),
+                              "task_id": self.headers["X-Tasker-Task-Id"],
+                              "type": self.headers["X-Tasker-Task-Type"],
+                              "attempt": attempt,
+                              "signed": self.headers["X-Tasker-Signature"] == expected})
+        elif self.path == "/flaky":
+            self.answer(500 if attempt == 1 else 200,
+                        "overloaded" if attempt == 1 else {"attempt": attempt})
+        elif self.path == "/bad":
+            self.answer(400, "no such thing")
+        elif self.path == "/big":
+            self.answer(200, {"data": "x" * 100000})
+        elif self.path == "/hang":
+            time.sleep(5)
+            self.answer(200, {})
+
+
+def http_types(base):
+    def one(name, path, **fields):
+        t = {"name": name, "params": {"additionalProperties": True}, "run": "http",
+             "http": {"url": base + path, "secret": SECRET, "timeout_ms": 2000}}
+        t.update(fields)
+        return t
+    return [one("hook_ok", "/ok"), one("hook_flaky", "/flaky", max_attempts=3),
+            one("hook_bad", "/bad"),
+            one("hook_big", "/big", http={"url": base + "/big", "max_response_bytes": 1000}),
+            one("hook_hang", "/hang", max_attempts=1,
+                http={"url": base + "/hang", "timeout_ms": 500})]
+
+
 def write_types(types):
     f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
     json.dump({"task_types": types}, f)
@@ -79,7 +135,11 @@ class DeclaredTypesTest(TaskerTestCase):
         cls.script = tempfile.NamedTemporaryFile("w", suffix=".py", delete=False)
         cls.script.write(SCRIPT)
         cls.script.close()
-        cls.types_file = write_types([RESIZE, command_type(cls.script.name)])
+        cls.endpoint = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+        cls.endpoint.daemon_threads = True
+        threading.Thread(target=cls.endpoint.serve_forever, daemon=True).start()
+        base = "http://127.0.0.1:%d" % cls.endpoint.server_address[1]
+        cls.types_file = write_types([RESIZE, command_type(cls.script.name)] + http_types(base))
         cls.server = start_server(extra_env={"TASKER_TASK_TYPES": cls.types_file},
                                   name="task_types")
 
@@ -89,6 +149,7 @@ class DeclaredTypesTest(TaskerTestCase):
             cls.server.close()
         os.unlink(cls.types_file)
         os.unlink(cls.script.name)
+        cls.endpoint.shutdown()
 
     def test_listed_with_schema_and_defaults(self):
         r = self.server.request("GET", "/v1/task-types")
@@ -196,6 +257,35 @@ class DeclaredTypesTest(TaskerTestCase):
         self.assertEqual(self.server.wait_terminal(t["id"], 30)["status"], "CANCELLED")
         self.assert_gone(pid)
         os.unlink(pid_file)
+
+    def run_type(self, type_, params):
+        t = self.server.submit(type_, params)
+        return self.server.wait_terminal(t["id"], 30)
+
+    def test_an_http_type_posts_signed_params(self):
+        done = self.run_type("hook_ok", {"n": 7})
+        self.assertEqual(done["status"], "COMPLETED", done)
+        self.assertEqual(done["result"], {"echo": {"n": 7}, "task_id": done["id"],
+                                          "type": "hook_ok", "attempt": 1, "signed": True})
+
+    def test_an_http_5xx_is_retried_and_a_4xx_is_not(self):
+        done = self.run_type("hook_flaky", {})
+        self.assertEqual(done["status"], "COMPLETED", done)
+        self.assertEqual((done["attempts"], done["result"]), (2, {"attempt": 2}))
+        done = self.run_type("hook_bad", {})
+        self.assertEqual(done["status"], "FAILED", done)
+        self.assertEqual(done["attempts"], 1)
+        self.assertEqual(done["error"], "the endpoint answered 400: no such thing")
+        done = self.run_type("hook_big", {})
+        self.assertEqual(done["status"], "FAILED", done)
+        self.assertEqual(done["error"], "the endpoint's answer is larger than 1000 bytes")
+
+    def test_a_hanging_endpoint_costs_its_timeout(self):
+        start = time.monotonic()
+        done = self.run_type("hook_hang", {})
+        self.assertEqual(done["status"], "FAILED", done)
+        self.assertEqual(done["error"], "the endpoint did not answer within 500 ms")
+        self.assertLess(time.monotonic() - start, 4.5)
 
     def test_a_bad_file_stops_the_process_with_code_2(self):
         bad = write_types([dict(RESIZE, params={"properties": {"n": {"maximum": "ten"}}})])

@@ -120,10 +120,21 @@ CAF_TEST(mistakes are refused with their place) {
   CAF_CHECK_EQUAL(refusal(one(R"(, "colour": 1)")),
                   "f: task_types[0].colour is not a field of a task type "
                   "(fields: name, description, params, timeout_ms, "
-                  "max_attempts, run, command)");
+                  "max_attempts, run, command, http)");
   CAF_CHECK_EQUAL(refusal(R"({"task_types": [{"name": "t"}]})"),
                   "f: task_types[0].run must be \"pull\" (HTTP workers lease "
-                  "its tasks) or \"command\" (worker nodes run a program)");
+                  "its tasks), \"command\" (worker nodes run a program) or "
+                  "\"http\" (worker nodes POST it to a URL)");
+  CAF_CHECK_EQUAL(
+    refusal(R"({"task_types": [{"name": "t", "run": "http",
+                "http": {"url": "ftp://x/"}}]})"),
+    "f: task_types[0].http.url must be an http:// or https:// URL of at most "
+    "2048 bytes");
+  CAF_CHECK_EQUAL(
+    refusal(R"({"task_types": [{"name": "t", "run": "pull",
+                "http": {"url": "http://x/"}}]})"),
+    "f: task_types[0].http is what a type with \"run\": \"http\" runs, and "
+    "only such a type has one");
   CAF_CHECK_EQUAL(refusal(R"({"task_types": [{"name": "t", "run": "command"}]})"),
                   "f: task_types[0].command is what a type with \"run\": "
                   "\"command\" runs, and only such a type has one");
