@@ -100,6 +100,11 @@ const std::vector<option>& options() {
     TASKER_INT(slots, "worker: executor slots", 1, 4096),
     TASKER_STR(types, "worker: task types to run, comma-separated (empty: all)"),
     TASKER_STR(task_types, "a JSON file of declared task types (docs/API.md)"),
+    TASKER_STR(worker_token, "what HTTP workers authenticate with (besides "
+                             "the cluster secret)"),
+    TASKER_INT(lease_timeout_ms, "an HTTP worker's lease ends as a lost "
+                                 "attempt without a heartbeat this long",
+               100, 3600000),
     TASKER_STR(data_dir, "where `tasker dev` keeps its PostgreSQL"),
     TASKER_INT(dev_pg_port, "port of the PostgreSQL of `tasker dev`", 1, 65535),
     TASKER_STR(log_level, "debug, info, warning or error"),

@@ -46,6 +46,8 @@ struct config {
   int32_t slots = 8;
   std::string types;
   std::string task_types;
+  std::string worker_token;
+  int64_t lease_timeout_ms = 30000;
   std::string data_dir = "./var";
   uint16_t dev_pg_port = 55439;
   std::string log_level = "info";

@@ -131,4 +131,22 @@ bool decode_cursor(const std::string& cursor, millis& created_at,
   return is_uuid(id);
 }
 
+std::string leases_json(const std::vector<leased_task>& tasks, bool draining,
+                        int64_t lease_timeout_ms) {
+  auto list = nlohmann::json::array();
+  for (auto& l : tasks)
+    list.push_back({{"lease", l.lease},
+                    {"id", l.task.id},
+                    {"type", l.task.type},
+                    // (Stored params are JSON the gateway checked.)
+                    {"params", nlohmann::json::parse(l.task.params, nullptr,
+                                                     false)},
+                    {"attempt", l.task.attempt},
+                    {"timeout_ms", l.task.timeout_ms}});
+  return nlohmann::json{{"tasks", std::move(list)},
+                        {"draining", draining},
+                        {"lease_timeout_ms", lease_timeout_ms}}
+    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 } // namespace tasker

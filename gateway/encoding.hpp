@@ -32,6 +32,12 @@ nlohmann::json status_json(const cluster_port_status& x);
 /// The worker nodes as the array of `/v1/workers`.
 nlohmann::json workers_json(const std::vector<worker_view>& workers);
 
+/// The answer to an HTTP worker's lease request: `{"tasks": [{"lease",
+/// "id", "type", "params", "attempt", "timeout_ms"}], "draining",
+/// "lease_timeout_ms"}`.
+std::string leases_json(const std::vector<leased_task>& tasks, bool draining,
+                        int64_t lease_timeout_ms);
+
 /// Encodes a list cursor (created_at and id of the last row) as opaque text.
 std::string encode_cursor(millis created_at, const std::string& id);
 

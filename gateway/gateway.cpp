@@ -79,7 +79,10 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
   st.task_types = nlohmann::json{{"task_types", st.deps.reg->describe()}}.dump();
   // A request whose head the token refuses is answered before its body is
   // read.
-  st.http.emplace(cfg, auth_head_check(cfg.auth_token),
+  st.http.emplace(cfg,
+                  auth_head_check(credentials{cfg.auth_token,
+                                              cfg.worker_token,
+                                              cfg.cluster_secret}),
                   connection_engine::hooks{
                     [self](const ticket& t, http_request& req) {
                       handle(self, t, req);

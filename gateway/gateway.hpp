@@ -19,6 +19,12 @@ struct gateway_config : connection_limits {
   size_t max_lists_in_flight = 16;
   /// Bearer token required on /v1 when not empty.
   std::string auth_token;
+  /// What HTTP workers authenticate with (see `credentials`).
+  std::string worker_token;
+  std::string cluster_secret;
+  /// What a lease of an HTTP worker lasts without a heartbeat (told to the
+  /// workers).
+  int64_t lease_timeout_ms = 30000;
   submit_limits limits;
 };
 
@@ -30,6 +36,8 @@ struct gateway_deps {
   persistence_actor persistence;
   std::shared_ptr<const registry> reg;
   telemetry_ptr tel;
+  /// The sessions of HTTP workers.
+  pull_hub_actor pull_hub;
   /// Fault injection (only when configured): the coordinator, which
   /// answers `(crash_atom, name)` by killing the named actor and saying
   /// whether there is one by that name.

@@ -85,7 +85,10 @@ void cluster_status(gateway_broker* self, const ticket& t) {
 void handle(gateway_broker* self, const ticket& t0, http_request& req) {
   auto& st = self->state;
   auto& deps = st.deps;
-  auto plan = plan_request(req, *deps.reg, st.cfg.auth_token, st.cfg.limits,
+  auto plan = plan_request(req, *deps.reg,
+                           credentials{st.cfg.auth_token, st.cfg.worker_token,
+                                       st.cfg.cluster_secret},
+                           st.cfg.limits,
                            now_ms(self));
   ticket t = t0;
   t.label = plan.r.label;
@@ -95,6 +98,10 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
     return;
   }
   auto& r = plan.r;
+  if (worker_route(r.kind) && !deps.pull_hub) {
+    done(error_response(ec::unavailable, "HTTP workers are not served here"));
+    return;
+  }
   switch (r.kind) {
     case route_kind::not_found:
     case route_kind::method_not_allowed:
@@ -210,6 +217,71 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
     case route_kind::cluster:
       cluster_status(self, t);
       return;
+    case route_kind::open_session: {
+      auto lease_timeout = st.cfg.lease_timeout_ms;
+      self->state.http->expect_by(t, std::chrono::steady_clock::now()
+                                       + std::chrono::seconds(30));
+      self->request(deps.pull_hub, caf::infinite, join_atom_v, plan.worker)
+        .then(
+          [self, t, lease_timeout](std::string& sid, std::string& node) {
+            nlohmann::json js{{"session", sid},
+                              {"worker_id", node},
+                              {"lease_timeout_ms", lease_timeout}};
+            auto res = json_response(201, js.dump());
+            res.headers.emplace_back("Location", "/v1/workers/sessions/" + sid);
+            complete(self, t, res);
+          },
+          [self, t](caf::error& err) { complete(self, t, from_error(err)); });
+      return;
+    }
+    case route_kind::lease: {
+      auto lease_timeout = st.cfg.lease_timeout_ms;
+      self->state.http->expect_by(
+        t, std::chrono::steady_clock::now()
+             + std::chrono::milliseconds(plan.wait_ms + 30000));
+      self
+        ->request(deps.pull_hub, caf::infinite, lease_atom_v, r.id,
+                  plan.max_tasks, plan.wait_ms)
+        .then(
+          [self, t, lease_timeout](std::vector<leased_task>& tasks,
+                                   bool draining) {
+            complete(self, t,
+                     json_response(200, leases_json(tasks, draining,
+                                                    lease_timeout)));
+          },
+          [self, t](caf::error& err) { complete(self, t, from_error(err)); });
+      return;
+    }
+    case route_kind::close_session: {
+      auto sid = r.id;
+      ask<ok_atom>(self, t, deps.pull_hub, std::chrono::seconds(10),
+          [sid](ok_atom) {
+            return json_response(
+              200, nlohmann::json{{"session", sid}, {"status", "CLOSED"}}.dump());
+          },
+          stop_atom_v, sid);
+      return;
+    }
+    case route_kind::lease_heartbeat:
+      ask<bool>(self, t, deps.pull_hub, std::chrono::seconds(10),
+          [](bool cancelled) {
+            return json_response(
+              200, nlohmann::json{{"cancelled", cancelled}}.dump());
+          },
+          heartbeat_atom_v, r.id);
+      return;
+    case route_kind::lease_complete:
+    case route_kind::lease_fail: {
+      auto token = r.id;
+      ask<ok_atom>(self, t, deps.pull_hub, std::chrono::seconds(10),
+          [token](ok_atom) {
+            return json_response(
+              200,
+              nlohmann::json{{"lease", token}, {"status", "accepted"}}.dump());
+          },
+          result_atom_v, r.id, std::move(plan.outcome));
+      return;
+    }
     case route_kind::crash: {
       auto name = r.id;
       if (!deps.coordinator) {

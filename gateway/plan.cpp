@@ -7,7 +7,7 @@
 namespace tasker {
 
 request_plan plan_request(const http_request& req, const registry& reg,
-                          const std::string& auth_token,
+                          const credentials& creds,
                           const submit_limits& limits, millis now) {
   request_plan plan;
   auto refuse = [&](http_response res) {
@@ -24,8 +24,9 @@ request_plan plan_request(const http_request& req, const registry& reg,
   // HEAD is GET without the body (RFC 9110 9.3.2).
   plan.r = match_route(req.method == "HEAD" ? "GET" : req.method, req.path);
   auto& r = plan.r;
-  if (!authorized(req.method, req.path, req.authorization, auth_token))
-    return refuse(error_response(ec::unauthorized, unauthorized_message));
+  if (!authorized(req.method, req.path, req.authorization, creds))
+    return refuse(error_response(ec::unauthorized,
+                                 refusal_message(req.method, req.path)));
   switch (r.kind) {
     case route_kind::not_found:
       return refuse(error_response(ec::not_found, "no such path: " + req.path));
@@ -77,6 +78,30 @@ request_plan plan_request(const http_request& req, const registry& reg,
       if (auto err = check_id(*id))
         return refuse_with(*err);
       plan.task_id = lower(*id);
+      return plan;
+    }
+    case route_kind::open_session:
+    case route_kind::lease:
+    case route_kind::lease_complete:
+    case route_kind::lease_fail: {
+      // (An empty body is an empty object: a worker may send none.)
+      auto body = nlohmann::json::object();
+      if (!req.body.empty()) {
+        if (auto err = check_json_body(req))
+          return refuse_with(*err);
+        if (auto err = parse_body(req.body, body))
+          return refuse_with(*err);
+      }
+      std::optional<api_error> err;
+      if (r.kind == route_kind::open_session)
+        err = parse_worker_session(body, reg, plan.worker);
+      else if (r.kind == route_kind::lease)
+        err = parse_lease_request(body, plan.max_tasks, plan.wait_ms);
+      else
+        err = parse_lease_outcome(body, r.kind == route_kind::lease_complete,
+                                  plan.outcome);
+      if (err)
+        return refuse_with(*err);
       return plan;
     }
     case route_kind::list_tasks:

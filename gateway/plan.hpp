@@ -21,13 +21,19 @@ struct request_plan {
   int64_t wait_ms = 0;
   /// The query of list_tasks.
   list_query query;
+  /// The worker of open_session.
+  node_info worker;
+  /// `max_tasks` of lease (its `wait_ms` is `wait_ms`).
+  int32_t max_tasks = 1;
+  /// The outcome of lease_complete and lease_fail.
+  task_outcome outcome;
 };
 
-/// Routes, authenticates (on /v1/ when `auth_token` is not empty) and
+/// Routes, authenticates (clients and HTTP workers, see `credentials`) and
 /// validates one request, without asking anyone. When nothing refuses it,
 /// the route says what to ask or which state of the gateway to serve.
 request_plan plan_request(const http_request& req, const registry& reg,
-                          const std::string& auth_token,
+                          const credentials& creds,
                           const submit_limits& limits, millis now);
 
 } // namespace tasker

@@ -39,6 +39,12 @@ constexpr route_entry route_table[] = {
   {"GET", "/v1/task-types", route_kind::task_types},
   {"GET", "/v1/workers", route_kind::workers},
   {"POST", "/v1/workers/{id}/drain", route_kind::drain},
+  {"POST", "/v1/workers/sessions", route_kind::open_session},
+  {"POST", "/v1/workers/sessions/{id}/lease", route_kind::lease},
+  {"DELETE", "/v1/workers/sessions/{id}", route_kind::close_session},
+  {"POST", "/v1/leases/{id}/heartbeat", route_kind::lease_heartbeat},
+  {"POST", "/v1/leases/{id}/complete", route_kind::lease_complete},
+  {"POST", "/v1/leases/{id}/fail", route_kind::lease_fail},
   {"POST", "/v1/debug/crash/{actor}", route_kind::crash},
   {"GET", "/v1/cluster", route_kind::cluster},
 };
@@ -106,29 +112,61 @@ bool bearer_matches(const std::string& header, const std::string& token) {
   return constant_time_equal(header.substr(from, to + 1 - from), token);
 }
 
+bool worker_route(route_kind kind) {
+  switch (kind) {
+    case route_kind::open_session:
+    case route_kind::lease:
+    case route_kind::close_session:
+    case route_kind::lease_heartbeat:
+    case route_kind::lease_complete:
+    case route_kind::lease_fail:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool authorized(const std::string& method, const std::string& path,
-                const std::string& authorization,
-                const std::string& auth_token) {
-  if (auth_token.empty())
+                const std::string& authorization, const credentials& creds) {
+  if (creds.empty())
     return true;
   // Decided on the matched route: only the probes and the dashboard page
   // are open; an unknown path needs the token too.
   auto kind = match_route(method == "HEAD" ? "GET" : method, path).kind;
+  if (worker_route(kind)) {
+    // A client's token never serves for a worker.
+    if (creds.worker.empty() && creds.secret.empty())
+      return creds.client.empty();
+    return (!creds.worker.empty()
+            && bearer_matches(authorization, creds.worker))
+           || (!creds.secret.empty()
+               && bearer_matches(authorization, creds.secret));
+  }
+  if (creds.client.empty())
+    return true;
   auto open = kind == route_kind::health || kind == route_kind::ready
               || kind == route_kind::metrics || kind == route_kind::dashboard;
-  return open || bearer_matches(authorization, auth_token);
+  return open || bearer_matches(authorization, creds.client);
 }
 
-head_check auth_head_check(const std::string& auth_token) {
-  if (auth_token.empty())
+const char* refusal_message(const std::string& method,
+                            const std::string& path) {
+  return worker_route(match_route(method, path).kind)
+           ? worker_unauthorized_message
+           : unauthorized_message;
+}
+
+head_check auth_head_check(const credentials& creds) {
+  if (creds.empty())
     return {};
-  return [auth_token](const http_request& head)
+  return [creds](const http_request& head)
            -> std::optional<std::pair<ec, std::string>> {
     // (A target that cannot be routed is refused once the request is whole.)
     if (!head.target_error.empty()
-        || authorized(head.method, head.path, head.authorization, auth_token))
+        || authorized(head.method, head.path, head.authorization, creds))
       return std::nullopt;
-    return std::make_pair(ec::unauthorized, std::string{unauthorized_message});
+    return std::make_pair(ec::unauthorized, std::string{refusal_message(
+                                              head.method, head.path)});
   };
 }
 

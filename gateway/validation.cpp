@@ -369,3 +369,124 @@ std::optional<api_error> check_id(const std::string& id) {
 }
 
 } // namespace tasker
+
+namespace tasker {
+
+namespace {
+
+/// Refuses a body field other than `known`.
+std::optional<api_error> only_fields(const nlohmann::json& body,
+                                     std::initializer_list<const char*> known) {
+  if (!body.is_object())
+    return api_error{ec::invalid_params, "the body must be a JSON object"};
+  for (auto& [key, val] : body.items())
+    if (std::none_of(known.begin(), known.end(),
+                     [&key = key](const char* k) { return key == k; })) {
+      std::string list;
+      for (auto k : known)
+        list += (list.empty() ? "" : ", ") + std::string{k};
+      return api_error{ec::invalid_params,
+                       key + " is not a known field (fields: " + list + ")"};
+    }
+  return std::nullopt;
+}
+
+/// An integer field in [lo, hi], or `out` unchanged when absent.
+template <class T>
+std::optional<api_error> bounded(const nlohmann::json& body, const char* key,
+                                 int64_t lo, int64_t hi, T& out) {
+  auto i = body.find(key);
+  if (i == body.end() || i->is_null())
+    return std::nullopt;
+  if (!i->is_number_integer() || i->get<int64_t>() < lo
+      || i->get<int64_t>() > hi
+      || (i->is_number_unsigned() && i->get<uint64_t>() > uint64_t(hi)))
+    return api_error{ec::invalid_params,
+                     std::string{key} + " must be an integer between "
+                       + std::to_string(lo) + " and " + std::to_string(hi)};
+  out = static_cast<T>(i->get<int64_t>());
+  return std::nullopt;
+}
+
+} // namespace
+
+std::optional<api_error> parse_worker_session(const nlohmann::json& body,
+                                              const registry& reg,
+                                              node_info& out) {
+  if (auto err = only_fields(body, {"name", "task_types", "slots"}))
+    return err;
+  auto name = body.find("name");
+  if (name == body.end() || !name->is_string() || name->empty()
+      || name->get_ref<const std::string&>().size() > 255
+      || !is_storable_text(name->get<std::string>()))
+    return api_error{ec::invalid_params,
+                     "name is required: a text of 1 to 255 bytes"};
+  out.name = name->get<std::string>();
+  auto types = body.find("task_types");
+  if (types == body.end() || !types->is_array() || types->empty()
+      || types->size() > 1000)
+    return api_error{ec::invalid_params,
+                     "task_types is required: an array of 1 to 1000 task "
+                     "types"};
+  for (size_t i = 0; i < types->size(); ++i) {
+    auto& t = (*types)[i];
+    if (!t.is_string() || reg.find(t.get<std::string>()) == nullptr)
+      return api_error{ec::invalid_params,
+                       "task_types[" + std::to_string(i)
+                         + "] is not a registered task type"};
+    out.task_types.push_back(t.get<std::string>());
+  }
+  out.slots = 1;
+  if (auto err = bounded(body, "slots", 1, 1000, out.slots))
+    return err;
+  out.address = "http";
+  out.protocol_version = protocol_version;
+  return std::nullopt;
+}
+
+std::optional<api_error> parse_lease_request(const nlohmann::json& body,
+                                             int32_t& max_tasks,
+                                             int64_t& wait_ms) {
+  max_tasks = 1;
+  wait_ms = 0;
+  if (auto err = only_fields(body, {"max_tasks", "wait_ms"}))
+    return err;
+  if (auto err = bounded(body, "max_tasks", 1, 1000, max_tasks))
+    return err;
+  return bounded(body, "wait_ms", 0, max_lease_wait_ms, wait_ms);
+}
+
+std::optional<api_error> parse_lease_outcome(const nlohmann::json& body,
+                                             bool completed,
+                                             task_outcome& out) {
+  out = task_outcome{};
+  out.ok = completed;
+  if (completed) {
+    if (auto err = only_fields(body, {"result"}))
+      return err;
+    auto result = body.value("result", nlohmann::json{});
+    if (std::string at; find_refused_string(result, at))
+      return api_error{ec::invalid_params,
+                       "result" + at
+                         + " must not contain a NUL character (\\u0000)"};
+    out.result = result.dump();
+    return std::nullopt;
+  }
+  if (auto err = only_fields(body, {"error", "retryable"}))
+    return err;
+  auto error = body.find("error");
+  if (error == body.end() || !error->is_string()
+      || error->get_ref<const std::string&>().size() > 65536
+      || !is_storable_text(error->get<std::string>()))
+    return api_error{ec::invalid_params,
+                     "error is required: a text of at most 65536 bytes "
+                     "without NUL"};
+  out.error = error->get<std::string>();
+  auto retryable = body.find("retryable");
+  if (retryable != body.end() && !retryable->is_boolean())
+    return api_error{ec::invalid_params, "retryable must be true or false"};
+  out.retryable = retryable == body.end() || retryable->get<bool>();
+  return std::nullopt;
+}
+
+} // namespace tasker

@@ -89,6 +89,27 @@ std::optional<api_error> parse_list_query(const http_request& req,
 /// Parses `wait_ms` of `GET /v1/tasks/{id}` (0 when absent).
 std::optional<api_error> parse_wait_ms(const http_request& req, int64_t& out);
 
+/// The longest wait of one lease request of an HTTP worker.
+constexpr int64_t max_lease_wait_ms = 30000;
+
+/// Parses the body of `POST /v1/workers/sessions`: the worker's `name`,
+/// its `task_types` (registered ones) and its `slots` (1..1000).
+std::optional<api_error> parse_worker_session(const nlohmann::json& body,
+                                              const registry& reg,
+                                              node_info& out);
+
+/// Parses the body of a lease request: `max_tasks` (1..1000, default 1) and
+/// `wait_ms` (0..max_lease_wait_ms, default 0).
+std::optional<api_error> parse_lease_request(const nlohmann::json& body,
+                                             int32_t& max_tasks,
+                                             int64_t& wait_ms);
+
+/// Parses the body of a lease's complete (`result`, any JSON) or fail
+/// (`error`, `retryable`, default true) into an outcome.
+std::optional<api_error> parse_lease_outcome(const nlohmann::json& body,
+                                             bool completed,
+                                             task_outcome& out);
+
 /// Checks that a path segment is a task id (a UUID): 400 otherwise.
 std::optional<api_error> check_id(const std::string& id);
 

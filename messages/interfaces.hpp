@@ -88,6 +88,24 @@ using dispatcher_actor = caf::typed_actor<
   caf::replies_to<status_atom>::with<dispatcher_status>,
   caf::replies_to<workers_atom>::with<std::vector<worker_view>>>;
 
+/// The sessions of HTTP workers (workers in any language that lease tasks
+/// over HTTP). Each session is a worker node of the dispatcher.
+using pull_hub_actor = caf::typed_actor<
+  /// Opens a session for a worker described by `node_info` (name, task
+  /// types, slots); replies its session id and its node id.
+  caf::replies_to<join_atom, node_info>::with<std::string, std::string>,
+  /// Leases up to N tasks to session S, waiting up to W ms for some;
+  /// replies them and whether the session drains (its worker should stop).
+  caf::replies_to<lease_atom, std::string, int32_t, int64_t>::with<
+    std::vector<leased_task>, bool>,
+  /// Extends the lease with this token; replies whether its task was
+  /// cancelled meanwhile.
+  caf::replies_to<heartbeat_atom, std::string>::with<bool>,
+  /// Ends the lease with this token with the attempt's outcome.
+  caf::replies_to<result_atom, std::string, task_outcome>::with<ok_atom>,
+  /// Closes session S: its leases end as lost attempts.
+  caf::replies_to<stop_atom, std::string>::with<ok_atom>>;
+
 /// The batching front of the database: group commits of inserts and updates.
 using persistence_actor = caf::typed_actor<
   /// Stores one submission group, all or none; replies after the commit.

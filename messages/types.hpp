@@ -121,6 +121,18 @@ typename Inspector::result_type inspect(Inspector& f, task_outcome& x) {
 }
 
 /// What a worker node announces when it joins the dispatcher. Crosses nodes.
+/// An attempt leased to an HTTP worker, with the token that names the
+/// lease (`<session>.<random>`).
+struct leased_task {
+  std::string lease;
+  task_assignment task;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, leased_task& x) {
+  return f(caf::meta::type_name("tasker.leased_task"), x.lease, x.task);
+}
+
 struct node_info {
   std::string name;
   std::string address;

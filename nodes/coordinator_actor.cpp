@@ -23,6 +23,7 @@
 #include "messages/error.hpp"
 #include "nodes/cluster_guard.hpp"
 #include "nodes/node_agent.hpp"
+#include "nodes/pull_session.hpp"
 #include "persistence/db_monitor.hpp"
 #include "persistence/persistence.hpp"
 #include "tasks/registry.hpp"
@@ -52,6 +53,7 @@ struct coordinator_state {
   task_manager_actor manager;
   std::shared_ptr<const registry> reg;
   node_actor local_node;
+  pull_hub_actor pull_hub;
   /// The first gateway; once it listens, a supervisor takes it over.
   caf::actor gateway;
   gateway_config gcfg;
@@ -200,6 +202,10 @@ void spawn_local_node(coordinator_actor* self) {
   ncfg.slots = st.cfg.local_slots;
   if (ncfg.slots > 0)
     st.local_node = self->system().spawn(node_agent, st.disp, ncfg, st.reg);
+  // HTTP workers' sessions are worker nodes too.
+  pull_config pcfg;
+  pcfg.lease_timeout_ms = st.cfg.lease_timeout_ms;
+  st.pull_hub = spawn_pull_hub(self->system(), st.disp, pcfg);
 }
 
 gateway_config gateway_settings(const config& cfg) {
@@ -209,6 +215,9 @@ gateway_config gateway_settings(const config& cfg) {
   gcfg.max_body_bytes = static_cast<uint64_t>(cfg.max_body_bytes);
   gcfg.max_header_bytes = static_cast<uint64_t>(cfg.max_header_bytes);
   gcfg.auth_token = cfg.auth_token;
+  gcfg.worker_token = cfg.worker_token;
+  gcfg.cluster_secret = cfg.cluster_secret;
+  gcfg.lease_timeout_ms = cfg.lease_timeout_ms;
   gcfg.max_connections = static_cast<size_t>(cfg.max_connections);
   gcfg.header_timeout = std::chrono::milliseconds(cfg.header_timeout_ms);
   gcfg.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
@@ -231,6 +240,7 @@ gateway_deps gateway_dependencies(coordinator_actor* self) {
   auto& st = self->state;
   gateway_deps deps{st.manager, st.disp, st.pers.reader, st.pers.batcher,
                     st.reg,     st.tel,  {},             {}};
+  deps.pull_hub = st.pull_hub;
   // The cluster guard (started later) counts into this for /v1/cluster.
   deps.cluster_port = [stats = st.guard_stats] { return port_status(*stats); };
   if (st.cfg.fault_injection != 0) {
@@ -422,8 +432,8 @@ caf::result<int32_t> stop_in_order(coordinator_actor* self) {
       self->send(self->system().middleman().actor_handle(), caf::unpublish_atom_v,
                  st.disp.address(), st.cluster_port);
   }
-  exit_all(st.gateway_sup, st.gateway, st.local_node, st.disp_sup, st.disp,
-           st.manager);
+  exit_all(st.gateway_sup, st.gateway, st.local_node, st.pull_hub,
+           st.disp_sup, st.disp, st.manager);
   st.stopped = self->make_response_promise<int32_t>();
   st.drain_deadline = self->clock().now() + std::chrono::seconds(10);
   drain_persistence(self);
