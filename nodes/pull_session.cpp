@@ -312,10 +312,20 @@ pull_session(session_pointer self, std::string sid, node_info info,
     },
     [self](stop_atom) {
       auto& st = self->state;
-      log::info(st.name, "an HTTP worker closed its session",
+      log::info(st.name, "an HTTP worker closes its session",
                 {{"node", st.node_id}, {"leases", st.leases.size()}});
-      close(self, "the HTTP worker closed its session");
-      self->quit();
+      // The dispatcher gives the node nothing more; what it handed it and
+      // no worker leased runs elsewhere; the leases held end as the worker
+      // ends them (or expire), then the session leaves.
+      if (!st.draining && !st.node_id.empty())
+        self->request(st.dispatcher, std::chrono::seconds(5), drain_atom_v,
+                      st.node_id)
+          .then([](bool) {}, [](caf::error&) {});
+      st.draining = true;
+      give_back_backlog(self);
+      for (auto& w : st.waiters)
+        w.rp.deliver(std::vector<leased_task>{}, true);
+      st.waiters.clear();
       return ok_atom_v;
     },
   };

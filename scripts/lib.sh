@@ -8,7 +8,7 @@ TASKER_PACKAGES=(
   libcurl4-openssl-dev
   postgresql-15 postgresql-client-15 python3 curl
   clang libclang-rt-14-dev llvm-14
-  json-schema-test-suite
+  json-schema-test-suite python3-httpx python3-venv python3-pip python3-wheel
 )
 
 as_root() {
