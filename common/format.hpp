@@ -37,6 +37,11 @@ bool is_storable_text(const std::string& str);
 /// well-formed UTF-8 replaced by U+FFFD.
 std::string to_storable_text(const std::string& str);
 
+/// Whether JSON text nests arrays and objects deeper than `max_depth`
+/// (brackets inside strings do not count): such text is refused before it
+/// is parsed, since printing and walking a parsed value recurse per level.
+bool nests_deeper_than(const std::string& text, int max_depth);
+
 /// A stable 64-bit FNV-1a hash of `str`, as 16 hex digits.
 std::string hash_hex(const std::string& str);
 

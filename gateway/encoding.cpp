@@ -1,5 +1,7 @@
 #include "gateway/encoding.hpp"
 
+#include "tasks/registry.hpp"
+
 #include <charconv>
 #include <system_error>
 
@@ -132,17 +134,20 @@ bool decode_cursor(const std::string& cursor, millis& created_at,
 }
 
 std::string leases_json(const std::vector<leased_task>& tasks, bool draining,
-                        int64_t lease_timeout_ms) {
+                        int64_t lease_timeout_ms, const registry& reg) {
   auto list = nlohmann::json::array();
-  for (auto& l : tasks)
+  for (auto& l : tasks) {
+    // (Stored params are JSON the gateway checked; the task keeps them as
+    // submitted, its handler gets the defaults.)
+    auto params = nlohmann::json::parse(l.task.params, nullptr, false);
+    reg.validate(l.task.type, params);
     list.push_back({{"lease", l.lease},
                     {"id", l.task.id},
                     {"type", l.task.type},
-                    // (Stored params are JSON the gateway checked.)
-                    {"params", nlohmann::json::parse(l.task.params, nullptr,
-                                                     false)},
+                    {"params", std::move(params)},
                     {"attempt", l.task.attempt},
                     {"timeout_ms", l.task.timeout_ms}});
+  }
   return nlohmann::json{{"tasks", std::move(list)},
                         {"draining", draining},
                         {"lease_timeout_ms", lease_timeout_ms}}

@@ -10,6 +10,8 @@
 
 namespace tasker {
 
+class registry;
+
 /// The API's task object as text.
 std::string task_json(const task_record& rec);
 
@@ -34,9 +36,9 @@ nlohmann::json workers_json(const std::vector<worker_view>& workers);
 
 /// The answer to an HTTP worker's lease request: `{"tasks": [{"lease",
 /// "id", "type", "params", "attempt", "timeout_ms"}], "draining",
-/// "lease_timeout_ms"}`.
+/// "lease_timeout_ms"}`, the params with their type's defaults filled in.
 std::string leases_json(const std::vector<leased_task>& tasks, bool draining,
-                        int64_t lease_timeout_ms);
+                        int64_t lease_timeout_ms, const registry& reg);
 
 /// Encodes a list cursor (created_at and id of the last row) as opaque text.
 std::string encode_cursor(millis created_at, const std::string& id);

@@ -221,7 +221,8 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
       auto lease_timeout = st.cfg.lease_timeout_ms;
       self->state.http->expect_by(t, std::chrono::steady_clock::now()
                                        + std::chrono::seconds(30));
-      self->request(deps.pull_hub, caf::infinite, join_atom_v, plan.worker)
+      self->request(deps.pull_hub, std::chrono::seconds(30), join_atom_v,
+                    plan.worker)
         .then(
           [self, t, lease_timeout](std::string& sid, std::string& node) {
             nlohmann::json js{{"session", sid},
@@ -236,18 +237,18 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
     }
     case route_kind::lease: {
       auto lease_timeout = st.cfg.lease_timeout_ms;
-      self->state.http->expect_by(
-        t, std::chrono::steady_clock::now()
-             + std::chrono::milliseconds(plan.wait_ms + 30000));
+      auto wait = std::chrono::milliseconds(plan.wait_ms + 30000);
+      self->state.http->expect_by(t, std::chrono::steady_clock::now() + wait);
       self
-        ->request(deps.pull_hub, caf::infinite, lease_atom_v, r.id,
-                  plan.max_tasks, plan.wait_ms)
+        ->request(deps.pull_hub, wait, lease_atom_v, r.id, plan.max_tasks,
+                  plan.wait_ms)
         .then(
           [self, t, lease_timeout](std::vector<leased_task>& tasks,
                                    bool draining) {
             complete(self, t,
-                     json_response(200, leases_json(tasks, draining,
-                                                    lease_timeout)));
+                     json_response(200,
+                                   leases_json(tasks, draining, lease_timeout,
+                                               *self->state.deps.reg)));
           },
           [self, t](caf::error& err) { complete(self, t, from_error(err)); });
       return;

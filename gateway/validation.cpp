@@ -416,7 +416,8 @@ std::optional<api_error> parse_worker_session(const nlohmann::json& body,
   if (auto err = only_fields(body, {"name", "task_types", "slots"}))
     return err;
   auto name = body.find("name");
-  if (name == body.end() || !name->is_string() || name->empty()
+  if (name == body.end() || !name->is_string()
+      || name->get_ref<const std::string&>().empty()
       || name->get_ref<const std::string&>().size() > 255
       || !is_storable_text(name->get<std::string>()))
     return api_error{ec::invalid_params,

@@ -2,7 +2,10 @@
 
 #include <deque>
 #include <optional>
+#include <stdexcept>
 #include <unordered_map>
+
+#include <openssl/rand.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -30,6 +33,21 @@ using pull_session_actor = node_actor::extend<
   caf::replies_to<stop_atom>::with<ok_atom>>;
 
 constexpr auto tick_interval = std::chrono::milliseconds(250);
+
+/// 128 random bits from OpenSSL, in hex: session ids and lease tokens
+/// cannot be guessed from the ids a client sees.
+std::string random_id() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1)
+    throw std::runtime_error("RAND_bytes failed");
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (auto b : bytes) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
 
 struct lease_state {
   task_assignment task;
@@ -86,7 +104,7 @@ void serve(session_pointer self) {
     std::vector<leased_task> out;
     auto now = now_ms(self);
     while (!st.backlog.empty() && out.size() < static_cast<size_t>(w.max)) {
-      auto token = st.sid + "." + make_uuid();
+      auto token = st.sid + "." + random_id();
       auto& a = st.backlog.front();
       st.leases.emplace(token, lease_state{a, now,
                                            now + st.cfg.lease_timeout_ms,
@@ -95,8 +113,12 @@ void serve(session_pointer self) {
       st.backlog.pop_front();
     }
     w.rp.deliver(std::move(out), st.draining);
+    // (The session counts as seen until its worker had time to ask again.)
+    st.last_seen = now;
   }
 }
+
+void close(session_pointer self, const std::string& why);
 
 /// Joins the dispatcher as a worker node; `rp`, if any, hears the node id.
 void join_dispatcher(
@@ -108,13 +130,19 @@ void join_dispatcher(
               std::string{}, caf::actor_cast<node_actor>(self))
     .then(
       [self, rp](std::string& node_id) mutable {
-        self->state.node_id = node_id;
+        auto& st = self->state;
+        st.node_id = node_id;
+        if (st.draining)
+          self->request(st.dispatcher, std::chrono::seconds(5), drain_atom_v,
+                        node_id)
+            .then([](bool) {}, [](caf::error&) {});
         if (rp)
           rp->deliver(std::move(node_id));
       },
       [self, rp](caf::error& err) mutable {
         if (rp)
           rp->deliver(err);
+        close(self, "the HTTP worker's session could not join");
         self->quit(err);
       });
 }
@@ -167,6 +195,7 @@ void on_tick(session_pointer self) {
     }
     i->rp.deliver(std::vector<leased_task>{}, st.draining);
     i = st.waiters.erase(i);
+    st.last_seen = now;
   }
   if (st.waiters.empty() && now - st.last_seen > st.cfg.lease_timeout_ms) {
     log::info(st.name, "an HTTP worker session expired",
@@ -215,6 +244,12 @@ pull_session(session_pointer self, std::string sid, node_info info,
   st.cfg = cfg;
   st.last_seen = now_ms(self);
   self->delayed_send(self, tick_interval, tick_atom_v);
+  // Stopped from outside (the hub going): waiters are answered, what the
+  // session held runs elsewhere.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    close(self, "the HTTP worker's session was stopped");
+    self->quit(msg.reason);
+  });
   return {
     [self](join_atom) {
       auto rp = self->make_response_promise<std::string>();
@@ -224,7 +259,10 @@ pull_session(session_pointer self, std::string sid, node_info info,
     [self](run_atom, std::vector<task_assignment>& runs) {
       for (auto& a : runs)
         self->state.backlog.push_back(std::move(a));
-      serve(self);
+      if (self->state.draining)
+        give_back_backlog(self); // (no worker will lease them)
+      else
+        serve(self);
     },
     [self](cancel_atom, const std::string& id, int32_t attempt) {
       auto& st = self->state;
@@ -301,6 +339,12 @@ pull_session(session_pointer self, std::string sid, node_info info,
         return make_error(ec::conflict, "the lease is not held: it expired, "
                                         "or its task was completed, failed "
                                         "or cancelled");
+      if (i->second.cancelled) {
+        // (The dispatcher withdrew the attempt: its outcome changes nothing.)
+        st.leases.erase(i);
+        return make_error(ec::conflict, "the lease is not held: its task was "
+                                        "cancelled or its attempt timed out");
+      }
       out.id = i->second.task.id;
       out.attempt = i->second.task.attempt;
       out.worker_id = st.node_id;
@@ -374,7 +418,7 @@ pull_hub_actor::behavior_type pull_hub(hub_pointer self,
         return make_error(ec::overloaded,
                           std::to_string(st.cfg.max_sessions)
                             + " HTTP worker sessions are open already");
-      auto sid = make_uuid();
+      auto sid = random_id();
       auto session = self->spawn(pull_session, sid, std::move(info),
                                  st.dispatcher, st.cfg);
       self->monitor(session);

@@ -94,12 +94,15 @@ void child_says(const char* what) {
 [[noreturn]] void run_child(const char* program, char* const* argv,
                             char* const* envp, const char* cwd, int in,
                             int out, int err, const rlimit* cpu,
-                            const rlimit* memory) {
+                            const rlimit* memory, int max_fd) {
   ::setpgid(0, 0);
   if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0)
     ::_exit(127);
-  // Nothing of the node (sockets, database connections) reaches the program.
-  ::close_range(3, ~0U, 0);
+  // Nothing of the node (sockets, database connections) reaches the program
+  // (closed one by one where the kernel lacks close_range).
+  if (::close_range(3, ~0U, 0) != 0)
+    for (int fd = 3; fd < max_fd; ++fd)
+      ::close(fd);
   // The node blocks SIGTERM and SIGINT for its signal thread, and a mask
   // survives exec: the program gets the default mask and dispositions.
   sigset_t none;
@@ -264,6 +267,11 @@ handler_result run_command(const command_spec& spec, const std::string& type,
     return handler_result::failure(std::string{"cannot start the command: "}
                                    + std::strerror(errno));
   auto input = params.dump(-1, ' ', false, json::error_handler_t::replace);
+  rlimit files{};
+  ::getrlimit(RLIMIT_NOFILE, &files);
+  int max_fd = files.rlim_cur == RLIM_INFINITY || files.rlim_cur > 1 << 20
+                 ? 1 << 20
+                 : static_cast<int>(files.rlim_cur);
   auto started = clock_type::now();
   auto pid = ::fork();
   if (pid < 0)
@@ -273,7 +281,7 @@ handler_result run_command(const command_spec& spec, const std::string& type,
     run_child(program.c_str(), argv.data(), envp.data(), spec.cwd.c_str(),
               in_r.fd, out_w.fd, err_w.fd,
               spec.max_cpu_seconds ? &cpu : nullptr,
-              spec.max_memory_bytes ? &memory : nullptr);
+              spec.max_memory_bytes ? &memory : nullptr, max_fd);
   ::setpgid(pid, pid); // (also in the child: whichever runs first)
   in_r.reset();
   out_w.reset();
@@ -336,7 +344,8 @@ handler_result run_command(const command_spec& spec, const std::string& type,
         take_errors();
       }
     }
-    if (::waitpid(pid, &status, WNOHANG) == pid)
+    auto reaped = ::waitpid(pid, &status, WNOHANG);
+    if (reaped == pid || (reaped < 0 && errno != EINTR))
       break;
     auto now = clock_type::now();
     if (stopped.empty() && ctx.cancelled()) {
@@ -391,6 +400,10 @@ handler_result run_command(const command_spec& spec, const std::string& type,
       with_tail("the command exited with " + std::to_string(code)), false);
   if (output.find_first_not_of(" \t\r\n") == std::string::npos)
     return handler_result::success(nullptr);
+  if (nests_deeper_than(output, 64))
+    return handler_result::failure("the command's output nests deeper than "
+                                   "64 levels",
+                                   false);
   json result;
   try {
     result = json::parse(output);

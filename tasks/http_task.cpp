@@ -250,6 +250,10 @@ handler_result http_runner::run(const std::string& type, const json& params,
       false);
   if (out.body.find_first_not_of(" \t\r\n") == std::string::npos)
     return handler_result::success(nullptr);
+  if (nests_deeper_than(out.body, 64))
+    return handler_result::failure("the endpoint's answer nests deeper than "
+                                   "64 levels",
+                                   false);
   try {
     return handler_result::success(json::parse(out.body));
   } catch (const json::exception& e) {

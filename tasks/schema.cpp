@@ -296,7 +296,7 @@ void json_schema::fill_defaults(json& v) const {
     if (auto i = v.find(name); i != v.end())
       prop.fill_defaults(*i);
     else if (prop.default_)
-      v[name] = *prop.default_;
+      prop.fill_defaults(v[name] = *prop.default_);
   }
 }
 

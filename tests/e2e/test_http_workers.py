@@ -16,7 +16,9 @@ import unittest
 from harness import TaskerTestCase, start_server  # noqa: E402
 
 TYPES = {"task_types": [
-    {"name": "resize", "params": {"properties": {"n": {"type": "integer"}}, "required": ["n"]},
+    {"name": "resize", "params": {"properties": {"n": {"type": "integer"},
+                                                 "width": {"type": "integer", "default": 800}},
+                                  "required": ["n"]},
      "max_attempts": 3, "run": "pull"},
 ]}
 LEASE_TIMEOUT_MS = 1000
@@ -113,8 +115,10 @@ class HttpWorkersTest(TaskerTestCase):
     def test_lease_heartbeat_complete(self):
         tid = self.submit(1)
         t = self.worker.lease_one()
+        # The worker gets the defaults; the task keeps its params as submitted.
         self.assertEqual((t["id"], t["type"], t["params"], t["attempt"]),
-                         (tid, "resize", {"n": 1}, 1))
+                         (tid, "resize", {"n": 1, "width": 800}, 1))
+        self.assertEqual(self.server.get_task(tid)["params"], {"n": 1})
         self.assertEqual(self.worker.heartbeat(t["lease"]), (200, {"cancelled": False}))
         status, body = self.worker.complete(t["lease"], {"size": 2})
         self.assertEqual(status, 200, body)
@@ -149,6 +153,9 @@ class HttpWorkersTest(TaskerTestCase):
         self.assertLess(out["took"], 8)
         self.worker.complete(out["body"]["tasks"][0]["lease"], None)
         # Nothing to lease and no wait: an empty answer at once.
+        self.assertEqual(self.worker.lease(1, 0)["tasks"], [])
+        # A long poll longer than the lease timeout keeps the session.
+        self.assertEqual(self.worker.lease(1, LEASE_TIMEOUT_MS + 1000)["tasks"], [])
         self.assertEqual(self.worker.lease(1, 0)["tasks"], [])
 
     def test_an_expired_lease_runs_again_and_its_late_completion_is_refused(self):
@@ -186,7 +193,8 @@ class HttpWorkersTest(TaskerTestCase):
         self.assertEqual(r.status, 200, r.text)
         self.assertEqual(r.body["status"], "CANCELLED")
         self.assertEqual(self.worker.heartbeat(t["lease"]), (200, {"cancelled": True}))
-        self.worker.fail(t["lease"], "stopped")
+        status, body = self.worker.complete(t["lease"], {"too": "late"})
+        self.assertEqual(status, 409, body)
         self.assertEqual(self.server.get_task(tid)["status"], "CANCELLED")
 
     def test_bad_requests_get_the_api_codes(self):
@@ -201,6 +209,9 @@ class HttpWorkersTest(TaskerTestCase):
                                         {"name": "x", "task_types": ["nope"]})
         self.assertEqual((status, body["error"]["code"]), (422, "invalid_params"))
         self.assertEqual(body["error"]["message"], "task_types[0] is not a registered task type")
+        status, body = self.worker.call("POST", "/v1/workers/sessions",
+                                        {"name": "", "task_types": ["resize"]})
+        self.assertEqual(status, 422, body)
         status, body = self.worker.call("POST", "/v1/workers/sessions", [1, 2])
         self.assertEqual(status, 422, body)
         status, body = self.worker.call("POST", "/v1/leases/%s.x/fail" % self.worker.session,

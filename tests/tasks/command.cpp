@@ -93,6 +93,12 @@ CAF_TEST(output that is not JSON fails) {
   CAF_CHECK_EQUAL(res.error.rfind("the command's output is not JSON", 0), 0u);
 }
 
+CAF_TEST(output nested too deep fails without parsing it) {
+  auto res = sh("i=0; while [ $i -lt 5000 ]; do printf '['; i=$((i+1)); done");
+  CAF_CHECK(!res.ok);
+  CAF_CHECK_EQUAL(res.error, "the command's output nests deeper than 64 levels");
+}
+
 CAF_TEST(a program that floods stdout is stopped at the limit) {
   command_spec spec;
   spec.max_output_bytes = 10000;

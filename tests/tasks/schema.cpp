@@ -90,14 +90,15 @@ CAF_TEST(defaults fill absent properties in nested objects too) {
     "properties": {
       "size": {"type": "integer", "default": 800},
       "box": {"type": "object", "properties": {"w": {"default": 1}}},
-      "given": {"default": "x"}
+      "given": {"default": "x"},
+      "opts": {"default": {}, "properties": {"level": {"default": 3}}}
     }
   })"),
                                 "schema");
   auto v = json::parse(R"({"box": {}, "given": "y"})");
   s.fill_defaults(v);
   CAF_CHECK_EQUAL(v, json::parse(R"({"size": 800, "box": {"w": 1},
-                                     "given": "y"})"));
+                                     "given": "y", "opts": {"level": 3}})"));
 }
 
 CAF_TEST(a schema outside the subset or malformed is refused with its place) {
