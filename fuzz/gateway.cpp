@@ -378,7 +378,8 @@ struct request_model {
   /// Bytes follow that Beast cannot read as a whole request (an error, or a
   /// request cut short).
   bool tail = false;
-  /// The header of the request cut short, when Beast has read it.
+  /// The header of the request cut short or malformed after its header,
+  /// when Beast has read that header.
   bool has_partial = false;
   request_seen partial;
 };
@@ -427,11 +428,11 @@ request_model model_requests(const std::string& bytes,
     }
     if (!p.is_done()) {
       m.tail = true;
-      if (!err || err == http::error::need_more) {
-        if (p.is_header_done()) {
-          m.has_partial = true;
-          m.partial = seen(p.get());
-        }
+      // A header read whole is a request the gateway may answer (a 100
+      // Continue first, when it asks) even if its body is cut short or bad.
+      if (p.is_header_done()) {
+        m.has_partial = true;
+        m.partial = seen(p.get());
       }
       return m;
     }
