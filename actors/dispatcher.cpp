@@ -317,6 +317,21 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       }
       dispatch(self);
     },
+    [self](progress_atom, const std::string& id, int32_t attempt,
+           std::string& progress) {
+      auto& st = self->state;
+      auto i = st.in_flight.find(attempt_key{id, attempt});
+      if (i == st.in_flight.end() || i->second.withdrawn)
+        return;
+      // Only the node that runs the attempt speaks for it.
+      auto n = st.nodes.find(i->second.node_id);
+      if (n == st.nodes.end()
+          || self->current_sender()
+               != caf::actor_cast<caf::strong_actor_ptr>(n->second.handle))
+        return;
+      self->send(i->second.owner, progress_atom_v, attempt,
+                 std::move(progress));
+    },
     [self](heartbeat_atom, const std::string& id) -> bool {
       auto& st = self->state;
       auto i = st.nodes.find(id);

@@ -142,6 +142,14 @@ task_actor::behavior_type task(task_pointer self, task_record rec,
       if (!self->state.finishing)
         on_outcome(self, std::move(out));
     },
+    [self](progress_atom, int32_t attempt, std::string& progress) {
+      auto& st = self->state;
+      if (st.finishing || st.rec.status != task_status::processing
+          || st.rec.attempts != attempt)
+        return;
+      st.rec.progress = progress;
+      st.visible.progress = std::move(progress);
+    },
     [self](timeout_atom, int32_t attempt) {
       auto& st = self->state;
       if (st.finishing || st.rec.status != task_status::processing

@@ -44,6 +44,7 @@ bool apply_start(task_record& rec, int32_t attempt, const std::string& worker_id
     return false;
   rec.status = *next;
   rec.attempts = attempt;
+  rec.progress.clear();
   rec.worker_id = worker_id;
   rec.started_at = now;
   rec.updated_at = now;
@@ -56,6 +57,7 @@ bool apply_outcome(task_record& rec, const task_outcome& out,
   if (rec.status != task_status::processing || out.attempt != rec.attempts)
     return false;
   rec.updated_at = now;
+  rec.progress.clear();
   if (out.ok) {
     rec.status = task_status::completed;
     rec.result = out.result.empty() ? "null" : out.result;
@@ -79,6 +81,7 @@ bool apply_cancel(task_record& rec, millis now) {
   if (!next)
     return false;
   rec.status = *next;
+  rec.progress.clear();
   rec.updated_at = now;
   rec.completed_at = now;
   return true;

@@ -180,7 +180,9 @@ std::string hash_hex(const std::string& str) {
   return buf;
 }
 
-bool nests_deeper_than(const std::string& text, int max_depth) {
+bracket_stats scan_brackets(const std::string& text, int max_depth,
+                            size_t max_containers) {
+  bracket_stats out;
   int depth = 0;
   bool in_string = false;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -192,14 +194,16 @@ bool nests_deeper_than(const std::string& text, int max_depth) {
         in_string = false;
     } else if (c == '"') {
       in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth)
-        return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
+    } else if (c == '[' || c == '{' || c == ']' || c == '}') {
+      bool open = c == '[' || c == '{';
+      depth += open ? 1 : -1;
+      out.containers += open ? 1 : 0;
+      out.deeper = depth > max_depth;
+      if (out.deeper || out.containers > max_containers)
+        break;
     }
   }
-  return false;
+  return out;
 }
 
 } // namespace tasker

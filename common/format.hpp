@@ -1,5 +1,7 @@
 #pragma once
 
+#include <climits>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -37,10 +39,21 @@ bool is_storable_text(const std::string& str);
 /// well-formed UTF-8 replaced by U+FFFD.
 std::string to_storable_text(const std::string& str);
 
-/// Whether JSON text nests arrays and objects deeper than `max_depth`
-/// (brackets inside strings do not count): such text is refused before it
-/// is parsed, since printing and walking a parsed value recurse per level.
-bool nests_deeper_than(const std::string& text, int max_depth);
+/// Whether a JSON text nests arrays and objects deeper than `max_depth`, and
+/// how many it opens, read from its brackets outside strings up to the first
+/// one past `max_depth` or `max_containers`. Reads the text only, so it also
+/// answers for malformed JSON: such text is refused before it is parsed,
+/// since printing and walking a parsed value recurse per level.
+struct bracket_stats {
+  bool deeper = false;
+  size_t containers = 0;
+};
+bracket_stats scan_brackets(const std::string& text, int max_depth = INT_MAX,
+                            size_t max_containers = SIZE_MAX);
+
+inline bool nests_deeper_than(const std::string& text, int max_depth) {
+  return scan_brackets(text, max_depth).deeper;
+}
 
 /// A stable 64-bit FNV-1a hash of `str`, as 16 hex digits.
 std::string hash_hex(const std::string& str);

@@ -227,6 +227,7 @@ fake_dispatcher(fake_dispatcher_actor::pointer self, held_ptr held) {
     [](enqueue_atom, task_assignment&, task_actor&) {},
     [](cancel_atom, std::string&, int32_t) {},
     [](result_atom, std::vector<task_outcome>&) {},
+    [](progress_atom, std::string&, int32_t, std::string&) {},
     [](heartbeat_atom, std::string&) { return true; },
     [](tick_atom) {},
     [self, held](drain_atom, std::string&) { return answer(self, held, true); },

@@ -45,7 +45,7 @@ void require(bool ok, const char* what, const std::string& detail = {}) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const server srv;
   std::string text{reinterpret_cast<const char*>(data), size};
-  if (nests_deeper(text, max_body_depth))
+  if (nests_deeper_than(text, max_body_depth))
     return 0;
   auto js = json::parse(text, nullptr, false);
   if (js.is_discarded())

@@ -269,7 +269,7 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
             return json_response(
               200, nlohmann::json{{"cancelled", cancelled}}.dump());
           },
-          heartbeat_atom_v, r.id);
+          heartbeat_atom_v, r.id, std::move(plan.progress));
       return;
     case route_kind::lease_complete:
     case route_kind::lease_fail: {

@@ -82,6 +82,7 @@ request_plan plan_request(const http_request& req, const registry& reg,
     }
     case route_kind::open_session:
     case route_kind::lease:
+    case route_kind::lease_heartbeat:
     case route_kind::lease_complete:
     case route_kind::lease_fail: {
       // (An empty body is an empty object: a worker may send none.)
@@ -97,6 +98,8 @@ request_plan plan_request(const http_request& req, const registry& reg,
         err = parse_worker_session(body, reg, plan.worker);
       else if (r.kind == route_kind::lease)
         err = parse_lease_request(body, plan.max_tasks, plan.wait_ms);
+      else if (r.kind == route_kind::lease_heartbeat)
+        err = parse_heartbeat(body, plan.progress);
       else
         err = parse_lease_outcome(body, r.kind == route_kind::lease_complete,
                                   plan.outcome);

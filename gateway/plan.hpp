@@ -27,6 +27,8 @@ struct request_plan {
   int32_t max_tasks = 1;
   /// The outcome of lease_complete and lease_fail.
   task_outcome outcome;
+  /// The progress of lease_heartbeat (JSON text; empty when none).
+  std::string progress;
 };
 
 /// Routes, authenticates (clients and HTTP workers, see `credentials`) and

@@ -102,32 +102,6 @@ std::optional<api_error> check_json_body(const http_request& req) {
   return std::nullopt;
 }
 
-bracket_stats scan_brackets(const std::string& text, int max_depth,
-                            size_t max_containers) {
-  bracket_stats out;
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    auto c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{' || c == ']' || c == '}') {
-      bool open = c == '[' || c == '{';
-      depth += open ? 1 : -1;
-      out.containers += open ? 1 : 0;
-      out.deeper = depth > max_depth;
-      if (out.deeper || out.containers > max_containers)
-        break;
-    }
-  }
-  return out;
-}
-
 std::optional<api_error> parse_body(const std::string& body,
                                     nlohmann::json& out) {
   auto [deeper, containers] = scan_brackets(body, max_body_depth,
@@ -455,6 +429,29 @@ std::optional<api_error> parse_lease_request(const nlohmann::json& body,
   if (auto err = bounded(body, "max_tasks", 1, 1000, max_tasks))
     return err;
   return bounded(body, "wait_ms", 0, max_lease_wait_ms, wait_ms);
+}
+
+std::optional<api_error> parse_heartbeat(const nlohmann::json& body,
+                                         std::string& progress) {
+  progress.clear();
+  if (auto err = only_fields(body, {"progress"}))
+    return err;
+  auto value = body.value("progress", nlohmann::json{});
+  if (value.is_null())
+    return std::nullopt;
+  if (std::string at; find_refused_string(value, at))
+    return api_error{ec::invalid_params,
+                     "progress" + at
+                       + " must not contain a NUL character (\\u0000)"};
+  progress = value.dump();
+  if (progress.size() > max_progress_bytes) {
+    progress.clear();
+    return api_error{ec::invalid_params,
+                     "progress must be at most "
+                       + std::to_string(max_progress_bytes)
+                       + " bytes of JSON"};
+  }
+  return std::nullopt;
 }
 
 std::optional<api_error> parse_lease_outcome(const nlohmann::json& body,

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "common/format.hpp"
 #include "gateway/http.hpp"
 #include "messages/types.hpp"
 #include "tasks/registry.hpp"
@@ -39,20 +40,6 @@ constexpr int max_body_depth = 64;
 /// 30 MiB.
 constexpr size_t max_body_containers = 100000;
 
-/// Whether a JSON text nests arrays and objects deeper than `max_depth`, and
-/// how many it opens, read from its brackets outside strings up to the first
-/// one past `max_depth` or `max_containers`. Reads the text only, so it also
-/// answers for malformed JSON.
-struct bracket_stats {
-  bool deeper = false;
-  size_t containers = 0;
-};
-bracket_stats scan_brackets(const std::string& text, int max_depth = INT_MAX,
-                            size_t max_containers = SIZE_MAX);
-
-inline bool nests_deeper(const std::string& text, int limit) {
-  return scan_brackets(text, limit).deeper;
-}
 
 /// Parses a request body as JSON (400 on malformed JSON, a body nested
 /// deeper than `max_body_depth` or one with more than `max_body_containers`
@@ -103,6 +90,15 @@ std::optional<api_error> parse_worker_session(const nlohmann::json& body,
 std::optional<api_error> parse_lease_request(const nlohmann::json& body,
                                              int32_t& max_tasks,
                                              int64_t& wait_ms);
+
+/// The most a heartbeat's progress may hold, as JSON text.
+constexpr size_t max_progress_bytes = 65536;
+
+/// Parses the body of a lease's heartbeat: `progress` (any JSON of at most
+/// max_progress_bytes, no NUL; absent or null: none) into `progress` (JSON
+/// text, empty for none).
+std::optional<api_error> parse_heartbeat(const nlohmann::json& body,
+                                         std::string& progress);
 
 /// Parses the body of a lease's complete (`result`, any JSON) or fail
 /// (`error`, `retryable`, default true) into an outcome.

@@ -28,6 +28,7 @@ CAF_ADD_ATOM(tasker, tasker, crash_atom, "crash")
 CAF_ADD_ATOM(tasker, tasker, rewrite_atom, "rewrite")
 CAF_ADD_ATOM(tasker, tasker, stop_atom, "stop")
 CAF_ADD_ATOM(tasker, tasker, lease_atom, "lease")
+CAF_ADD_ATOM(tasker, tasker, progress_atom, "progress")
 
 // -- self-messages -----------------------------------------------------------
 // What an actor sends itself (timers, deferred work) or, for `done_atom`, what

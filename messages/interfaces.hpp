@@ -53,6 +53,8 @@ using task_actor = caf::typed_actor<
   caf::reacts_to<rewrite_atom, caf::actor>,
   /// An attempt ended on a worker node.
   caf::reacts_to<result_atom, task_outcome>,
+  /// Attempt N reports its progress (JSON text), shown while it runs.
+  caf::reacts_to<progress_atom, int32_t, std::string>,
   /// Attempt N ran past its timeout (sent by the dispatcher).
   caf::reacts_to<timeout_atom, int32_t>,
   /// The scheduled time of the next attempt has come (self-message).
@@ -78,6 +80,9 @@ using dispatcher_actor = caf::typed_actor<
   caf::reacts_to<cancel_atom, std::string, int32_t>,
   /// A node reports the end of attempts.
   caf::reacts_to<result_atom, std::vector<task_outcome>>,
+  /// A node reports the progress of attempt N of a task it runs (JSON
+  /// text), for the task to show while it runs.
+  caf::reacts_to<progress_atom, std::string, int32_t, std::string>,
   /// A node (by id) says it is alive, every second; replies whether the
   /// dispatcher still counts it as a member (false: join again).
   caf::replies_to<heartbeat_atom, std::string>::with<bool>,
@@ -98,9 +103,10 @@ using pull_hub_actor = caf::typed_actor<
   /// replies them and whether the session drains (its worker should stop).
   caf::replies_to<lease_atom, std::string, int32_t, int64_t>::with<
     std::vector<leased_task>, bool>,
-  /// Extends the lease with this token; replies whether its task was
+  /// Extends the lease with this token, with the progress its worker
+  /// reports (JSON text; empty: none); replies whether its task was
   /// cancelled meanwhile.
-  caf::replies_to<heartbeat_atom, std::string>::with<bool>,
+  caf::replies_to<heartbeat_atom, std::string, std::string>::with<bool>,
   /// Ends the lease with this token with the attempt's outcome.
   caf::replies_to<result_atom, std::string, task_outcome>::with<ok_atom>,
   /// Closes session S: its leases end as lost attempts.

@@ -45,6 +45,10 @@ void append_task_json(std::string& out, const task_record& rec,
   out += rec.result.empty() ? "null" : rec.result;
   text(",\"error\":", rec.error,
        rec.error.empty() && rec.status != task_status::failed);
+  if (style == task_json_style::api) {
+    out += ",\"progress\":";
+    out += rec.progress.empty() ? "null" : rec.progress;
+  }
   number(",\"priority\":", rec.priority);
   number(",\"attempts\":", rec.attempts);
   number(",\"max_attempts\":", rec.max_attempts);

@@ -47,6 +47,9 @@ struct task_record {
   millis scheduled_at = 0;
   millis started_at = 0;
   millis completed_at = 0;
+  /// The progress its worker last reported for the running attempt (JSON
+  /// text; empty: none). Kept in memory only, never stored.
+  std::string progress;
 };
 
 /// How `append_task_json` writes a record: as the HTTP API shows a task
@@ -65,7 +68,7 @@ typename Inspector::result_type inspect(Inspector& f, task_record& x) {
            x.status, x.result, x.error, x.priority, x.attempts, x.max_attempts,
            x.timeout_ms, x.idempotency_key, x.request_hash, x.worker_id,
            x.created_at, x.updated_at, x.scheduled_at, x.started_at,
-           x.completed_at);
+           x.completed_at, x.progress);
 }
 
 /// Answer to a submission: the stored tasks, and whether they already existed

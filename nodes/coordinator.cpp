@@ -76,10 +76,17 @@ void configure_node(caf::actor_system_config& sys_cfg, const config& cfg) {
   sys_cfg.openssl_cafile = cfg.tls_ca;
 }
 
-std::shared_ptr<const registry> load_registry(const config& cfg) {
+std::shared_ptr<const registry> load_registry(const config& cfg,
+                                              const char* component) {
   auto reg = builtin_registry(task_limits{cfg.max_text_bytes, cfg.max_top_n});
-  if (!cfg.task_types.empty())
-    add_declared_types(reg, cfg.task_types);
+  try {
+    if (!cfg.task_types.empty())
+      add_declared_types(reg, cfg.task_types);
+  } catch (const std::exception& e) {
+    log::error(component, "cannot load the declared task types",
+               {{"error", e.what()}});
+    return nullptr;
+  }
   return std::make_shared<const registry>(std::move(reg));
 }
 
@@ -95,14 +102,9 @@ sigset_t block_stop_signals() {
 int run_coordinator(const config& cfg) {
   // Signals are taken by sigwait below; every thread inherits the mask.
   auto signals = block_stop_signals();
-  std::shared_ptr<const registry> reg;
-  try {
-    reg = load_registry(cfg);
-  } catch (const std::exception& e) {
-    log::error(component, "cannot load the declared task types",
-               {{"error", e.what()}});
+  auto reg = load_registry(cfg, component);
+  if (!reg)
     return 2;
-  }
   if (!migrate(cfg.db_url))
     return 1;
   caf::actor_system_config sys_cfg;

@@ -20,9 +20,10 @@ int run_coordinator(const config& cfg);
 int run_worker(const config& cfg);
 
 /// The task types of a node: the built-in ones and those declared in the
-/// `task_types` file. Throws std::runtime_error naming what is wrong with
-/// the file.
-std::shared_ptr<const registry> load_registry(const config& cfg);
+/// `task_types` file. Null, after logging what is wrong with the file as
+/// `component`, when it cannot be read (the process then exits with 2).
+std::shared_ptr<const registry> load_registry(const config& cfg,
+                                              const char* component);
 
 /// Blocks SIGINT and SIGTERM in this thread (and every thread it starts), so
 /// that `sigwait` on the returned set takes them.

@@ -28,7 +28,7 @@ using pull_session_actor = node_actor::extend<
   /// whether the node drains (its worker should stop asking).
   caf::replies_to<lease_atom, int32_t, int64_t>::with<std::vector<leased_task>,
                                                       bool>,
-  caf::replies_to<heartbeat_atom, std::string>::with<bool>,
+  caf::replies_to<heartbeat_atom, std::string, std::string>::with<bool>,
   caf::replies_to<result_atom, std::string, task_outcome>::with<ok_atom>,
   caf::replies_to<stop_atom>::with<ok_atom>>;
 
@@ -120,6 +120,11 @@ void serve(session_pointer self) {
 
 void close(session_pointer self, const std::string& why);
 
+/// The answer to a heartbeat, complete or fail of a lease not held (409).
+caf::error not_held(const char* why) {
+  return make_error(ec::conflict, std::string{"the lease is not held: "} + why);
+}
+
 /// Joins the dispatcher as a worker node; `rp`, if any, hears the node id.
 void join_dispatcher(
   session_pointer self,
@@ -176,6 +181,10 @@ void on_tick(session_pointer self) {
   for (auto i = st.leases.begin(); i != st.leases.end();) {
     if (i->second.deadline > now) {
       ++i;
+      continue;
+    }
+    if (i->second.cancelled) { // (the dispatcher withdrew it already)
+      i = st.leases.erase(i);
       continue;
     }
     log::warning(st.name, "a lease expired: its HTTP worker stopped "
@@ -317,17 +326,24 @@ pull_session(session_pointer self, std::string sid, node_info info,
       }
       return rp;
     },
-    [self](heartbeat_atom, const std::string& token) -> caf::result<bool> {
+    [self](heartbeat_atom, const std::string& token,
+           std::string& progress) -> caf::result<bool> {
       auto& st = self->state;
       auto now = now_ms(self);
       st.last_seen = now;
       auto i = st.leases.find(token);
       if (i == st.leases.end())
-        return make_error(ec::conflict, "the lease is not held: it expired, "
-                                        "or its task was completed, failed "
-                                        "or cancelled");
+        return not_held("it expired, or its task was completed, failed or "
+                        "cancelled");
+      // A cancelled lease is not extended: its worker hears it now and stops,
+      // and the lease ends by itself within the lease timeout.
+      if (i->second.cancelled)
+        return true;
       i->second.deadline = now + st.cfg.lease_timeout_ms;
-      return i->second.cancelled;
+      if (!progress.empty())
+        self->send(st.dispatcher, progress_atom_v, i->second.task.id,
+                   i->second.task.attempt, std::move(progress));
+      return false;
     },
     [self](result_atom, const std::string& token,
            task_outcome& out) -> caf::result<ok_atom> {
@@ -336,14 +352,12 @@ pull_session(session_pointer self, std::string sid, node_info info,
       st.last_seen = now;
       auto i = st.leases.find(token);
       if (i == st.leases.end())
-        return make_error(ec::conflict, "the lease is not held: it expired, "
-                                        "or its task was completed, failed "
-                                        "or cancelled");
+        return not_held("it expired, or its task was completed, failed or "
+                        "cancelled");
       if (i->second.cancelled) {
         // (The dispatcher withdrew the attempt: its outcome changes nothing.)
         st.leases.erase(i);
-        return make_error(ec::conflict, "the lease is not held: its task was "
-                                        "cancelled or its attempt timed out");
+        return not_held("its task was cancelled or its attempt timed out");
       }
       out.id = i->second.task.id;
       out.attempt = i->second.task.attempt;
@@ -438,19 +452,19 @@ pull_hub_actor::behavior_type pull_hub(hub_pointer self,
         return no_session(sid);
       return self->delegate(i->second, lease_atom_v, max, wait_ms);
     },
-    [self](heartbeat_atom, const std::string& token) -> caf::result<bool> {
+    [self](heartbeat_atom, const std::string& token,
+           std::string& progress) -> caf::result<bool> {
       auto i = self->state.sessions.find(token.substr(0, token.find('.')));
       if (i == self->state.sessions.end())
-        return make_error(ec::conflict, "the lease is not held: its session "
-                                        "was closed, drained or expired");
-      return self->delegate(i->second, heartbeat_atom_v, token);
+        return not_held("its session was closed, drained or expired");
+      return self->delegate(i->second, heartbeat_atom_v, token,
+                            std::move(progress));
     },
     [self](result_atom, const std::string& token,
            task_outcome& out) -> caf::result<ok_atom> {
       auto i = self->state.sessions.find(token.substr(0, token.find('.')));
       if (i == self->state.sessions.end())
-        return make_error(ec::conflict, "the lease is not held: its session "
-                                        "was closed, drained or expired");
+        return not_held("its session was closed, drained or expired");
       return self->delegate(i->second, result_atom_v, token, std::move(out));
     },
     [self](stop_atom, const std::string& sid) -> caf::result<ok_atom> {

@@ -50,14 +50,9 @@ struct stop_state {
 
 int run_worker(const config& cfg) {
   auto signals = block_stop_signals();
-  std::shared_ptr<const registry> reg;
-  try {
-    reg = load_registry(cfg);
-  } catch (const std::exception& e) {
-    log::error(component, "cannot load the declared task types",
-               {{"error", e.what()}});
+  auto reg = load_registry(cfg, component);
+  if (!reg)
     return 2;
-  }
   std::vector<std::string> types; // (empty items dropped)
   caf::split(types, cfg.types, ',', caf::token_compress_on);
   for (auto& t : types)

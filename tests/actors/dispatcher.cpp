@@ -53,6 +53,8 @@ struct owner_log {
   std::vector<uint64_t> generations;
   std::vector<task_outcome> results;
   std::vector<int32_t> timeouts;
+  /// (attempt, progress) of every progress report.
+  std::vector<std::pair<int32_t, std::string>> progress;
 };
 
 task_actor::behavior_type fake_owner(task_actor::pointer,
@@ -69,6 +71,9 @@ task_actor::behavior_type fake_owner(task_actor::pointer,
       log->results.push_back(std::move(out));
     },
     [log](timeout_atom, int32_t attempt) { log->timeouts.push_back(attempt); },
+    [log](progress_atom, int32_t attempt, std::string& progress) {
+      log->progress.emplace_back(attempt, std::move(progress));
+    },
     [](dispatch_atom) {},
     [](wait_atom, uint64_t) {},
     [](get_atom, int64_t) { return task_record{}; },
@@ -188,6 +193,30 @@ CAF_TEST(a node gets no more attempts than it has slots) {
   CAF_CHECK_EQUAL(status()["queue_depth"].get<int>(), 0);
   CAF_CHECK_EQUAL(status()["in_flight"].get<int>(), 2);
   CAF_CHECK_EQUAL(status()["dispatched"].get<int>(), 5);
+}
+
+CAF_TEST(progress reaches the task only from the node that runs the attempt) {
+  node_actor node;
+  join("node-1", 1, {}, &node);
+  enqueue("t1", 1);
+  caf::send_as(node, disp, progress_atom_v, std::string{"t1"}, int32_t{1},
+               std::string{R"({"done":1})"});
+  sched.run();
+  using progress_log = std::vector<std::pair<int32_t, std::string>>;
+  auto expected = progress_log{{1, R"({"done":1})"}};
+  CAF_CHECK_EQUAL(of("t1").progress, expected);
+  // Another sender, another attempt, and an attempt that ended change
+  // nothing.
+  self->send(disp, progress_atom_v, std::string{"t1"}, int32_t{1},
+             std::string{R"({"done":2})"});
+  caf::send_as(node, disp, progress_atom_v, std::string{"t1"}, int32_t{2},
+               std::string{R"({"done":3})"});
+  sched.run();
+  result("t1", 1);
+  caf::send_as(node, disp, progress_atom_v, std::string{"t1"}, int32_t{1},
+               std::string{R"({"done":4})"});
+  sched.run();
+  CAF_CHECK_EQUAL(of("t1").progress, expected);
 }
 
 CAF_TEST(equally loaded nodes take turns) {

@@ -33,6 +33,7 @@ fake_dispatcher(dispatcher_actor::pointer,
       log->cancelled.emplace_back(std::move(id), attempt);
     },
     [](result_atom, std::vector<task_outcome>&) {},
+    [](progress_atom, std::string&, int32_t, std::string&) {},
     [](heartbeat_atom, std::string&) { return true; },
     [](tick_atom) {},
     [](drain_atom, std::string&) { return false; },

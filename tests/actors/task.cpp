@@ -513,6 +513,25 @@ CAF_TEST(a stale result or start is ignored) {
   CAF_CHECK_EQUAL(pers_log->writes[0].result, R"({"new":true})");
 }
 
+CAF_TEST(progress of the running attempt is shown until it ends) {
+  pers_log->hold = true;
+  auto t = spawn_task(record());
+  start(t, 1);
+  self->send(t, progress_atom_v, int32_t{1}, std::string{R"({"done":1})"});
+  self->send(t, progress_atom_v, int32_t{2}, std::string{R"({"done":9})"});
+  sched.run();
+  CAF_CHECK_EQUAL(get(t).progress, R"({"done":1})");
+  // Progress is never written: the start was the last update.
+  CAF_REQUIRE_EQUAL(pers_log->updates.size(), 1u);
+  CAF_CHECK_EQUAL(pers_log->updates[0].progress, "");
+  self->send(t, result_atom_v, outcome(1, true, R"({"sum":3})"));
+  sched.run();
+  CAF_REQUIRE_EQUAL(pers_log->writes.size(), 1u);
+  CAF_CHECK_EQUAL(pers_log->writes[0].progress, "");
+  self->send(pers, ok_atom_v);
+  sched.run();
+}
+
 CAF_TEST(after a dispatcher restart a queued attempt is queued again) {
   auto t = spawn_task(record());
   CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 1u);

@@ -70,8 +70,9 @@ class Worker:
         return self.call("POST", "/v1/leases/%s/fail" % lease,
                          {"error": error, "retryable": retryable})
 
-    def heartbeat(self, lease):
-        return self.call("POST", "/v1/leases/%s/heartbeat" % lease)
+    def heartbeat(self, lease, progress=None):
+        return self.call("POST", "/v1/leases/%s/heartbeat" % lease,
+                         None if progress is None else {"progress": progress})
 
     def close(self):
         self.conn.close()
@@ -120,11 +121,22 @@ class HttpWorkersTest(TaskerTestCase):
                          (tid, "resize", {"n": 1, "width": 800}, 1))
         self.assertEqual(self.server.get_task(tid)["params"], {"n": 1})
         self.assertEqual(self.worker.heartbeat(t["lease"]), (200, {"cancelled": False}))
+        self.assertIsNone(self.server.get_task(tid)["progress"])
+        # Progress goes with a heartbeat; clients see the latest while the task runs.
+        for done in (1, 3):
+            self.assertEqual(self.worker.heartbeat(t["lease"], {"done": done, "of": 10}),
+                             (200, {"cancelled": False}))
+        deadline = time.monotonic() + 5
+        while self.server.get_task(tid)["progress"] != {"done": 3, "of": 10}:
+            self.assertLess(time.monotonic(), deadline, self.server.get_task(tid))
+            time.sleep(0.05)
+        self.assertEqual(self.server.get_task(tid)["status"], "PROCESSING")
         status, body = self.worker.complete(t["lease"], {"size": 2})
         self.assertEqual(status, 200, body)
         done = self.server.wait_terminal(tid, 20)
         self.assertEqual(done["status"], "COMPLETED", done)
         self.assertEqual(done["result"], {"size": 2})
+        self.assertIsNone(done["progress"])
         self.assertEqual(done["worker_id"], self.worker.worker_id)
         # The session is a worker node like any other.
         workers = self.server.request("GET", "/v1/workers").body["workers"]
@@ -197,6 +209,24 @@ class HttpWorkersTest(TaskerTestCase):
         self.assertEqual(status, 409, body)
         self.assertEqual(self.server.get_task(tid)["status"], "CANCELLED")
 
+    def test_heartbeats_do_not_keep_a_cancelled_lease(self):
+        tid = self.submit(6)
+        t = self.worker.lease_one()
+        r = self.server.request("POST", "/v1/tasks/%s/cancel" % tid)
+        self.assertEqual(r.status, 200, r.text)
+        # A worker that heartbeats on and never stops still loses the lease: heartbeats no
+        # longer extend it once the task is cancelled.
+        deadline = time.monotonic() + 10 * LEASE_TIMEOUT_MS / 1000
+        while True:
+            status, body = self.worker.heartbeat(t["lease"], {"still": "going"})
+            if status == 409:
+                break
+            self.assertEqual((status, body), (200, {"cancelled": True}))
+            self.assertLess(time.monotonic(), deadline, "the cancelled lease is kept")
+            time.sleep(LEASE_TIMEOUT_MS / 5000)
+        task = self.server.get_task(tid)
+        self.assertEqual((task["status"], task["progress"]), ("CANCELLED", None))
+
     def test_bad_requests_get_the_api_codes(self):
         status, body = self.worker.call("POST", "/v1/workers/sessions/%s/lease"
                                         % self.worker.session, {"max_tasks": 0})
@@ -217,6 +247,12 @@ class HttpWorkersTest(TaskerTestCase):
         status, body = self.worker.call("POST", "/v1/leases/%s.x/fail" % self.worker.session,
                                         {"retryable": "yes"})
         self.assertEqual(status, 422, body)
+        status, body = self.worker.heartbeat("%s.x" % self.worker.session, "x" * 70000)
+        self.assertEqual((status, body["error"]["code"]), (422, "invalid_params"))
+        self.assertIn("progress must be at most 65536 bytes", body["error"]["message"])
+        status, body = self.worker.call("POST", "/v1/leases/%s.x/heartbeat"
+                                        % self.worker.session, {"progres": 1})
+        self.assertEqual((status, body["error"]["code"]), (422, "invalid_params"))
         self.assertTrue(self.server.is_running())
 
     def test_drain_stops_the_session(self):

@@ -37,14 +37,16 @@ CAF_TEST(task_json renders every field) {
   r.scheduled_at = now + 2;
   r.started_at = now + 3;
   r.completed_at = now + 4;
+  r.progress = R"({"done":3})";
   auto js = json::parse(task_json(r));
-  CAF_CHECK_EQUAL(js.size(), 17u);
+  CAF_CHECK_EQUAL(js.size(), 18u);
   CAF_CHECK_EQUAL(js["id"].get<std::string>(), uuid);
   CAF_CHECK_EQUAL(js["type"].get<std::string>(), "sum");
   CAF_CHECK_EQUAL(js["status"].get<std::string>(), "COMPLETED");
   CAF_CHECK_EQUAL(js["params"].dump(), R"({"a":1,"b":2})");
   CAF_CHECK_EQUAL(js["result"].dump(), R"({"sum":3})");
   CAF_CHECK(js["error"].is_null());
+  CAF_CHECK_EQUAL(js["progress"].dump(), R"({"done":3})");
   CAF_CHECK_EQUAL(js["priority"].get<int>(), 4);
   CAF_CHECK_EQUAL(js["attempts"].get<int>(), 2);
   CAF_CHECK_EQUAL(js["max_attempts"].get<int>(), 3);
@@ -76,8 +78,8 @@ CAF_TEST(task_json renders unset fields as null) {
   auto js = json::parse(task_json(r));
   CAF_CHECK_EQUAL(js["status"].get<std::string>(), "PENDING");
   CAF_CHECK_EQUAL(js["params"].dump(), "{}");
-  for (auto key : {"result", "error", "idempotency_key", "worker_id",
-                   "started_at", "completed_at"}) {
+  for (auto key : {"result", "error", "progress", "idempotency_key",
+                   "worker_id", "started_at", "completed_at"}) {
     CAF_MESSAGE(key);
     CAF_CHECK(js[key].is_null());
   }

@@ -559,9 +559,9 @@ CAF_TEST(a body nested deeper than the limit is refused unparsed) {
   CAF_REQUIRE(p.refusal);
   CAF_CHECK_EQUAL(p.refusal->status, 400);
   // Brackets inside strings do not nest, escaped quotes do not end them.
-  CAF_CHECK(!nests_deeper(R"(["\\", "\"[[[", "{{"])", 1));
+  CAF_CHECK(!nests_deeper_than(R"(["\\", "\"[[[", "{{"])", 1));
   CAF_CHECK_EQUAL(scan_brackets(R"([{"a": "[{"}, [], {}])").containers, 4u);
-  CAF_CHECK(nests_deeper(R"(["\\", [1]])", 1));
+  CAF_CHECK(nests_deeper_than(R"(["\\", [1]])", 1));
 }
 
 CAF_TEST(a body of many small arrays is refused unparsed) {
@@ -576,6 +576,34 @@ CAF_TEST(a body of many small arrays is refused unparsed) {
                   "the body holds more than 100000 arrays and objects");
   many.erase(1, 3);
   CAF_CHECK(!parse_body(many, out));
+}
+
+CAF_TEST(a heartbeat carries progress of bounded size) {
+  std::string progress = "stale";
+  CAF_CHECK(!parse_heartbeat(json::object(), progress));
+  CAF_CHECK_EQUAL(progress, "");
+  CAF_CHECK(!parse_heartbeat(json{{"progress", nullptr}}, progress));
+  CAF_CHECK_EQUAL(progress, "");
+  CAF_CHECK(!parse_heartbeat(json{{"progress", {{"done", 3}, {"of", 10}}}},
+                             progress));
+  CAF_CHECK_EQUAL(progress, R"({"done":3,"of":10})");
+  auto err = parse_heartbeat(json{{"progress", std::string(70000, 'x')}},
+                             progress);
+  CAF_REQUIRE(err);
+  CAF_CHECK_EQUAL(err->code, ec::invalid_params);
+  CAF_CHECK_EQUAL(err->message, "progress must be at most 65536 bytes of JSON");
+  CAF_CHECK_EQUAL(progress, "");
+  err = parse_heartbeat(json{{"progress", {{"a", std::string("x\0y", 3)}}}},
+                        progress);
+  CAF_REQUIRE(err);
+  CAF_CHECK_EQUAL(err->message,
+                  "progress.a must not contain a NUL character (\\u0000)");
+  err = parse_heartbeat(json{{"progres", 1}}, progress);
+  CAF_REQUIRE(err);
+  CAF_CHECK_EQUAL(err->code, ec::invalid_params);
+  auto p = plan("POST", "/v1/leases/s.t/heartbeat", R"({"progress": [1, 2]})");
+  CAF_REQUIRE(!p.refusal);
+  CAF_CHECK_EQUAL(p.progress, "[1,2]");
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

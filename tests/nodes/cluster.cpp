@@ -65,6 +65,7 @@ task_actor::behavior_type owner(task_actor::pointer,
       log->results.push_back(std::move(out));
     },
     [](timeout_atom, int32_t) {},
+    [](progress_atom, int32_t, std::string&) {},
     [](dispatch_atom) {},
     [](wait_atom, uint64_t) {},
     [](get_atom, int64_t) { return task_record{}; },

@@ -35,6 +35,21 @@ class Task:
         #: Set when the task was cancelled, or its lease was lost: stop and return.
         self.cancelled = threading.Event()
         self.handed_back = False
+        self._progress = None
+        self._progress_lock = threading.Lock()
+
+    def progress(self, value):
+        """Reports how far the attempt got (any JSON value, at most 64 KiB as JSON). It goes
+        with the lease's next heartbeat; clients see the latest as the task's `progress` while
+        it runs."""
+        json.dumps(value)
+        with self._progress_lock:
+            self._progress = value
+
+    def _take_progress(self):
+        with self._progress_lock:
+            value, self._progress = self._progress, None
+        return None if value is None else {"progress": value}
 
 
 class Worker:
@@ -193,7 +208,8 @@ class Worker:
                 return
             for task in tasks:
                 try:
-                    answer = self._call("POST", "/v1/leases/%s/heartbeat" % task.lease)
+                    answer = self._call("POST", "/v1/leases/%s/heartbeat" % task.lease,
+                                        task._take_progress())
                     if answer["cancelled"]:
                         task.cancelled.set()
                 except Conflict:

@@ -178,6 +178,25 @@ class PythonPackageTest(TaskerTestCase):
             time.sleep(0.05)
         self.assertTrue(seen.get("cancelled"), "the handler was not told")
 
+    def test_progress_reaches_clients_while_the_task_runs(self):
+        release = threading.Event()
+
+        def slow(params, task):
+            task.progress({"step": 2, "of": 5})
+            release.wait(20)
+            return {"steps": 5}
+
+        self.start_worker(slow=slow)
+        t = self.client.submit("slow", {})
+        deadline = time.monotonic() + 10
+        while self.client.get(t["id"])["progress"] != {"step": 2, "of": 5}:
+            self.assertLess(time.monotonic(), deadline, self.client.get(t["id"]))
+            time.sleep(0.05)
+        release.set()
+        done = self.client.wait(t["id"], timeout=20)
+        self.assertEqual((done["status"], done["result"], done["progress"]),
+                         ("COMPLETED", {"steps": 5}, None))
+
     def test_sigterm_hands_back_what_it_cannot_finish(self):
         p = self.spawn_worker("stopping", grace=1)
         t = self.client.submit("slow", {"seconds": 600})
