@@ -1,6 +1,7 @@
 #pragma once
 
 #include <optional>
+#include <unordered_set>
 
 #include <caf/io/broker.hpp>
 
@@ -60,6 +61,10 @@ struct gateway_state {
   gateway_deps deps;
   std::string openapi;
   std::string task_types;
+  /// Open connections, and those the engine asked not to read (see
+  /// `carry_out` in gateway.cpp).
+  std::unordered_set<int64_t> open;
+  std::unordered_set<int64_t> stopped;
 };
 
 using gateway_broker = caf::io::stateful_broker<gateway_state>;

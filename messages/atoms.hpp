@@ -50,6 +50,8 @@ CAF_ADD_ATOM(tasker, tasker, dispatch_atom, "dispatch")
 CAF_ADD_ATOM(tasker, tasker, wait_atom, "wait")
 /// Node agent: an executor finished an attempt.
 CAF_ADD_ATOM(tasker, tasker, done_atom, "done")
+/// Gateway: read connection N again, if it should be read.
+CAF_ADD_ATOM(tasker, tasker, resume_atom, "resume")
 
 namespace tasker {
 using caf::flush_atom, caf::flush_atom_v, caf::get_atom, caf::get_atom_v;

@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,7 @@ import time
 import unittest
 
 from harness import TaskerTestCase, start_server  # noqa: E402
+from test_api import read_http_responses  # noqa: E402
 
 TYPES = {"task_types": [
     {"name": "resize", "params": {"properties": {"n": {"type": "integer"},
@@ -148,6 +150,53 @@ class HttpWorkersTest(TaskerTestCase):
         status, body = self.worker.complete(t["lease"], {"size": 3})
         self.assertEqual(status, 409, body)
         self.assertEqual(self.server.get_task(tid)["result"], {"size": 2})
+
+    def test_pipelined_completions_are_all_answered(self):
+        # Workers that write the completions of each lease in one go: the answers come back
+        # within a turn of the gateway's event loop, so it stops and resumes reading their
+        # connections in quick succession, again and again, and must never stop for good (it
+        # once did, with a completion left unread).
+        n, slots = 4000, 64
+        batch = {"tasks": [{"type": "resize", "params": {"n": i}} for i in range(1000)]}
+        for _ in range(n // 1000):
+            r = self.server.request("POST", "/v1/tasks/batch", batch)
+            self.assertEqual(r.status, 202, r.text)
+        host = ("%s:%d" % (self.server.host, self.server.port)).encode()
+        body = b'{"result": {}}'
+        answers, failures = [], []
+
+        def work(name):
+            w = Worker(self.server)
+            try:
+                w.open(slots=slots, name=name)
+                sock = socket.create_connection((self.server.host, self.server.port),
+                                                timeout=10)
+                deadline = time.monotonic() + 60
+                while sum(answers) < n and time.monotonic() < deadline:
+                    tasks = w.lease(slots, 200)["tasks"]
+                    if not tasks:
+                        continue
+                    sock.sendall(b"".join(
+                        b"POST /v1/leases/" + t["lease"].encode() + b"/complete HTTP/1.1\r\n"
+                        b"Host: " + host + b"\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                        for t in tasks))
+                    resps = read_http_responses(sock, len(tasks), timeout=20)
+                    answers.append(sum(1 for st, _, _ in resps if st == 200))
+                sock.close()
+                w.call("DELETE", "/v1/workers/sessions/%s" % w.session)
+            except Exception as e:  # (reported by the test's thread)
+                failures.append("%s: %r" % (name, e))
+            finally:
+                w.close()
+
+        threads = [threading.Thread(target=work, args=("pipeliner-%d" % i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(90)
+        self.assertEqual(failures, [])
+        self.assertEqual(sum(answers), n)
 
     def test_a_long_poll_returns_when_a_task_comes(self):
         out = {}
