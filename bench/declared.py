@@ -23,6 +23,7 @@ missing or older than its source); BENCH_PYTHON, the interpreter for the Python 
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,8 @@ def stop(procs):
 
 
 def main():
+    # SIGTERM ends the run like an error: the processes it started stop with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     worker_bin = noop_worker_bin()
     python = os.environ.get("BENCH_PYTHON", "/usr/bin/python3")
