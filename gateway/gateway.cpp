@@ -131,8 +131,8 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
       self->state.http->tick(now());
       self->delayed_send(self, std::chrono::milliseconds(250), tick_atom_v);
       // (The last guard against a resume lost in CAF's batch: see carry_out.)
-      for (auto conn : std::vector<int64_t>(self->state.open.begin(),
-                                            self->state.open.end()))
+      // (trigger() only asks the multiplexer to read: the set stays as is.)
+      for (auto conn : self->state.open)
         retrigger(self, conn);
     },
     [self](resume_atom, int64_t conn) { retrigger(self, conn); },

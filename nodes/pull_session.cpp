@@ -120,6 +120,10 @@ void serve(session_pointer self) {
 
 void close(session_pointer self, const std::string& why);
 
+/// Why a lease token is unknown to its session.
+constexpr const char* lease_gone
+  = "it expired, or its task was completed, failed or cancelled";
+
 /// The answer to a heartbeat, complete or fail of a lease not held (409).
 caf::error not_held(const char* why) {
   return make_error(ec::conflict, std::string{"the lease is not held: "} + why);
@@ -333,8 +337,7 @@ pull_session(session_pointer self, std::string sid, node_info info,
       st.last_seen = now;
       auto i = st.leases.find(token);
       if (i == st.leases.end())
-        return not_held("it expired, or its task was completed, failed or "
-                        "cancelled");
+        return not_held(lease_gone);
       // A cancelled lease is not extended: its worker hears it now and stops,
       // and the lease ends by itself within the lease timeout.
       if (i->second.cancelled)
@@ -352,8 +355,7 @@ pull_session(session_pointer self, std::string sid, node_info info,
       st.last_seen = now;
       auto i = st.leases.find(token);
       if (i == st.leases.end())
-        return not_held("it expired, or its task was completed, failed or "
-                        "cancelled");
+        return not_held(lease_gone);
       if (i->second.cancelled) {
         // (The dispatcher withdrew the attempt: its outcome changes nothing.)
         st.leases.erase(i);
