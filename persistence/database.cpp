@@ -54,6 +54,14 @@ task_record read_record(const pqxx::row& row) {
   return rec;
 }
 
+/// Names of the prepared statements (see `database::conn`).
+namespace prepared {
+constexpr const char* insert_tasks = "insert_tasks";
+constexpr const char* insert_keyed_tasks = "insert_keyed_tasks";
+constexpr const char* update_tasks = "update_tasks";
+constexpr const char* select_task = "select_task";
+} // namespace prepared
+
 } // namespace
 
 /// Wraps the libpqxx connection so the header needs no libpqxx include.
@@ -76,6 +84,19 @@ database::connection& database::conn() {
   // A broken connection is replaced by a new one (reset, then connect), never
   // reactivated behind the caller's back in the middle of a transaction.
   conn_->inhibit_reactivation(true);
+  // Every statement here finds its rows by an index, joining a handful of
+  // records (jsonb_to_recordset) to the table by key. Until the first ANALYZE
+  // of a young table, the planner believes the table tiny and hashes all of it
+  // for each batch, which grows the cost of a batch with the table: nested
+  // loops over the indexes are the plan at every size.
+  conn_->set_variable("enable_hashjoin", "off");
+  conn_->set_variable("enable_mergejoin", "off");
+  // The statements of every batch and read, parsed and planned once per
+  // connection (libpqxx prepares each at its first use).
+  conn_->prepare(prepared::insert_tasks, statements::insert_tasks(false));
+  conn_->prepare(prepared::insert_keyed_tasks, statements::insert_tasks(true));
+  conn_->prepare(prepared::update_tasks, statements::update_tasks());
+  conn_->prepare(prepared::select_task, statements::select_task());
   return *conn_;
 }
 
@@ -118,12 +139,12 @@ batch_outcome database::apply(const write_batch& batch) {
     std::unordered_set<std::string> inserted;
     inserted.reserve(plain.size() + keyed.size());
     if (!plain.empty()) {
-      tx.exec_params(statements::insert_tasks(false), records_json(plain));
+      tx.exec_prepared(prepared::insert_tasks, records_json(plain));
       for (auto& rec : plain)
         inserted.insert(rec.id);
     }
     if (!keyed.empty())
-      for (auto row : tx.exec_params(statements::insert_tasks(true), records_json(keyed)))
+      for (auto row : tx.exec_prepared(prepared::insert_keyed_tasks, records_json(keyed)))
         inserted.insert(row[0].as<std::string>());
     // Keyed rows that were not inserted hit an idempotency key used before
     // (or earlier in this batch): read what that key holds.
@@ -156,7 +177,7 @@ batch_outcome database::apply(const write_batch& batch) {
   if (!batch.workers.empty())
     tx.exec_params(statements::replace_workers, batch.workers);
   if (!batch.updates.empty())
-    tx.exec_params(statements::update_tasks(), records_json(batch.updates));
+    tx.exec_prepared(prepared::update_tasks, update_rows_json(batch.updates));
   // A row this batch inserted (and kept) tells whether an interrupted commit
   // happened.
   std::string probe;
@@ -292,7 +313,7 @@ bool database::read_back(const std::string& id) {
 
 std::optional<task_record> database::get(const std::string& id) {
   pqxx::read_transaction tx{conn()};
-  auto rows = tx.exec_params(statements::select_task(), id);
+  auto rows = tx.exec_prepared(prepared::select_task, id);
   if (rows.empty())
     return std::nullopt;
   return read_record(rows[0]);

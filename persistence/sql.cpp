@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "common/format.hpp"
+
 namespace tasker {
 
 std::string records_json(const std::vector<task_record>& recs) {
@@ -14,6 +16,45 @@ std::string records_json(const std::vector<task_record>& recs) {
     if (i > 0)
       out += ',';
     append_task_json(out, recs[i], task_json_style::rows);
+  }
+  out += ']';
+  return out;
+}
+
+std::string update_rows_json(const std::vector<task_record>& recs) {
+  std::string out;
+  out.reserve(recs.size() * 200);
+  out += '[';
+  auto time = [&out](const char* key, millis t) {
+    out += key;
+    out += t == 0 ? std::string{"null"} : std::to_string(t);
+  };
+  for (size_t i = 0; i < recs.size(); ++i) {
+    auto& rec = recs[i];
+    out += i > 0 ? ",{\"id\":\"" : "{\"id\":\"";
+    out += rec.id;
+    out += "\",\"status\":\"";
+    out += to_string(rec.status);
+    out += "\",\"result\":";
+    out += rec.result.empty() ? "null" : rec.result;
+    out += ",\"error\":";
+    // (As in the rows style: empty is null, but a failed task's error.)
+    if (rec.error.empty() && rec.status != task_status::failed)
+      out += "null";
+    else
+      append_json_string(out, rec.error);
+    out += ",\"attempts\":";
+    out += std::to_string(rec.attempts);
+    out += ",\"worker_id\":";
+    if (rec.worker_id.empty())
+      out += "null";
+    else
+      append_json_string(out, rec.worker_id);
+    time(",\"updated_at\":", rec.updated_at);
+    time(",\"scheduled_at\":", rec.scheduled_at);
+    time(",\"started_at\":", rec.started_at);
+    time(",\"completed_at\":", rec.completed_at);
+    out += '}';
   }
   out += ']';
   return out;

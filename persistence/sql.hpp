@@ -15,6 +15,11 @@ namespace tasker {
 /// `jsonb_to_recordset` in the batch statements).
 std::string records_json(const std::vector<task_record>& recs);
 
+/// Encodes the state of records as one JSON array for `update_tasks`: the id
+/// and the columns a state update writes, nothing else (no params, type or
+/// request hash for PostgreSQL to parse again).
+std::string update_rows_json(const std::vector<task_record>& recs);
+
 /// Encodes a worker registry snapshot as the rows of the `workers` table
 /// (`statements::replace_workers`): times in epoch milliseconds, what the
 /// table has no column for in `metadata`.

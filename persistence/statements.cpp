@@ -14,6 +14,12 @@ constexpr const char* record_columns
     "created_at bigint, updated_at bigint, scheduled_at bigint, "
     "started_at bigint, completed_at bigint)";
 
+/// The record type of jsonb_to_recordset for state updates.
+constexpr const char* update_columns
+  = "v(id uuid, status text, result jsonb, error text, attempts int, "
+    "worker_id text, updated_at bigint, scheduled_at bigint, "
+    "started_at bigint, completed_at bigint)";
+
 /// A record's epoch milliseconds as a timestamp.
 std::string ts(const char* col) {
   return std::string{"'epoch'::timestamptz + v."} + col
@@ -77,7 +83,7 @@ const std::string& update_tasks() {
       + ts("updated_at") + ", scheduled_at = " + ts("scheduled_at")
       + ", started_at = " + ts("started_at")
       + ", completed_at = " + ts("completed_at")
-      + " FROM jsonb_to_recordset($1::jsonb) AS " + record_columns
+      + " FROM jsonb_to_recordset($1::jsonb) AS " + update_columns
       + " WHERE t.id = v.id AND (t.status IN ('PENDING', 'PROCESSING') "
         "OR (v.status = 'PENDING' AND v.attempts = 0))";
   return sql;

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 using namespace tasker;
 using namespace tasker::testing;
 using json = nlohmann::json;
@@ -156,6 +158,47 @@ CAF_TEST(records_json is valid JSON with nulls for unset fields) {
   }
   CAF_CHECK_EQUAL(r["max_attempts"].get<int>(), 3);
   CAF_CHECK_EQUAL(r["timeout_ms"].get<int64_t>(), 60000);
+}
+
+CAF_TEST(update_rows_json carries the state an update writes and nothing else) {
+  CAF_CHECK_EQUAL(update_rows_json({}), "[]");
+  task_record a = make_record(uuid, task_status::completed, 2);
+  a.result = R"({"x":[1,2]})";
+  a.worker_id = "node-1/\"slot\" 2";
+  a.started_at = 1500;
+  a.completed_at = 1600;
+  a.request_hash = "0123456789abcdef";
+  task_record b = make_record("11111111-2222-4333-8444-555555555555");
+  b.status = task_status::failed; // FAILED with no message: "" not null.
+  b.error = "";
+  task_record c = make_record("21111111-2222-4333-8444-555555555555");
+  c.error = "bad \xff";
+  auto js = json::parse(update_rows_json({a, b, c}));
+  CAF_REQUIRE_EQUAL(js.size(), 3u);
+  auto& r = js[0];
+  std::vector<std::string> keys;
+  for (auto& kv : r.items())
+    keys.push_back(kv.key());
+  std::sort(keys.begin(), keys.end());
+  CAF_CHECK_EQUAL(keys, (std::vector<std::string>{
+                          "attempts", "completed_at", "error", "id",
+                          "result", "scheduled_at", "started_at", "status",
+                          "updated_at", "worker_id"}));
+  CAF_CHECK_EQUAL(r["id"].get<std::string>(), uuid);
+  CAF_CHECK_EQUAL(r["status"].get<std::string>(), "COMPLETED");
+  CAF_CHECK_EQUAL(r["result"].dump(), R"({"x":[1,2]})");
+  CAF_CHECK(r["error"].is_null());
+  CAF_CHECK_EQUAL(r["attempts"].get<int>(), 2);
+  CAF_CHECK_EQUAL(r["worker_id"].get<std::string>(), "node-1/\"slot\" 2");
+  CAF_CHECK_EQUAL(r["updated_at"].get<int64_t>(), 1002);
+  CAF_CHECK_EQUAL(r["scheduled_at"].get<int64_t>(), 1000);
+  CAF_CHECK_EQUAL(r["started_at"].get<int64_t>(), 1500);
+  CAF_CHECK_EQUAL(r["completed_at"].get<int64_t>(), 1600);
+  CAF_CHECK(js[1]["error"].is_string());
+  CAF_CHECK(js[1]["result"].is_null());
+  CAF_CHECK(js[1]["worker_id"].is_null());
+  CAF_CHECK(js[1]["started_at"].is_null());
+  CAF_CHECK_EQUAL(js[2]["error"].get<std::string>(), "bad \xEF\xBF\xBD");
 }
 
 CAF_TEST(records_json carries every field) {
