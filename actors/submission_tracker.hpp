@@ -8,6 +8,7 @@
 // manager).
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -55,6 +56,30 @@ public:
     auto c = take_client(token);
     timeouts_ += c ? 1 : 0;
     return c;
+  }
+
+  /// The client of `token` is to be answered `unavailable` at `at` (any
+  /// clock) if its insert has not answered by then. Deadlines are kept in the
+  /// order given: a constant timeout gives them in time order.
+  void expire_at(uint64_t token, int64_t at) {
+    deadlines_.emplace_back(at, token);
+  }
+
+  /// The clients whose deadline passed by `now` and who still wait, taken
+  /// (the commits' outcomes are still applied when they come).
+  std::vector<Client> expire_due(int64_t now) {
+    std::vector<Client> out;
+    while (!deadlines_.empty() && deadlines_.front().first <= now) {
+      if (auto c = expire(deadlines_.front().second))
+        out.push_back(std::move(*c));
+      deadlines_.pop_front();
+    }
+    return out;
+  }
+
+  /// Deadlines not yet swept (some clients may have been answered since).
+  bool expiring() const {
+    return !deadlines_.empty();
   }
 
   /// The insert of `token` answered (stored, refused or failed): its ids in
@@ -147,6 +172,8 @@ private:
   uint64_t next_ = 1;
   std::unordered_map<uint64_t, entry> subs_;
   std::unordered_map<uint64_t, Client> clients_;
+  /// (deadline, token) in admission order.
+  std::deque<std::pair<int64_t, uint64_t>> deadlines_;
   uint64_t timeouts_ = 0;
   uint64_t stored_ = 0;
   uint64_t not_stored_ = 0;

@@ -254,7 +254,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       for (auto& kv : st.live)
         self->send(kv.second, redispatch_atom_v, generation, hdl);
     },
-    [self](expire_atom, uint64_t token) { manager::expire(self, token); },
+    [self](expire_atom) { manager::sweep_deadlines(self); },
     [self](status_atom) {
       auto& st = self->state;
       // (In the order of manager_status's fields.)

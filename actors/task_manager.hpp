@@ -50,6 +50,9 @@ struct task_manager_state {
   task_manager_config cfg;
   /// Submissions from admission until settled, and their clients.
   submission_tracker<caf::typed_response_promise<submit_reply>> submissions;
+  /// A sweep of the submissions' deadlines is scheduled: one timer for all
+  /// of them, not one per submission.
+  bool sweeping = false;
   /// Records the manager itself writes (a retry, a delayed task's
   /// cancellation), by number, until committed or refused: sent again when
   /// the persistence actor dies with them (the writes are idempotent).

@@ -42,9 +42,10 @@ millis spawn_bound(const task_manager_state& st);
 caf::typed_response_promise<submit_reply>
 submit(task_manager_pointer self, std::vector<task_record>& group);
 
-/// Submission `token` waited too long for its commit: its client gets
-/// `unavailable` (the commit's outcome is still applied when it comes).
-void expire(task_manager_pointer self, uint64_t token);
+/// Answers `unavailable` to the clients whose submissions waited too long
+/// for their commits (the commits' outcomes are still applied when they
+/// come), and sweeps again later while deadlines remain.
+void sweep_deadlines(task_manager_pointer self);
 
 /// Submission `token` waits for a commit that nobody will report (the
 /// persistence actor died with it): it is settled by a read-back.

@@ -1,5 +1,7 @@
 #include "actors/task_manager_internal.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
@@ -139,6 +141,12 @@ void read_rest(task_manager_pointer self, uint64_t token, task_record first) {
         });
 }
 
+/// How often the submissions' deadlines are swept: a client hears of its
+/// timeout at most this late.
+std::chrono::milliseconds sweep_interval(const task_manager_state& st) {
+  return std::min(st.cfg.submit_timeout, std::chrono::milliseconds(100));
+}
+
 } // namespace
 
 caf::typed_response_promise<submit_reply>
@@ -168,8 +176,14 @@ submit(task_manager_pointer self, std::vector<task_record>& group) {
   }
   // The client's answer may leave before the commit (timeout); the
   // commit's outcome is still applied when it comes.
-  if (st.cfg.submit_timeout.count() > 0)
-    self->delayed_send(self, st.cfg.submit_timeout, expire_atom_v, *token);
+  if (st.cfg.submit_timeout.count() > 0) {
+    st.submissions.expire_at(*token,
+                             now_ms(self) + st.cfg.submit_timeout.count());
+    if (!st.sweeping) {
+      st.sweeping = true;
+      self->delayed_send(self, sweep_interval(st), expire_atom_v);
+    }
+  }
   self
     ->request(st.deps->persistence, caf::infinite, insert_atom_v,
               std::move(group))
@@ -205,14 +219,17 @@ submit(task_manager_pointer self, std::vector<task_record>& group) {
   return rp;
 }
 
-void expire(task_manager_pointer self, uint64_t token) {
+void sweep_deadlines(task_manager_pointer self) {
   auto& st = self->state;
-  if (auto client = st.submissions.expire(token))
-    client->deliver(make_error(
+  for (auto& client : st.submissions.expire_due(now_ms(self)))
+    client.deliver(make_error(
       ec::unavailable, "the database did not confirm the tasks within "
                          + std::to_string(st.cfg.submit_timeout.count())
                          + " ms; they may still be stored: retry with the "
                            "same idempotency key to be safe"));
+  st.sweeping = st.submissions.expiring();
+  if (st.sweeping)
+    self->delayed_send(self, sweep_interval(st), expire_atom_v);
 }
 
 void doubt(task_manager_pointer self, uint64_t token) {

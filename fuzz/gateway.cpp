@@ -179,7 +179,7 @@ fake_manager(fake_manager_actor::pointer self, held_ptr held) {
     [](redispatch_atom, uint64_t, caf::actor&) {},
     [](rewrite_atom, caf::actor&) {},
     [](resend_atom, uint64_t) {},
-    [](expire_atom, uint64_t) {},
+    [](expire_atom) {},
     [](settle_atom, uint64_t) {},
     [](status_atom) { return manager_status{}; },
     [held](ok_atom) { held->release(); },

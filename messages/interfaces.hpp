@@ -167,9 +167,9 @@ using task_manager_actor = caf::typed_actor<
   caf::reacts_to<rewrite_atom, caf::actor>,
   /// Sends write N again (self-message): the persistence actor was gone.
   caf::reacts_to<resend_atom, uint64_t>,
-  /// The submission with this number waited too long for its commit
-  /// (self-message): its client gets `unavailable`.
-  caf::reacts_to<expire_atom, uint64_t>,
+  /// Sweeps the submissions' deadlines (self-message): a client whose
+  /// submission waited too long for its commit gets `unavailable`.
+  caf::reacts_to<expire_atom>,
   /// Settles the submission with this number, which the persistence actor
   /// died holding (self-message): was it stored or not?
   caf::reacts_to<settle_atom, uint64_t>,

@@ -55,10 +55,12 @@ struct persistence_log {
   bool hold_inserts = false;
   std::vector<std::vector<task_record>> inserts;
   std::vector<caf::typed_response_promise<insert_result>> held_inserts;
+  std::vector<std::vector<task_record>> held_groups;
   std::vector<caf::typed_response_promise<ok_atom>> held;
 };
 
-/// The persistence interface plus a handle for the test to release writes.
+/// The persistence interface plus a handle for the test to release held
+/// writes and submissions (`ok_atom`: all of them, as stored).
 using fake_persistence_actor
   = persistence_actor::extend<caf::reacts_to<ok_atom>>;
 
@@ -70,9 +72,10 @@ fake_persistence(fake_persistence_actor::pointer self,
       -> caf::typed_response_promise<insert_result> {
       log->inserts.push_back(group);
       auto rp = self->make_response_promise<insert_result>();
-      if (log->hold_inserts)
+      if (log->hold_inserts) {
         log->held_inserts.push_back(rp);
-      else
+        log->held_groups.push_back(group);
+      } else
         rp.deliver(insert_result{insert_status::inserted, std::move(group), {}, {}});
       return rp;
     },
@@ -96,6 +99,11 @@ fake_persistence(fake_persistence_actor::pointer self,
       for (auto& rp : log->held)
         rp.deliver(ok_atom_v);
       log->held.clear();
+      for (size_t i = 0; i < log->held_inserts.size(); ++i)
+        log->held_inserts[i].deliver(insert_result{
+          insert_status::inserted, std::move(log->held_groups[i]), {}, {}});
+      log->held_inserts.clear();
+      log->held_groups.clear();
     },
   };
 }

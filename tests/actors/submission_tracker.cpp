@@ -61,6 +61,28 @@ CAF_TEST(a timed out client is answered at once and the commit still applies) {
   CAF_CHECK_EQUAL(subs.admitting(), 0u);
 }
 
+CAF_TEST(deadlines are swept in order and answer only the clients still waiting) {
+  auto a = *subs.admit({"a1"}, 1, 0, 10, "client a");
+  auto b = *subs.admit({"b1"}, 1, 0, 10, "client b");
+  auto c = *subs.admit({"c1"}, 1, 0, 10, "client c");
+  subs.expire_at(a, 100);
+  subs.expire_at(b, 200);
+  subs.expire_at(c, 300);
+  CAF_CHECK(subs.expiring());
+  CAF_CHECK(subs.expire_due(99).empty());
+  // b's insert answers in time: its client is taken by the caller.
+  CAF_CHECK_EQUAL(subs.answered(b), ids{"b1"});
+  CAF_CHECK_EQUAL(subs.take_client(b), std::string{"client b"});
+  CAF_CHECK_EQUAL(subs.expire_due(250), std::vector<std::string>{"client a"});
+  CAF_CHECK_EQUAL(subs.timeouts(), 1u);
+  CAF_CHECK(subs.expiring());
+  CAF_CHECK_EQUAL(subs.expire_due(300), std::vector<std::string>{"client c"});
+  CAF_CHECK(!subs.expiring());
+  CAF_CHECK_EQUAL(subs.timeouts(), 2u);
+  // Their inserts still count until they answer.
+  CAF_CHECK_EQUAL(subs.admitting(), 2u);
+}
+
 CAF_TEST(a submission in doubt is settled by its read back only) {
   auto a = *subs.admit({"a1", "a2"}, 2, 0, 10, "client a");
   auto b = *subs.admit({"b1"}, 1, 0, 10, "client b");

@@ -49,7 +49,7 @@ fake_manager(task_manager_actor::pointer, std::shared_ptr<manager_log> log) {
     [](recover_atom) {},
     [](redispatch_atom, uint64_t, caf::actor&) {},
     [](rewrite_atom, caf::actor&) {},
-    [](expire_atom, uint64_t) {},
+    [](expire_atom) {},
     [](settle_atom, uint64_t) {},
     [](resend_atom, uint64_t) {},
     [](status_atom) { return manager_status{}; },

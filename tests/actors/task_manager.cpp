@@ -299,6 +299,51 @@ CAF_TEST(a task due beyond the horizon has no actor and cancels in the database)
   CAF_CHECK_EQUAL(state().live.count(rec.id), 0u);
 }
 
+CAF_TEST(a submission not committed in time is answered unavailable and still runs once committed) {
+  auto slow_log = std::make_shared<persistence_log>();
+  slow_log->hold_inserts = true;
+  auto [m, pers] = with_persistence(slow_log);
+  auto make = [this] {
+    auto rec = make_record(make_uuid(), task_status::pending, 0);
+    rec.created_at = rec.updated_at = rec.scheduled_at = now();
+    rec.timeout_ms = 5000;
+    return rec;
+  };
+  auto first = make();
+  auto r1 = ask<submit_reply>(m, submit_atom_v, std::vector<task_record>{first});
+  sched.run();
+  advance_time(1500ms);
+  sched.run();
+  auto second = make();
+  auto r2 = ask<submit_reply>(m, submit_atom_v, std::vector<task_record>{second});
+  sched.run();
+  CAF_REQUIRE_EQUAL(slow_log->held_inserts.size(), 2u);
+  // The default submit timeout is 2 s: at 2.1 s only the first has waited
+  // that long (the sweep runs every 100 ms).
+  advance_time(600ms);
+  sched.run();
+  CAF_REQUIRE(r1->done);
+  CAF_CHECK_EQUAL(code_of(r1->err), ec::unavailable);
+  CAF_CHECK(!r2->done);
+  // Both commits come now: the first's task runs all the same, and the
+  // second's client hears it stored.
+  self->send(caf::actor_cast<fake_persistence_actor>(pers), ok_atom_v);
+  sched.run();
+  CAF_REQUIRE_EQUAL(disp_log->enqueued.size(), 2u);
+  CAF_CHECK_EQUAL(disp_log->enqueued[0].id, first.id);
+  CAF_CHECK_EQUAL(disp_log->enqueued[1].id, second.id);
+  CAF_REQUIRE(r2->done);
+  CAF_REQUIRE(r2->value);
+  CAF_CHECK_EQUAL(r2->value->tasks[0].id, second.id);
+  // No deadline left: the sweeps stop.
+  advance_time(3000ms);
+  sched.run();
+  auto st = ask_json<manager_status>(m, status_atom_v);
+  CAF_CHECK_EQUAL(st["submit_timeouts"].get<int>(), 1);
+  using impl = caf::stateful_actor<task_manager_state, task_manager_actor::base>;
+  CAF_CHECK(!deref<impl>(m).state.sweeping);
+}
+
 CAF_TEST(a task due within the horizon counts against max_pending) {
   state().cfg.max_pending = 1;
   submit(1000);
