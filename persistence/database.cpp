@@ -144,7 +144,8 @@ batch_outcome database::apply(const write_batch& batch) {
         inserted.insert(rec.id);
     }
     if (!keyed.empty())
-      for (auto row : tx.exec_prepared(prepared::insert_keyed_tasks, records_json(keyed)))
+      for (auto row : tx.exec_prepared(prepared::insert_keyed_tasks,
+                                       records_json(keyed)))
         inserted.insert(row[0].as<std::string>());
     // Keyed rows that were not inserted hit an idempotency key used before
     // (or earlier in this batch): read what that key holds.

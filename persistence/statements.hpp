@@ -43,9 +43,9 @@ inline constexpr const char* delete_tasks
   = "DELETE FROM tasks WHERE id IN "
     "(SELECT jsonb_array_elements_text($1::jsonb)::uuid)";
 
-/// Writes the state of the records of $1 (`update_rows_json`) onto their rows. A terminal row
-/// changes only through a retry (back to PENDING with a fresh attempts
-/// budget): terminal states never change otherwise.
+/// Writes the state of the records of $1 (`update_rows_json`) onto their
+/// rows. A terminal row changes only through a retry (back to PENDING with a
+/// fresh attempts budget): terminal states never change otherwise.
 const std::string& update_tasks();
 
 /// Replaces the worker registry with the snapshot of $1.

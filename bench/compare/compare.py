@@ -52,6 +52,18 @@ W3_SECONDS = 8
 started = []   # (name, Popen) to stop at the end
 
 
+def git_commit():
+    p = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    dirty = subprocess.run(["git", "-C", ROOT, "diff", "--quiet", "HEAD", "--", "."],
+                           stderr=subprocess.DEVNULL).returncode != 0
+    out = p.stdout.decode().strip() or "unknown"
+    return out + (" with uncommitted changes" if dirty and out != "unknown" else "")
+
+
+COMMIT = git_commit()
+
+
 def log(*args):
     print("[compare %s]" % time.strftime("%H:%M:%S"), *args, file=sys.stderr, flush=True)
 
@@ -236,7 +248,7 @@ def one_round(svc, rnd, systems, loadgen_bin, tmp, outdir, stamp):
 
     def add(r, name):
         if r is not None:
-            r.update(round=rnd, name=name)
+            r.update(round=rnd, name=name, commit=COMMIT)
             rows.append(r)
             log("%-5s %-15s %s" % (name, r.get("system"), summary_of(name, r)))
         return r
@@ -327,9 +339,10 @@ def report(rows, systems, outdir, stamp, reps, tmp):
     w5 = [r for r in rows if r["name"] == "W5"]
     bull = next((t["w1"] for t in table if t["system"] == "bullmq"), None)
 
+    commits = sorted({r.get("commit", "unknown") for r in rows})
     md = ["# bench/compare: %s" % stamp, "",
-          "Made by `bench/compare/run.sh` (%d rounds; medians). Machine: %d cores, %s." %
-          (reps, os.cpu_count() or 0, platform_line()), "",
+          "Made by `bench/compare/run.sh` (%d rounds; medians) at tasker commit %s. Machine: %d "
+          "cores, %s." % (reps, ", ".join(commits), os.cpu_count() or 0, platform_line()), "",
           "The raw PostgreSQL ceiling (per task one insert and one completion update, each "
           "committed, batches of 1,000 over two connections): **%s tasks/s**." % fmt(raw), "",
           "| system | W1 one per request, e2e tasks/s | W1b batches of 1,000, e2e tasks/s "
@@ -338,10 +351,12 @@ def report(rows, systems, outdir, stamp, reps, tmp):
           "|---|---|---|---|---|---|"]
     for t in table:
         w4_at = "" if t["w4rate"] in (None, W4_RATE) else " (at %s/s)" % fmt(t["w4rate"])
-        md.append("| %s | %s | %s | %s | %s / %s (at %s/s) | %s / %s%s |" % (
-            LABELS[t["system"]], fmt(t["w1"]), fmt(t["w1b"]), fmt(t["w2"], 2),
-            fmt(t["w3p50"], 1), fmt(t["w3p99"], 1), fmt(t["w3rate"]),
-            fmt(t["w4sys"], 3), fmt(t["w4client"], 3), w4_at))
+        w3 = "–" if t["w3p50"] is None else "%s / %s (at %s/s)" % (
+            fmt(t["w3p50"], 1), fmt(t["w3p99"], 1), fmt(t["w3rate"]))
+        w4 = "–" if t["w4sys"] is None else "%s / %s%s" % (
+            fmt(t["w4sys"], 3), fmt(t["w4client"], 3), w4_at)
+        md.append("| %s | %s | %s | %s | %s | %s |" % (
+            LABELS[t["system"]], fmt(t["w1"]), fmt(t["w1b"]), fmt(t["w2"], 2), w3, w4))
     md += ["", "Ratios in this run:", ""]
     for t in table:
         if t["system"].startswith("tasker") and t["w1"]:
@@ -363,7 +378,11 @@ def report(rows, systems, outdir, stamp, reps, tmp):
         if t["w4detail"]:
             md.append("- %s: %s" % (LABELS[t["system"]], ", ".join(
                 "%s %.3f" % kv for kv in sorted(t["w4detail"].items()))))
-    plots = make_plots(table, outdir, stamp, systems, tmp)
+    if tmp is None:   # --report: the plots of the run stay as they are
+        plots = [p for p in (stamp + "-workloads.png", stamp + "-latency.png")
+                 if os.path.exists(os.path.join(outdir, p))]
+    else:
+        plots = make_plots(table, outdir, stamp, systems, tmp)
     md += [""] + ["![%s](%s)" % (p, p) for p in plots]
     md += ["", "## Every round", "", "| round | workload | system | figure |", "|---|---|---|---|"]
     for r in rows:
@@ -452,7 +471,18 @@ def main():
     ap.add_argument("--tasker-bin", default=os.environ.get("TASKER_BIN",
                                                            os.path.join(ROOT, "build", "tasker")))
     ap.add_argument("--loadgen-bin", default=os.path.join(ROOT, "build", "bench", "loadgen"))
+    ap.add_argument("--report", metavar="JSONL",
+                    help="only write the results file again from a run's DATE.jsonl")
     a = ap.parse_args()
+    if a.report:
+        with open(a.report) as f:
+            rows = [json.loads(l) for l in f if l.strip()]
+        stamp = os.path.basename(a.report).rsplit(".", 1)[0]
+        seen = [s for s in SYSTEMS if any(r.get("system") == s for r in rows)]
+        reps = max(r["round"] for r in rows)
+        print(open(report(rows, seen, os.path.dirname(os.path.abspath(a.report)), stamp, reps,
+                          None)).read())
+        return
     systems = [s for s in a.only.split(",") if s]
     for s in systems:
         if s not in SYSTEMS:

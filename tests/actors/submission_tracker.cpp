@@ -61,7 +61,7 @@ CAF_TEST(a timed out client is answered at once and the commit still applies) {
   CAF_CHECK_EQUAL(subs.admitting(), 0u);
 }
 
-CAF_TEST(deadlines are swept in order and answer only the clients still waiting) {
+CAF_TEST(deadlines are swept in order and answer only clients still waiting) {
   auto a = *subs.admit({"a1"}, 1, 0, 10, "client a");
   auto b = *subs.admit({"b1"}, 1, 0, 10, "client b");
   auto c = *subs.admit({"c1"}, 1, 0, 10, "client c");

@@ -299,7 +299,7 @@ CAF_TEST(a task due beyond the horizon has no actor and cancels in the database)
   CAF_CHECK_EQUAL(state().live.count(rec.id), 0u);
 }
 
-CAF_TEST(a submission not committed in time is answered unavailable and still runs once committed) {
+CAF_TEST(a late commit answers unavailable and its tasks still run) {
   auto slow_log = std::make_shared<persistence_log>();
   slow_log->hold_inserts = true;
   auto [m, pers] = with_persistence(slow_log);
@@ -310,12 +310,14 @@ CAF_TEST(a submission not committed in time is answered unavailable and still ru
     return rec;
   };
   auto first = make();
-  auto r1 = ask<submit_reply>(m, submit_atom_v, std::vector<task_record>{first});
+  auto r1 = ask<submit_reply>(m, submit_atom_v,
+                              std::vector<task_record>{first});
   sched.run();
   advance_time(1500ms);
   sched.run();
   auto second = make();
-  auto r2 = ask<submit_reply>(m, submit_atom_v, std::vector<task_record>{second});
+  auto r2 = ask<submit_reply>(m, submit_atom_v,
+                              std::vector<task_record>{second});
   sched.run();
   CAF_REQUIRE_EQUAL(slow_log->held_inserts.size(), 2u);
   // The default submit timeout is 2 s: at 2.1 s only the first has waited
@@ -340,7 +342,8 @@ CAF_TEST(a submission not committed in time is answered unavailable and still ru
   sched.run();
   auto st = ask_json<manager_status>(m, status_atom_v);
   CAF_CHECK_EQUAL(st["submit_timeouts"].get<int>(), 1);
-  using impl = caf::stateful_actor<task_manager_state, task_manager_actor::base>;
+  using impl
+    = caf::stateful_actor<task_manager_state, task_manager_actor::base>;
   CAF_CHECK(!deref<impl>(m).state.sweeping);
 }
 
