@@ -355,7 +355,13 @@ class TaskerServer:
             self._log.append((stream, line, parsed))
 
     def is_running(self):
-        return self.proc is not None and self.proc.poll() is None
+        if self.proc is None:
+            return False
+        if self.proc.poll() is None:
+            return True
+        # It ended: read what it wrote last before anyone looks at its logs.
+        self._join_readers(3.0)
+        return False
 
     def stop(self, timeout=STOP_TIMEOUT_S):
         """SIGTERM, wait up to timeout, then SIGKILL. Returns the exit code
