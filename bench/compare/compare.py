@@ -3,6 +3,7 @@
 
     bench/compare/run.sh            (installs what is missing, builds, then runs this)
     /usr/bin/python3 bench/compare/compare.py [--reps 3] [--only tasker,bullmq,...] [--out DIR]
+        [--w6-tasks 20000] [--no-recovery] [--report DIR/DATE.jsonl]
 
 Systems: tasker (from Node.js like the others, and with its own C++ loadgen), BullMQ, pg-boss,
 graphile-worker (npm, bench/compare/node) and Celery (Debian's python3-celery). Workloads, each
@@ -14,6 +15,8 @@ of no-op tasks unless said (node/drive.js and celery_drive.py measure them all t
   W3   submit -> completed latency, open loop at half the system's W1 rate of the same round
   W4   open loop at 2,000 tasks/s: CPU per task of the system's processes and of the client
   W5   status reads (tasker only: GET /v1/tasks/{id}, 64 connections, wrk)
+  W6   once per run: 20,000 tasks stored, the process that runs them killed with SIGKILL once a
+       tenth are done, then started again: time to ready, to the first completion, to all done
   raw  PostgreSQL's ceiling for the durable writes a task needs (node/raw.js)
 
 Each round runs every system once; the results file gives medians over the rounds and every
@@ -45,6 +48,8 @@ LABELS = {"tasker": "tasker (Node.js client)", "tasker_loadgen": "tasker (C++ lo
 W1_TASKS = {"tasker": 20000, "tasker_loadgen": 20000, "bullmq": 20000, "pgboss": 10000,
             "graphile": 4000, "celery": 6000}
 W1B_TASKS = {"tasker": 20000, "bullmq": 20000, "pgboss": 10000, "graphile": 6000}
+W6_TASKS = 20000
+W6_TIMEOUT_S = 120
 W4_RATE = 2000
 W4_SECONDS = 5
 W3_SECONDS = 8
@@ -126,33 +131,10 @@ class Services:
                 raise RuntimeError("redis-server did not answer within 30 s")
             time.sleep(0.1)
         self.rport = rport
+        self.tasker_bin = tasker_bin
         self.tasker_log = os.path.join(tmp, "tasker.log")
-        env = dict(os.environ, TASKER_DB_URL=self.db["tasker"], TASKER_HTTP_HOST="127.0.0.1",
-                   TASKER_HTTP_PORT="0", TASKER_CLUSTER_PORT="0", TASKER_LOCAL_SLOTS="100")
-        self.tasker = subprocess.Popen([tasker_bin, "serve"], env=env, stdin=subprocess.DEVNULL,
-                                       stdout=open(os.path.join(tmp, "tasker.out"), "w"),
-                                       stderr=open(self.tasker_log, "w"))
-        started.append(("tasker", self.tasker))
-        port = None
-        deadline = time.time() + 60
-        while port is None:
-            if self.tasker.poll() is not None or time.time() > deadline:
-                raise RuntimeError("tasker did not start: see " + self.tasker_log)
-            with open(self.tasker_log) as f:
-                m = re.search(r'"message" *: *"listening".*?"port" *: *(\d+)', f.read())
-            port = int(m.group(1)) if m else None
-            time.sleep(0.1)
-        self.tasker_url = "http://127.0.0.1:%d" % port
-        while True:
-            try:
-                with urllib.request.urlopen(self.tasker_url + "/ready", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                raise RuntimeError("tasker did not become ready within 60 s")
-            time.sleep(0.2)
+        self.tasker, self.tasker_url = start_tasker(tasker_bin, self.db["tasker"],
+                                                    self.tasker_log, 100)
 
     def close(self):
         stop_all()
@@ -174,6 +156,97 @@ class Services:
         if system in ("pgboss", "graphile"):
             return "postgres=%d" % self.pg_pid
         return "redis=%d" % self.redis.pid
+
+
+def start_tasker(tasker_bin, db_url, log_path, slots):
+    """A `tasker serve` on db_url with `slots` local slots, ready: (process, base URL)."""
+    env = dict(os.environ, TASKER_DB_URL=db_url, TASKER_HTTP_HOST="127.0.0.1",
+               TASKER_HTTP_PORT="0", TASKER_CLUSTER_PORT="0", TASKER_LOCAL_SLOTS=str(slots))
+    with open(log_path, "a") as log_file:
+        log_file.write("---- start ----\n")
+    offset = os.path.getsize(log_path)
+    proc = subprocess.Popen([tasker_bin, "serve"], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=open(log_path, "a"))
+    started.append(("tasker", proc))
+    port = None
+    deadline = time.time() + 120
+    while port is None:
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("tasker did not start: see " + log_path)
+        with open(log_path) as f:
+            f.seek(offset)
+            m = re.search(r'"message" *: *"listening".*?"port" *: *(\d+)', f.read())
+        port = int(m.group(1)) if m else None
+        time.sleep(0.02)
+    url = "http://127.0.0.1:%d" % port
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/ready", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("tasker did not become ready: see " + log_path)
+        time.sleep(0.02)
+
+
+def tasker_completed(url):
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return sum(float(x) for x in
+               re.findall(r"^tasker_tasks_completed_total(?:\{[^}]*\})? ([0-9.e+]+)$", text, re.M))
+
+
+def recover_tasker(svc, tmp, n):
+    """W6 for tasker: n tasks stored, the coordinator killed with SIGKILL once a tenth are done,
+    started again: seconds to ready (recovery done), to the first completion, until all done."""
+    psql(svc.pg_url, "DROP DATABASE IF EXISTS bench_w6")
+    psql(svc.pg_url, "CREATE DATABASE bench_w6")
+    db = re.sub(r"/[^/]*$", "/bench_w6", svc.pg_url)
+    log_path = os.path.join(tmp, "tasker-w6.log")
+    # Stored with no slots, so that nothing runs before the worker starts (as for the peers).
+    proc, url = start_tasker(svc.tasker_bin, db, log_path, 0)
+    t0 = time.time()
+    body = json.dumps({"tasks": [{"type": "sum", "params": {"a": 1, "b": 2}}] * 1000}).encode()
+    for _ in range(0, n, 1000):
+        req = urllib.request.Request(url + "/v1/tasks/batch", data=body, method="POST",
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            r.read()
+    stored_s = time.time() - t0
+    proc.terminate()
+    proc.wait(60)
+    proc, url = start_tasker(svc.tasker_bin, db, log_path, 100)
+    deadline = time.time() + 300
+    while tasker_completed(url) < n / 10 and time.time() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(30)
+    at_kill = int(subprocess.run(["psql", db, "-X", "-A", "-t", "-c",
+                                  "SELECT count(*) FROM tasks WHERE status = 'COMPLETED'"],
+                                 stdout=subprocess.PIPE, check=True).stdout)
+    restarted = time.time()
+    proc, url = start_tasker(svc.tasker_bin, db, log_path, 100)
+    ready = time.time()
+    first = None
+    done = 0
+    while done < n - at_kill and time.time() < deadline:
+        done = tasker_completed(url)
+        if done > 0 and first is None:
+            first = time.time()
+        time.sleep(0.05)
+    end = time.time()
+    total = int(subprocess.run(["psql", db, "-X", "-A", "-t", "-c",
+                                "SELECT count(*) FROM tasks WHERE status = 'COMPLETED'"],
+                               stdout=subprocess.PIPE, check=True).stdout)
+    proc.terminate()
+    proc.wait(60)
+    return {"system": "tasker", "workload": "recover", "tasks": n, "stored_s": stored_s,
+            "completed_at_kill": at_kill, "completed": total, "timed_out": total < n,
+            "ready_s": ready - restarted,
+            "first_completion_s": None if first is None else first - restarted,
+            "all_done_s": end - restarted}
 
 
 def run_json(cmd, env, timeout, cwd=None):
@@ -281,7 +354,39 @@ def one_round(svc, rnd, systems, loadgen_bin, tmp, outdir, stamp):
     return rows
 
 
+def recovery_round(svc, tmp, systems, n):
+    """W6, once per run: every system that can store tasks and run them elsewhere."""
+    rows = []
+    for system in systems:
+        if system in ("tasker_loadgen", "celery"):
+            continue
+        if system == "tasker":
+            try:
+                r = recover_tasker(svc, tmp, n)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                log("W6 tasker failed: %s" % e)
+                r = None
+        else:
+            if system == "bullmq":
+                svc.flush_redis()
+            env = svc.env(system)
+            r = run_json(["node", os.path.join(NODE_DIR, "drive.js"), system, "recover",
+                          "--tasks", str(n), "--timeout-s", str(W6_TIMEOUT_S)],
+                         env, W6_TIMEOUT_S + 120)
+        if r is not None:
+            r.update(round=1, name="W6", commit=COMMIT)
+            rows.append(r)
+            log("W6    %-15s %s" % (system, summary_of("W6", r)))
+    return rows
+
+
 def summary_of(name, r):
+    if name == "W6":
+        return "ready %.2f s, first completion %s s, all %d done %s" % (
+            r["ready_s"], "–" if r["first_completion_s"] is None else
+            "%.2f" % r["first_completion_s"], r["tasks"],
+            "in %.1f s" % r["all_done_s"] if not r["timed_out"] else
+            "NOT within %.0f s (%d left)" % (r["all_done_s"], r["tasks"] - r["completed"]))
     if name == "raw":
         return "%.0f tasks/s" % r["tasks_per_s"]
     if name == "W5":
@@ -373,6 +478,19 @@ def report(rows, systems, outdir, stamp, reps, tmp):
                                            fmt(med([r["p50_ms"] for r in w5]), 2),
                                            fmt(med([r["p99_ms"] for r in w5]), 2),
                                            fmt(med([r["errors"] for r in w5])))]
+    w6 = [r for r in rows if r["name"] == "W6"]
+    if w6:
+        md += ["", "W6: %s tasks stored; the process that runs them killed with SIGKILL once a "
+               "tenth are done, then started again (one run):" % fmt(w6[0]["tasks"]), "",
+               "| system | ready after the restart | first completion | all done |",
+               "|---|---|---|---|"]
+        for r in w6:
+            md.append("| %s | %.2f s | %s | %s |" % (
+                LABELS[r["system"]], r["ready_s"],
+                "–" if r["first_completion_s"] is None else "%.2f s" % r["first_completion_s"],
+                "%.1f s" % r["all_done_s"] if not r["timed_out"] else
+                "not within %.0f s: %s left" % (r["all_done_s"],
+                                               fmt(r["tasks"] - r["completed"]))))
     md += ["", "W4 CPU per task by process (ms, medians):", ""]
     for t in table:
         if t["w4detail"]:
@@ -471,6 +589,9 @@ def main():
     ap.add_argument("--tasker-bin", default=os.environ.get("TASKER_BIN",
                                                            os.path.join(ROOT, "build", "tasker")))
     ap.add_argument("--loadgen-bin", default=os.path.join(ROOT, "build", "bench", "loadgen"))
+    ap.add_argument("--w6-tasks", type=int, default=W6_TASKS)
+    ap.add_argument("--no-recovery", dest="recovery", action="store_false",
+                    help="skip W6 (recovery after kill -9)")
     ap.add_argument("--report", metavar="JSONL",
                     help="only write the results file again from a run's DATE.jsonl")
     a = ap.parse_args()
@@ -479,7 +600,7 @@ def main():
             rows = [json.loads(l) for l in f if l.strip()]
         stamp = os.path.basename(a.report).rsplit(".", 1)[0]
         seen = [s for s in SYSTEMS if any(r.get("system") == s for r in rows)]
-        reps = max(r["round"] for r in rows)
+        reps = max([r["round"] for r in rows if r["name"] != "W6"] or [0])
         print(open(report(rows, seen, os.path.dirname(os.path.abspath(a.report)), stamp, reps,
                           None)).read())
         return
@@ -499,6 +620,9 @@ def main():
         for rnd in range(1, a.reps + 1):
             log("round %d of %d" % (rnd, a.reps))
             rows += one_round(svc, rnd, systems, a.loadgen_bin, tmp, a.out, stamp)
+        if a.recovery:
+            log("W6 (once)")
+            rows += recovery_round(svc, tmp, systems, a.w6_tasks)
         svc.close()
         with open(os.path.join(a.out, stamp + ".jsonl"), "w") as f:
             for r in rows:

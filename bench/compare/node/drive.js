@@ -10,6 +10,9 @@
 //           for its acknowledgement before the next; e2e = N / (last completion - first submit)
 //   open    tasks at a fixed rate R for --seconds S, one per request; latency of each task from
 //           its submit to its completion, and CPU per task of every process named in --cpu
+//   recover N tasks queued in batches; the worker process is killed with SIGKILL once a tenth
+//           are done and started again: seconds to the first completion and until all are
+//           done, counted in the system's own store (peers only; compare.py does tasker)
 //
 // Completion is observed where each system makes it known: the peers' worker processes (forked
 // from this script) report each task they finish with its time, and tasker, which runs its
@@ -234,6 +237,7 @@ function subMs(iso) {
 }
 
 class BullMQ {
+  async completed() { return (await this.q.getJobCounts('completed')).completed; }
   async setup() {
     const { Queue } = require('bullmq');
     this.q = new Queue(QUEUE, { connection: redisOpts() });
@@ -248,6 +252,11 @@ class BullMQ {
 }
 
 class PgBossProducer {
+  async completed() {
+    const r = await this.boss.getDb().executeSql(
+      "SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND state = 'completed'", [QUEUE]);
+    return r.rows[0].n;
+  }
   async setup() {
     const PgBoss = require('pg-boss');
     this.boss = new PgBoss({ connectionString: process.env.PG_URL, max: 10, supervise: false,
@@ -264,12 +273,19 @@ class PgBossProducer {
 }
 
 class Graphile {
+  // Completed jobs are deleted: what is done is what was queued and is gone.
+  async completed() {
+    const r = await this.utils.withPgClient((c) => c.query(
+      "SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE task_identifier = 'noop'"));
+    return this.queued - r.rows[0].n;
+  }
   async setup() {
     const { makeWorkerUtils } = require('graphile-worker');
     this.utils = await makeWorkerUtils({ connectionString: process.env.PG_URL });
     await this.utils.migrate();
   }
   async submit(tasks) {
+    this.queued = (this.queued || 0) + tasks.length;
     if (tasks.length === 1) await this.utils.addJob('noop', tasks[0]);
     else await this.utils.addJobs(tasks.map((d) => ({ identifier: 'noop', payload: d })));
   }
@@ -280,6 +296,54 @@ const producers = { tasker: Tasker, bullmq: BullMQ, pgboss: PgBossProducer, grap
 
 // --- the run -------------------------------------------------------------------------------------
 
+function forkWorker(opt, onReport) {
+  const child = fork(__filename, ['worker', opt.system,
+                                  JSON.stringify({ slots: opt.slots, sleepMs: opt.sleepMs })]);
+  const ready = new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (c) => reject(new Error(`${opt.system} worker exited with ${c}`)));
+    child.on('message', (m) => (m.ready ? resolve() : onReport(m)));
+  });
+  return { child, ready: ready.then(() => child.removeAllListeners('exit')) };
+}
+
+// W6: N tasks queued; the process that runs them is killed with SIGKILL once a tenth are done,
+// and started again. Completions are counted in the system's own store.
+async function recover(opt, p) {
+  const t0 = nowMs();
+  for (let i = 0; i < opt.tasks; i += 1000)
+    await p.submit(Array.from({ length: Math.min(1000, opt.tasks - i) }, () => ({ t: nowMs() })));
+  const stored = nowMs();
+  const deadline = nowMs() + opt.timeoutS * 1000;
+  const first = forkWorker(opt, () => {});
+  await first.ready;
+  let before = 0;
+  while ((before = await p.completed()) < opt.tasks / 10 && nowMs() < deadline) await sleep(20);
+  first.child.kill('SIGKILL');
+  await new Promise((r) => first.child.once('exit', r));
+  const atKill = await p.completed();
+  const restarted = nowMs();
+  let firstDone = null;
+  const second = forkWorker(opt, (m) => { if (m.done && firstDone === null) firstDone = nowMs(); });
+  await second.ready;
+  const ready = nowMs();
+  let done = atKill;
+  while ((done = await p.completed()) < opt.tasks && nowMs() < deadline) await sleep(50);
+  const end = nowMs();
+  second.child.send({ stop: true });
+  await Promise.race([new Promise((r) => second.child.once('exit', r)), sleep(10000)]);
+  second.child.kill('SIGKILL');
+  await p.stop().catch(() => {});
+  console.log(JSON.stringify({
+    system: opt.system, workload: 'recover', tasks: opt.tasks, stored_s: (stored - t0) / 1000,
+    completed_at_kill: atKill, completed: done, timed_out: done < opt.tasks,
+    ready_s: (ready - restarted) / 1000,
+    first_completion_s: firstDone === null ? null : (firstDone - restarted) / 1000,
+    all_done_s: (end - restarted) / 1000,
+  }));
+  process.exit(done < opt.tasks ? 1 : 0);
+}
+
 async function main() {
   if (process.argv[2] === 'worker') {
     return workerMain(process.argv[3], JSON.parse(process.argv[4]));
@@ -289,6 +353,10 @@ async function main() {
   if (!Producer) throw new Error(`unknown system ${opt.system}`);
   const p = new Producer(opt);
   await p.setup();
+  if (opt.workload === 'recover') {
+    if (opt.system === 'tasker') throw new Error('tasker recovers in compare.py (it kills the server)');
+    return recover(opt, p);
+  }
 
   // Completions: from the forked worker's reports, or from tasker's counter.
   let done = 0, lastDone = 0, lat = [];
