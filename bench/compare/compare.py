@@ -446,8 +446,11 @@ def report(rows, systems, outdir, stamp, reps, tmp):
 
     commits = sorted({r.get("commit", "unknown") for r in rows})
     md = ["# bench/compare: %s" % stamp, "",
-          "Made by `bench/compare/run.sh` (%d rounds; medians) at tasker commit %s. Machine: %d "
-          "cores, %s." % (reps, ", ".join(commits), os.cpu_count() or 0, platform_line()), "",
+          "Made by `bench/compare/run.sh` (%d rounds; medians) at tasker commit %s%s. Machine: "
+          "%d cores, %s." % (reps, ", ".join(commits),
+                             " (each row of `%s.jsonl` names its own)" % stamp
+                             if len(commits) > 1 else "", os.cpu_count() or 0,
+                             platform_line()), "",
           "The raw PostgreSQL ceiling (per task one insert and one completion update, each "
           "committed, batches of 1,000 over two connections): **%s tasks/s**." % fmt(raw), "",
           "| system | W1 one per request, e2e tasks/s | W1b batches of 1,000, e2e tasks/s "
