@@ -118,7 +118,71 @@ int database::migrate() {
   return applied;
 }
 
+namespace {
+
+/// Whether a batch is one statement: state updates alone, or submissions
+/// without idempotency keys alone. Such a batch commits by itself, without
+/// the round trips of BEGIN and COMMIT.
+bool one_statement(const write_batch& batch) {
+  if (!batch.workers.empty())
+    return false;
+  if (batch.insert_groups.empty())
+    return !batch.updates.empty();
+  if (!batch.updates.empty())
+    return false;
+  for (auto& g : batch.insert_groups)
+    for (auto& rec : g)
+      if (!rec.idempotency_key.empty())
+        return false;
+  return true;
+}
+
+} // namespace
+
+batch_outcome database::apply_one(const write_batch& batch) {
+  batch_outcome out;
+  std::vector<task_record> plain;
+  for (auto& g : batch.insert_groups)
+    plain.insert(plain.end(), g.begin(), g.end());
+  // Made before the statement: a database that cannot be reached fails the
+  // batch here, with nothing in doubt.
+  auto& c = conn();
+  pqxx::nontransaction tx{c};
+  try {
+    if (fault_hook)
+      fault_hook("before_commit");
+    if (!plain.empty())
+      tx.exec_prepared(prepared::insert_tasks, records_json(plain));
+    else if (!batch.updates.empty())
+      tx.exec_prepared(prepared::update_tasks, update_rows_json(batch.updates));
+    if (fault_hook)
+      fault_hook("after_commit");
+  } catch (const std::exception& e) {
+    // A statement that failed on a live connection did not happen (the
+    // database refused it, or could not write). One whose connection broke
+    // may have committed before the break: it is in doubt.
+    if (!dynamic_cast<const pqxx::in_doubt_error*>(&e)
+        && !dynamic_cast<const pqxx::broken_connection*>(&e) && c.is_open())
+      throw;
+    reset();
+    if (!plain.empty() && read_back(plain.front().id)) {
+      for (auto& g : batch.insert_groups)
+        out.groups.push_back(
+          insert_result{insert_status::inserted, g, {}, {}});
+      return out;
+    }
+    throw pqxx::broken_connection{
+      std::string{"the statement was interrupted and did not happen: "}
+      + e.what()};
+  }
+  for (auto& g : batch.insert_groups)
+    out.groups.push_back(insert_result{insert_status::inserted, g, {}, {}});
+  return out;
+}
+
 batch_outcome database::apply(const write_batch& batch) {
+  if (one_statement(batch))
+    return apply_one(batch);
   batch_outcome out;
   pqxx::work tx{conn()};
   // Groups still to store. A group goes round again when a task it matched
@@ -313,7 +377,8 @@ bool database::read_back(const std::string& id) {
 }
 
 std::optional<task_record> database::get(const std::string& id) {
-  pqxx::read_transaction tx{conn()};
+  // One statement: it sees one snapshot without a transaction around it.
+  pqxx::nontransaction tx{conn()};
   auto rows = tx.exec_prepared(prepared::select_task, id);
   if (rows.empty())
     return std::nullopt;

@@ -83,6 +83,10 @@ private:
   /// The connection, made now if there is none (or it is closed).
   connection& conn();
 
+  /// `apply` for a batch of one statement (see `one_statement`), run
+  /// without a transaction around it: the statement commits by itself.
+  batch_outcome apply_one(const write_batch& batch);
+
   /// Whether the task row `id` exists, asked on new connections until one
   /// answers (at most `in_doubt_patience`).
   bool read_back(const std::string& id);

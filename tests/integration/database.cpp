@@ -568,37 +568,66 @@ CAF_TEST(tasks with the same schedule page by id without gaps) {
 }
 
 CAF_TEST(a commit cut off before it happened stores nothing and says so) {
+  // Submissions without keys are one statement that commits by itself; with
+  // a key, a transaction of several. The server ends the session just before
+  // the statement, or between the last statement and COMMIT.
+  for (bool with_key : {false, true}) {
+    CAF_MESSAGE("with an idempotency key: " << with_key);
+    auto a = make(t0 + (with_key ? 10 : 0));
+    auto b = with_key ? keyed(t0 + 11, "order-cut", "00000000000000cc")
+                      : make(t0 + 1);
+    db.fault_hook = [this, with_key](const char* point) {
+      if (std::string{point} != "before_commit")
+        return;
+      pqxx::connection killer{scratch.url()};
+      pqxx::nontransaction tx{killer};
+      auto n = tx.exec1(std::string{"SELECT count(pg_terminate_backend(pid)) "
+                                    "FROM pg_stat_activity WHERE pid <> "
+                                    "pg_backend_pid() AND datname = "
+                                    "current_database() AND state = '"}
+                        + (with_key ? "idle in transaction" : "idle") + "'")[0]
+                 .as<int>();
+      CAF_CHECK_EQUAL(n, 1);
+    };
+    write_batch batch;
+    batch.insert_groups = {{a, b}};
+    bool broken = false;
+    try {
+      db.apply(batch);
+    } catch (const pqxx::broken_connection&) {
+      broken = true;
+    }
+    CAF_CHECK(broken);
+    db.fault_hook = nullptr;
+    // Nothing of it landed, and the next call works on a new connection.
+    CAF_CHECK(!db.get(a.id));
+    CAF_CHECK(!db.get(b.id));
+    auto out = insert({{a, b}});
+    CAF_CHECK_EQUAL(out.groups[0].status, insert_status::inserted);
+    check_same(fetch(a.id), a);
+    check_same(fetch(b.id), b);
+  }
+}
+
+CAF_TEST(a statement whose answer was lost is read back as done) {
+  // One statement, committed by itself; the connection breaks before its
+  // answer arrives.
   auto a = make();
   auto b = make(t0 + 1);
-  // The server ends this session between the last statement and COMMIT.
-  db.fault_hook = [this](const char* point) {
-    if (std::string{point} != "before_commit")
-      return;
-    pqxx::connection killer{scratch.url()};
-    pqxx::nontransaction tx{killer};
-    auto n = tx.exec1("SELECT count(pg_terminate_backend(pid)) FROM "
-                      "pg_stat_activity WHERE pid <> pg_backend_pid() AND "
-                      "datname = current_database() AND "
-                      "state = 'idle in transaction'")[0]
-               .as<int>();
-    CAF_CHECK_EQUAL(n, 1);
+  db.fault_hook = [](const char* point) {
+    if (std::string{point} == "after_commit")
+      throw pqxx::broken_connection{"connection lost after the statement"};
   };
   write_batch batch;
-  batch.insert_groups = {{a, b}};
-  bool broken = false;
-  try {
-    db.apply(batch);
-  } catch (const pqxx::broken_connection&) {
-    broken = true;
-  }
-  CAF_CHECK(broken);
+  batch.insert_groups = {{a}, {b}};
+  auto out = db.apply(batch);
   db.fault_hook = nullptr;
-  // Nothing of it landed, and the next call works on a new connection.
-  CAF_CHECK(!db.get(a.id));
-  CAF_CHECK(!db.get(b.id));
-  auto out = insert({{a, b}});
+  CAF_REQUIRE_EQUAL(out.groups.size(), 2u);
   CAF_CHECK_EQUAL(out.groups[0].status, insert_status::inserted);
+  CAF_CHECK_EQUAL(ids_of(out.groups[0].tasks), ids_of({a}));
+  CAF_CHECK_EQUAL(ids_of(out.groups[1].tasks), ids_of({b}));
   check_same(fetch(a.id), a);
+  check_same(fetch(b.id), b);
 }
 
 CAF_TEST(a commit whose answer was lost is read back as done) {
