@@ -277,7 +277,7 @@ class Graphile {
   async completed() {
     const r = await this.utils.withPgClient((c) => c.query(
       "SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE task_identifier = 'noop'"));
-    return this.queued - r.rows[0].n;
+    return (this.queued || 0) - r.rows[0].n;
   }
   async setup() {
     const { makeWorkerUtils } = require('graphile-worker');
@@ -312,6 +312,7 @@ function forkWorker(opt, onReport) {
 async function recover(opt, p) {
   // (Earlier workloads may have left completed tasks in the store.)
   const base = await p.completed();
+  if (!Number.isFinite(base)) throw new Error(`${opt.system}: cannot count completed tasks`);
   const completed = async () => (await p.completed()) - base;
   const t0 = nowMs();
   for (let i = 0; i < opt.tasks; i += 1000)
