@@ -7,6 +7,7 @@
 #include "config/config.hpp"
 #include "nodes/coordinator.hpp"
 #include "nodes/dev_postgres.hpp"
+#include "nodes/dev_redis.hpp"
 
 extern char** environ;
 
@@ -32,6 +33,12 @@ int main(int argc, char** argv) {
     cfg.db_url = pg.start();
     if (cfg.db_url.empty())
       return 1;
+    tasker::dev_redis redis{cfg}; // stops Redis when it goes
+    if (cfg.dev_redis != 0) {
+      cfg.redis_url = redis.start();
+      if (cfg.redis_url.empty())
+        return 1;
+    }
     rc = tasker::run_coordinator(cfg);
   } else {
     rc = cfg.command == "worker" ? tasker::run_worker(cfg)

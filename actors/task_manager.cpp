@@ -101,7 +101,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
     st.deps->tel->stats.supervisor_restart(st.name);
     log::warning(st.name, "task actor died, restarting it from the database",
                  {{"task_id", id}, {"reason", caf::to_string(msg.reason)}});
-    self->request(st.reader, std::chrono::seconds(30), get_atom_v, id)
+    self->request(st.reader, std::chrono::seconds(30), fetch_atom_v, id)
       .then(
         [self](task_record& rec) {
           auto& st = self->state;

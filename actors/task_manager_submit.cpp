@@ -129,7 +129,7 @@ void read_rest(task_manager_pointer self, uint64_t token, task_record first) {
       settled(self, token, std::move(rb->found));
   };
   for (size_t x = 1; x < ids.size(); ++x)
-    self->request(st.reader, std::chrono::seconds(30), get_atom_v, ids[x])
+    self->request(st.reader, std::chrono::seconds(30), fetch_atom_v, ids[x])
       .then(
         [rb, done, x](task_record& rec) {
           rb->found[x] = std::move(rec);
@@ -257,7 +257,7 @@ void settle_in_doubt(task_manager_pointer self, uint64_t token) {
         if (ids == nullptr)
           return;
         self
-          ->request(st.reader, std::chrono::seconds(30), get_atom_v,
+          ->request(st.reader, std::chrono::seconds(30), fetch_atom_v,
                     ids->front())
           .then(
             [self, token](task_record& first) {

@@ -65,6 +65,34 @@ struct metrics::impl {
   Family<Counter>& restarts = family(BuildCounter(), registry,
                                      "tasker_supervisor_restarts_total",
                                      "Children restarted, by supervisor");
+  Counter& cache_counter(const char* name, const char* help) {
+    return family(BuildCounter(), registry, name, help).Add({});
+  }
+  Counter& cache_hits = cache_counter(
+    "tasker_cache_hits_total", "Task reads answered by the Redis cache");
+  Counter& cache_misses = cache_counter(
+    "tasker_cache_misses_total",
+    "Task reads that found no usable entry in the Redis cache");
+  Counter& cache_read_errors = cache_counter(
+    "tasker_cache_read_errors_total",
+    "Task reads of the Redis cache that failed (unreachable, timed out)");
+  Counter& cache_corrupt = cache_counter(
+    "tasker_cache_corrupt_total",
+    "Redis cache entries that did not decode (healed from the database)");
+  Counter& cache_inconsistent = cache_counter(
+    "tasker_cache_inconsistent_total",
+    "Redis cache entries that disagreed with the database (healed)");
+  Counter& cache_write_errors = cache_counter(
+    "tasker_cache_write_errors_total",
+    "Writes of the Redis cache that failed and were retried");
+  Counter& cache_write_failures = cache_counter(
+    "tasker_cache_write_failures_total",
+    "Task states not written to the Redis cache after their retries");
+  Counter& cache_db_fallbacks = cache_counter(
+    "tasker_cache_db_fallbacks_total",
+    "Task reads not in memory that went to the database");
+  Counter& cache_writes = cache_counter(
+    "tasker_cache_writes_total", "Task states written to the Redis cache");
   const Histogram::BucketBoundaries duration_buckets{
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
     300};
@@ -117,6 +145,34 @@ void metrics::set_workers(const std::string& status, int64_t n) {
 
 void metrics::supervisor_restart(const std::string& supervisor) {
   impl_->restarts.Add({{"supervisor", supervisor}}).Increment();
+}
+
+void metrics::cache(cache_event what) {
+  auto& m = *impl_;
+  switch (what) {
+    case cache_event::hit: m.cache_hits.Increment(); break;
+    case cache_event::miss: m.cache_misses.Increment(); break;
+    case cache_event::read_error: m.cache_read_errors.Increment(); break;
+    case cache_event::corrupt: m.cache_corrupt.Increment(); break;
+    case cache_event::inconsistent: m.cache_inconsistent.Increment(); break;
+    case cache_event::write_error: m.cache_write_errors.Increment(); break;
+    case cache_event::write_failure: m.cache_write_failures.Increment(); break;
+    case cache_event::db_fallback: m.cache_db_fallbacks.Increment(); break;
+  }
+}
+
+void metrics::cache_written(size_t n) {
+  impl_->cache_writes.Increment(static_cast<double>(n));
+}
+
+cache_counts metrics::cache_totals() const {
+  auto& m = *impl_;
+  auto v = [](const Counter& c) { return static_cast<uint64_t>(c.Value()); };
+  return {v(m.cache_hits),          v(m.cache_misses),
+          v(m.cache_read_errors),   v(m.cache_corrupt),
+          v(m.cache_inconsistent),  v(m.cache_write_errors),
+          v(m.cache_write_failures), v(m.cache_db_fallbacks),
+          v(m.cache_writes)};
 }
 
 std::string metrics::serialize() const {

@@ -7,6 +7,10 @@
 
 namespace tasker {
 
+/// The Redis status cache: off (no redis_url), up (its last call worked) or
+/// down (tasker works on without it).
+enum class cache_state : int { off, up, down };
+
 /// Process-wide health flags, written by their owners and read by the
 /// gateway for `/ready` and `/v1/cluster`.
 struct health {
@@ -21,6 +25,34 @@ struct health {
   std::atomic<uint64_t> dispatcher_restarts{0};
   /// State updates buffered by persistence and not yet committed.
   std::atomic<int64_t> db_backlog{0};
+  std::atomic<cache_state> cache{cache_state::off};
+};
+
+/// What the Redis status cache counts (metrics `tasker_cache_*_total`).
+enum class cache_event {
+  /// A read found a usable entry.
+  hit,
+  /// A read found no entry (or one it may not use).
+  miss,
+  /// A read failed (Redis unreachable, timed out, an error reply).
+  read_error,
+  /// A read found an entry that does not decode.
+  corrupt,
+  /// An entry disagreed with the database.
+  inconsistent,
+  /// A write (of a batch of entries) failed; it is retried.
+  write_error,
+  /// An entry could not be written after its retries.
+  write_failure,
+  /// A read went to the database.
+  db_fallback,
+};
+
+/// The counts of each `cache_event`, for /v1/cluster.
+struct cache_counts {
+  uint64_t hits = 0, misses = 0, read_errors = 0, corrupt = 0,
+           inconsistent = 0, write_errors = 0, write_failures = 0,
+           db_fallbacks = 0, writes = 0;
 };
 
 /// The Prometheus metrics of a coordinator (names in docs/ARCHITECTURE.md). Thread
@@ -42,6 +74,10 @@ public:
   void set_persistence_backlog(int64_t n);
   void set_workers(const std::string& status, int64_t n);
   void supervisor_restart(const std::string& supervisor);
+  void cache(cache_event what);
+  /// Entries written to the cache.
+  void cache_written(size_t n);
+  cache_counts cache_totals() const;
 
   /// The Prometheus text exposition of every metric.
   std::string serialize() const;

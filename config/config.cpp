@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cache/redis_client.hpp"
+
 namespace tasker {
 
 namespace {
@@ -105,7 +107,15 @@ const std::vector<option>& options() {
     TASKER_INT(lease_timeout_ms, "an HTTP worker's lease ends as a lost "
                                  "attempt without a heartbeat this long",
                100, 3600000),
-    TASKER_STR(data_dir, "where `tasker dev` keeps its PostgreSQL"),
+    TASKER_STR(redis_url, "the Redis status cache, redis://HOST:PORT/DB or "
+                          "unix:///PATH (empty: no cache)"),
+    TASKER_INT(cache_ttl_s, "time to live of a Redis cache entry", 1,
+               30 * 86400),
+    TASKER_INT(cache_timeout_ms, "longest wait for one Redis call", 10, 60000),
+    TASKER_INT(dev_redis, "tasker dev: 1 starts a private redis-server as the "
+                          "cache (also: --redis)", 0, 1),
+    TASKER_STR(data_dir, "where `tasker dev` keeps its PostgreSQL (and "
+                         "Redis)"),
     TASKER_INT(dev_pg_port, "port of the PostgreSQL of `tasker dev`", 1, 65535),
     TASKER_STR(log_level, "debug, info, warning or error"),
     TASKER_INT(retry_base_ms, "back-off before the second attempt",
@@ -243,6 +253,13 @@ std::string config::validate() const {
       return "worker needs the cluster secret: set TASKER_CLUSTER_SECRET or "
              "--cluster-secret";
   }
+  if (!redis_url.empty()) {
+    std::string why;
+    if (!parse_redis_url(redis_url, why))
+      return "redis_url: " + why;
+  }
+  if (dev_redis != 0 && command != "dev")
+    return "--redis (dev_redis) is for tasker dev; give serve a redis_url";
   if (http_host.empty())
     return "http_host must not be empty";
   if (data_dir.empty())
@@ -292,6 +309,10 @@ config_result load_config(const std::vector<std::string>& args,
     if (arg == "-h" || arg == "--help") {
       res.help = config_help();
       return res;
+    }
+    if (arg == "--redis") {
+      flags.emplace_back("--dev-redis", "1");
+      continue;
     }
     if (arg.rfind("--", 0) != 0) {
       if (!cfg.command.empty())

@@ -48,6 +48,13 @@ struct config {
   std::string task_types;
   std::string worker_token;
   int64_t lease_timeout_ms = 30000;
+  /// The Redis status cache (off when empty): redis://host:port/db or
+  /// unix:///path.
+  std::string redis_url;
+  int64_t cache_ttl_s = 3600;
+  int64_t cache_timeout_ms = 200;
+  /// `tasker dev --redis`: start a private redis-server for the cache.
+  int32_t dev_redis = 0;
   std::string data_dir = "./var";
   uint16_t dev_pg_port = 55439;
   std::string log_level = "info";

@@ -195,6 +195,9 @@ fake_reader_actor::behavior_type fake_reader(fake_reader_actor::pointer self,
     [self, held](get_atom, std::string& id) {
       return answer(self, held, stored_task(id, task_status::completed));
     },
+    [self, held](fetch_atom, std::string& id) {
+      return answer(self, held, stored_task(id, task_status::completed));
+    },
     [self, held](list_atom, list_query& query) {
       // Up to two tasks; more follow when the limit is reached.
       task_page page;

@@ -5,6 +5,7 @@
 
 #include <caf/io/broker.hpp>
 
+#include "cache/task_cache.hpp"
 #include "common/telemetry.hpp"
 #include "gateway/connection_engine.hpp"
 #include "gateway/validation.hpp"
@@ -46,6 +47,8 @@ struct gateway_deps {
   /// What the cluster port's guard has seen (for /v1/cluster); may be
   /// empty.
   std::function<cluster_port_status()> cluster_port;
+  /// The Redis status cache (none when off), for /v1/cluster.
+  std::shared_ptr<task_cache> cache;
 };
 
 struct gateway_state {

@@ -29,6 +29,38 @@ void ask(gateway_broker* self, const ticket& t, const Handle& dest,
       [self, t](caf::error& err) { complete(self, t, from_error(err)); });
 }
 
+const char* cache_state_name(const telemetry& tel) {
+  switch (tel.state.cache.load()) {
+    case cache_state::off:
+      return "off";
+    case cache_state::up:
+      return "up";
+    case cache_state::down:
+      break;
+  }
+  return "down";
+}
+
+/// The Redis status cache in /v1/cluster.
+nlohmann::json cache_json(const gateway_deps& deps) {
+  nlohmann::json js{{"state", cache_state_name(*deps.tel)}};
+  if (!deps.cache)
+    return js;
+  auto c = deps.tel->stats.cache_totals();
+  js["key_prefix"] = deps.cache->prefix();
+  js["ttl_s"] = deps.cache->settings().ttl_s;
+  js["hits"] = c.hits;
+  js["misses"] = c.misses;
+  js["read_errors"] = c.read_errors;
+  js["corrupt"] = c.corrupt;
+  js["inconsistent"] = c.inconsistent;
+  js["writes"] = c.writes;
+  js["write_errors"] = c.write_errors;
+  js["write_failures"] = c.write_failures;
+  js["db_fallbacks"] = c.db_fallbacks;
+  return js;
+}
+
 void cluster_status(gateway_broker* self, const ticket& t) {
   auto timeout = std::chrono::seconds(5);
   auto fail = [self, t](caf::error& err) { complete(self, t, from_error(err)); };
@@ -48,6 +80,7 @@ void cluster_status(gateway_broker* self, const ticket& t) {
               nlohmann::json js{
                 {"ready", ts.db_up && ts.recovered},
                 {"database", ts.db_up ? "up" : "down"},
+                {"cache", cache_json(st.deps)},
                 {"task_manager", status_json(manager)},
                 {"dispatcher", status_json(disp)},
                 {"persistence", status_json(pers)},
@@ -113,8 +146,11 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
       return;
     case route_kind::ready: {
       bool db = deps.tel->state.db_up, rec = deps.tel->state.recovered;
+      // The cache is not needed to be ready: without it tasker reads the
+      // database.
       nlohmann::json js{{"ready", db && rec},
                         {"database", db ? "up" : "down"},
+                        {"cache", cache_state_name(*deps.tel)},
                         {"recovery", rec ? "done" : "running"}};
       auto res = json_response(db && rec ? 200 : 503, js.dump());
       if (!(db && rec))

@@ -29,6 +29,8 @@ CAF_ADD_ATOM(tasker, tasker, rewrite_atom, "rewrite")
 CAF_ADD_ATOM(tasker, tasker, stop_atom, "stop")
 CAF_ADD_ATOM(tasker, tasker, lease_atom, "lease")
 CAF_ADD_ATOM(tasker, tasker, progress_atom, "progress")
+CAF_ADD_ATOM(tasker, tasker, cache_atom, "cache")
+CAF_ADD_ATOM(tasker, tasker, fetch_atom, "fetch")
 
 // -- self-messages -----------------------------------------------------------
 // What an actor sends itself (timers, deferred work) or, for `done_atom`, what

@@ -133,10 +133,24 @@ using writer_actor = caf::typed_actor<
   /// Commits a batch in one transaction.
   caf::replies_to<write_atom, write_batch>::with<batch_outcome>>;
 
+/// The Redis status cache's writer (detached): writes task states after
+/// their commit, best effort, each retried at 100, 200 and 400 ms.
+using cache_writer_actor = caf::typed_actor<
+  /// Writes these states. With `true`, they are what a database read found
+  /// (a write-back that heals an entry): each is written only over an entry
+  /// that is not newer, and never over a state committed meanwhile.
+  caf::reacts_to<cache_atom, std::vector<task_record>, bool>,
+  /// Writes what is due (self-message: retries).
+  caf::reacts_to<flush_atom>>;
+
 /// A database reader (detached): tasks not in memory, lists and recovery.
 using reader_actor = caf::typed_actor<
-  /// Reads one task by id.
+  /// Reads one task by id for a client: the Redis cache first, when there
+  /// is one.
   caf::replies_to<get_atom, std::string>::with<task_record>,
+  /// Reads one task by id from the database alone (supervision and the
+  /// settling of submissions, which must see what is committed).
+  caf::replies_to<fetch_atom, std::string>::with<task_record>,
   caf::replies_to<list_atom, list_query>::with<task_page>,
   /// Reads one page of unfinished tasks in (scheduled_at, id) order after
   /// the position (scheduled_at, id), scheduled at or before a time; at most

@@ -232,11 +232,15 @@ typename Inspector::result_type inspect(Inspector& f, insert_result& x) {
 /// The result of a committed write batch: one entry per insert group.
 struct batch_outcome {
   std::vector<insert_result> groups;
+  /// Ids of the updates the database refused for their content (dropped,
+  /// not stored).
+  std::vector<std::string> dropped_updates;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch_outcome& x) {
-  return f(caf::meta::type_name("tasker.batch_outcome"), x.groups);
+  return f(caf::meta::type_name("tasker.batch_outcome"), x.groups,
+           x.dropped_updates);
 }
 
 } // namespace tasker

@@ -41,6 +41,8 @@ struct coordinator_state {
   telemetry_ptr tel = std::make_shared<telemetry>();
   /// `pers.batcher` is the relay in front of the current batcher.
   persistence_handles pers;
+  /// The Redis status cache (none when off).
+  std::shared_ptr<task_cache> cache;
   caf::actor first_batcher;
   caf::actor pers_relay;
   caf::actor pers_sup;
@@ -89,7 +91,20 @@ void spawn_persistence_tree(coordinator_actor* self) {
   auto& sys = self->system();
   st.tel->state.db_up = true;
   persistence_config pcfg{st.cfg.db_url, st.cfg.db_writers,
-                          st.cfg.batch_max_rows};
+                          st.cfg.batch_max_rows, nullptr};
+  if (!st.cfg.redis_url.empty()) {
+    std::string why; // the URL was checked with the configuration
+    cache_settings cs;
+    cs.endpoint = parse_redis_url(st.cfg.redis_url, why).value_or(
+      redis_endpoint{});
+    cs.ttl_s = st.cfg.cache_ttl_s;
+    cs.timeout = std::chrono::milliseconds(st.cfg.cache_timeout_ms);
+    st.cache = std::make_shared<task_cache>(cs, st.tel);
+    pcfg.cache = st.cache;
+    log::info(st.name, "the Redis status cache is on",
+              {{"key_prefix", st.cache->prefix()},
+               {"ttl_s", st.cfg.cache_ttl_s}});
+  }
   st.pers = spawn_persistence(sys, pcfg, st.tel);
   st.first_batcher = caf::actor_cast<caf::actor>(st.pers.batcher);
   st.pers_relay = sys.spawn(relay);
@@ -161,11 +176,11 @@ void supervise(coordinator_actor* self) {
   auto& sys = self->system();
   supervisor_hooks pers;
   pers.adopt = st.first_batcher;
-  pers.spawn = [&sys, writers = st.pers.writers,
+  pers.spawn = [&sys, writers = st.pers.writers, cache = st.pers.cache,
                 rows = st.cfg.batch_max_rows, tel = st.tel,
                 relay = st.pers_relay](uint64_t) {
     auto b = caf::actor_cast<caf::actor>(
-      sys.spawn(persistence, writers, rows, tel));
+      sys.spawn(persistence, writers, cache, rows, tel));
     caf::anon_send(relay, retarget_atom_v, b);
     return b;
   };
@@ -238,9 +253,15 @@ cluster_port_status port_status(const cluster_guard_stats& g) {
 
 gateway_deps gateway_dependencies(coordinator_actor* self) {
   auto& st = self->state;
-  gateway_deps deps{st.manager, st.disp, st.pers.reader, st.pers.batcher,
-                    st.reg,     st.tel,  {},             {}};
+  gateway_deps deps;
+  deps.manager = st.manager;
+  deps.dispatcher = st.disp;
+  deps.reader = st.pers.reader;
+  deps.persistence = st.pers.batcher;
+  deps.reg = st.reg;
+  deps.tel = st.tel;
   deps.pull_hub = st.pull_hub;
+  deps.cache = st.cache;
   // The cluster guard (started later) counts into this for /v1/cluster.
   deps.cluster_port = [stats = st.guard_stats] { return port_status(*stats); };
   if (st.cfg.fault_injection != 0) {
@@ -387,7 +408,8 @@ void exit_all(const Handles&... hdls) {
 /// it holds (or after 10 s).
 void finish_stop(coordinator_actor* self) {
   auto& st = self->state;
-  exit_all(st.pers_sup, st.pers_relay, st.pers.reader, st.db_monitor);
+  exit_all(st.pers_sup, st.pers_relay, st.pers.reader, st.db_monitor,
+           st.pers.cache.writer);
   st.stopped.deliver(int32_t{st.gave_up || st.start_error ? 1 : 0});
   self->quit();
 }

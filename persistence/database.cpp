@@ -285,7 +285,8 @@ bool content_refused(const std::exception& e) {
 batch_outcome database::apply_apart(const write_batch& batch) {
   // Updates (and the worker snapshot) by halves; a single refused one is
   // dropped: it can never be written, and keeping it would stop the rest.
-  auto updates = [this](auto& self, write_batch b) -> void {
+  std::vector<std::string> dropped;
+  auto updates = [this, &dropped](auto& self, write_batch b) -> void {
     if (b.updates.empty() && b.workers.empty())
       return;
     try {
@@ -299,6 +300,8 @@ batch_outcome database::apply_apart(const write_batch& batch) {
                    {{"task_id", b.updates.empty() ? std::string{"(workers)"}
                                                   : b.updates[0].id},
                     {"error", e.what()}});
+        if (!b.updates.empty())
+          dropped.push_back(b.updates[0].id);
         return;
       }
     }
@@ -313,6 +316,7 @@ batch_outcome database::apply_apart(const write_batch& batch) {
   };
   updates(updates, write_batch{{}, batch.updates, batch.workers});
   batch_outcome out;
+  out.dropped_updates = std::move(dropped);
   out.groups.resize(batch.insert_groups.size());
   std::string lost;
   auto groups = [&](auto& self, size_t lo, size_t hi) -> void {

@@ -1,5 +1,6 @@
 #include "persistence/persistence.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 
@@ -61,6 +62,21 @@ void publish_backlog(persistence_state& st) {
   st.tel->stats.set_persistence_backlog(n);
 }
 
+/// Hands the Redis cache's writer what a commit stored: the inserted tasks
+/// and the updates (but those the database refused).
+void tell_cache(persistence_state& st, std::vector<task_record> states,
+                const std::vector<task_record>& updates,
+                const std::vector<std::string>& dropped) {
+  states.reserve(states.size() + updates.size());
+  for (auto& rec : updates)
+    if (std::find(dropped.begin(), dropped.end(), rec.id) == dropped.end())
+      states.push_back(rec);
+  if (states.empty())
+    return;
+  st.cache.cache->note_unwritten(states);
+  caf::anon_send(st.cache.writer, cache_atom_v, std::move(states), false);
+}
+
 void flush(persistence_pointer self, size_t i) {
   auto& st = self->state;
   auto& sh = st.shards[i];
@@ -94,6 +110,16 @@ void flush(persistence_pointer self, size_t i) {
         sh.failures = 0;
         auto flight = std::exchange(sh.flight, {});
         sh.in_flight = false;
+        // The cache hears of the commit before anyone is answered (a read
+        // that follows an answer then finds the note).
+        if (st.cache) {
+          std::vector<task_record> inserted;
+          for (auto& g : out.groups)
+            if (g.status == insert_status::inserted)
+              inserted.insert(inserted.end(), g.tasks.begin(), g.tasks.end());
+          tell_cache(st, std::move(inserted), flight.batch.updates,
+                     out.dropped_updates);
+        }
         for (size_t g = 0; g < flight.insert_tokens.size(); ++g) {
           auto token = flight.insert_tokens[g];
           if (g < out.groups.size())
@@ -151,9 +177,11 @@ void flush(persistence_pointer self, size_t i) {
 
 persistence_actor::behavior_type
 persistence(persistence_pointer self, std::vector<writer_actor> writers,
-            int32_t batch_max_rows, telemetry_ptr tel) {
+            cache_link cache, int32_t batch_max_rows,
+            telemetry_ptr tel) {
   auto& st = self->state;
   st.tel = std::move(tel);
+  st.cache = std::move(cache);
   st.batch_max_rows = batch_max_rows;
   for (auto& w : writers)
     st.shards.emplace_back().writer = w;
@@ -242,8 +270,10 @@ writer_actor::behavior_type writer(writer_actor::pointer,
   };
 }
 
-reader_actor::behavior_type reader(reader_actor::pointer,
-                                   std::shared_ptr<database> db) {
+reader_actor::behavior_type reader(reader_actor::pointer self,
+                                   std::shared_ptr<database> db,
+                                   std::shared_ptr<cache_reader> cache,
+                                   cache_writer_actor cache_writer) {
   auto guard = [db](auto f) -> decltype(f()) {
     try {
       return f();
@@ -257,7 +287,26 @@ reader_actor::behavior_type reader(reader_actor::pointer,
     }
   };
   return {
-    [db, guard](get_atom, const std::string& id) -> caf::result<task_record> {
+    [self, db, guard, cache,
+     cache_writer](get_atom, const std::string& id) -> caf::result<task_record> {
+      cache_reader::lookup seen;
+      if (cache) {
+        seen = cache->read(id);
+        if (seen.kind == cache_reader::lookup::hit)
+          return std::move(*seen.entry);
+        cache->cache().tel().stats.cache(cache_event::db_fallback);
+      }
+      return guard([&]() -> caf::result<task_record> {
+        auto rec = db->get(id);
+        if (!rec)
+          return make_error(ec::not_found, "no task with id " + id);
+        if (cache && cache->should_write_back(seen, *rec))
+          self->send(cache_writer, cache_atom_v,
+                     std::vector<task_record>{*rec}, true);
+        return std::move(*rec);
+      });
+    },
+    [db, guard](fetch_atom, const std::string& id) -> caf::result<task_record> {
       return guard([&]() -> caf::result<task_record> {
         auto rec = db->get(id);
         if (!rec)
@@ -285,10 +334,16 @@ persistence_handles spawn_persistence(caf::actor_system& sys,
   for (int32_t i = 0; i < cfg.writers; ++i)
     out.writers.push_back(sys.spawn<caf::detached>(
       writer, std::make_shared<database>(cfg.db_url), tel));
+  std::shared_ptr<cache_reader> cache;
+  if (cfg.cache) {
+    out.cache = cache_link{cfg.cache, spawn_cache_writer(sys, cfg.cache)};
+    cache = std::make_shared<cache_reader>(cfg.cache);
+  }
   out.reader = sys.spawn<caf::detached>(reader,
-                                        std::make_shared<database>(cfg.db_url));
-  out.batcher = sys.spawn(persistence, out.writers, cfg.batch_max_rows,
-                          std::move(tel));
+                                        std::make_shared<database>(cfg.db_url),
+                                        std::move(cache), out.cache.writer);
+  out.batcher = sys.spawn(persistence, out.writers, out.cache,
+                          cfg.batch_max_rows, std::move(tel));
   return out;
 }
 

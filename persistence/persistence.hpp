@@ -11,6 +11,9 @@
 
 #include "common/telemetry.hpp"
 #include "messages/interfaces.hpp"
+#include "cache/cache_reader.hpp"
+#include "cache/cache_writer.hpp"
+#include "cache/task_cache.hpp"
 #include "persistence/database.hpp"
 #include "persistence/sql.hpp"
 
@@ -22,6 +25,8 @@ struct persistence_config {
   /// they commit in order.
   int32_t writers = 2;
   int32_t batch_max_rows = 2000;
+  /// The Redis status cache; none when it is off.
+  std::shared_ptr<task_cache> cache;
 };
 
 /// State of the batching persistence actor.
@@ -48,6 +53,8 @@ struct persistence_state {
   std::unordered_map<uint64_t, caf::typed_response_promise<ok_atom>>
     write_waiters;
   telemetry_ptr tel;
+  /// The Redis cache, told every committed state (empty: no cache).
+  cache_link cache;
   uint64_t batches = 0;
   uint64_t rows_written = 0;
   uint64_t failed_batches = 0;
@@ -64,7 +71,8 @@ using persistence_pointer = persistence_actor::stateful_pointer<persistence_stat
 /// with back-off; inserts of a failed commit answer `unavailable`.
 persistence_actor::behavior_type
 persistence(persistence_pointer self, std::vector<writer_actor> writers,
-            int32_t batch_max_rows, telemetry_ptr tel);
+            cache_link cache, int32_t batch_max_rows,
+            telemetry_ptr tel);
 
 /// A writer: owns one connection and commits one batch per request.
 /// Spawn it detached: libpqxx blocks.
@@ -73,15 +81,20 @@ writer_actor::behavior_type writer(writer_actor::pointer self,
                                    telemetry_ptr tel);
 
 /// A reader: reads tasks that are not in memory, lists and recovery, on its
-/// own connection. Spawn it detached.
+/// own connection. Spawn it detached. With the Redis cache, a task is read
+/// from it first, and what the database answers instead is written back.
 reader_actor::behavior_type reader(reader_actor::pointer self,
-                                   std::shared_ptr<database> db);
+                                   std::shared_ptr<database> db,
+                                   std::shared_ptr<cache_reader> cache,
+                                   cache_writer_actor cache_writer);
 
 struct persistence_handles {
   persistence_actor batcher;
   reader_actor reader;
   /// The writers the batcher uses (a restarted batcher takes them over).
   std::vector<writer_actor> writers;
+  /// The Redis cache and its writer (empty when the cache is off).
+  cache_link cache;
 };
 
 /// Spawns the writers and the reader (detached) and the batching actor.

@@ -5,7 +5,7 @@
 TASKER_PACKAGES=(
   g++ cmake make pkg-config
   libcaf-dev libpqxx-dev nlohmann-json3-dev libboost-dev prometheus-cpp-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libhiredis-dev redis-server
   postgresql-15 postgresql-client-15 python3 curl
   clang libclang-rt-14-dev llvm-14
   json-schema-test-suite python3-httpx python3-venv python3-pip python3-wheel

@@ -82,7 +82,7 @@ struct fixture : actor_fixture<> {
       writers.push_back(w);
       ws.push_back(w);
     }
-    pers = sys.spawn(persistence, ws, batch_max_rows,
+    pers = sys.spawn(persistence, ws, cache_link{}, batch_max_rows,
                      std::make_shared<telemetry>());
     keep(pers);
     sched.run();
