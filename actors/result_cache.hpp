@@ -26,6 +26,9 @@ public:
   /// for one that is not.
   void overwrite(const task_record& rec);
 
+  /// Drops a task (retention deleted it).
+  void forget(const std::string& id);
+
   /// The kept state of a task, or null.
   const task_record* find(const std::string& id) const;
 

@@ -33,39 +33,50 @@ using namespace manager;
 
 namespace {
 
-/// Reads a task that has no live actor: cache first, then the database.
+/// Reads a task that has no live actor: memory first, then the reader. A
+/// read for a client (`for_write` false) may be answered by the Redis
+/// cache; one that decides a write (cancel, retry) reads the database.
 template <class F, class E>
 void with_stored(task_manager_pointer self, const std::string& id, F f,
-                 E fail) {
+                 E fail, bool for_write = false) {
   if (auto cached = self->state.cache.find(id)) {
     auto copy = *cached; // the handler may move from it
     f(copy);
     return;
   }
-  self->request(self->state.reader, std::chrono::seconds(30), get_atom_v, id)
-    .then([f](task_record& rec) mutable { f(rec); },
-          [fail](caf::error& err) mutable { fail(err); });
+  auto on_record = [f](task_record& rec) mutable { f(rec); };
+  auto on_error = [fail](caf::error& err) mutable { fail(err); };
+  if (for_write)
+    self->request(self->state.reader, std::chrono::seconds(30), fetch_atom_v,
+                  id)
+      .then(on_record, on_error);
+  else
+    self->request(self->state.reader, std::chrono::seconds(30), get_atom_v,
+                  id)
+      .then(on_record, on_error);
 }
 
 /// Asks the task's live actor `xs...`, answering with its record. Without
 /// one, or when it left meanwhile (its `finished` came first, so the cache
-/// has it), calls `f` with the stored record instead.
+/// has it), calls `f` with the stored record instead (read as
+/// `with_stored` does, `for_write` when `f` decides a write).
 template <class F, class... Ts>
 void ask_task(task_manager_pointer self, const std::string& id,
-              caf::typed_response_promise<task_record> rp, F f, Ts... xs) {
+              caf::typed_response_promise<task_record> rp, F f, bool for_write,
+              Ts... xs) {
   auto fail = [rp](caf::error& err) mutable { rp.deliver(err); };
   auto i = self->state.live.find(id);
   if (i == self->state.live.end()) {
-    with_stored(self, id, f, fail);
+    with_stored(self, id, f, fail, for_write);
     return;
   }
   self->request(i->second, caf::infinite, xs...)
     .then([rp](task_record& rec) mutable { rp.deliver(std::move(rec)); },
-          [self, rp, id, f, fail](caf::error& err) mutable {
+          [self, rp, id, f, fail, for_write](caf::error& err) mutable {
             if (err != caf::sec::request_receiver_down)
               rp.deliver(err);
             else
-              with_stored(self, id, f, fail);
+              with_stored(self, id, f, fail, for_write);
           });
 }
 
@@ -137,7 +148,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       ask_task(
         self, id, rp,
         [rp](task_record& rec) mutable { rp.deliver(std::move(rec)); },
-        get_atom_v, wait_ms);
+        false, get_atom_v, wait_ms);
       return rp;
     },
     [self](cancel_atom, const std::string& id)
@@ -169,7 +180,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
           rp.deliver(rec);
         });
       };
-      ask_task(self, id, rp, finished, cancel_atom_v);
+      ask_task(self, id, rp, finished, true, cancel_atom_v);
       return rp;
     },
     [self](retry_atom, const std::string& id)
@@ -213,7 +224,7 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
             rp.deliver(rec);
           });
       };
-      with_stored(self, id, on_record, fail);
+      with_stored(self, id, on_record, fail, true);
       return rp;
     },
     [self](finished_atom, task_record& rec) {
@@ -222,6 +233,10 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
       ++st.finished;
       st.deps->tel->stats.set_live_tasks(static_cast<int64_t>(st.live.size()));
       st.cache.remember(std::move(rec));
+    },
+    [self](forget_atom, const std::vector<std::string>& ids) {
+      for (auto& id : ids)
+        self->state.cache.forget(id);
     },
     [self](recover_atom) { load_due(self); },
     [self](settle_atom, uint64_t token) { settle_in_doubt(self, token); },

@@ -1,12 +1,17 @@
 #include "cache/cache_reader.hpp"
 
+#include <chrono>
+
 #include "common/log.hpp"
 
 namespace tasker {
 
 cache_reader::cache_reader(std::shared_ptr<task_cache> cache)
   : cache_(std::move(cache)),
-    client_(cache_->settings().endpoint, cache_->settings().timeout) {}
+    client_(cache_->settings().endpoint, cache_->settings().timeout,
+            [c = cache_](const std::string& run_id) {
+              c->observe_server(run_id);
+            }) {}
 
 cache_reader::lookup cache_reader::read(const std::string& id) {
   auto& stats = cache_->tel().stats;
@@ -17,10 +22,19 @@ cache_reader::lookup cache_reader::read(const std::string& id) {
     return {lookup::unusable, std::nullopt};
   }
   std::optional<std::string> text;
+  auto started = std::chrono::steady_clock::now();
   try {
     text = client_.get(cache_->key(id), cache_->settings().max_entry_bytes);
+  } catch (const redis_wrong_type& e) {
+    // Not a string: planted. Healed by the write-back like a corrupt entry.
     cache_->read_succeeded();
-  } catch (const redis_error& e) {
+    stats.cache(cache_event::corrupt);
+    log::warning("cache",
+                 "Cache entry of task " + id
+                   + " is corrupt, falling back to database",
+                 {{"task_id", id}, {"error", e.what()}});
+    return {lookup::corrupt, std::nullopt};
+  } catch (const std::exception& e) {
     stats.cache(cache_event::read_error);
     cache_->read_failed(e.what());
     log::warning("cache",
@@ -29,6 +43,13 @@ cache_reader::lookup cache_reader::read(const std::string& id) {
                  {{"task_id", id}, {"error", e.what()}});
     return {lookup::error, std::nullopt};
   }
+  // A Redis that answers, but slowly, is paused like one that fails: the
+  // reader serves the database's reads too.
+  if (std::chrono::steady_clock::now() - started
+      > cache_->settings().timeout / 2)
+    cache_->read_failed("Redis answered slower than half of cache_timeout_ms");
+  else
+    cache_->read_succeeded();
   if (!text) {
     stats.cache(cache_event::miss);
     return {lookup::none, std::nullopt};

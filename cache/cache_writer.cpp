@@ -14,8 +14,12 @@ namespace tasker {
 
 namespace {
 
-/// Most entries per pipeline.
+/// Most entries, and about the most bytes, per pipeline.
 constexpr size_t max_chunk = 1000;
+constexpr size_t max_chunk_bytes = 8 * 1024 * 1024;
+
+/// Most bytes of entries waiting to be written.
+constexpr size_t max_pending_bytes = 256 * 1024 * 1024;
 
 /// Writes of one entry: the first, then three retries.
 constexpr int max_attempts = 4;
@@ -42,6 +46,8 @@ struct cache_writer_state {
   std::shared_ptr<task_cache> cache;
   std::unique_ptr<redis_client> client;
   std::unordered_map<std::string, pending_write> pending;
+  /// The bytes of the entries in `pending`.
+  size_t pending_bytes = 0;
   /// After a failed call, no call before this time.
   millis paused_until = 0;
   /// The time a flush_atom is scheduled for (0: none).
@@ -88,6 +94,35 @@ void log_failure(cache_writer_state& st, const std::string& id,
                {{"task_id", id}, {"error", error}});
 }
 
+/// Forgets a pending write.
+void drop(cache_writer_state& st,
+          std::unordered_map<std::string, pending_write>::iterator i) {
+  st.pending_bytes -= i->second.value.size();
+  st.pending.erase(i);
+}
+
+/// Puts a write in place of any pending one of the same task; false (the
+/// state counts as a failed write) when the bounds are reached.
+bool put(cache_writer_state& st, const std::string& id, pending_write w) {
+  auto& cache = *st.cache;
+  auto i = st.pending.find(id);
+  size_t before = i == st.pending.end() ? 0 : i->second.value.size();
+  if ((i == st.pending.end()
+       && st.pending.size() >= cache.settings().max_pending_writes)
+      || st.pending_bytes - before + w.value.size() > max_pending_bytes) {
+    cache.tel().stats.cache(cache_event::write_failure);
+    cache.mark_stale(id);
+    cache.written(id, w.notes);
+    if (i != st.pending.end())
+      drop(st, i);
+    log_failure(st, id, "too many cache writes waiting");
+    return false;
+  }
+  st.pending_bytes = st.pending_bytes - before + w.value.size();
+  st.pending[id] = std::move(w);
+  return true;
+}
+
 /// Writes one chunk of due entries; false when Redis failed.
 bool write_chunk(cache_writer_pointer self,
                  const std::vector<std::string>& ids) {
@@ -108,7 +143,7 @@ bool write_chunk(cache_writer_pointer self,
   auto ttl = cache.settings().ttl_s;
   try {
     st.client->set_many(sets, ttl);
-    st.client->set_unless_newer(guarded, ttl);
+    st.client->set_unless_newer(guarded, ttl, now_ms() + 86'400'000);
     st.client->del_many(dels);
   } catch (const redis_error& e) {
     cache.tel().stats.cache(cache_event::write_error);
@@ -122,7 +157,7 @@ bool write_chunk(cache_writer_pointer self,
         cache.mark_stale(id);
         cache.written(id, w.notes);
         log_failure(st, id, e.what());
-        st.pending.erase(i);
+        drop(st, i);
         continue;
       }
       w.due = now + (millis{100} << (w.failures - 1));
@@ -135,8 +170,11 @@ bool write_chunk(cache_writer_pointer self,
   for (auto& id : ids) {
     auto i = st.pending.find(id);
     cache.written(id, i->second.notes);
-    st.pending.erase(i);
-    cache.healed(id);
+    // A guarded write may have left a newer entry alone: only a plain write
+    // says the entry now holds the latest state.
+    if (!i->second.guarded)
+      cache.healed(id);
+    drop(st, i);
   }
   return true;
 }
@@ -149,42 +187,57 @@ void flush(cache_writer_pointer self) {
   if (now >= st.paused_until) {
     for (;;) {
       std::vector<std::string> ids;
+      size_t bytes = 0;
       for (auto& [id, w] : st.pending) {
-        if (w.due <= now)
+        if (w.due <= now) {
           ids.push_back(id);
-        if (ids.size() == max_chunk)
+          bytes += w.value.size();
+        }
+        if (ids.size() == max_chunk || bytes >= max_chunk_bytes)
           break;
       }
       if (ids.empty() || !write_chunk(self, ids))
         break;
     }
   }
-  if (st.pending.empty() && now >= st.next_ping && now >= st.paused_until) {
-    st.next_ping = now + 1000;
-    try {
-      st.client->ping();
-      st.cache->set_up(true);
-    } catch (const redis_error& e) {
-      st.cache->set_up(false, e.what());
+  if (st.pending.empty()) {
+    // Idle: a ping once a second keeps /ready true to Redis.
+    if (now >= st.next_ping && now >= st.paused_until) {
+      st.next_ping = now + 1000;
+      try {
+        st.client->ping();
+        st.cache->set_up(true);
+      } catch (const redis_error& e) {
+        st.cache->set_up(false, e.what());
+      }
     }
+    schedule(self, std::max(st.next_ping, now + 1));
+    return;
   }
-  auto at = st.next_ping;
-  if (!st.pending.empty()) {
-    auto earliest = std::min_element(
-      st.pending.begin(), st.pending.end(),
-      [](auto& x, auto& y) { return x.second.due < y.second.due; });
-    at = std::min(at, std::max({st.paused_until, now + 1,
-                                earliest->second.due}));
-  }
-  schedule(self, at);
+  auto earliest = std::min_element(
+    st.pending.begin(), st.pending.end(),
+    [](auto& x, auto& y) { return x.second.due < y.second.due; });
+  schedule(self, std::max({st.paused_until, now + 1, earliest->second.due}));
+}
+
+/// After new states came: writes now, unless Redis failed a moment ago
+/// (then the timer writes them; no scan of what waits per message).
+void wake(cache_writer_pointer self) {
+  auto& st = self->state;
+  if (now_ms() < st.paused_until)
+    return;
+  flush(self);
 }
 
 cache_writer_actor::behavior_type
 cache_writer(cache_writer_pointer self, std::shared_ptr<task_cache> cache) {
   auto& st = self->state;
   st.cache = std::move(cache);
-  st.client = std::make_unique<redis_client>(st.cache->settings().endpoint,
-                                             st.cache->settings().timeout);
+  st.client = std::make_unique<redis_client>(
+    st.cache->settings().endpoint, st.cache->settings().timeout,
+    [cache = st.cache](const std::string& run_id) {
+      cache->observe_server(run_id);
+    });
   self->send(self, flush_atom_v);
   return {
     [self](cache_atom, std::vector<task_record>& recs, bool write_back) {
@@ -192,28 +245,34 @@ cache_writer(cache_writer_pointer self, std::shared_ptr<task_cache> cache) {
       auto& cache = *st.cache;
       for (auto& rec : recs) {
         auto i = st.pending.find(rec.id);
-        // A committed state waiting to be written is newer than what a
-        // read found.
-        if (write_back && i != st.pending.end() && !i->second.guarded)
-          continue;
         uint64_t notes = write_back ? 0 : 1;
-        if (i == st.pending.end()
-            && st.pending.size() >= cache.settings().max_pending_writes) {
-          cache.tel().stats.cache(cache_event::write_failure);
-          cache.mark_stale(rec.id);
-          cache.written(rec.id, notes);
-          log_failure(st, rec.id, "too many cache writes waiting");
+        // A committed state waiting to be written is newer than what a read
+        // found; and a read that raced retention must not bring a deleted
+        // task back.
+        if (write_back
+            && ((i != st.pending.end() && !i->second.guarded)
+                || cache.was_deleted(rec.id)))
           continue;
-        }
         if (i != st.pending.end())
           notes += i->second.notes;
         auto value = encode_cache_entry(rec);
         if (value.size() > cache.settings().max_entry_bytes)
           value.clear();
-        st.pending[rec.id] = pending_write{std::move(value), rec.updated_at,
-                                           write_back, 0, 0, notes};
+        put(st, rec.id,
+            pending_write{std::move(value), rec.updated_at, write_back, 0, 0,
+                          notes});
       }
-      flush(self);
+      wake(self);
+    },
+    [self](cache_atom, std::vector<std::string>& ids) {
+      auto& st = self->state;
+      for (auto& id : ids) {
+        auto i = st.pending.find(id);
+        auto notes = i == st.pending.end() ? 0 : i->second.notes;
+        // An empty value deletes the key.
+        put(st, id, pending_write{{}, 0, false, 0, 0, notes});
+      }
+      wake(self);
     },
     [self](flush_atom) {
       self->state.timer_at = 0;

@@ -5,6 +5,7 @@
 
 #include <csignal>
 
+#include <algorithm>
 #include <charconv>
 #include <memory>
 
@@ -189,8 +190,9 @@ std::optional<redis_endpoint> parse_redis_url(const std::string& url,
 }
 
 redis_client::redis_client(redis_endpoint ep,
-                           std::chrono::milliseconds timeout)
-  : ep_(std::move(ep)), timeout_(timeout) {}
+                           std::chrono::milliseconds timeout,
+                           std::function<void(const std::string&)> on_connect)
+  : ep_(std::move(ep)), timeout_(timeout), on_connect_(std::move(on_connect)) {}
 
 redis_client::~redis_client() {
   reset();
@@ -229,11 +231,17 @@ redisContext* redis_client::connection() {
     if (ep_.user.empty()) {
       const char* argv[] = {"AUTH", ep_.password.c_str()};
       size_t lens[] = {4, ep_.password.size()};
-      redisAppendCommandArgv(c, 2, argv, lens);
+      if (redisAppendCommandArgv(c, 2, argv, lens) != REDIS_OK) {
+        reset();
+        throw redis_error{"cannot queue a Redis command"};
+      }
     } else {
       const char* argv[] = {"AUTH", ep_.user.c_str(), ep_.password.c_str()};
       size_t lens[] = {4, ep_.user.size(), ep_.password.size()};
-      redisAppendCommandArgv(c, 3, argv, lens);
+      if (redisAppendCommandArgv(c, 3, argv, lens) != REDIS_OK) {
+        reset();
+        throw redis_error{"cannot queue a Redis command"};
+      }
     }
     ++n;
   }
@@ -242,7 +250,10 @@ redisContext* redis_client::connection() {
     db = std::to_string(ep_.db);
     const char* argv[] = {"SELECT", db.c_str()};
     size_t lens[] = {6, db.size()};
-    redisAppendCommandArgv(c, 2, argv, lens);
+    if (redisAppendCommandArgv(c, 2, argv, lens) != REDIS_OK) {
+      reset();
+      throw redis_error{"cannot queue a Redis command"};
+    }
     ++n;
   }
   if (n > 0) {
@@ -251,6 +262,30 @@ redisContext* redis_client::connection() {
       reset();
       throw redis_error{"Redis refused the connection's set-up: " + err};
     }
+  }
+  if (on_connect_) {
+    const char* argv[] = {"INFO", "server"};
+    size_t lens[] = {4, 6};
+    void* raw = redisCommandArgv(c, 2, argv, lens);
+    if (raw == nullptr) {
+      reset();
+      throw redis_error{"Redis connection failed during INFO"};
+    }
+    reply_ptr r{static_cast<redisReply*>(raw)};
+    std::string run_id;
+    if (r->type == REDIS_REPLY_STRING) {
+      std::string info{r->str, r->len};
+      auto at = info.find("run_id:");
+      if (at != std::string::npos) {
+        auto end = info.find_first_of("\r\n", at);
+        run_id = info.substr(at + 7, std::min<size_t>(
+                                       end == std::string::npos
+                                         ? std::string::npos
+                                         : end - at - 7,
+                                       64));
+      }
+    }
+    on_connect_(run_id);
   }
   return ctx_;
 }
@@ -286,8 +321,12 @@ std::optional<std::string> redis_client::get(const std::string& key,
     throw redis_error{"Redis connection failed: " + why};
   }
   reply_ptr r{static_cast<redisReply*>(raw)};
-  if (r->type == REDIS_REPLY_ERROR)
-    throw redis_error{"Redis: " + std::string{r->str, r->len}};
+  if (r->type == REDIS_REPLY_ERROR) {
+    std::string what{r->str, r->len};
+    if (what.rfind("WRONGTYPE", 0) == 0)
+      throw redis_wrong_type{"Redis: " + what};
+    throw redis_error{"Redis: " + what};
+  }
   if (r->type != REDIS_REPLY_STRING) {
     // Not what GETRANGE answers: the connection is out of step.
     reset();
@@ -321,14 +360,15 @@ void redis_client::set_many(
 }
 
 void redis_client::set_unless_newer(const std::vector<guarded_set>& items,
-                                    int64_t ttl_s) {
+                                    int64_t ttl_s, int64_t not_after) {
   quiet_pipe quiet;
   static constexpr const char* script
-    = "local cur = redis.call('GET', KEYS[1]) "
-      "if cur then "
-      "  local ok, e = pcall(cjson.decode, cur) "
+    = "local t = redis.call('TYPE', KEYS[1]).ok "
+      "if t == 'string' then "
+      "  local ok, e = pcall(cjson.decode, redis.call('GET', KEYS[1])) "
       "  if ok and type(e) == 'table' and type(e.updated_at) == 'number' "
-      "     and e.updated_at > tonumber(ARGV[2]) then return 0 end "
+      "     and e.updated_at > tonumber(ARGV[2]) "
+      "     and e.updated_at <= tonumber(ARGV[4]) then return 0 end "
       "end "
       "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) "
       "return 1";
@@ -337,14 +377,15 @@ void redis_client::set_unless_newer(const std::vector<guarded_set>& items,
   auto* c = connection();
   auto ttl = std::to_string(ttl_s);
   size_t script_len = std::char_traits<char>::length(script);
+  auto limit = std::to_string(not_after);
   for (auto& item : items) {
     auto at = std::to_string(item.updated_at);
     const char* argv[] = {"EVAL",           script,        "1",
                           item.key.c_str(), item.value.c_str(), at.c_str(),
-                          ttl.c_str()};
-    size_t lens[] = {4, script_len, 1, item.key.size(), item.value.size(),
-                     at.size(), ttl.size()};
-    if (redisAppendCommandArgv(c, 7, argv, lens) != REDIS_OK) {
+                          ttl.c_str(),      limit.c_str()};
+    size_t lens[] = {4,          script_len, 1,         item.key.size(),
+                     item.value.size(), at.size(), ttl.size(), limit.size()};
+    if (redisAppendCommandArgv(c, 8, argv, lens) != REDIS_OK) {
       reset();
       throw redis_error{"cannot queue a Redis command"};
     }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -33,12 +34,20 @@ struct redis_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A key holds another type than a string (WRONGTYPE).
+struct redis_wrong_type : redis_error {
+  using redis_error::redis_error;
+};
+
 /// One blocking connection to Redis (hiredis), every call bounded by a
 /// timeout. Connects at the first call and again after a failure. Not thread
 /// safe: one per thread (detached actor).
 class redis_client {
 public:
-  redis_client(redis_endpoint ep, std::chrono::milliseconds timeout);
+  /// `on_connect` (may be empty) hears the `run_id` of the server each new
+  /// connection reaches.
+  redis_client(redis_endpoint ep, std::chrono::milliseconds timeout,
+               std::function<void(const std::string&)> on_connect = {});
   ~redis_client();
 
   redis_client(const redis_client&) = delete;
@@ -54,15 +63,17 @@ public:
   void set_many(const std::vector<std::pair<std::string, std::string>>& kvs,
                 int64_t ttl_s);
 
-  /// Sets each key whose current value is not a newer entry: one without a
-  /// number `updated_at` above the given one (a server-side script), in one
-  /// pipeline. Throws `redis_error`.
+  /// Sets each key whose current value is not a newer entry (a server-side
+  /// script): one whose number `updated_at` is above the given one but not
+  /// above `not_after` (later is planted, and overwritten). A key of another
+  /// type is replaced. In one pipeline. Throws `redis_error`.
   struct guarded_set {
     std::string key;
     std::string value;
     int64_t updated_at;
   };
-  void set_unless_newer(const std::vector<guarded_set>& items, int64_t ttl_s);
+  void set_unless_newer(const std::vector<guarded_set>& items, int64_t ttl_s,
+                        int64_t not_after);
 
   /// Deletes keys, in one pipeline. Throws `redis_error`.
   void del_many(const std::vector<std::string>& keys);
@@ -82,6 +93,7 @@ private:
 
   redis_endpoint ep_;
   std::chrono::milliseconds timeout_;
+  std::function<void(const std::string&)> on_connect_;
   redisContext* ctx_ = nullptr;
 };
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.hpp"
+#include "common/format.hpp"
 #include "common/log.hpp"
 
 namespace tasker {
@@ -13,6 +14,11 @@ namespace {
 
 /// The version of the entry format; an entry of another version is corrupt.
 constexpr int entry_version = 1;
+
+/// What params and result of an entry may hold: as much as a request body
+/// may (gateway/validation.hpp).
+constexpr int max_entry_depth = 64;
+constexpr size_t max_entry_containers = 100000;
 
 /// Eight random hex digits.
 std::string random_epoch() {
@@ -72,6 +78,13 @@ std::string encode_cache_entry(const task_record& rec) {
 
 bool decode_cache_entry(const std::string& text, const std::string& id,
                         task_record& out, std::string& why) {
+  // The entry is one object of strings and numbers: anything that nests is
+  // refused before it is parsed (a parse builds every container).
+  auto outer = scan_brackets(text, 1, 1);
+  if (outer.deeper || outer.containers > 1) {
+    why = "not a flat JSON object";
+    return false;
+  }
   auto js = nlohmann::json::parse(text, nullptr, false);
   if (js.is_discarded() || !js.is_object()) {
     why = "not a JSON object";
@@ -116,9 +129,23 @@ bool decode_cache_entry(const std::string& text, const std::string& id,
     why = "unknown status";
     return false;
   }
-  if (rec.type.empty() || !nlohmann::json::accept(rec.params)
-      || (!rec.result.empty() && !nlohmann::json::accept(rec.result))) {
-    why = "params or result are not JSON";
+  // Params and result go out in responses as they are: they must be JSON
+  // that the API itself would take (depth, containers, no NUL).
+  auto acceptable = [](const std::string& json_text) {
+    auto stats = scan_brackets(json_text, max_entry_depth,
+                               max_entry_containers);
+    return !stats.deeper && stats.containers <= max_entry_containers
+           && json_text.find('\0') == std::string::npos
+           && nlohmann::json::accept(json_text);
+  };
+  if (rec.type.empty() || !acceptable(rec.params)
+      || (!rec.result.empty() && !acceptable(rec.result))) {
+    why = "params or result are not acceptable JSON";
+    return false;
+  }
+  // A state from the future (beyond a day of clock skew) is planted.
+  if (rec.updated_at > now_ms() + 86'400'000) {
+    why = "updated_at lies in the future";
     return false;
   }
   out = std::move(rec);
@@ -148,7 +175,40 @@ std::string task_cache::prefix() const {
 
 bool task_cache::trusted(const std::string& id) const {
   std::lock_guard<std::mutex> guard{mtx_};
-  return stale_.count(id) == 0 && unwritten_.count(id) == 0;
+  return stale_.count(id) == 0 && unwritten_.count(id) == 0
+         && deleted_.count(id) == 0;
+}
+
+void task_cache::deleted(const std::vector<std::string>& ids) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& id : ids) {
+    if (!deleted_.insert(id).second)
+      continue;
+    deleted_order_.push_back(id);
+    if (deleted_order_.size() > settings_.max_stale) {
+      deleted_.erase(deleted_order_.front());
+      deleted_order_.pop_front();
+    }
+  }
+}
+
+bool task_cache::was_deleted(const std::string& id) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return deleted_.count(id) > 0;
+}
+
+void task_cache::observe_server(const std::string& run_id) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (run_id.empty() || run_id == run_id_)
+    return;
+  bool changed = !run_id_.empty();
+  run_id_ = run_id;
+  if (!changed)
+    return;
+  new_epoch_locked();
+  log::warning("cache", "Redis is another server now (restarted or failed "
+                        "over); every entry written before is left unread",
+               {{"key_prefix", prefix_}});
 }
 
 void task_cache::note_unwritten(const std::vector<task_record>& states) {

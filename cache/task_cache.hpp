@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -90,6 +91,19 @@ public:
   /// The writer wrote (or gave up on) `notes` noted states of `id`.
   void written(const std::string& id, uint64_t notes);
 
+  /// Retention deleted these tasks: their entries are never used again
+  /// (and a write-back of a read that raced the delete is dropped). The
+  /// last `max_stale` deleted ids are remembered.
+  void deleted(const std::vector<std::string>& ids);
+
+  /// Whether retention deleted `id` lately.
+  bool was_deleted(const std::string& id) const;
+
+  /// Redis answered a new connection with this `run_id` (INFO server). A
+  /// different server (a restart, a failover) may hold older entries that
+  /// were restored from disk: every entry written before is left unread.
+  void observe_server(const std::string& run_id);
+
   /// The write of `id`'s latest state failed for good: its entry may be
   /// behind the database. Past `max_stale` such ids the epoch changes, so
   /// that every entry written before is left unread.
@@ -118,6 +132,10 @@ private:
   std::unordered_set<std::string> stale_;
   /// Noted states not yet written, by task id.
   std::unordered_map<std::string, uint64_t> unwritten_;
+  /// Ids retention deleted lately, and their order (oldest first).
+  std::unordered_set<std::string> deleted_;
+  std::deque<std::string> deleted_order_;
+  std::string run_id_;
   std::atomic<int64_t> paused_until_ms_{0};
   std::atomic<int64_t> pause_ms_{0};
 };

@@ -93,6 +93,18 @@ struct metrics::impl {
     "Task reads not in memory that went to the database");
   Counter& cache_writes = cache_counter(
     "tasker_cache_writes_total", "Task states written to the Redis cache");
+  Counter& retention_deleted = family(BuildCounter(), registry,
+                                     "tasker_retention_deleted_total",
+                                     "Finished tasks deleted by retention")
+                                .Add({});
+  Counter& retention_passes = family(BuildCounter(), registry,
+                                     "tasker_retention_passes_total",
+                                     "Retention passes finished")
+                                .Add({});
+  Gauge& retention_last_pass
+    = family(BuildGauge(), registry, "tasker_retention_last_pass_seconds",
+             "How long the last retention pass took")
+        .Add({});
   const Histogram::BucketBoundaries duration_buckets{
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
     300};
@@ -159,6 +171,15 @@ void metrics::cache(cache_event what) {
     case cache_event::write_failure: m.cache_write_failures.Increment(); break;
     case cache_event::db_fallback: m.cache_db_fallbacks.Increment(); break;
   }
+}
+
+void metrics::retention_deleted(size_t n) {
+  impl_->retention_deleted.Increment(static_cast<double>(n));
+}
+
+void metrics::retention_pass(double seconds) {
+  impl_->retention_passes.Increment();
+  impl_->retention_last_pass.Set(seconds);
 }
 
 void metrics::cache_written(size_t n) {

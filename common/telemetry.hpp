@@ -75,6 +75,10 @@ public:
   void set_workers(const std::string& status, int64_t n);
   void supervisor_restart(const std::string& supervisor);
   void cache(cache_event what);
+  /// Retention deleted `n` finished tasks.
+  void retention_deleted(size_t n);
+  /// A retention pass ended after `seconds`.
+  void retention_pass(double seconds);
   /// Entries written to the cache.
   void cache_written(size_t n);
   cache_counts cache_totals() const;

@@ -111,9 +111,14 @@ const std::vector<option>& options() {
                           "unix:///PATH (empty: no cache)"),
     TASKER_INT(cache_ttl_s, "time to live of a Redis cache entry", 1,
                30 * 86400),
-    TASKER_INT(cache_timeout_ms, "longest wait for one Redis call", 10, 60000),
+    TASKER_INT(cache_timeout_ms, "longest wait for one Redis call", 10, 5000),
     TASKER_INT(dev_redis, "tasker dev: 1 starts a private redis-server as the "
                           "cache (also: --redis)", 0, 1),
+    TASKER_STR(retention, "finished tasks older than this are deleted, e.g. "
+                          "7d, 12h, 30m (empty: kept for ever)"),
+    TASKER_INT(retention_batch, "rows per retention delete", 1, 100000),
+    TASKER_INT(retention_interval_ms, "time between two retention passes",
+               100, 86400000),
     TASKER_STR(data_dir, "where `tasker dev` keeps its PostgreSQL (and "
                          "Redis)"),
     TASKER_INT(dev_pg_port, "port of the PostgreSQL of `tasker dev`", 1, 65535),
@@ -213,6 +218,29 @@ std::string apply_file(config& cfg, const std::string& path) {
 
 } // namespace
 
+int64_t config::retention_ms() const {
+  if (retention.empty() || retention == "0")
+    return 0;
+  auto unit = retention.back();
+  auto digits = retention.substr(0, retention.size() - 1);
+  if (digits.empty() || digits.size() > 9
+      || digits.find_first_not_of("0123456789") != std::string::npos)
+    return -1;
+  int64_t n = std::stoll(digits);
+  switch (unit) {
+    case 's':
+      return n * 1000;
+    case 'm':
+      return n * 60'000;
+    case 'h':
+      return n * 3'600'000;
+    case 'd':
+      return n * 86'400'000;
+    default:
+      return -1;
+  }
+}
+
 std::string config::validate() const {
   if (log_level != "debug" && log_level != "info" && log_level != "warning"
       && log_level != "error")
@@ -258,6 +286,11 @@ std::string config::validate() const {
     if (!parse_redis_url(redis_url, why))
       return "redis_url: " + why;
   }
+  if (retention_ms() < 0)
+    return "retention must be a number and a unit (s, m, h or d), e.g. 7d, "
+           "got '" + retention + "'";
+  if (retention_ms() > 0 && retention_ms() < 1000)
+    return "retention must be at least 1s";
   if (dev_redis != 0 && command != "dev")
     return "--redis (dev_redis) is for tasker dev; give serve a redis_url";
   if (http_host.empty())

@@ -55,6 +55,11 @@ struct config {
   int64_t cache_timeout_ms = 200;
   /// `tasker dev --redis`: start a private redis-server for the cache.
   int32_t dev_redis = 0;
+  /// Finished tasks older than this are deleted: a number and a unit, s,
+  /// m, h or d ("7d"); empty or "0": kept for ever.
+  std::string retention;
+  int32_t retention_batch = 1000;
+  int64_t retention_interval_ms = 60000;
   std::string data_dir = "./var";
   uint16_t dev_pg_port = 55439;
   std::string log_level = "info";
@@ -100,6 +105,9 @@ struct config {
 
   /// Checks ranges and combinations; returns an error line or "".
   std::string validate() const;
+
+  /// `retention` in milliseconds (0: off); -1 when it does not parse.
+  int64_t retention_ms() const;
 };
 
 /// The outcome of reading the command line, environment and config file.

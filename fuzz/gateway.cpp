@@ -175,6 +175,7 @@ fake_manager(fake_manager_actor::pointer self, held_ptr held) {
       return answer(self, held, stored_task(id, task_status::pending));
     },
     [](finished_atom, task_record&) {},
+    [](forget_atom, std::vector<std::string>&) {},
     [](recover_atom) {},
     [](redispatch_atom, uint64_t, caf::actor&) {},
     [](rewrite_atom, caf::actor&) {},

@@ -31,6 +31,7 @@ CAF_ADD_ATOM(tasker, tasker, lease_atom, "lease")
 CAF_ADD_ATOM(tasker, tasker, progress_atom, "progress")
 CAF_ADD_ATOM(tasker, tasker, cache_atom, "cache")
 CAF_ADD_ATOM(tasker, tasker, fetch_atom, "fetch")
+CAF_ADD_ATOM(tasker, tasker, forget_atom, "forget")
 
 // -- self-messages -----------------------------------------------------------
 // What an actor sends itself (timers, deferred work) or, for `done_atom`, what

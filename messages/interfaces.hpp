@@ -140,6 +140,8 @@ using cache_writer_actor = caf::typed_actor<
   /// (a write-back that heals an entry): each is written only over an entry
   /// that is not newer, and never over a state committed meanwhile.
   caf::reacts_to<cache_atom, std::vector<task_record>, bool>,
+  /// Deletes the entries of these tasks (retention deleted them).
+  caf::reacts_to<cache_atom, std::vector<std::string>>,
   /// Writes what is due (self-message: retries).
   caf::reacts_to<flush_atom>>;
 
@@ -170,6 +172,8 @@ using task_manager_actor = caf::typed_actor<
   caf::replies_to<retry_atom, std::string>::with<task_record>,
   /// A task actor reached a durable terminal state and is leaving.
   caf::reacts_to<finished_atom, task_record>,
+  /// Retention deleted these tasks: forget what memory holds of them.
+  caf::reacts_to<forget_atom, std::vector<std::string>>,
   /// Recovery of unfinished tasks from the database (self-message).
   caf::reacts_to<recover_atom>,
   /// The dispatcher was restarted as generation G (this handle): every live

@@ -232,8 +232,8 @@ typename Inspector::result_type inspect(Inspector& f, insert_result& x) {
 /// The result of a committed write batch: one entry per insert group.
 struct batch_outcome {
   std::vector<insert_result> groups;
-  /// Ids of the updates the database refused for their content (dropped,
-  /// not stored).
+  /// Ids of the updates that were not stored: refused for their content
+  /// (dropped), or left out because the row was finished meanwhile.
   std::vector<std::string> dropped_updates;
 };
 

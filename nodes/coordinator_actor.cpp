@@ -26,6 +26,7 @@
 #include "nodes/pull_session.hpp"
 #include "persistence/db_monitor.hpp"
 #include "persistence/persistence.hpp"
+#include "persistence/retention.hpp"
 #include "tasks/registry.hpp"
 
 namespace tasker {
@@ -47,6 +48,8 @@ struct coordinator_state {
   caf::actor pers_relay;
   caf::actor pers_sup;
   caf::actor db_monitor;
+  /// Retention (none when off).
+  caf::actor retention;
   dispatcher_config dcfg;
   /// The relay in front of the current dispatcher.
   dispatcher_actor disp;
@@ -155,6 +158,25 @@ void spawn_task_manager(coordinator_actor* self) {
   st.unsupervised["reader"] = caf::actor_cast<caf::actor>(st.pers.reader);
   for (auto& [name, hdl] : st.unsupervised)
     self->monitor(hdl);
+}
+
+/// Retention, when configured: it needs the task manager (to forget what it
+/// deletes). Nothing restarts it: a failed pass is tried again later.
+void spawn_retention(coordinator_actor* self) {
+  auto& st = self->state;
+  auto ms = st.cfg.retention_ms();
+  if (ms <= 0)
+    return;
+  retention_settings rs;
+  rs.db_url = st.cfg.db_url;
+  rs.retention_ms = ms;
+  rs.batch = st.cfg.retention_batch;
+  rs.interval = std::chrono::milliseconds(st.cfg.retention_interval_ms);
+  st.retention = tasker::spawn_retention(self->system(), rs, st.tel,
+                                         st.pers.cache, st.manager);
+  log::info(st.name, "retention is on",
+            {{"retention", st.cfg.retention},
+             {"interval_ms", st.cfg.retention_interval_ms}});
 }
 
 /// Spawns the supervisor of `name`, which the coordinator watches.
@@ -409,7 +431,7 @@ void exit_all(const Handles&... hdls) {
 void finish_stop(coordinator_actor* self) {
   auto& st = self->state;
   exit_all(st.pers_sup, st.pers_relay, st.pers.reader, st.db_monitor,
-           st.pers.cache.writer);
+           st.pers.cache.writer, st.retention);
   st.stopped.deliver(int32_t{st.gave_up || st.start_error ? 1 : 0});
   self->quit();
 }
@@ -490,6 +512,7 @@ caf::behavior coordinator(coordinator_actor* self, config cfg,
   spawn_persistence_tree(self);
   spawn_dispatcher_tree(self);
   spawn_task_manager(self);
+  spawn_retention(self);
   supervise(self);
   spawn_local_node(self);
   spawn_gateway(self);

@@ -1,5 +1,6 @@
 #include "persistence/database.hpp"
 
+#include <algorithm>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -120,6 +121,22 @@ int database::migrate() {
 
 namespace {
 
+/// The ids of `updates` that the update statement's answer (the ids it
+/// wrote) does not hold: the rows were finished, and stay as they are.
+std::vector<std::string> left_out(const std::vector<task_record>& updates,
+                                  const pqxx::result& written) {
+  std::vector<std::string> out;
+  if (written.size() == updates.size())
+    return out;
+  std::unordered_set<std::string> ids;
+  for (auto row : written)
+    ids.insert(row[0].as<std::string>());
+  for (auto& rec : updates)
+    if (ids.count(rec.id) == 0)
+      out.push_back(rec.id);
+  return out;
+}
+
 /// Whether a batch is one statement: state updates alone, or submissions
 /// without idempotency keys alone. Such a batch commits by itself, without
 /// the round trips of BEGIN and COMMIT.
@@ -154,7 +171,10 @@ batch_outcome database::apply_one(const write_batch& batch) {
     if (!plain.empty())
       tx.exec_prepared(prepared::insert_tasks, records_json(plain));
     else if (!batch.updates.empty())
-      tx.exec_prepared(prepared::update_tasks, update_rows_json(batch.updates));
+      out.dropped_updates = left_out(
+        batch.updates,
+        tx.exec_prepared(prepared::update_tasks,
+                         update_rows_json(batch.updates)));
     if (fault_hook)
       fault_hook("after_commit");
   } catch (const std::exception& e) {
@@ -242,7 +262,9 @@ batch_outcome database::apply(const write_batch& batch) {
   if (!batch.workers.empty())
     tx.exec_params(statements::replace_workers, batch.workers);
   if (!batch.updates.empty())
-    tx.exec_prepared(prepared::update_tasks, update_rows_json(batch.updates));
+    out.dropped_updates = left_out(
+      batch.updates, tx.exec_prepared(prepared::update_tasks,
+                                      update_rows_json(batch.updates)));
   // A row this batch inserted (and kept) tells whether an interrupted commit
   // happened.
   std::string probe;
@@ -290,7 +312,9 @@ batch_outcome database::apply_apart(const write_batch& batch) {
     if (b.updates.empty() && b.workers.empty())
       return;
     try {
-      apply(b);
+      auto res = apply(b);
+      dropped.insert(dropped.end(), res.dropped_updates.begin(),
+                     res.dropped_updates.end());
       return;
     } catch (const std::exception& e) {
       if (!content_refused(e))
@@ -357,6 +381,27 @@ batch_outcome database::apply_apart(const write_batch& batch) {
   };
   groups(groups, 0, batch.insert_groups.size());
   return out;
+}
+
+std::vector<std::string> database::prune(millis cutoff, millis after_at,
+                                         const std::string& after_id,
+                                         int32_t limit, millis& last_at) {
+  pqxx::nontransaction tx{conn()};
+  auto rows = tx.exec_params(statements::prune_tasks(), cutoff, after_at,
+                             after_or_start(after_id), limit);
+  std::vector<std::pair<millis, std::string>> deleted;
+  deleted.reserve(rows.size());
+  for (auto row : rows)
+    deleted.emplace_back(row[1].as<int64_t>(), row[0].as<std::string>());
+  // RETURNING keeps no order: the position is the largest (created_at, id).
+  std::sort(deleted.begin(), deleted.end());
+  std::vector<std::string> ids;
+  ids.reserve(deleted.size());
+  for (auto& [at, id] : deleted)
+    ids.push_back(std::move(id));
+  if (!deleted.empty())
+    last_at = deleted.back().first;
+  return ids;
 }
 
 bool database::read_back(const std::string& id) {

@@ -77,6 +77,14 @@ public:
                                       const std::string& after_id,
                                       millis until, int32_t limit);
 
+  /// One batch of retention (`statements::prune_tasks`): deletes at most
+  /// `limit` tasks that finished before `cutoff`, after the position
+  /// (after_at, after_id) in (created_at, id) order. Returns the deleted ids
+  /// in that order; `last_at` gets the created_at of the last one.
+  std::vector<std::string> prune(millis cutoff, millis after_at,
+                                 const std::string& after_id, int32_t limit,
+                                 millis& last_at);
+
 private:
   struct connection;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <unordered_set>
 
 #include <caf/actor_system.hpp>
 #include <pqxx/except>
@@ -91,12 +92,22 @@ void flush(persistence_pointer self, size_t i) {
   auto started = std::chrono::steady_clock::now();
   // The submissions move into the writer's message; the flight keeps only
   // what a failed commit puts back (updates, registry) and the tokens.
+  // With the Redis cache: the ids this batch submits (a group's answer can
+  // also hold earlier tasks its idempotency keys matched, read inside the
+  // transaction: not newly committed states).
+  std::shared_ptr<std::unordered_set<std::string>> submitted;
+  if (st.cache) {
+    submitted = std::make_shared<std::unordered_set<std::string>>();
+    for (auto& g : sh.flight.batch.insert_groups)
+      for (auto& rec : g)
+        submitted->insert(rec.id);
+  }
   write_batch batch{std::exchange(sh.flight.batch.insert_groups, {}),
                     sh.flight.batch.updates, sh.flight.batch.workers};
   self
     ->request(sh.writer, caf::infinite, write_atom_v, std::move(batch))
     .then(
-      [self, i, rows, started](batch_outcome& out) {
+      [self, i, rows, started, submitted](batch_outcome& out) {
         auto& st = self->state;
         auto& sh = st.shards[i];
         auto secs = std::chrono::duration<double>(
@@ -116,7 +127,9 @@ void flush(persistence_pointer self, size_t i) {
           std::vector<task_record> inserted;
           for (auto& g : out.groups)
             if (g.status == insert_status::inserted)
-              inserted.insert(inserted.end(), g.tasks.begin(), g.tasks.end());
+              for (auto& rec : g.tasks)
+                if (submitted->count(rec.id) > 0)
+                  inserted.push_back(rec);
           tell_cache(st, std::move(inserted), flight.batch.updates,
                      out.dropped_updates);
         }

@@ -85,7 +85,7 @@ const std::string& update_tasks() {
       + ", completed_at = " + ts("completed_at")
       + " FROM jsonb_to_recordset($1::jsonb) AS " + update_columns
       + " WHERE t.id = v.id AND (t.status IN ('PENDING', 'PROCESSING') "
-        "OR (v.status = 'PENDING' AND v.attempts = 0))";
+        "OR (v.status = 'PENDING' AND v.attempts = 0)) RETURNING t.id::text";
   return sql;
 }
 
@@ -122,6 +122,19 @@ const std::string& unfinished_tasks() {
         "(scheduled_at, id) > ("
       + at("$1") + ", $2::uuid) AND scheduled_at <= " + at("$3")
       + " ORDER BY scheduled_at, id LIMIT $4";
+  return sql;
+}
+
+const std::string& prune_tasks() {
+  static const std::string sql
+    = "WITH doomed AS (SELECT id FROM tasks WHERE (created_at, id) > ("
+      + at("$2") + ", $3::uuid) AND created_at < " + at("$1")
+      + " AND status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND "
+        "completed_at < "
+      + at("$1")
+      + " ORDER BY created_at, id LIMIT $4) DELETE FROM tasks t USING doomed "
+        "d WHERE t.id = d.id RETURNING t.id::text, "
+      + ms("t.created_at");
   return sql;
 }
 

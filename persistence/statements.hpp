@@ -80,4 +80,11 @@ const std::string& list_tasks(bool by_status, bool by_type, bool after);
 /// and due by $3 epoch ms, at most $4.
 const std::string& unfinished_tasks();
 
+/// Retention: deletes at most $4 finished tasks that finished before $1
+/// (epoch ms), in (created_at, id) order after ($2 epoch ms, $3 id) (a task
+/// created after $1 cannot have finished before it: the scan follows the
+/// created_at index and stops there). Returns the id and created_at (epoch
+/// ms) of each deleted row.
+const std::string& prune_tasks();
+
 } // namespace tasker::statements

@@ -48,3 +48,30 @@ CAF_TEST(a capacity of zero keeps nothing and a smaller one trims) {
   CAF_CHECK_EQUAL(cache.size(), 1u);
   CAF_CHECK(cache.find("c") != nullptr);
 }
+
+CAF_TEST(a forgotten task is gone and the capacity still holds) {
+  result_cache cache{2};
+  cache.remember(make_record("a", task_status::completed));
+  cache.remember(make_record("b", task_status::completed));
+  cache.forget("a");
+  cache.forget("nobody");
+  CAF_CHECK(cache.find("a") == nullptr);
+  CAF_CHECK_EQUAL(cache.size(), 1u);
+  cache.remember(make_record("c", task_status::completed));
+  cache.remember(make_record("d", task_status::completed));
+  // b left first (a's place was empty), then c and d stay.
+  CAF_CHECK_EQUAL(cache.size(), 2u);
+  CAF_CHECK(cache.find("b") == nullptr);
+  CAF_CHECK(cache.find("c") != nullptr);
+  CAF_CHECK(cache.find("d") != nullptr);
+  CAF_MESSAGE("many tasks remembered and forgotten in turn");
+  result_cache big{100000};
+  for (int i = 0; i < 50000; ++i) {
+    auto id = "t" + std::to_string(i);
+    big.remember(make_record(id, task_status::completed));
+    big.forget(id);
+  }
+  CAF_CHECK_EQUAL(big.size(), 0u);
+  big.remember(make_record("last", task_status::completed));
+  CAF_CHECK(big.find("last") != nullptr);
+}

@@ -46,6 +46,7 @@ fake_manager(task_manager_actor::pointer, std::shared_ptr<manager_log> log) {
     [log](finished_atom, task_record& rec) {
       log->finished.push_back(std::move(rec));
     },
+    [](forget_atom, std::vector<std::string>&) {},
     [](recover_atom) {},
     [](redispatch_atom, uint64_t, caf::actor&) {},
     [](rewrite_atom, caf::actor&) {},

@@ -173,3 +173,49 @@ CAF_TEST(a task whose write failed is not trusted until healed) {
   CAF_CHECK(cache.trusted("a"));
   CAF_CHECK(cache.trusted("b"));
 }
+
+CAF_TEST(entries that could hurt a reader are refused) {
+  std::string deep(100, '[');
+  deep += std::string(100, ']');
+  CAF_CHECK(!decodes(with("result", deep)));
+  CAF_CHECK(!decodes(with("params", "{\"a\": " + deep + "}")));
+  std::string many = "[";
+  for (int i = 0; i < 100001; ++i)
+    many += i == 0 ? "[]" : ",[]";
+  many += "]";
+  CAF_CHECK(!decodes(with("result", many)));
+  // 64 levels are what a request body may hold.
+  std::string ok_deep(64, '[');
+  ok_deep += std::string(64, ']');
+  CAF_CHECK(decodes(with("result", ok_deep)));
+  // The entry itself is flat.
+  auto js = json::parse(encode_cache_entry(finished()));
+  js["extra"] = json::array({1, 2});
+  CAF_CHECK(!decodes(js.dump()));
+  // A state from the future is planted.
+  CAF_CHECK(!decodes(with("updated_at", now_ms() + 2 * 86'400'000)));
+}
+
+CAF_TEST(deleted tasks and another server are not trusted) {
+  cache_settings cs;
+  task_cache cache{cs, std::make_shared<telemetry>()};
+  cache.deleted({"gone"});
+  CAF_CHECK(cache.was_deleted("gone"));
+  CAF_CHECK(!cache.trusted("gone"));
+  CAF_CHECK(cache.trusted("other"));
+  CAF_MESSAGE("a committed state on its way is not trusted until written");
+  cache.note_unwritten({make_record("w"), make_record("w")});
+  CAF_CHECK(!cache.trusted("w"));
+  cache.written("w", 1);
+  CAF_CHECK(!cache.trusted("w"));
+  cache.written("w", 1);
+  CAF_CHECK(cache.trusted("w"));
+  CAF_MESSAGE("the first server seen keeps the epoch; another one changes it");
+  auto prefix = cache.prefix();
+  cache.observe_server("aaa");
+  CAF_CHECK_EQUAL(cache.prefix(), prefix);
+  cache.observe_server("aaa");
+  CAF_CHECK_EQUAL(cache.prefix(), prefix);
+  cache.observe_server("bbb");
+  CAF_CHECK(cache.prefix() != prefix);
+}

@@ -183,6 +183,31 @@ class CacheReadTest(CacheTestBase):
             self.assertEqual(after["corrupt"], before["corrupt"] + 1, garbage)
             self.wait_entry(done["id"], "COMPLETED")
         self.assertTrue(self.server.find_logs("Cache entry of task %s is corrupt" % done["id"]))
+        # A key of another type (a list) is corrupt too, and replaced.
+        self.assertEqual(self.redis.cli("DEL", key), "1")
+        self.assertEqual(self.redis.cli("RPUSH", key, "x"), "1")
+        before = self.cache_status()
+        got = self.server.get_task(done["id"])
+        self.assertEqual(got["result"], {"sum": 15})
+        self.assertEqual(self.cache_status()["corrupt"], before["corrupt"] + 1)
+        self.wait_entry(done["id"], "COMPLETED")
+        self.assertEqual(self.cache_status()["state"], "up")
+
+    def test_a_planted_entry_cannot_make_a_finished_task_run_again(self):
+        # Retry decides a write: it reads the database, whatever the cache says.
+        done = self.finished_task(3, 4)
+        entry = self.entry(done["id"])
+        entry["status"] = "FAILED"
+        entry["error"] = "planted"
+        self.assertEqual(self.redis.cli("SET", self.key(done["id"]), json.dumps(entry)), "OK")
+        r = self.server.request("POST", "/v1/tasks/%s/retry" % done["id"])
+        self.assertError(r, 409, "conflict")
+        # A deeply nested planted result is refused, not sent to a client.
+        entry["status"] = "COMPLETED"
+        entry["result"] = "[" * 5000 + "]" * 5000
+        self.assertEqual(self.redis.cli("SET", self.key(done["id"]), json.dumps(entry)), "OK")
+        got = self.server.get_task(done["id"])
+        self.assertEqual(got["result"], {"sum": 7})
 
     def test_an_entry_that_disagrees_with_the_database_is_logged_and_healed(self):
         done = self.finished_task(1, 1)
@@ -261,11 +286,15 @@ class CacheOutageTest(CacheTestBase):
         self.assertTrue(self.server.find_logs("falling back to database"))
         # Redis comes back (empty): the cache is up again within seconds, and
         # a read of a task whose write failed fills its entry.
+        prefix = status["key_prefix"]
         self.redis.start()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.cache_status()["state"] != "up":
             time.sleep(0.1)
         self.assertEqual(self.cache_status()["state"], "up")
+        # Another server (this one started empty, but one restored from disk
+        # could hold older entries): what was written before is left unread.
+        self.assertNotEqual(self.cache_status()["key_prefix"], prefix)
         task_id, a = ids[-1]
         got = self.server.get_task(task_id)
         self.assertEqual(got["result"], {"sum": a + 1})
