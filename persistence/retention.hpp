@@ -19,7 +19,8 @@ struct retention_settings {
   int64_t retention_ms = 0;
   /// Rows per delete statement.
   int32_t batch = 1000;
-  /// The pause between two batches of a pass (live traffic goes first).
+  /// The least pause between two batches of a pass; it is three times
+  /// what the batch took when that is longer (live traffic goes first).
   std::chrono::milliseconds pause{20};
   /// The time from the end of one pass to the next.
   std::chrono::milliseconds interval{60000};
