@@ -231,17 +231,11 @@ redisContext* redis_client::connection() {
     if (ep_.user.empty()) {
       const char* argv[] = {"AUTH", ep_.password.c_str()};
       size_t lens[] = {4, ep_.password.size()};
-      if (redisAppendCommandArgv(c, 2, argv, lens) != REDIS_OK) {
-        reset();
-        throw redis_error{"cannot queue a Redis command"};
-      }
+      append(c, 2, argv, lens);
     } else {
       const char* argv[] = {"AUTH", ep_.user.c_str(), ep_.password.c_str()};
       size_t lens[] = {4, ep_.user.size(), ep_.password.size()};
-      if (redisAppendCommandArgv(c, 3, argv, lens) != REDIS_OK) {
-        reset();
-        throw redis_error{"cannot queue a Redis command"};
-      }
+      append(c, 3, argv, lens);
     }
     ++n;
   }
@@ -250,10 +244,7 @@ redisContext* redis_client::connection() {
     db = std::to_string(ep_.db);
     const char* argv[] = {"SELECT", db.c_str()};
     size_t lens[] = {6, db.size()};
-    if (redisAppendCommandArgv(c, 2, argv, lens) != REDIS_OK) {
-      reset();
-      throw redis_error{"cannot queue a Redis command"};
-    }
+    append(c, 2, argv, lens);
     ++n;
   }
   if (n > 0) {
@@ -288,6 +279,14 @@ redisContext* redis_client::connection() {
     on_connect_(run_id);
   }
   return ctx_;
+}
+
+void redis_client::append(redisContext* c, int argc, const char** argv,
+                          const size_t* lens) {
+  if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK) {
+    reset();
+    throw redis_error{"cannot queue a Redis command"};
+  }
 }
 
 std::string redis_client::read_replies(size_t n) {
@@ -349,10 +348,7 @@ void redis_client::set_many(
     const char* argv[] = {"SET", key.c_str(), value.c_str(), "EX",
                           ttl.c_str()};
     size_t lens[] = {3, key.size(), value.size(), 2, ttl.size()};
-    if (redisAppendCommandArgv(c, 5, argv, lens) != REDIS_OK) {
-      reset();
-      throw redis_error{"cannot queue a Redis command"};
-    }
+    append(c, 5, argv, lens);
   }
   auto err = read_replies(kvs.size());
   if (!err.empty())
@@ -385,10 +381,7 @@ void redis_client::set_unless_newer(const std::vector<guarded_set>& items,
                           ttl.c_str(),      limit.c_str()};
     size_t lens[] = {4,          script_len, 1,         item.key.size(),
                      item.value.size(), at.size(), ttl.size(), limit.size()};
-    if (redisAppendCommandArgv(c, 8, argv, lens) != REDIS_OK) {
-      reset();
-      throw redis_error{"cannot queue a Redis command"};
-    }
+    append(c, 8, argv, lens);
   }
   auto err = read_replies(items.size());
   if (!err.empty())
@@ -400,10 +393,7 @@ void redis_client::ping() {
   auto* c = connection();
   const char* argv[] = {"PING"};
   size_t lens[] = {4};
-  if (redisAppendCommandArgv(c, 1, argv, lens) != REDIS_OK) {
-    reset();
-    throw redis_error{"cannot queue a Redis command"};
-  }
+  append(c, 1, argv, lens);
   auto err = read_replies(1);
   if (!err.empty())
     throw redis_error{"Redis: " + err};
@@ -417,10 +407,7 @@ void redis_client::del_many(const std::vector<std::string>& keys) {
   for (auto& key : keys) {
     const char* argv[] = {"DEL", key.c_str()};
     size_t lens[] = {3, key.size()};
-    if (redisAppendCommandArgv(c, 2, argv, lens) != REDIS_OK) {
-      reset();
-      throw redis_error{"cannot queue a Redis command"};
-    }
+    append(c, 2, argv, lens);
   }
   auto err = read_replies(keys.size());
   if (!err.empty())

@@ -87,6 +87,11 @@ public:
 private:
   redisContext* connection();
 
+  /// Appends a command to the pipeline of `c`; throws (and drops the
+  /// connection) when it cannot.
+  void append(redisContext* c, int argc, const char** argv,
+              const size_t* lens);
+
   /// Sends the pipelined commands appended so far and reads `n` replies;
   /// returns the error text of the first error reply, or "".
   std::string read_replies(size_t n);
