@@ -26,7 +26,8 @@ constexpr int max_attempts = 4;
 
 /// A task state waiting to be written.
 struct pending_write {
-  /// The entry; empty: delete the key (the task is too large to cache).
+  /// The entry; empty: delete the key (the task is too large to cache, or
+  /// retention deleted it).
   std::string value;
   millis updated_at = 0;
   /// A write-back of a database read (see `cache_writer_actor`).

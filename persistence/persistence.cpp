@@ -299,8 +299,15 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
                           + e.what());
     }
   };
+  // A task as the database holds it (inside `guard`).
+  auto stored = [db](const std::string& id) -> caf::expected<task_record> {
+    auto rec = db->get(id);
+    if (!rec)
+      return make_error(ec::not_found, "no task with id " + id);
+    return std::move(*rec);
+  };
   return {
-    [self, db, guard, cache,
+    [self, guard, stored, cache,
      cache_writer](get_atom, const std::string& id) -> caf::result<task_record> {
       cache_reader::lookup seen;
       if (cache) {
@@ -310,20 +317,21 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
         cache->cache().tel().stats.cache(cache_event::db_fallback);
       }
       return guard([&]() -> caf::result<task_record> {
-        auto rec = db->get(id);
+        auto rec = stored(id);
         if (!rec)
-          return make_error(ec::not_found, "no task with id " + id);
+          return std::move(rec.error());
         if (cache && cache->should_write_back(seen, *rec))
           self->send(cache_writer, cache_atom_v,
                      std::vector<task_record>{*rec}, true);
         return std::move(*rec);
       });
     },
-    [db, guard](fetch_atom, const std::string& id) -> caf::result<task_record> {
+    [guard, stored](fetch_atom, const std::string& id)
+      -> caf::result<task_record> {
       return guard([&]() -> caf::result<task_record> {
-        auto rec = db->get(id);
+        auto rec = stored(id);
         if (!rec)
-          return make_error(ec::not_found, "no task with id " + id);
+          return std::move(rec.error());
         return std::move(*rec);
       });
     },

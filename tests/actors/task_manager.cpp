@@ -31,21 +31,17 @@ struct rows {
 
 reader_actor::behavior_type fake_reader(reader_actor::pointer,
                                         std::shared_ptr<rows> db) {
+  // Reads for clients and reads of the database alone: one store here.
+  auto read = [db](const std::string& id) -> caf::result<task_record> {
+    ++db->reads;
+    auto i = db->by_id.find(id);
+    if (i == db->by_id.end())
+      return make_error(ec::not_found, "no task with id " + id);
+    return i->second;
+  };
   return {
-    [db](get_atom, const std::string& id) -> caf::result<task_record> {
-      ++db->reads;
-      auto i = db->by_id.find(id);
-      if (i == db->by_id.end())
-        return make_error(ec::not_found, "no task with id " + id);
-      return i->second;
-    },
-    [db](fetch_atom, const std::string& id) -> caf::result<task_record> {
-      ++db->reads;
-      auto i = db->by_id.find(id);
-      if (i == db->by_id.end())
-        return make_error(ec::not_found, "no task with id " + id);
-      return i->second;
-    },
+    [read](get_atom, const std::string& id) { return read(id); },
+    [read](fetch_atom, const std::string& id) { return read(id); },
     [](list_atom, const list_query&) { return task_page{}; },
     [db](recover_atom, millis after_at, const std::string& after_id,
          millis until, int32_t limit) {

@@ -18,6 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import harness  # noqa: E402
 from harness import HarnessError, TaskerTestCase, start_server  # noqa: E402
 
 REDIS_START_TIMEOUT_S = 10.0
@@ -306,9 +307,7 @@ class CacheOutageTest(CacheTestBase):
 class CacheConfigTest(unittest.TestCase):
 
     def test_a_bad_redis_url_is_refused_at_start(self):
-        binary = os.environ.get("TASKER_BIN", os.path.join(
-            os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-            "build", "tasker"))
+        binary = os.environ.get("TASKER_BIN", harness.DEFAULT_BIN)
         for url, words in [("http://127.0.0.1:6379", "redis://"),
                            ("redis://127.0.0.1:99999", "Port"),
                            ("redis://127.0.0.1:6379/x", "database number"),

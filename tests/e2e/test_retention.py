@@ -9,6 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import harness  # noqa: E402
 from harness import TaskerTestCase, start_server  # noqa: E402
 
 
@@ -106,9 +107,7 @@ class RetentionConfigTest(unittest.TestCase):
 
     def test_a_bad_retention_is_refused_at_start(self):
         import subprocess
-        binary = os.environ.get("TASKER_BIN", os.path.join(
-            os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-            "build", "tasker"))
+        binary = os.environ.get("TASKER_BIN", harness.DEFAULT_BIN)
         for value in ["7", "7w", "d", "-1d", "500ms"]:
             p = subprocess.run([binary, "serve", "--db-url", "postgresql://x@127.0.0.1/none",
                                 "--retention", value], stdin=subprocess.DEVNULL,
