@@ -2,8 +2,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace tasker {
+
+namespace {
+
+/// Counts a transition (`task_record::seq`).
+void count_transition(task_record& rec) {
+  if (rec.seq < std::numeric_limits<int32_t>::max())
+    ++rec.seq;
+}
+
+} // namespace
 
 std::optional<task_status> next_status(task_status from, task_event ev) {
   using s = task_status;
@@ -48,6 +59,7 @@ bool apply_start(task_record& rec, int32_t attempt, const std::string& worker_id
   rec.worker_id = worker_id;
   rec.started_at = now;
   rec.updated_at = now;
+  count_transition(rec);
   return true;
 }
 
@@ -63,6 +75,7 @@ bool apply_outcome(task_record& rec, const task_outcome& out,
     rec.result = out.result.empty() ? "null" : out.result;
     rec.error.clear();
     rec.completed_at = now;
+    count_transition(rec);
     return true;
   }
   rec.error = out.error;
@@ -73,6 +86,7 @@ bool apply_outcome(task_record& rec, const task_outcome& out,
     rec.status = task_status::failed;
     rec.completed_at = now;
   }
+  count_transition(rec);
   return true;
 }
 
@@ -84,6 +98,7 @@ bool apply_cancel(task_record& rec, millis now) {
   rec.progress.clear();
   rec.updated_at = now;
   rec.completed_at = now;
+  count_transition(rec);
   return true;
 }
 
@@ -99,6 +114,7 @@ bool apply_retry(task_record& rec, millis now) {
   rec.completed_at = 0;
   rec.scheduled_at = now;
   rec.updated_at = now;
+  count_transition(rec);
   return true;
 }
 
@@ -115,6 +131,7 @@ bool apply_recovery(task_record& rec, millis now) {
     rec.status = task_status::failed;
     rec.completed_at = now;
   }
+  count_transition(rec);
   return true;
 }
 

@@ -212,6 +212,19 @@ fake_reader_actor::behavior_type fake_reader(fake_reader_actor::pointer self,
       page.more = query.limit <= 2;
       return answer(self, held, std::move(page));
     },
+    [self, held](events_atom, std::string& id, int32_t) {
+      auto rec = stored_task(id, task_status::completed);
+      rec.seq = 2;
+      std::vector<task_event_record> events;
+      for (auto s : {task_status::pending, task_status::processing,
+                     task_status::completed}) {
+        rec.status = s;
+        events.push_back(event_of(rec));
+        events.back().seq = static_cast<int32_t>(events.size()) - 1;
+        events.back().cursor = "1-" + id + "-" + std::to_string(events.back().seq);
+      }
+      return answer(self, held, std::move(events));
+    },
     [](recover_atom, millis, std::string&, millis, int32_t) {
       return std::vector<task_record>{};
     },

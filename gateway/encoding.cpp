@@ -2,6 +2,7 @@
 
 #include "tasks/registry.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <system_error>
 
@@ -43,6 +44,70 @@ std::string page_json(const task_page& page) {
   } else {
     out += "null}";
   }
+  return out;
+}
+
+void append_event_json(std::string& out, const task_event_record& ev) {
+  auto text = [&out](const char* key, const std::string& str) {
+    out += key;
+    if (str.empty())
+      out += "null";
+    else
+      append_json_string(out, str);
+  };
+  auto time = [&out](const char* key, millis t) {
+    out += key;
+    if (t == 0)
+      out += "null";
+    else
+      (out += '"', out += format_time(t), out += '"');
+  };
+  auto kind = std::string{event_kind(ev.status, ev.attempt, ev.seq)};
+  text("{\"id\":", ev.cursor);
+  out += ",\"task_id\":\"";
+  out += ev.task_id;
+  out += "\",\"seq\":";
+  out += std::to_string(ev.seq);
+  out += ",\"kind\":\"";
+  out += kind;
+  out += '"';
+  text(",\"type\":", ev.type);
+  out += ",\"status\":\"";
+  out += to_string(ev.status);
+  out += "\",\"attempt\":";
+  out += std::to_string(ev.attempt);
+  text(",\"worker_id\":", ev.worker_id);
+  text(",\"error\":", ev.error);
+  time(",\"at\":", ev.at);
+  time(",\"scheduled_at\":", ev.scheduled_at);
+  time(",\"started_at\":", ev.started_at);
+  // An attempt ended (completed, failed, retry scheduled after a failure):
+  // how long it ran. An attempt started: how long it waited once due.
+  bool ended = ev.status != task_status::processing && ev.attempt > 0
+               && ev.started_at > 0 && kind != "cancelled";
+  out += ",\"duration_ms\":";
+  out += ended && ev.at >= ev.started_at ? std::to_string(ev.at - ev.started_at)
+                                         : std::string{"null"};
+  out += ",\"wait_ms\":";
+  out += ev.status == task_status::processing && ev.scheduled_at > 0
+             && ev.started_at >= ev.scheduled_at
+           ? std::to_string(ev.started_at - ev.scheduled_at)
+           : std::string{"null"};
+  out += '}';
+}
+
+std::string history_json(const std::string& task_id,
+                         const std::vector<task_event_record>& events,
+                         size_t limit) {
+  std::string out = "{\"task_id\":\"" + task_id + "\",\"events\":[";
+  auto n = std::min(events.size(), limit);
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0)
+      out += ',';
+    append_event_json(out, events[i]);
+  }
+  out += "],\"more\":";
+  out += events.size() > limit ? "true}" : "false}";
   return out;
 }
 

@@ -18,6 +18,19 @@ std::string task_json(const task_record& rec);
 /// `{"tasks": [...], "next_cursor": ...}` of a list page.
 std::string page_json(const task_page& page);
 
+/// Appends the API's event object: `id` (its position in the event stream),
+/// `task_id`, `seq`, `kind`, `type`, `status`, `attempt`, `worker_id`,
+/// `error`, `at`, `scheduled_at`, `started_at`, and what follows from
+/// them: `duration_ms` (an attempt that ended) and `wait_ms` (the time an
+/// attempt waited in the queue).
+void append_event_json(std::string& out, const task_event_record& ev);
+
+/// `{"task_id": ..., "events": [...], "more": ...}` of a task's history:
+/// at most `limit` events, `more` when `events` holds more than that.
+std::string history_json(const std::string& task_id,
+                         const std::vector<task_event_record>& events,
+                         size_t limit);
+
 /// `{"tasks": [...]}` of a batch.
 std::string batch_json(const std::vector<task_record>& recs);
 

@@ -9,6 +9,9 @@ namespace tasker::gateway_detail {
 
 namespace {
 
+/// The most events `GET /v1/tasks/{id}/events` answers with.
+constexpr size_t max_history_events = 1000;
+
 http_response from_error(const caf::error& err) {
   return error_response(code_of(err), message_of(err));
 }
@@ -219,6 +222,27 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
       ask<task_page>(self, t, deps.reader, std::chrono::seconds(30),
           [slot](task_page& page) { return json_response(200, page_json(page)); },
           list_atom_v, plan.query);
+      return;
+    }
+    case route_kind::task_events: {
+      // One query on the reader, like a list: bounded the same way.
+      auto counter = st.lists_in_flight;
+      if (*counter >= st.cfg.max_lists_in_flight) {
+        ++st.list_refusals;
+        done(error_response(ec::unavailable,
+                            "too many list requests at once; retry later"));
+        return;
+      }
+      ++*counter;
+      std::shared_ptr<void> slot{nullptr, [counter](void*) { --*counter; }};
+      ask<std::vector<task_event_record>>(self, t, deps.reader,
+          std::chrono::seconds(30),
+          [slot, id = plan.task_id](std::vector<task_event_record>& events) {
+            return json_response(200,
+                                 history_json(id, events, max_history_events));
+          },
+          events_atom_v, plan.task_id,
+          static_cast<int32_t>(max_history_events + 1));
       return;
     }
     case route_kind::cancel:

@@ -61,6 +61,7 @@ request_plan plan_request(const http_request& req, const registry& reg,
       return plan;
     }
     case route_kind::get_task:
+    case route_kind::task_events:
     case route_kind::cancel:
     case route_kind::retry:
       if (auto err = check_id(r.id))

@@ -34,6 +34,7 @@ constexpr route_entry route_table[] = {
   {"POST", "/v1/tasks", route_kind::submit},
   {"POST", "/v1/tasks/batch", route_kind::batch},
   {"GET", "/v1/tasks/{id}", route_kind::get_task},
+  {"GET", "/v1/tasks/{id}/events", route_kind::task_events},
   {"POST", "/v1/tasks/{id}/cancel", route_kind::cancel},
   {"POST", "/v1/tasks/{id}/retry", route_kind::retry},
   {"GET", "/v1/task-types", route_kind::task_types},

@@ -66,6 +66,61 @@ void append_task_json(std::string& out, const task_record& rec,
   out += '}';
 }
 
+const char* event_kind(task_status status, int32_t attempt, int32_t seq) {
+  switch (status) {
+    case task_status::pending:
+      if (seq == 0)
+        return "submitted";
+      return attempt == 0 ? "retried" : "retry_scheduled";
+    case task_status::processing:
+      return "started";
+    case task_status::completed:
+      return "completed";
+    case task_status::failed:
+      return "failed";
+    case task_status::cancelled:
+      return "cancelled";
+  }
+  return "submitted";
+}
+
+task_event_record event_of(const task_record& rec) {
+  task_event_record ev;
+  ev.task_id = rec.id;
+  ev.seq = rec.seq;
+  ev.type = rec.type;
+  ev.status = rec.status;
+  ev.attempt = rec.attempts;
+  ev.at = rec.updated_at;
+  switch (rec.status) {
+    case task_status::pending:
+      ev.scheduled_at = rec.scheduled_at;
+      // (A retry scheduled after a failed attempt says why it failed.)
+      if (rec.attempts > 0) {
+        ev.error = rec.error;
+        ev.started_at = rec.started_at;
+        ev.worker_id = rec.worker_id;
+      }
+      break;
+    case task_status::processing:
+      ev.worker_id = rec.worker_id;
+      ev.scheduled_at = rec.scheduled_at;
+      ev.started_at = rec.started_at;
+      break;
+    case task_status::completed:
+    case task_status::failed:
+      ev.error = rec.error;
+      ev.worker_id = rec.worker_id;
+      ev.started_at = rec.started_at;
+      break;
+    case task_status::cancelled:
+      // (Cancelled while pending or running: the record does not say which,
+      // so no attempt is named.)
+      break;
+  }
+  return ev;
+}
+
 bool from_string(const std::string& str, task_status& x) {
   for (int i = 0; i <= static_cast<int>(task_status::cancelled); ++i)
     if (str == to_string(static_cast<task_status>(i))) {

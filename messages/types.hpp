@@ -50,6 +50,10 @@ struct task_record {
   /// The progress its worker last reported for the running attempt (JSON
   /// text; empty: none). Kept in memory only, never stored.
   std::string progress;
+  /// How many transitions the task has made (0: just submitted). Each one
+  /// writes an event numbered so (`task_events`), which makes writing the
+  /// same state twice write its event once.
+  int32_t seq = 0;
 };
 
 /// How `append_task_json` writes a record: as the HTTP API shows a task
@@ -68,7 +72,7 @@ typename Inspector::result_type inspect(Inspector& f, task_record& x) {
            x.status, x.result, x.error, x.priority, x.attempts, x.max_attempts,
            x.timeout_ms, x.idempotency_key, x.request_hash, x.worker_id,
            x.created_at, x.updated_at, x.scheduled_at, x.started_at,
-           x.completed_at, x.progress);
+           x.completed_at, x.progress, x.seq);
 }
 
 /// Answer to a submission: the stored tasks, and whether they already existed
@@ -180,6 +184,44 @@ typename Inspector::result_type inspect(Inspector& f, task_page& x) {
 /// The wire protocol version of the node interface.
 constexpr int32_t protocol_version = 2;
 
+/// One transition of a task, as the `task_events` table holds it: the
+/// task's history and the event stream. Its kind follows from the state it
+/// reached (`event_kind`).
+struct task_event_record {
+  std::string task_id;
+  /// The task's `seq` after the transition (0: submitted).
+  int32_t seq = 0;
+  std::string type;
+  task_status status = task_status::pending;
+  /// The attempt it started or ended (0: none yet, or reset by a retry).
+  int32_t attempt = 0;
+  std::string worker_id;
+  std::string error;
+  /// When the transition happened.
+  millis at = 0;
+  /// When the task is due (submitted, retry scheduled, retried).
+  millis scheduled_at = 0;
+  /// When the attempt it started or ended started.
+  millis started_at = 0;
+  /// The position in the event stream (read back only; empty otherwise).
+  std::string cursor;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_event_record& x) {
+  return f(caf::meta::type_name("tasker.task_event_record"), x.task_id, x.seq,
+           x.type, x.status, x.attempt, x.worker_id, x.error, x.at,
+           x.scheduled_at, x.started_at, x.cursor);
+}
+
+/// The event of the transition that brought `rec` to its state.
+task_event_record event_of(const task_record& rec);
+
+/// The kind of a transition, from the state it reached: `submitted`,
+/// `started`, `retry_scheduled`, `completed`, `failed`, `cancelled` or
+/// `retried` (a request ran a finished task again).
+const char* event_kind(task_status status, int32_t attempt, int32_t seq);
+
 /// A group commit handed to a database writer: submission groups to insert
 /// (each all or none) and the latest state of tasks to update.
 struct write_batch {
@@ -188,12 +230,16 @@ struct write_batch {
   /// The worker registry as a JSON array of rows of the `workers` table, to
   /// replace the table's contents; empty when unchanged.
   std::string workers;
+  /// The transitions of the updated tasks, in order per task (the updates
+  /// hold only the latest state): written with their updates, in the same
+  /// statement. (Submissions write theirs from the inserted rows.)
+  std::vector<task_event_record> events;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, write_batch& x) {
   return f(caf::meta::type_name("tasker.write_batch"), x.insert_groups,
-           x.updates, x.workers);
+           x.updates, x.workers, x.events);
 }
 
 /// How one submission group of a batch ended.

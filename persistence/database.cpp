@@ -52,7 +52,29 @@ task_record read_record(const pqxx::row& row) {
   rec.scheduled_at = time_of(row[15]);
   rec.started_at = time_of(row[16]);
   rec.completed_at = time_of(row[17]);
+  rec.seq = row[18].as<int32_t>();
   return rec;
+}
+
+/// A row of `statements::event_row_columns()`. The database is trusted no
+/// more than a client: a status it does not know fails the read.
+task_event_record read_event(const pqxx::row& row) {
+  task_event_record ev;
+  ev.task_id = row[0].as<std::string>();
+  ev.seq = row[1].as<int32_t>();
+  ev.type = row[2].as<std::string>();
+  if (!from_string(row[3].as<std::string>(), ev.status))
+    throw std::runtime_error{"task_events holds an unknown status: "
+                             + row[3].as<std::string>()};
+  ev.attempt = row[4].as<int32_t>();
+  ev.worker_id = text_of(row[5]);
+  ev.error = text_of(row[6]);
+  ev.at = time_of(row[7]);
+  ev.scheduled_at = time_of(row[8]);
+  ev.started_at = time_of(row[9]);
+  ev.cursor = row[10].as<std::string>() + "-" + ev.task_id + "-"
+              + std::to_string(ev.seq);
+  return ev;
 }
 
 /// Names of the prepared statements (see `database::conn`).
@@ -174,7 +196,7 @@ batch_outcome database::apply_one(const write_batch& batch) {
       out.dropped_updates = left_out(
         batch.updates,
         tx.exec_prepared(prepared::update_tasks,
-                         update_rows_json(batch.updates)));
+                         update_rows_json(batch.updates, batch.events)));
     if (fault_hook)
       fault_hook("after_commit");
   } catch (const std::exception& e) {
@@ -263,8 +285,9 @@ batch_outcome database::apply(const write_batch& batch) {
     tx.exec_params(statements::replace_workers, batch.workers);
   if (!batch.updates.empty())
     out.dropped_updates = left_out(
-      batch.updates, tx.exec_prepared(prepared::update_tasks,
-                                      update_rows_json(batch.updates)));
+      batch.updates,
+      tx.exec_prepared(prepared::update_tasks,
+                       update_rows_json(batch.updates, batch.events)));
   // A row this batch inserted (and kept) tells whether an interrupted commit
   // happened.
   std::string probe;
@@ -329,16 +352,18 @@ batch_outcome database::apply_apart(const write_batch& batch) {
         return;
       }
     }
+    // (Each half carries every event: a half writes those of its updates.)
     if (!b.workers.empty()) {
-      self(self, write_batch{{}, std::move(b.updates), {}});
-      self(self, write_batch{{}, {}, std::move(b.workers)});
+      self(self, write_batch{{}, std::move(b.updates), {}, b.events});
+      self(self, write_batch{{}, {}, std::move(b.workers), {}});
       return;
     }
     auto mid = b.updates.begin() + static_cast<std::ptrdiff_t>(b.updates.size() / 2);
-    self(self, write_batch{{}, {b.updates.begin(), mid}, {}});
-    self(self, write_batch{{}, {mid, b.updates.end()}, {}});
+    self(self, write_batch{{}, {b.updates.begin(), mid}, {}, b.events});
+    self(self, write_batch{{}, {mid, b.updates.end()}, {}, b.events});
   };
-  updates(updates, write_batch{{}, batch.updates, batch.workers});
+  updates(updates,
+          write_batch{{}, batch.updates, batch.workers, batch.events});
   batch_outcome out;
   out.dropped_updates = std::move(dropped);
   out.groups.resize(batch.insert_groups.size());
@@ -453,6 +478,16 @@ task_page database::list(const list_query& q) {
     bytes += page.tasks.back().params.size() + page.tasks.back().result.size();
   }
   return page;
+}
+
+std::vector<task_event_record> database::events(const std::string& task_id,
+                                               int32_t limit) {
+  pqxx::nontransaction tx{conn()};
+  std::vector<task_event_record> out;
+  for (auto row :
+       tx.exec_params(statements::select_task_events(), task_id, limit))
+    out.push_back(read_event(row));
+  return out;
 }
 
 std::vector<task_record> database::unfinished(millis after_at,

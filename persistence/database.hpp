@@ -69,6 +69,10 @@ public:
   /// The size of params and results past which a list page ends early.
   size_t max_page_bytes = 4 * 1024 * 1024;
 
+  /// The first `limit` events of a task, in order.
+  std::vector<task_event_record> events(const std::string& task_id,
+                                        int32_t limit);
+
   /// Reads unfinished tasks in (scheduled_at, id) order: those after the
   /// position (after_at, after_id), scheduled at or before `until`; at most
   /// `limit` of them. Recovery and the loading of delayed tasks page

@@ -102,8 +102,11 @@ void flush(persistence_pointer self, size_t i) {
       for (auto& rec : g)
         submitted->insert(rec.id);
   }
+  // (The updates, the snapshot and the events stay: a failed batch puts
+  // them back.)
   write_batch batch{std::exchange(sh.flight.batch.insert_groups, {}),
-                    sh.flight.batch.updates, sh.flight.batch.workers};
+                    sh.flight.batch.updates, sh.flight.batch.workers,
+                    sh.flight.batch.events};
   self
     ->request(sh.writer, caf::infinite, write_atom_v, std::move(batch))
     .then(
@@ -337,6 +340,16 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
     },
     [db, guard](list_atom, const list_query& q) -> caf::result<task_page> {
       return guard([&]() -> caf::result<task_page> { return db->list(q); });
+    },
+    [db, guard](events_atom, const std::string& id, int32_t limit)
+      -> caf::result<std::vector<task_event_record>> {
+      return guard([&]() -> caf::result<std::vector<task_event_record>> {
+        auto events = db->events(id, limit);
+        // (A task stored before history was kept has no events.)
+        if (events.empty() && !db->get(id))
+          return make_error(ec::not_found, "no task with id " + id);
+        return events;
+      });
     },
     [db, guard](recover_atom, millis after_at, const std::string& after_id,
                 millis until,

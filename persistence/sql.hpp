@@ -17,8 +17,11 @@ std::string records_json(const std::vector<task_record>& recs);
 
 /// Encodes the state of records as one JSON array for `update_tasks`: the id
 /// and the columns a state update writes, nothing else (no params, type or
-/// request hash for PostgreSQL to parse again).
-std::string update_rows_json(const std::vector<task_record>& recs);
+/// request hash for PostgreSQL to parse again), and under `events` the
+/// transitions of `events` that belong to each (times in epoch
+/// milliseconds, the kind spelled out).
+std::string update_rows_json(const std::vector<task_record>& recs,
+                             const std::vector<task_event_record>& events = {});
 
 /// Encodes a worker registry snapshot as the rows of the `workers` table
 /// (`statements::replace_workers`): times in epoch milliseconds, what the
@@ -27,6 +30,8 @@ std::string worker_rows_json(const std::vector<worker_view>& workers);
 
 /// Pending writes of one writer: submission groups and coalesced updates
 /// (the latest state of a task wins), each with the tokens of its waiters.
+/// A coalesced update keeps the transitions it went through (one event per
+/// `seq`), so history loses none of them.
 class write_buffer {
 public:
   /// What one flush takes out.
@@ -71,7 +76,12 @@ private:
   struct pending_update {
     task_record rec;
     std::vector<uint64_t> tokens;
+    /// Its transitions in order, one per seq.
+    std::vector<task_event_record> events;
   };
+
+  /// Adds the event of `rec`'s state to `entry`, unless it holds it.
+  static void note_event(pending_update& entry, const task_record& rec);
 
   std::vector<pending_insert> inserts_;
   std::vector<pending_update> updates_;

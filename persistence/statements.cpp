@@ -18,11 +18,21 @@ constexpr const char* record_columns
 constexpr const char* update_columns
   = "v(id uuid, status text, result jsonb, error text, attempts int, "
     "worker_id text, updated_at bigint, scheduled_at bigint, "
-    "started_at bigint, completed_at bigint)";
+    "started_at bigint, completed_at bigint, seq int, events jsonb)";
+
+/// The record type of jsonb_to_recordset for the events of an update.
+constexpr const char* event_columns
+  = "e(seq int, kind text, status text, attempt int, worker_id text, "
+    "error text, at bigint, scheduled_at bigint, started_at bigint)";
+
+/// The columns of `task_events` a transition writes.
+constexpr const char* event_insert
+  = "INSERT INTO task_events (task_id, seq, kind, status, type, attempt, "
+    "worker_id, error, at, scheduled_at, started_at) ";
 
 /// A record's epoch milliseconds as a timestamp.
-std::string ts(const char* col) {
-  return std::string{"'epoch'::timestamptz + v."} + col
+std::string ts(const char* col, const char* rec = "v") {
+  return std::string{"'epoch'::timestamptz + "} + rec + "." + col
          + " * interval '1 millisecond'";
 }
 
@@ -45,12 +55,12 @@ const std::string& task_columns() {
       "attempts, max_attempts, timeout_ms, idempotency_key, request_hash, "
       "worker_id, "
       + ms("created_at") + ", " + ms("updated_at") + ", " + ms("scheduled_at")
-      + ", " + ms("started_at") + ", " + ms("completed_at");
+      + ", " + ms("started_at") + ", " + ms("completed_at") + ", seq";
   return cols;
 }
 
 const std::string& insert_tasks(bool keyed) {
-  static const std::string plain
+  static const std::string insert
     = "INSERT INTO tasks (id, type, params, status, result, error, priority, "
       "attempts, max_attempts, timeout_ms, idempotency_key, request_hash, "
       "worker_id, created_at, updated_at, scheduled_at, started_at, "
@@ -60,10 +70,20 @@ const std::string& insert_tasks(bool keyed) {
       + ts("created_at") + ", " + ts("updated_at") + ", " + ts("scheduled_at")
       + ", " + ts("started_at") + ", " + ts("completed_at")
       + " FROM jsonb_to_recordset($1::jsonb) AS " + record_columns;
+  // Each inserted row writes its `submitted` event.
+  static const std::string returning
+    = " RETURNING id, type, status, created_at, scheduled_at";
+  static const std::string submitted
+    = std::string{event_insert}
+      + "SELECT id, 0, 'submitted', status, type, 0, NULL, NULL, "
+        "created_at, scheduled_at, NULL FROM ins";
+  static const std::string plain
+    = "WITH ins AS (" + insert + returning + ") " + submitted;
   static const std::string with_keys
-    = plain
+    = "WITH ins AS (" + insert
       + " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL"
-        " DO NOTHING RETURNING id::text";
+        " DO NOTHING"
+      + returning + "), ev AS (" + submitted + ") SELECT id::text FROM ins";
   return keyed ? with_keys : plain;
 }
 
@@ -76,17 +96,41 @@ const std::string& select_tasks_by_key() {
 }
 
 const std::string& update_tasks() {
+  // The events of a row go in only when its update did.
   static const std::string sql
-    = "UPDATE tasks t SET status = v.status, result = v.result, "
+    = "WITH u AS (UPDATE tasks t SET status = v.status, result = v.result, "
       "error = v.error, attempts = v.attempts, worker_id = v.worker_id, "
-      "updated_at = "
+      "seq = v.seq, updated_at = "
       + ts("updated_at") + ", scheduled_at = " + ts("scheduled_at")
       + ", started_at = " + ts("started_at")
       + ", completed_at = " + ts("completed_at")
       + " FROM jsonb_to_recordset($1::jsonb) AS " + update_columns
       + " WHERE t.id = v.id AND (t.status IN ('PENDING', 'PROCESSING') "
-        "OR (v.status = 'PENDING' AND v.attempts = 0)) RETURNING t.id::text";
+        "OR (v.status = 'PENDING' AND v.attempts = 0)) RETURNING t.id, "
+        "t.type, v.events), ev AS ("
+      + event_insert
+      + "SELECT u.id, e.seq, e.kind, e.status, u.type, e.attempt, "
+        "e.worker_id, e.error, "
+      + ts("at", "e") + ", " + ts("scheduled_at", "e") + ", "
+      + ts("started_at", "e") + " FROM u CROSS JOIN LATERAL "
+      + "jsonb_to_recordset(u.events) AS " + event_columns
+      + " ON CONFLICT (task_id, seq) DO NOTHING) SELECT id::text FROM u";
   return sql;
+}
+
+const std::string& select_task_events() {
+  static const std::string sql
+    = "SELECT " + event_row_columns()
+      + " FROM task_events WHERE task_id = $1::uuid ORDER BY seq LIMIT $2";
+  return sql;
+}
+
+const std::string& event_row_columns() {
+  static const std::string cols
+    = "task_id::text, seq, type, status, attempt, worker_id, error, "
+      + ms("at") + ", " + ms("scheduled_at") + ", " + ms("started_at")
+      + ", tx::text";
+  return cols;
 }
 
 const std::string& select_task() {
@@ -132,9 +176,11 @@ const std::string& prune_tasks() {
       + " AND status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND "
         "completed_at < "
       + at("$1")
-      + " ORDER BY created_at, id LIMIT $4) DELETE FROM tasks t USING doomed "
-        "d WHERE t.id = d.id RETURNING t.id::text, "
-      + ms("t.created_at");
+      + " ORDER BY created_at, id LIMIT $4), gone AS (DELETE FROM tasks t "
+        "USING doomed d WHERE t.id = d.id RETURNING t.id, t.created_at), "
+        "history AS (DELETE FROM task_events e USING gone g WHERE e.task_id = "
+        "g.id) SELECT id::text, "
+      + ms("created_at") + " FROM gone";
   return sql;
 }
 

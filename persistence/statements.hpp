@@ -30,7 +30,8 @@ inline constexpr const char* migrated_version
 inline constexpr const char* record_migration
   = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)";
 
-/// Inserts the records of $1. With `keyed`, the rows carry idempotency keys:
+/// Inserts the records of $1, and the `submitted` event of each row
+/// inserted. With `keyed`, the rows carry idempotency keys:
 /// a key taken already skips its row (ON CONFLICT, a speculative insertion
 /// per row), and the ids of the rows inserted come back.
 const std::string& insert_tasks(bool keyed);
@@ -38,15 +39,27 @@ const std::string& insert_tasks(bool keyed);
 /// The rows holding the idempotency keys of $1 (a JSON array of keys).
 const std::string& select_tasks_by_key();
 
-/// Deletes the rows whose ids $1 lists (a JSON array of ids).
+/// Deletes the rows whose ids $1 lists (a JSON array of ids), and their
+/// events.
 inline constexpr const char* delete_tasks
-  = "DELETE FROM tasks WHERE id IN "
-    "(SELECT jsonb_array_elements_text($1::jsonb)::uuid)";
+  = "WITH gone AS (DELETE FROM tasks WHERE id IN "
+    "(SELECT jsonb_array_elements_text($1::jsonb)::uuid) RETURNING id) "
+    "DELETE FROM task_events WHERE task_id IN (SELECT id FROM gone)";
 
 /// Writes the state of the records of $1 (`update_rows_json`) onto their
-/// rows. A terminal row changes only through a retry (back to PENDING with a
-/// fresh attempts budget): terminal states never change otherwise.
+/// rows, and the events each carries (a transition written before, with the
+/// same seq, is kept as it is). A terminal row changes only through a retry
+/// (back to PENDING with a fresh attempts budget): terminal states never
+/// change otherwise, and a row left as it was writes no events. Returns the
+/// ids of the rows written.
 const std::string& update_tasks();
+
+/// The columns of an event row, times as epoch milliseconds, the writing
+/// transaction last.
+const std::string& event_row_columns();
+
+/// The first $2 events of task $1, in order.
+const std::string& select_task_events();
 
 /// Replaces the worker registry with the snapshot of $1.
 inline constexpr const char* replace_workers
@@ -80,7 +93,7 @@ const std::string& list_tasks(bool by_status, bool by_type, bool after);
 /// and due by $3 epoch ms, at most $4.
 const std::string& unfinished_tasks();
 
-/// Retention: deletes at most $4 finished tasks that finished before $1
+/// Retention: deletes at most $4 finished tasks (and their events) that finished before $1
 /// (epoch ms), in (created_at, id) order after ($2 epoch ms, $3 id) (a task
 /// created after $1 cannot have finished before it: the scan follows the
 /// created_at index and stops there). Returns the id and created_at (epoch

@@ -319,3 +319,28 @@ CAF_TEST(apply_recovery counts the lost attempt) {
                  task_status::failed, task_status::cancelled},
                 [](task_record& rec) { return apply_recovery(rec, t0 + 700); });
 }
+
+CAF_TEST(every transition counts in seq and a refused one does not) {
+  auto rec = pending_task();
+  CAF_CHECK_EQUAL(rec.seq, 0);
+  CAF_REQUIRE(apply_start(rec, 1, "local/slot-1", t0 + 1));
+  CAF_CHECK_EQUAL(rec.seq, 1);
+  // A start of the wrong attempt, an outcome of another attempt: no change.
+  CAF_CHECK(!apply_start(rec, 1, "local/slot-1", t0 + 2));
+  task_outcome other{rec.id, 2, false, "", "boom", true, "", 0, 0};
+  CAF_CHECK(!apply_outcome(rec, other, {}, 0.5, t0 + 2));
+  CAF_CHECK_EQUAL(rec.seq, 1);
+  task_outcome failed{rec.id, 1, false, "", "boom", true, "", 0, 0};
+  CAF_REQUIRE(apply_outcome(rec, failed, {}, 0.5, t0 + 3));
+  CAF_CHECK_EQUAL(rec.seq, 2);
+  CAF_REQUIRE(apply_cancel(rec, t0 + 4));
+  CAF_CHECK_EQUAL(rec.seq, 3);
+  CAF_CHECK(!apply_cancel(rec, t0 + 5));
+  CAF_REQUIRE(apply_retry(rec, t0 + 6));
+  CAF_CHECK_EQUAL(rec.seq, 4);
+  CAF_REQUIRE(apply_start(rec, 1, "local/slot-2", t0 + 7));
+  CAF_CHECK(apply_recovery(rec, t0 + 8));
+  CAF_CHECK_EQUAL(rec.seq, 6);
+  CAF_CHECK(!apply_recovery(rec, t0 + 9));
+  CAF_CHECK_EQUAL(rec.seq, 6);
+}

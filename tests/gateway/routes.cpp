@@ -34,6 +34,13 @@ std::string show(route_kind x) {
     TASKER_ROUTE_CASE(dashboard)
     TASKER_ROUTE_CASE(run_task)
     TASKER_ROUTE_CASE(get_task_output)
+    TASKER_ROUTE_CASE(task_events)
+    TASKER_ROUTE_CASE(open_session)
+    TASKER_ROUTE_CASE(lease)
+    TASKER_ROUTE_CASE(close_session)
+    TASKER_ROUTE_CASE(lease_heartbeat)
+    TASKER_ROUTE_CASE(lease_complete)
+    TASKER_ROUTE_CASE(lease_fail)
     TASKER_ROUTE_CASE(not_found)
     TASKER_ROUTE_CASE(method_not_allowed)
   }
@@ -67,6 +74,8 @@ CAF_TEST(match_route finds every route) {
     {"GET", "/v1/tasks/" + uuid, route_kind::get_task, uuid, "/v1/tasks/{id}"},
     {"POST", "/v1/tasks/" + uuid + "/cancel", route_kind::cancel, uuid,
      "/v1/tasks/{id}/cancel"},
+    {"GET", "/v1/tasks/" + uuid + "/events", route_kind::task_events, uuid,
+     "/v1/tasks/{id}/events"},
     {"POST", "/v1/tasks/" + uuid + "/retry", route_kind::retry, uuid,
      "/v1/tasks/{id}/retry"},
     {"GET", "/v1/task-types", route_kind::task_types, "", "/v1/task-types"},

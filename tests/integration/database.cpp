@@ -135,9 +135,11 @@ struct fixture {
     return db.apply(b);
   }
 
-  /// Applies a batch of updates only.
+  /// Applies a batch of updates only, each with the event of its state.
   void update(std::vector<task_record> recs) {
     write_batch b;
+    for (auto& rec : recs)
+      b.events.push_back(event_of(rec));
     b.updates = std::move(recs);
     auto out = db.apply(b);
     CAF_CHECK(out.groups.empty());
@@ -176,6 +178,26 @@ struct fixture {
     CAF_CHECK_EQUAL(got.scheduled_at, want.scheduled_at);
     CAF_CHECK_EQUAL(got.started_at, want.started_at);
     CAF_CHECK_EQUAL(got.completed_at, want.completed_at);
+    CAF_CHECK_EQUAL(got.seq, want.seq);
+  }
+
+  /// The kinds of a task's events, in order.
+  std::vector<std::string> kinds(const std::string& id) {
+    std::vector<std::string> out;
+    for (auto& ev : db.events(id, 1000))
+      out.emplace_back(event_kind(ev.status, ev.attempt, ev.seq));
+    return out;
+  }
+
+  /// How many events the table holds of these tasks.
+  int64_t event_rows(const std::vector<std::string>& ids) {
+    pqxx::connection c{scratch.url()};
+    pqxx::nontransaction tx{c};
+    return tx
+      .exec_params1("SELECT count(*) FROM task_events WHERE task_id::text IN "
+                    "(SELECT jsonb_array_elements_text($1::jsonb))",
+                    json(ids).dump())[0]
+      .as<int64_t>();
   }
 
   /// Reads every page of a query, `limit` rows at a time, following the
@@ -301,6 +323,10 @@ CAF_TEST(the same key with another body stores nothing of its group) {
   check_same(fetch(other.id), other);
   // The first task is untouched.
   check_same(fetch(first.id), first);
+  // The withdrawn tasks left no events; the stored ones have theirs.
+  CAF_CHECK_EQUAL(event_rows({plain.id, clash.id}), 0);
+  CAF_CHECK_EQUAL(kinds(other.id), strings{"submitted"});
+  CAF_CHECK_EQUAL(kinds(first.id), strings{"submitted"});
 }
 
 CAF_TEST(a key used twice in one batch stores the first and returns it twice) {
@@ -411,6 +437,86 @@ CAF_TEST(a terminal row is not overwritten except by a retry) {
   CAF_CHECK_EQUAL(got.attempts, 0);
   CAF_CHECK_EQUAL(got.result, "");
   CAF_CHECK_EQUAL(got.completed_at, 0);
+}
+
+CAF_TEST(every transition writes one event in order and a refused one none) {
+  auto a = make();
+  insert({{a}});
+  auto running = a;
+  apply_start(running, 1, "node-1/slot-0", t0 + 10);
+  update({running});
+  // Written again (a rewrite after a restart): the same event, once.
+  update({running});
+  auto backoff = running;
+  task_outcome boom{a.id, 1, false, "", "boom", true, "", 0, 0};
+  apply_outcome(backoff, boom, {}, 0.5, t0 + 20);
+  // The next attempt's start and its end coalesce in one update.
+  auto again = backoff;
+  apply_start(again, 2, "node-2/slot-1", t0 + 3000);
+  auto failed = again;
+  task_outcome fatal{a.id, 2, false, "", "fatal", false, "", 0, 0};
+  apply_outcome(failed, fatal, {}, 0.5, t0 + 3100);
+  write_buffer buf;
+  buf.add_update(backoff);
+  buf.add_update(again);
+  buf.add_update(failed);
+  db.apply(buf.take(100).batch);
+  check_same(fetch(a.id), failed);
+  CAF_CHECK_EQUAL(kinds(a.id), (strings{"submitted", "started",
+                                        "retry_scheduled", "started",
+                                        "failed"}));
+  // A late state of a finished task is refused, and so is its event.
+  update({backoff});
+  auto late = again;
+  task_outcome ok{a.id, 2, true, "1", "", false, "", 0, 0};
+  apply_outcome(late, ok, {}, 0.5, t0 + 3200);
+  update({late});
+  CAF_CHECK_EQUAL(fetch(a.id).status, task_status::failed);
+  CAF_CHECK_EQUAL(kinds(a.id).size(), 5u);
+  // A retry by request starts again, numbered on.
+  auto retried = failed;
+  apply_retry(retried, t0 + 4000);
+  update({retried});
+  auto events = db.events(a.id, 1000);
+  CAF_REQUIRE_EQUAL(events.size(), 6u);
+  for (size_t i = 0; i < events.size(); ++i)
+    CAF_CHECK_EQUAL(events[i].seq, static_cast<int32_t>(i));
+  CAF_CHECK_EQUAL(std::string{event_kind(events[5].status, events[5].attempt,
+                                         events[5].seq)},
+                  "retried");
+  // What each says: who ran it, why it failed, when.
+  CAF_CHECK_EQUAL(events[0].type, "sum");
+  CAF_CHECK_EQUAL(events[0].at, t0);
+  CAF_CHECK_EQUAL(events[1].worker_id, "node-1/slot-0");
+  CAF_CHECK_EQUAL(events[1].attempt, 1);
+  CAF_CHECK_EQUAL(events[2].error, "boom");
+  CAF_CHECK_EQUAL(events[2].started_at, t0 + 10);
+  CAF_CHECK_GREATER(events[2].scheduled_at, t0 + 20);
+  CAF_CHECK_EQUAL(events[4].error, "fatal");
+  CAF_CHECK_EQUAL(events[4].worker_id, "node-2/slot-1");
+  CAF_CHECK_EQUAL(events[4].at, t0 + 3100);
+  CAF_CHECK_EQUAL(events[4].started_at, t0 + 3000);
+  // Stream positions grow with the writing transaction.
+  for (auto& ev : events)
+    CAF_CHECK(!ev.cursor.empty());
+  CAF_CHECK(db.events(a.id, 2).size() == 2u);
+}
+
+CAF_TEST(retention deletes the events of the tasks it deletes) {
+  auto old = make(t0);
+  auto young = make(t0 + 100000);
+  insert({{old, young}});
+  for (auto* rec : {&old, &young}) {
+    auto done = *rec;
+    apply_cancel(done, rec->created_at + 10);
+    update({done});
+  }
+  CAF_CHECK_EQUAL(event_rows({old.id, young.id}), 4);
+  millis last_at = 0;
+  auto gone = db.prune(t0 + 50000, 0, "", 100, last_at);
+  CAF_CHECK_EQUAL(gone, strings{old.id});
+  CAF_CHECK_EQUAL(event_rows({old.id}), 0);
+  CAF_CHECK_EQUAL(kinds(young.id), (strings{"submitted", "cancelled"}));
 }
 
 CAF_TEST(an update of a row that does not exist changes nothing) {

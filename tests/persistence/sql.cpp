@@ -137,6 +137,106 @@ CAF_TEST(requeue_updates keeps the newer state) {
   CAF_CHECK_EQUAL(t2.update_tokens[1], (tokens{2, 6}));
 }
 
+namespace {
+
+/// A task's state after its `seq`-th transition.
+task_record step(const std::string& id, task_status status, int32_t attempts,
+                 int32_t seq) {
+  auto rec = make_record(id, status, attempts);
+  rec.seq = seq;
+  rec.updated_at = 2000 + seq;
+  rec.worker_id = attempts > 0 ? "node-1" : "";
+  rec.started_at = attempts > 0 ? 1900 : 0;
+  if (status == task_status::pending && attempts > 0)
+    rec.error = "attempt " + std::to_string(attempts) + " failed";
+  return rec;
+}
+
+std::vector<std::pair<std::string, int32_t>>
+events_of(const write_buffer::taken& t) {
+  std::vector<std::pair<std::string, int32_t>> out;
+  for (auto& ev : t.batch.events)
+    out.emplace_back(ev.task_id, ev.seq);
+  return out;
+}
+
+using event_ids = std::vector<std::pair<std::string, int32_t>>;
+
+} // namespace
+
+CAF_TEST(a coalesced update keeps every transition once) {
+  write_buffer buf;
+  buf.add_update(step("a", task_status::processing, 1, 1));
+  buf.add_update(step("b", task_status::processing, 1, 1));
+  buf.add_update(step("a", task_status::pending, 1, 2));
+  // The same state again (a rewrite after a restart): no second event.
+  buf.add_update(step("a", task_status::pending, 1, 2));
+  buf.add_update(step("a", task_status::processing, 2, 3));
+  buf.add_update(step("a", task_status::completed, 2, 4), 7);
+  auto t = buf.take(100);
+  CAF_REQUIRE_EQUAL(t.batch.updates.size(), 2u);
+  CAF_CHECK_EQUAL(t.batch.updates[0].seq, 4);
+  CAF_CHECK_EQUAL(events_of(t), (event_ids{{"a", 1},
+                                           {"a", 2},
+                                           {"a", 3},
+                                           {"a", 4},
+                                           {"b", 1}}));
+  auto& retry = t.batch.events[1];
+  CAF_CHECK_EQUAL(std::string{event_kind(retry.status, retry.attempt,
+                                         retry.seq)},
+                  "retry_scheduled");
+  CAF_CHECK_EQUAL(retry.error, "attempt 1 failed");
+  CAF_CHECK_EQUAL(retry.at, 2002);
+  // The update's rows carry each task's events, in order.
+  auto js = json::parse(update_rows_json(t.batch.updates, t.batch.events));
+  CAF_REQUIRE_EQUAL(js.size(), 2u);
+  CAF_CHECK_EQUAL(js[0]["seq"].get<int>(), 4);
+  auto& evs = js[0]["events"];
+  CAF_REQUIRE_EQUAL(evs.size(), 4u);
+  std::vector<std::string> kinds;
+  for (auto& ev : evs)
+    kinds.push_back(ev["kind"].get<std::string>());
+  CAF_CHECK_EQUAL(kinds, (strings{"started", "retry_scheduled", "started",
+                                  "completed"}));
+  CAF_CHECK_EQUAL(evs[0]["worker_id"].get<std::string>(), "node-1");
+  CAF_CHECK_EQUAL(evs[0]["attempt"].get<int>(), 1);
+  CAF_CHECK_EQUAL(evs[1]["error"].get<std::string>(), "attempt 1 failed");
+  CAF_CHECK_EQUAL(evs[3]["at"].get<int64_t>(), 2004);
+  CAF_CHECK_EQUAL(evs[3]["started_at"].get<int64_t>(), 1900);
+  CAF_CHECK_EQUAL(js[1]["events"].size(), 1u);
+  // An update with no events of its own carries none.
+  CAF_CHECK(json::parse(update_rows_json(t.batch.updates))[0].count("events")
+            == 0);
+}
+
+CAF_TEST(requeued transitions come before those buffered since) {
+  write_buffer buf;
+  buf.add_update(step("a", task_status::processing, 1, 1));
+  buf.add_update(step("a", task_status::pending, 1, 2));
+  buf.add_update(step("b", task_status::processing, 1, 1));
+  auto failed = buf.take(100);
+  // Meanwhile: "a" started again, and "a"'s seq 2 was written again.
+  buf.add_update(step("a", task_status::pending, 1, 2));
+  buf.add_update(step("a", task_status::processing, 2, 3));
+  buf.requeue_updates(std::move(failed));
+  auto t = buf.take(100);
+  CAF_REQUIRE_EQUAL(t.batch.updates.size(), 2u);
+  CAF_CHECK_EQUAL(t.batch.updates[0].seq, 3);
+  CAF_CHECK_EQUAL(events_of(t),
+                  (event_ids{{"a", 1}, {"a", 2}, {"a", 3}, {"b", 1}}));
+}
+
+CAF_TEST(the kind of an event follows from the state it reached) {
+  using s = task_status;
+  CAF_CHECK_EQUAL(std::string{event_kind(s::pending, 0, 0)}, "submitted");
+  CAF_CHECK_EQUAL(std::string{event_kind(s::processing, 1, 1)}, "started");
+  CAF_CHECK_EQUAL(std::string{event_kind(s::pending, 1, 2)}, "retry_scheduled");
+  CAF_CHECK_EQUAL(std::string{event_kind(s::pending, 0, 5)}, "retried");
+  CAF_CHECK_EQUAL(std::string{event_kind(s::completed, 1, 2)}, "completed");
+  CAF_CHECK_EQUAL(std::string{event_kind(s::failed, 3, 6)}, "failed");
+  CAF_CHECK_EQUAL(std::string{event_kind(s::cancelled, 0, 1)}, "cancelled");
+}
+
 CAF_TEST(records_json is valid JSON with nulls for unset fields) {
   CAF_CHECK_EQUAL(records_json({}), "[]");
   task_record bare;
@@ -182,8 +282,8 @@ CAF_TEST(update_rows_json carries the state an update writes and nothing else) {
   std::sort(keys.begin(), keys.end());
   CAF_CHECK_EQUAL(keys, (std::vector<std::string>{
                           "attempts", "completed_at", "error", "id",
-                          "result", "scheduled_at", "started_at", "status",
-                          "updated_at", "worker_id"}));
+                          "result", "scheduled_at", "seq", "started_at",
+                          "status", "updated_at", "worker_id"}));
   CAF_CHECK_EQUAL(r["id"].get<std::string>(), uuid);
   CAF_CHECK_EQUAL(r["status"].get<std::string>(), "COMPLETED");
   CAF_CHECK_EQUAL(r["result"].dump(), R"({"x":[1,2]})");

@@ -1,0 +1,128 @@
+"""Task history (docs/API.md, "Task history"): every transition of a task is stored with its
+row, in the same statement, and `GET /v1/tasks/{id}/events` shows it: attempts, workers,
+errors, durations. A coordinator killed with SIGKILL loses none and invents none."""
+
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from harness import TaskerTestCase, start_server  # noqa: E402
+
+
+def kinds(history):
+    return [e["kind"] for e in history["events"]]
+
+
+class EventsTest(TaskerTestCase):
+
+    server = None
+
+    def setUp(self):
+        self.server = start_server(extra_env={
+            "TASKER_RETRY_BASE_MS": "50",
+            "TASKER_RETRY_MAX_MS": "100",
+            "TASKER_LOCAL_SLOTS": "4",
+        }, name="events")
+        self.addCleanup(self.server.close)
+
+    def history(self, task_id, expect=200):
+        r = self.server.request("GET", "/v1/tasks/%s/events" % task_id)
+        self.assertEqual(r.status, expect, r.text)
+        return r.body
+
+    def test_history_of_retries_a_failure_and_a_retry_by_request(self):
+        s = self.server
+        task_id = s.submit("fail", {"message": "boom"}, max_attempts=2)["id"]
+        self.assertEqual(s.wait_terminal(task_id)["status"], "FAILED")
+        h = self.history(task_id)
+        self.assertEqual(h["task_id"], task_id)
+        self.assertFalse(h["more"])
+        self.assertEqual(kinds(h), ["submitted", "started", "retry_scheduled", "started",
+                                    "failed"])
+        events = h["events"]
+        self.assertEqual([e["seq"] for e in events], list(range(5)))
+        self.assertEqual([e["attempt"] for e in events], [0, 1, 1, 2, 2])
+        self.assertEqual([e["status"] for e in events],
+                         ["PENDING", "PROCESSING", "PENDING", "PROCESSING", "FAILED"])
+        for e in events:
+            self.assertEqual(e["task_id"], task_id)
+            self.assertEqual(e["type"], "fail")
+            self.assertTrue(e["id"], e)
+            self.assertTrue(e["at"].endswith("Z"), e)
+        started, retry, failed = events[1], events[2], events[4]
+        self.assertTrue(started["worker_id"])
+        self.assertIsInstance(started["wait_ms"], int)
+        self.assertGreaterEqual(started["wait_ms"], 0)
+        self.assertIsNone(started["duration_ms"])
+        self.assertEqual(retry["error"], "boom")
+        self.assertIsInstance(retry["duration_ms"], int)
+        self.assertIsNotNone(retry["scheduled_at"])
+        self.assertEqual(failed["error"], "boom")
+        # (The start names the node; the end, the node's slot that ran it.)
+        self.assertTrue(failed["worker_id"].startswith(events[3]["worker_id"]), events)
+        self.assertIsInstance(failed["duration_ms"], int)
+        # A retry by request numbers on; its attempts start from one again.
+        r = s.request("POST", "/v1/tasks/%s/retry" % task_id)
+        self.assertEqual(r.status, 202, r.text)
+        self.assertEqual(s.wait_terminal(task_id)["status"], "FAILED")
+        h = self.history(task_id)
+        self.assertEqual(kinds(h)[5:], ["retried", "started", "retry_scheduled", "started",
+                                        "failed"])
+        self.assertEqual([e["seq"] for e in h["events"]], list(range(10)))
+        self.assertEqual(h["events"][6]["attempt"], 1)
+
+    def test_a_cancelled_delayed_task_and_a_completed_one(self):
+        s = self.server
+        delayed = s.submit("sum", {"a": 1, "b": 2}, delay_ms=3600000)["id"]
+        r = s.request("POST", "/v1/tasks/%s/cancel" % delayed)
+        self.assertEqual(r.status, 200, r.text)
+        h = self.history(delayed)
+        self.assertEqual(kinds(h), ["submitted", "cancelled"])
+        self.assertIsNotNone(h["events"][0]["scheduled_at"])
+        done = s.submit("sum", {"a": 1, "b": 2})["id"]
+        self.assertEqual(s.wait_terminal(done)["status"], "COMPLETED")
+        h = self.history(done)
+        self.assertEqual(kinds(h), ["submitted", "started", "completed"])
+        self.assertIsNone(h["events"][2]["error"])
+        # Each task's events are its own, and stream positions differ.
+        ids = [e["id"] for e in h["events"]]
+        self.assertEqual(len(set(ids)), 3)
+
+    def test_unknown_and_malformed_ids(self):
+        s = self.server
+        r = s.request("GET", "/v1/tasks/0b1d9c3e-5a7f-4e2b-8c6d-1f2e3a4b5c6d/events")
+        self.assertError(r, 404, "not_found")
+        r = s.request("GET", "/v1/tasks/not-a-uuid/events")
+        self.assertError(r, 400, "bad_request")
+        r = s.request("POST", "/v1/tasks/0b1d9c3e-5a7f-4e2b-8c6d-1f2e3a4b5c6d/events")
+        self.assertEqual(r.status, 405)
+
+    def test_a_kill_9_loses_no_event_and_invents_none(self):
+        s = self.server
+        running = [s.submit("sleep", {"ms": 4000})["id"] for _ in range(2)]
+        quick = [s.submit("sum", {"a": i, "b": 1})["id"] for i in range(30)]
+        for task_id in running:
+            s.wait_status(task_id, "PROCESSING")
+        for task_id in quick:
+            s.wait_terminal(task_id)
+        s.kill9()
+        s.restart()
+        for task_id in running:
+            self.assertEqual(s.wait_terminal(task_id, timeout=30)["status"], "COMPLETED")
+        for task_id in running:
+            h = self.history(task_id)
+            # The attempt the kill cut off is a lost attempt, then it ran again.
+            self.assertEqual(kinds(h), ["submitted", "started", "retry_scheduled", "started",
+                                        "completed"], h)
+            self.assertIn("lost", h["events"][2]["error"])
+            self.assertEqual([e["seq"] for e in h["events"]], list(range(5)))
+        for task_id in quick:
+            self.assertEqual(kinds(self.history(task_id)), ["submitted", "started", "completed"])
+
+
+if __name__ == "__main__":
+    unittest.main()
