@@ -80,6 +80,27 @@ std::string openapi_json(const registry& reg) {
   json error{{"type", "object"},
              {"properties",
               {{"error", {{"type", "object"}, {"properties", {{"code", str}, {"message", str}}}}}}}};
+  json nint{{"type", {"integer", "null"}}};
+  json event{
+    {"type", "object"},
+    {"properties",
+     {{"id", {{"type", "string"}, {"description", "position in the event stream"}}},
+      {"task_id", {{"type", "string"}, {"format", "uuid"}}},
+      {"seq", integer},
+      {"kind",
+       {{"type", "string"},
+        {"enum", {"submitted", "started", "retry_scheduled", "completed", "failed",
+                  "cancelled", "retried"}}}},
+      {"type", str}, {"status", task["properties"]["status"]},
+      {"attempt", integer}, {"worker_id", nstr}, {"error", nstr},
+      {"at", time}, {"scheduled_at", time}, {"started_at", time},
+      {"duration_ms", nint}, {"wait_ms", nint}}}};
+  json history{
+    {"type", "object"},
+    {"properties",
+     {{"task_id", {{"type", "string"}, {"format", "uuid"}}},
+      {"events", {{"type", "array"}, {"items", ref("TaskEvent")}}},
+      {"more", {{"type", "boolean"}}}}}};
   auto page = tasks_of("Task");
   page["properties"]["next_cursor"] = nstr;
   json doc{
@@ -87,7 +108,8 @@ std::string openapi_json(const registry& reg) {
     {"info", {{"title", "tasker"}, {"version", "1"}}},
     {"components",
      {{"schemas",
-       {{"Task", task}, {"Submission", submission}, {"Error", error}}}}},
+       {{"Task", task}, {"TaskEvent", event}, {"Submission", submission},
+        {"Error", error}}}}},
     {"paths",
      {{"/v1/tasks",
        {{"post",
@@ -124,6 +146,12 @@ std::string openapi_json(const registry& reg) {
              {"schema", {{"type", "integer"}, {"minimum", 0}, {"maximum", 60000}}}}}},
           {"responses", with_errors({{"200", reply("the task", ref("Task"))}},
                                     {"400", "404"})}}}}},
+      {"/v1/tasks/{id}/events",
+       {{"get",
+         {{"summary", "A task's history: its first 1000 transitions, in order"},
+          {"parameters", {id_param()}},
+          {"responses", with_errors({{"200", reply("the history", history)}},
+                                    {"400", "404", "503"})}}}}},
       {"/v1/tasks/{id}/cancel",
        {{"post",
          {{"summary", "Cancel a task that is not terminal"},
