@@ -119,6 +119,15 @@ const std::vector<option>& options() {
     TASKER_INT(retention_batch, "rows per retention delete", 1, 100000),
     TASKER_INT(retention_interval_ms, "time between two retention passes",
                100, 86400000),
+    TASKER_INT(max_event_streams, "most event streams (GET /v1/events) open "
+                                  "at once", 0, 100000),
+    TASKER_INT(event_buffer_bytes, "what an event stream's client may leave "
+                                   "unread before it is dropped",
+               64 * 1024, 1 << 30),
+    TASKER_INT(event_keepalive_ms, "time between keep-alive comments on an "
+                                   "event stream", 100, 3600000),
+    TASKER_INT(events_poll_ms, "how often the event stream reads new events",
+               10, 10000),
     TASKER_STR(data_dir, "where `tasker dev` keeps its PostgreSQL (and "
                          "Redis)"),
     TASKER_INT(dev_pg_port, "port of the PostgreSQL of `tasker dev`", 1, 65535),

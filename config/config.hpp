@@ -60,6 +60,13 @@ struct config {
   std::string retention;
   int32_t retention_batch = 1000;
   int64_t retention_interval_ms = 60000;
+  /// GET /v1/events: most streams at once, what a client may leave unread
+  /// before it is dropped, the keep-alive period, and how often the live
+  /// tail reads the database.
+  int32_t max_event_streams = 1000;
+  int64_t event_buffer_bytes = 4 * 1024 * 1024;
+  int64_t event_keepalive_ms = 15000;
+  int64_t events_poll_ms = 100;
   std::string data_dir = "./var";
   uint16_t dev_pg_port = 55439;
   std::string log_level = "info";

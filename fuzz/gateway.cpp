@@ -221,7 +221,7 @@ fake_reader_actor::behavior_type fake_reader(fake_reader_actor::pointer self,
         rec.status = s;
         events.push_back(event_of(rec));
         events.back().seq = static_cast<int32_t>(events.size()) - 1;
-        events.back().cursor = "1-" + id + "-" + std::to_string(events.back().seq);
+        events.back().tx = 1;
       }
       return answer(self, held, std::move(events));
     },

@@ -67,6 +67,9 @@ struct connection_engine::impl {
     bool close_when_sent = false;
     /// What `reader` held when last counted in `held_bytes_`.
     size_t held = 0;
+    /// The last slot is a stream (`start_stream`): once its head has left,
+    /// the connection carries its bytes alone.
+    bool streaming = false;
   };
 
   void io(io_action::kind_t kind, conn_id conn, std::string_view bytes = {}) {
@@ -269,9 +272,12 @@ struct connection_engine::impl {
         drop(conn);
         return;
       }
-      // All has left: no more reports until much is unconfirmed again.
-      c.acking = false;
-      io(io_action::quiet_writes, conn);
+      // All has left: no more reports until much is unconfirmed again (but
+      // on a stream, whose count must stay exact).
+      if (!c.streaming) {
+        c.acking = false;
+        io(io_action::quiet_writes, conn);
+      }
     }
     // Below half the bound, a connection paused for its unread responses
     // reads again.
@@ -454,6 +460,78 @@ struct connection_engine::impl {
     flush_ready(t.conn, now);
   }
 
+  /// The connection of a stream's ticket, or null when it is gone.
+  connection* stream_of(const ticket& t) {
+    auto i = conns_.find(t.conn);
+    if (i == conns_.end() || i->second.generation != t.generation
+        || !i->second.streaming)
+      return nullptr;
+    return &i->second;
+  }
+
+  bool start_stream(const ticket& t, std::string head, time_point now) {
+    hooks_.answered(t.label, 200);
+    auto s = find_slot(t);
+    if (s == nullptr || s->ready)
+      return false;
+    if (s->deadline) {
+      deadlines_.erase(*s->deadline);
+      s->deadline.reset();
+    }
+    auto& c = conns_[t.conn];
+    // Nothing after it: the stream ends with the connection.
+    c.closing = true;
+    c.streaming = true;
+    start_acking(t.conn, c);
+    s->ready = true;
+    s->bytes = std::move(head);
+    c.queued += s->bytes.size();
+    out_bytes_ += s->bytes.size();
+    flush_ready(t.conn, now);
+    return stream_of(t) != nullptr;
+  }
+
+  std::optional<size_t> stream_write(const ticket& t, std::string_view bytes,
+                                     time_point now) {
+    auto c = stream_of(t);
+    if (c == nullptr || c->close_when_sent)
+      return std::nullopt;
+    if (!c->out.empty()) {
+      // The head waits behind earlier responses: so do its bytes.
+      c->out.back().bytes.append(bytes.data(), bytes.size());
+      c->queued += bytes.size();
+      out_bytes_ += bytes.size();
+      flush_ready(t.conn, now);
+    } else if (!bytes.empty()) {
+      write_out(t.conn, *c, bytes);
+      io(io_action::flush, t.conn);
+      c->last_active = now;
+      flush_ready(t.conn, now);
+    }
+    c = stream_of(t);
+    if (c == nullptr)
+      return std::nullopt;
+    return c->queued + c->unsent;
+  }
+
+  void stream_close(const ticket& t, time_point now) {
+    auto c = stream_of(t);
+    if (c == nullptr || c->close_when_sent)
+      return;
+    if (!c->out.empty()) {
+      c->out.back().close = true;
+      flush_ready(t.conn, now);
+      return;
+    }
+    c->close_when_sent = true;
+    c->last_active = now;
+    start_acking(t.conn, *c);
+    if (c->unsent == 0) {
+      io(io_action::close, t.conn);
+      drop(t.conn);
+    }
+  }
+
   void expect_by(const ticket& t, time_point deadline) {
     if (auto s = find_slot(t); s != nullptr && !s->ready && !s->deadline)
       s->deadline = deadlines_.emplace(deadline, t);
@@ -530,6 +608,21 @@ void connection_engine::closed(conn_id conn) {
 void connection_engine::complete(const ticket& t, const http_response& res,
                                  time_point now) {
   impl_->complete(t, res, now);
+}
+
+bool connection_engine::start_stream(const ticket& t, std::string head,
+                                     time_point now) {
+  return impl_->start_stream(t, std::move(head), now);
+}
+
+std::optional<size_t> connection_engine::stream_write(const ticket& t,
+                                                      std::string_view bytes,
+                                                      time_point now) {
+  return impl_->stream_write(t, bytes, now);
+}
+
+void connection_engine::stream_close(const ticket& t, time_point now) {
+  impl_->stream_close(t, now);
 }
 
 void connection_engine::expect_by(const ticket& t, time_point deadline) {

@@ -125,6 +125,24 @@ public:
   /// order (nothing when the client left or the slot was answered).
   void complete(const ticket& t, const http_response& res, time_point now);
 
+  /// Turns the response slot of `t` into an endless stream (Server-Sent
+  /// Events): `head` goes once every earlier response has, then whatever
+  /// `stream_write` sends, until `stream_close` or the client leaves. The
+  /// connection reads no more requests, and its writes are reported (so
+  /// that `stream_write` knows exactly what the client has not taken).
+  /// Returns false when the client left.
+  bool start_stream(const ticket& t, std::string head, time_point now);
+
+  /// Sends bytes on the stream of `t`. Returns the bytes the client has not
+  /// taken yet (these included), or nothing when the stream is gone (the
+  /// client left, or the connection was closed for holding too much).
+  std::optional<size_t> stream_write(const ticket& t, std::string_view bytes,
+                                     time_point now);
+
+  /// Ends the stream of `t`: closed once what is queued has left (or, for a
+  /// client that does not read, after `idle_timeout`).
+  void stream_close(const ticket& t, time_point now);
+
   /// Answers `t` 503 if nothing completes it by `deadline`.
   void expect_by(const ticket& t, time_point deadline);
 

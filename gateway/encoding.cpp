@@ -63,7 +63,7 @@ void append_event_json(std::string& out, const task_event_record& ev) {
       (out += '"', out += format_time(t), out += '"');
   };
   auto kind = std::string{event_kind(ev.status, ev.attempt, ev.seq)};
-  text("{\"id\":", ev.cursor);
+  text("{\"id\":", ev.position().str());
   out += ",\"task_id\":\"";
   out += ev.task_id;
   out += "\",\"seq\":";

@@ -119,6 +119,21 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
                       tel->stats.http_request(label, status);
                     },
                     [self](const io_action& a) { carry_out(self, a); }});
+  st.streams.emplace(
+    cfg.event_buffer_bytes,
+    event_streams::hooks{
+      [self](const ticket& t, std::string_view bytes) {
+        return self->state.http->stream_write(t, bytes, now());
+      },
+      [self](const ticket& t) { self->state.http->stream_close(t, now()); },
+      [self](uint64_t id, const event_position& after) {
+        self->send(self->state.deps.events, events_atom_v, id, after);
+      },
+      [self](bool on) {
+        self->send(self->state.deps.events, events_atom_v,
+                   caf::actor_cast<caf::actor>(self), on);
+      }});
+  st.last_keepalive = now();
   auto res = self->add_tcp_doorman(cfg.port, cfg.host.c_str(), true);
   if (!res) {
     self->quit(res.error());
@@ -127,7 +142,27 @@ caf::behavior gateway(gateway_broker* self, gateway_config cfg,
   self->send(listener, ok_atom_v, res->second);
   self->delayed_send(self, std::chrono::milliseconds(250), tick_atom_v);
   return {
+    [self](events_atom, const event_position& head) {
+      self->state.streams->on_head(head);
+    },
+    [self](events_atom, const event_position& prev,
+           const event_position& next,
+           const std::vector<task_event_record>& events) {
+      self->state.streams->on_live(prev, next, events);
+    },
+    [self](events_atom, uint64_t stream,
+           const std::vector<task_event_record>& events,
+           const event_position& scanned_to) {
+      self->state.streams->on_page(stream, events, scanned_to);
+    },
     [self](tick_atom) {
+      auto& st = self->state;
+      auto t = now();
+      if (t - st.last_keepalive >= st.cfg.event_keepalive) {
+        st.last_keepalive = t;
+        st.streams->keep_alive();
+      }
+      st.streams->tick();
       self->state.http->tick(now());
       self->delayed_send(self, std::chrono::milliseconds(250), tick_atom_v);
       // (The last guard against a resume lost in CAF's batch: see carry_out.)

@@ -8,6 +8,7 @@
 #include "cache/task_cache.hpp"
 #include "common/telemetry.hpp"
 #include "gateway/connection_engine.hpp"
+#include "gateway/event_streams.hpp"
 #include "gateway/validation.hpp"
 #include "messages/interfaces.hpp"
 
@@ -28,6 +29,12 @@ struct gateway_config : connection_limits {
   /// workers).
   int64_t lease_timeout_ms = 30000;
   submit_limits limits;
+  /// Most event streams (GET /v1/events) open at once; more get 503.
+  size_t max_event_streams = 1000;
+  /// What an event stream's client may leave unread before it is dropped.
+  size_t event_buffer_bytes = 4 * 1024 * 1024;
+  /// How often an event stream gets a keep-alive comment.
+  std::chrono::milliseconds event_keepalive{15000};
 };
 
 /// The actors the gateway asks.
@@ -49,6 +56,9 @@ struct gateway_deps {
   std::function<cluster_port_status()> cluster_port;
   /// The Redis status cache (none when off), for /v1/cluster.
   std::shared_ptr<task_cache> cache;
+  /// The event stream's reader (persistence/event_hub.hpp); none: no
+  /// GET /v1/events.
+  caf::actor events;
 };
 
 struct gateway_state {
@@ -68,6 +78,10 @@ struct gateway_state {
   /// `carry_out` in gateway.cpp).
   std::unordered_set<int64_t> open;
   std::unordered_set<int64_t> stopped;
+  /// The event streams (GET /v1/events).
+  std::optional<event_streams> streams;
+  std::chrono::steady_clock::time_point last_keepalive;
+  uint64_t stream_refusals = 0;
 };
 
 using gateway_broker = caf::io::stateful_broker<gateway_state>;

@@ -106,6 +106,10 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                   {"held_response_bytes", http.held_response_bytes},
                   {"lists_in_flight", *st.lists_in_flight},
                   {"list_refusals", st.list_refusals},
+                  {"event_streams", st.streams->size()},
+                  {"event_stream_refusals", st.stream_refusals},
+                  {"events_sent", st.streams->sent()},
+                  {"event_streams_dropped", st.streams->dropped()},
                   {"buffer_refusals", http.buffer_refusals}}}};
               complete(self, t, json_response(200, js.dump()));
             },
@@ -243,6 +247,33 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
           },
           events_atom_v, plan.task_id,
           static_cast<int32_t>(max_history_events + 1));
+      return;
+    }
+    case route_kind::event_stream: {
+      if (t.head) {
+        done({200, "", "text/event-stream", {{"Cache-Control", "no-store"}}});
+        return;
+      }
+      if (!deps.events) {
+        done(error_response(ec::unavailable, "the event stream is not served "
+                                             "here"));
+        return;
+      }
+      if (st.streams->size() >= st.cfg.max_event_streams) {
+        ++st.stream_refusals;
+        done(error_response(ec::unavailable,
+                            "too many event streams are open; retry later"));
+        return;
+      }
+      // No length: the body is the stream, until either side closes.
+      // `retry` tells an EventSource to reconnect after 2 s.
+      std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream"
+                         "\r\nCache-Control: no-store\r\nX-Accel-Buffering: "
+                         "no\r\nConnection: close\r\n\r\nretry: 2000\n\n";
+      if (st.http->start_stream(t, std::move(head),
+                                std::chrono::steady_clock::now()))
+        st.streams->add(t, std::move(plan.events),
+                        std::move(plan.events_from));
       return;
     }
     case route_kind::cancel:

@@ -313,6 +313,7 @@ request_reader::status request_reader::next(http_request& out, ec& code,
     out.content_type = std::string{req[http::field::content_type]};
     out.authorization = std::string{req[http::field::authorization]};
     out.idempotency_key = std::string{req["Idempotency-Key"]};
+    out.last_event_id = std::string{req["Last-Event-ID"]};
     out.body = std::move(req.body());
     out.target_error = check_target(out.target, out.path, out.query);
     return status::request;

@@ -23,6 +23,8 @@ struct http_request {
   std::string content_type;
   std::string idempotency_key;
   std::string authorization;
+  /// Where a Server-Sent Events client that reconnects left off.
+  std::string last_event_id;
   std::string body;
   bool keep_alive = true;
   /// Why the target cannot be routed (answered 400), or empty: it is not a

@@ -112,6 +112,10 @@ request_plan plan_request(const http_request& req, const registry& reg,
       if (auto err = parse_list_query(req, plan.query))
         return refuse_with(*err);
       return plan;
+    case route_kind::event_stream:
+      if (auto err = parse_event_query(req, plan.events, plan.events_from))
+        return refuse_with(*err);
+      return plan;
     default:
       // Served from the gateway's state, or asked without checked arguments.
       return plan;

@@ -29,6 +29,9 @@ struct request_plan {
   task_outcome outcome;
   /// The progress of lease_heartbeat (JSON text; empty when none).
   std::string progress;
+  /// The filter of event_stream, and where it resumes (none: from now on).
+  event_filter events;
+  std::optional<event_position> events_from;
 };
 
 /// Routes, authenticates (clients and HTTP workers, see `credentials`) and

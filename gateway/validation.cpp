@@ -325,6 +325,81 @@ std::optional<api_error> parse_list_query(const http_request& req,
   return std::nullopt;
 }
 
+bool event_filter::matches(const task_event_record& ev) const {
+  auto listed = [](const std::vector<std::string>& list, const char* x) {
+    return list.empty() || std::find(list.begin(), list.end(), x) != list.end();
+  };
+  return listed(types, ev.type.c_str()) && listed(statuses, to_string(ev.status))
+         && listed(kinds, event_kind(ev.status, ev.attempt, ev.seq));
+}
+
+std::optional<api_error> parse_event_query(const http_request& req,
+                                           event_filter& filter,
+                                           std::optional<event_position>& from) {
+  for (auto& [key, val] : req.query)
+    if (key != "type" && key != "status" && key != "kind"
+        && key != "last_event_id")
+      return api_error{ec::bad_request,
+                       "query parameter " + key
+                         + " is not known (type, status, kind, "
+                           "last_event_id)"};
+  auto list = [&](const char* key, std::vector<std::string>& out,
+                  const std::vector<std::string>& allowed)
+    -> std::optional<api_error> {
+    auto val = req.param(key);
+    if (val == nullptr || val->empty())
+      return std::nullopt;
+    size_t from = 0;
+    for (;;) {
+      auto comma = val->find(',', from);
+      auto name = val->substr(from, comma == std::string::npos
+                                      ? std::string::npos
+                                      : comma - from);
+      if (name.empty() || name.size() > 128)
+        return api_error{ec::bad_request,
+                         std::string{"query parameter "} + key
+                           + " must be a comma-separated list of names"};
+      if (!allowed.empty()
+          && std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+        return api_error{ec::bad_request,
+                         std::string{"query parameter "} + key + " holds "
+                           + name + ", which is not one of "
+                           + nlohmann::json(allowed).dump()};
+      out.push_back(std::move(name));
+      if (out.size() > 32)
+        return api_error{ec::bad_request, std::string{"query parameter "} + key
+                                            + " lists more than 32 names"};
+      if (comma == std::string::npos)
+        return std::nullopt;
+      from = comma + 1;
+    }
+  };
+  if (auto err = list("type", filter.types, {}))
+    return err;
+  if (auto err = list("status", filter.statuses,
+                      {"PENDING", "PROCESSING", "COMPLETED", "FAILED",
+                       "CANCELLED"}))
+    return err;
+  if (auto err = list("kind", filter.kinds,
+                      {"submitted", "started", "retry_scheduled", "completed",
+                       "failed", "cancelled", "retried"}))
+    return err;
+  const std::string* last = nullptr;
+  if (!req.last_event_id.empty())
+    last = &req.last_event_id;
+  else if (auto p = req.param("last_event_id"); p != nullptr && !p->empty())
+    last = p;
+  if (last != nullptr) {
+    event_position pos;
+    if (!event_position::parse(*last, pos))
+      return api_error{ec::bad_request,
+                       "Last-Event-ID is not the id of an event of this "
+                       "stream"};
+    from = std::move(pos);
+  }
+  return std::nullopt;
+}
+
 std::optional<api_error> parse_wait_ms(const http_request& req, int64_t& out) {
   for (auto& [key, val] : req.query)
     if (key != "wait_ms")

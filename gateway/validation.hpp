@@ -70,6 +70,24 @@ std::optional<api_error> parse_seed_submission(const nlohmann::json& body,
                                                millis now, task_record& out);
 
 /// Parses the query of `GET /v1/tasks`.
+/// What an event stream passes on: each list empty means any (a status by
+/// its API name, a kind as `event_kind` spells it).
+struct event_filter {
+  std::vector<std::string> types;
+  std::vector<std::string> statuses;
+  std::vector<std::string> kinds;
+
+  bool matches(const task_event_record& ev) const;
+};
+
+/// Checks the query of `GET /v1/events`: `type`, `status` and `kind`, each a
+/// comma-separated list (at most 32 names), and where to resume: the
+/// `Last-Event-ID` header, or the `last_event_id` parameter (for clients
+/// that cannot set headers), an event's `id`.
+std::optional<api_error> parse_event_query(const http_request& req,
+                                           event_filter& filter,
+                                           std::optional<event_position>& from);
+
 std::optional<api_error> parse_list_query(const http_request& req,
                                           list_query& out);
 

@@ -184,6 +184,36 @@ typename Inspector::result_type inspect(Inspector& f, task_page& x) {
 /// The wire protocol version of the node interface.
 constexpr int32_t protocol_version = 2;
 
+/// A position in the event stream: events are ordered by the transaction
+/// that wrote them, then task id and seq (docs/ARCHITECTURE.md, "The event
+/// stream"). Written `<tx>-<task id>-<seq>`; `event_position{}` is the
+/// start, before every event.
+struct event_position {
+  uint64_t tx = 0;
+  std::string task_id = "00000000-0000-0000-0000-000000000000";
+  int32_t seq = -1;
+
+  std::string str() const;
+
+  /// Parses `<tx>-<task id>-<seq>` (a lower-case UUID, a seq of -1 or
+  /// more); false on anything else.
+  static bool parse(const std::string& text, event_position& out);
+
+  friend bool operator<(const event_position& x, const event_position& y);
+  friend bool operator==(const event_position& x, const event_position& y) {
+    return x.tx == y.tx && x.seq == y.seq && x.task_id == y.task_id;
+  }
+  friend bool operator!=(const event_position& x, const event_position& y) {
+    return !(x == y);
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_position& x) {
+  return f(caf::meta::type_name("tasker.event_position"), x.tx, x.task_id,
+           x.seq);
+}
+
 /// One transition of a task, as the `task_events` table holds it: the
 /// task's history and the event stream. Its kind follows from the state it
 /// reached (`event_kind`).
@@ -203,18 +233,27 @@ struct task_event_record {
   millis scheduled_at = 0;
   /// When the attempt it started or ended started.
   millis started_at = 0;
-  /// The position in the event stream (read back only; empty otherwise).
-  std::string cursor;
+  /// The transaction that wrote it (read back only; 0 otherwise).
+  uint64_t tx = 0;
+
+  /// Its position in the event stream.
+  event_position position() const {
+    return {tx, task_id, seq};
+  }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_event_record& x) {
   return f(caf::meta::type_name("tasker.task_event_record"), x.task_id, x.seq,
            x.type, x.status, x.attempt, x.worker_id, x.error, x.at,
-           x.scheduled_at, x.started_at, x.cursor);
+           x.scheduled_at, x.started_at, x.tx);
 }
 
-/// The event of the transition that brought `rec` to its state.
+/// The longest error an event keeps (the task keeps all of it).
+constexpr size_t max_event_error = 1024;
+
+/// The event of the transition that brought `rec` to its state (its error
+/// cut to `max_event_error` bytes).
 task_event_record event_of(const task_record& rec);
 
 /// The kind of a transition, from the state it reached: `submitted`,

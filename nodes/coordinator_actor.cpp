@@ -26,6 +26,7 @@
 #include "nodes/pull_session.hpp"
 #include "persistence/db_monitor.hpp"
 #include "persistence/persistence.hpp"
+#include "persistence/event_hub.hpp"
 #include "persistence/retention.hpp"
 #include "tasks/registry.hpp"
 
@@ -50,6 +51,8 @@ struct coordinator_state {
   caf::actor db_monitor;
   /// Retention (none when off).
   caf::actor retention;
+  /// The event stream's reader (GET /v1/events).
+  caf::actor event_hub;
   dispatcher_config dcfg;
   /// The relay in front of the current dispatcher.
   dispatcher_actor disp;
@@ -262,6 +265,9 @@ gateway_config gateway_settings(const config& cfg) {
   gcfg.max_request_buffer_bytes
     = static_cast<size_t>(cfg.max_request_buffer_bytes);
   gcfg.max_unsent_total = static_cast<size_t>(cfg.max_response_buffer_bytes);
+  gcfg.max_event_streams = static_cast<size_t>(cfg.max_event_streams);
+  gcfg.event_buffer_bytes = static_cast<size_t>(cfg.event_buffer_bytes);
+  gcfg.event_keepalive = std::chrono::milliseconds(cfg.event_keepalive_ms);
   gcfg.limits = {cfg.default_max_attempts, cfg.default_timeout_ms,
                  cfg.max_batch};
   return gcfg;
@@ -284,6 +290,7 @@ gateway_deps gateway_dependencies(coordinator_actor* self) {
   deps.tel = st.tel;
   deps.pull_hub = st.pull_hub;
   deps.cache = st.cache;
+  deps.events = st.event_hub;
   // The cluster guard (started later) counts into this for /v1/cluster.
   deps.cluster_port = [stats = st.guard_stats] { return port_status(*stats); };
   if (st.cfg.fault_injection != 0) {
@@ -300,6 +307,11 @@ gateway_deps gateway_dependencies(coordinator_actor* self) {
 /// clients reconnect; what was acknowledged is stored).
 void spawn_gateway(coordinator_actor* self) {
   auto& st = self->state;
+  // (It reads only while the gateway has event streams open.)
+  st.event_hub = spawn_event_hub(
+    self->system(),
+    event_hub_settings{st.cfg.db_url,
+                       std::chrono::milliseconds(st.cfg.events_poll_ms)});
   st.gcfg = gateway_settings(st.cfg);
   st.gdeps = gateway_dependencies(self);
   st.gateway = self->system().middleman().spawn_broker(
@@ -431,7 +443,7 @@ void exit_all(const Handles&... hdls) {
 void finish_stop(coordinator_actor* self) {
   auto& st = self->state;
   exit_all(st.pers_sup, st.pers_relay, st.pers.reader, st.db_monitor,
-           st.pers.cache.writer, st.retention);
+           st.pers.cache.writer, st.retention, st.event_hub);
   st.stopped.deliver(int32_t{st.gave_up || st.start_error ? 1 : 0});
   self->quit();
 }

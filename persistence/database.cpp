@@ -72,8 +72,7 @@ task_event_record read_event(const pqxx::row& row) {
   ev.at = time_of(row[7]);
   ev.scheduled_at = time_of(row[8]);
   ev.started_at = time_of(row[9]);
-  ev.cursor = row[10].as<std::string>() + "-" + ev.task_id + "-"
-              + std::to_string(ev.seq);
+  ev.tx = row[10].as<uint64_t>();
   return ev;
 }
 
@@ -486,6 +485,39 @@ std::vector<task_event_record> database::events(const std::string& task_id,
   std::vector<task_event_record> out;
   for (auto row :
        tx.exec_params(statements::select_task_events(), task_id, limit))
+    out.push_back(read_event(row));
+  return out;
+}
+
+std::optional<event_position> database::stream_head() {
+  pqxx::nontransaction tx{conn()};
+  auto rows = tx.exec(statements::event_stream_head());
+  if (rows.empty())
+    return std::nullopt;
+  return event_position{rows[0][0].as<uint64_t>(), rows[0][1].as<std::string>(),
+                        rows[0][2].as<int32_t>()};
+}
+
+std::vector<task_event_record>
+database::stream_after(const event_position& after, int32_t limit) {
+  pqxx::nontransaction tx{conn()};
+  std::vector<task_event_record> out;
+  for (auto row : tx.exec_params(statements::event_stream_after(),
+                                 std::to_string(after.tx), after.task_id,
+                                 after.seq, limit))
+    out.push_back(read_event(row));
+  return out;
+}
+
+std::vector<task_event_record>
+database::stream_between(const event_position& after,
+                         const event_position& upto, int32_t limit) {
+  pqxx::nontransaction tx{conn()};
+  std::vector<task_event_record> out;
+  for (auto row : tx.exec_params(statements::event_stream_between(),
+                                 std::to_string(after.tx), after.task_id,
+                                 after.seq, std::to_string(upto.tx),
+                                 upto.task_id, upto.seq, limit))
     out.push_back(read_event(row));
   return out;
 }

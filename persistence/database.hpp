@@ -73,6 +73,16 @@ public:
   std::vector<task_event_record> events(const std::string& task_id,
                                         int32_t limit);
 
+  /// The event stream (`statements::event_stream_*`): the position of the
+  /// last settled event (none when there is none), the settled events
+  /// after a position, and the events between two.
+  std::optional<event_position> stream_head();
+  std::vector<task_event_record> stream_after(const event_position& after,
+                                              int32_t limit);
+  std::vector<task_event_record> stream_between(const event_position& after,
+                                                const event_position& upto,
+                                                int32_t limit);
+
   /// Reads unfinished tasks in (scheduled_at, id) order: those after the
   /// position (after_at, after_id), scheduled at or before `until`; at most
   /// `limit` of them. Recovery and the loading of delayed tasks page

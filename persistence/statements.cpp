@@ -125,6 +125,42 @@ const std::string& select_task_events() {
   return sql;
 }
 
+namespace {
+
+/// The stream's order, and a position parameter triple from $n.
+constexpr const char* stream_order = " ORDER BY tx, task_id, seq";
+std::string position_after(int n) {
+  return "(tx, task_id, seq) > ($" + std::to_string(n) + "::xid8, $"
+         + std::to_string(n + 1) + "::uuid, $" + std::to_string(n + 2)
+         + "::int)";
+}
+constexpr const char* settled
+  = "tx < pg_snapshot_xmin(pg_current_snapshot())";
+
+} // namespace
+
+const std::string& event_stream_head() {
+  static const std::string sql
+    = std::string{"SELECT tx::text, task_id::text, seq FROM task_events WHERE "}
+      + settled + " ORDER BY tx DESC, task_id DESC, seq DESC LIMIT 1";
+  return sql;
+}
+
+const std::string& event_stream_after() {
+  static const std::string sql
+    = "SELECT " + event_row_columns() + " FROM task_events WHERE "
+      + position_after(1) + " AND " + settled + stream_order + " LIMIT $4";
+  return sql;
+}
+
+const std::string& event_stream_between() {
+  static const std::string sql
+    = "SELECT " + event_row_columns() + " FROM task_events WHERE "
+      + position_after(1) + " AND NOT " + position_after(4) + stream_order
+      + " LIMIT $7";
+  return sql;
+}
+
 const std::string& event_row_columns() {
   static const std::string cols
     = "task_id::text, seq, type, status, attempt, worker_id, error, "

@@ -61,6 +61,24 @@ const std::string& event_row_columns();
 /// The first $2 events of task $1, in order.
 const std::string& select_task_events();
 
+// The event stream reads `task_events` in (tx, task_id, seq) order, and only
+// rows that transactions older than every running one wrote (below
+// pg_snapshot_xmin of the current snapshot): a transaction still running
+// can commit rows only above that, so a reader never passes a row that
+// commits later.
+
+/// The last settled event's position (tx as text, task_id, seq); no row
+/// when there is none.
+const std::string& event_stream_head();
+
+/// At most $4 settled events after the position ($1 tx, $2 task_id, $3
+/// seq), in order.
+const std::string& event_stream_after();
+
+/// At most $7 events after the position ($1, $2, $3) and up to the
+/// position ($4, $5, $6), in order.
+const std::string& event_stream_between();
+
 /// Replaces the worker registry with the snapshot of $1.
 inline constexpr const char* replace_workers
   = "WITH snap AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS w(id text, "

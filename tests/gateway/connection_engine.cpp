@@ -30,6 +30,8 @@ struct fixture {
   /// When set, requests are answered at once with this status.
   std::optional<int> answer_now;
   bool throw_in_handler = false;
+  /// What start_stream said for the last GET /v1/events.
+  bool streamed = false;
 
   fixture() {
     make({});
@@ -43,6 +45,10 @@ struct fixture {
           if (throw_in_handler)
             throw std::runtime_error("boom");
           requests.emplace_back(t, req);
+          // (As the gateway does: a stream starts while its request is
+          // handled.)
+          if (req.path == "/v1/events")
+            streamed = engine->start_stream(t, "HEAD\n", t0);
           if (answer_now)
             engine->complete(t, json_response(*answer_now, "{}"), t0);
         },
@@ -349,6 +355,53 @@ CAF_TEST(a handler that throws gets 500 and the connection goes on) {
   throw_in_handler = false;
   send(1, get("/b"));
   CAF_CHECK_EQUAL(requests.size(), 1u);
+}
+
+CAF_TEST(a stream follows the responses before it and ends with the connection) {
+  engine->open(1, t0);
+  send(1, get("/a") + get("/v1/events") + get("/c"));
+  // The stream reads no more requests: /c is never handled.
+  CAF_REQUIRE_EQUAL(requests.size(), 2u);
+  auto stream = requests[1].first;
+  CAF_REQUIRE(streamed);
+  auto unsent = engine->stream_write(stream, "e1\n", t0);
+  CAF_REQUIRE(unsent.has_value());
+  CAF_CHECK_EQUAL(*unsent, 8u);
+  // Both wait behind /a.
+  CAF_CHECK_EQUAL(written(1), "");
+  reply(0, 200, "\"a\"");
+  auto out = written(1);
+  CAF_CHECK(out.find("\"a\"HEAD\ne1\n") != std::string::npos);
+  CAF_CHECK_EQUAL(requests.size(), 2u);
+  // Written straight on now; what the client has not taken is counted (the
+  // answer to /a too).
+  CAF_CHECK_EQUAL(*engine->stream_write(stream, "e2\n", t0), out.size() + 3);
+  engine->transferred(1, 0, t0);
+  CAF_CHECK_EQUAL(*engine->stream_write(stream, "", t0), 0u);
+  // A stream is not idle: no idle timeout closes it.
+  engine->tick(t0 + 3600s);
+  CAF_REQUIRE(engine->stream_write(stream, "e3\n", t0 + 3600s).has_value());
+  engine->transferred(1, 0, t0 + 3600s);
+  engine->stream_close(stream, t0 + 3600s);
+  CAF_CHECK_EQUAL(count(io_action::close, 1), 1u);
+  CAF_CHECK(!engine->stream_write(stream, "late", t0 + 3600s).has_value());
+  CAF_CHECK(written(1).find("e2\ne3\n") != std::string::npos);
+}
+
+CAF_TEST(a stream whose client left is gone) {
+  engine->open(1, t0);
+  send(1, get("/v1/events"));
+  auto stream = requests[0].first;
+  CAF_REQUIRE(streamed);
+  // Started once: a second start finds the slot answered.
+  CAF_CHECK(!engine->start_stream(stream, "HEAD\n", t0));
+  engine->closed(1);
+  CAF_CHECK(!engine->stream_write(stream, "x", t0).has_value());
+  // A ticket of a request that was answered is no stream.
+  engine->open(2, t0);
+  send(2, get("/a"));
+  reply(1, 200, "{}");
+  CAF_CHECK(!engine->stream_write(requests[1].first, "x", t0).has_value());
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
