@@ -70,7 +70,8 @@ std::string encode_cache_entry(const task_record& rec) {
                     {"updated_at", rec.updated_at},
                     {"scheduled_at", rec.scheduled_at},
                     {"started_at", rec.started_at},
-                    {"completed_at", rec.completed_at}};
+                    {"completed_at", rec.completed_at},
+                    {"callback_url", rec.callback_url}};
   // Invalid UTF-8 (which validation keeps out of records) is replaced
   // rather than thrown on.
   return js.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -116,7 +117,8 @@ bool decode_cache_entry(const std::string& text, const std::string& id,
                        rec.scheduled_at)
             && get_int(js, "started_at", millis{0}, max_time, rec.started_at)
             && get_int(js, "completed_at", millis{0}, max_time,
-                       rec.completed_at);
+                       rec.completed_at)
+            && get_string(js, "callback_url", rec.callback_url);
   if (!ok) {
     why = "a field is missing or has the wrong type or range";
     return false;

@@ -128,6 +128,19 @@ const std::vector<option>& options() {
                                    "event stream", 100, 3600000),
     TASKER_INT(events_poll_ms, "how often the event stream reads new events",
                10, 10000),
+    TASKER_STR(webhook_secret, "key of the HMAC-SHA256 signature of webhook "
+                               "bodies (empty: unsigned)"),
+    TASKER_INT(webhook_timeout_ms, "longest webhook attempt", 100, 60000),
+    TASKER_INT(webhook_max_attempts, "attempts of a webhook delivery before "
+                                     "it fails", 1, 100),
+    TASKER_INT(webhook_retry_base_ms, "back-off before a webhook's second "
+                                      "attempt", 1, 3600000),
+    TASKER_INT(webhook_retry_max_ms, "upper bound of the webhook back-off", 1,
+               86400000),
+    TASKER_INT(webhook_concurrency, "webhook attempts in flight at once", 1,
+               256),
+    TASKER_INT(webhook_allow_private, "1 lets callbacks reach loopback and "
+                                      "private addresses", 0, 1),
     TASKER_STR(data_dir, "where `tasker dev` keeps its PostgreSQL (and "
                          "Redis)"),
     TASKER_INT(dev_pg_port, "port of the PostgreSQL of `tasker dev`", 1, 65535),

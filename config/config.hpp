@@ -67,6 +67,17 @@ struct config {
   int64_t event_buffer_bytes = 4 * 1024 * 1024;
   int64_t event_keepalive_ms = 15000;
   int64_t events_poll_ms = 100;
+  /// Webhooks (a submission's callback_url): the HMAC-SHA256 key of the
+  /// signature (empty: unsigned), an attempt's timeout, attempts per
+  /// delivery, the back-off, attempts in flight, and whether non-public
+  /// addresses may be called.
+  std::string webhook_secret;
+  int64_t webhook_timeout_ms = 5000;
+  int32_t webhook_max_attempts = 10;
+  int64_t webhook_retry_base_ms = 1000;
+  int64_t webhook_retry_max_ms = 300000;
+  int32_t webhook_concurrency = 16;
+  int32_t webhook_allow_private = 0;
   std::string data_dir = "./var";
   uint16_t dev_pg_port = 55439;
   std::string log_level = "info";

@@ -223,7 +223,12 @@ fake_reader_actor::behavior_type fake_reader(fake_reader_actor::pointer self,
         events.back().seq = static_cast<int32_t>(events.size()) - 1;
         events.back().tx = 1;
       }
-      return answer(self, held, std::move(events));
+      task_history out;
+      out.events = std::move(events);
+      out.deliveries.push_back(webhook_delivery{id, 2, "http://127.0.0.1:9/x",
+                                                "pending", 1, 1000, 503,
+                                                "boom", 0});
+      return answer(self, held, std::move(out));
     },
     [](recover_atom, millis, std::string&, millis, int32_t) {
       return std::vector<task_record>{};

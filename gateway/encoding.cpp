@@ -96,9 +96,27 @@ void append_event_json(std::string& out, const task_event_record& ev) {
   out += '}';
 }
 
-std::string history_json(const std::string& task_id,
-                         const std::vector<task_event_record>& events,
+nlohmann::json webhook_json(const webhook_delivery& d) {
+  auto time = [](millis t) {
+    return t == 0 ? nlohmann::json(nullptr) : nlohmann::json(format_time(t));
+  };
+  auto text = [](const std::string& s) {
+    return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+  };
+  return {{"seq", d.seq},
+          {"url", d.url},
+          {"state", d.state},
+          {"attempts", d.attempts},
+          {"next_at", d.state == "pending" ? time(d.next_at) : nullptr},
+          {"last_status", d.last_status == 0 ? nlohmann::json(nullptr)
+                                             : nlohmann::json(d.last_status)},
+          {"last_error", text(d.last_error)},
+          {"delivered_at", time(d.delivered_at)}};
+}
+
+std::string history_json(const std::string& task_id, const task_history& h,
                          size_t limit) {
+  auto& events = h.events;
   std::string out = "{\"task_id\":\"" + task_id + "\",\"events\":[";
   auto n = std::min(events.size(), limit);
   for (size_t i = 0; i < n; ++i) {
@@ -107,7 +125,14 @@ std::string history_json(const std::string& task_id,
     append_event_json(out, events[i]);
   }
   out += "],\"more\":";
-  out += events.size() > limit ? "true}" : "false}";
+  out += events.size() > limit ? "true" : "false";
+  auto hooks = nlohmann::json::array();
+  for (auto& d : h.deliveries)
+    hooks.push_back(webhook_json(d));
+  // (Invalid UTF-8 in an error a receiver sent is replaced.)
+  out += ",\"callbacks\":"
+         + hooks.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+         + "}";
   return out;
 }
 

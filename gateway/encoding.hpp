@@ -25,11 +25,15 @@ std::string page_json(const task_page& page);
 /// attempt waited in the queue).
 void append_event_json(std::string& out, const task_event_record& ev);
 
-/// `{"task_id": ..., "events": [...], "more": ...}` of a task's history:
-/// at most `limit` events, `more` when `events` holds more than that.
-std::string history_json(const std::string& task_id,
-                         const std::vector<task_event_record>& events,
+/// `{"task_id": ..., "events": [...], "more": ..., "callbacks": [...]}` of
+/// a task's history: at most `limit` events, `more` when it holds more than
+/// that, and its webhook deliveries (`webhook_json`).
+std::string history_json(const std::string& task_id, const task_history& h,
                          size_t limit);
+
+/// A webhook delivery: `seq`, `url`, `state`, `attempts`, `next_at` (while
+/// pending), `last_status`, `last_error`, `delivered_at`.
+nlohmann::json webhook_json(const webhook_delivery& d);
 
 /// `{"tasks": [...]}` of a batch.
 std::string batch_json(const std::vector<task_record>& recs);

@@ -239,11 +239,9 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
       }
       ++*counter;
       std::shared_ptr<void> slot{nullptr, [counter](void*) { --*counter; }};
-      ask<std::vector<task_event_record>>(self, t, deps.reader,
-          std::chrono::seconds(30),
-          [slot, id = plan.task_id](std::vector<task_event_record>& events) {
-            return json_response(200,
-                                 history_json(id, events, max_history_events));
+      ask<task_history>(self, t, deps.reader, std::chrono::seconds(30),
+          [slot, id = plan.task_id](task_history& h) {
+            return json_response(200, history_json(id, h, max_history_events));
           },
           events_atom_v, plan.task_id,
           static_cast<int32_t>(max_history_events + 1));

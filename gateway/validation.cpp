@@ -1,6 +1,9 @@
 #include "gateway/validation.hpp"
 
 #include <algorithm>
+#include <memory>
+
+#include <curl/curl.h>
 #include <cmath>
 #include <iterator>
 
@@ -137,7 +140,8 @@ parse_submission(const nlohmann::json& body, const registry& reg,
   };
   static const char* known[] = {"type",       "params",   "priority",
                                 "max_attempts", "timeout_ms", "delay_ms",
-                                "run_at",     "idempotency_key"};
+                                "run_at",     "idempotency_key",
+                                "callback_url"};
   for (auto& [key, val] : body.items())
     if (std::find(std::begin(known), std::end(known), key) == std::end(known))
       return invalid(key + " is not a known field of a submission");
@@ -212,8 +216,17 @@ parse_submission(const nlohmann::json& body, const registry& reg,
                      "header");
     key = header_key;
   }
+  std::string callback;
+  if (auto i = body.find("callback_url"); i != body.end() && !i->is_null()) {
+    if (!i->is_string())
+      return invalid("callback_url must be a string");
+    callback = i->get<std::string>();
+    if (auto why = check_callback_url(callback); !why.empty())
+      return invalid("callback_url " + why);
+  }
   out = task_record{};
   out.id = make_uuid();
+  out.callback_url = callback;
   out.type = type_name;
   out.params = params_it->dump(-1, ' ', false,
                                nlohmann::json::error_handler_t::replace);
@@ -230,7 +243,8 @@ parse_submission(const nlohmann::json& body, const registry& reg,
     nlohmann::json canon{{"type", type_name},   {"params", params},
                          {"priority", priority}, {"max_attempts", max_attempts},
                          {"timeout_ms", timeout_ms}, {"delay_ms", delay_ms},
-                         {"run_at", run_at_text}};
+                         {"run_at", run_at_text},
+                         {"callback_url", callback}};
     out.request_hash = hash_hex(canon.dump());
   }
   return std::nullopt;
@@ -323,6 +337,32 @@ std::optional<api_error> parse_list_query(const http_request& req,
                        "query parameter cursor is malformed: pass next_cursor "
                        "of the previous page"};
   return std::nullopt;
+}
+
+std::string check_callback_url(const std::string& url) {
+  if (url.size() > 2048)
+    return "must have at most 2048 characters";
+  // (libcurl parses it as the webhook sender will; control characters and
+  // spaces are refused by it.)
+  std::unique_ptr<CURLU, void (*)(CURLU*)> h{curl_url(), curl_url_cleanup};
+  if (!h || curl_url_set(h.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK)
+    return "must be an absolute http or https URL";
+  auto part = [&h](CURLUPart what) {
+    char* text = nullptr;
+    std::string out;
+    if (curl_url_get(h.get(), what, &text, 0) == CURLUE_OK && text != nullptr)
+      out = text;
+    curl_free(text);
+    return out;
+  };
+  auto scheme = part(CURLUPART_SCHEME);
+  if (scheme != "http" && scheme != "https")
+    return "must be an http or https URL";
+  if (part(CURLUPART_HOST).empty())
+    return "must name a host";
+  if (!part(CURLUPART_USER).empty() || !part(CURLUPART_PASSWORD).empty())
+    return "must not carry credentials (the body is signed instead)";
+  return {};
 }
 
 bool event_filter::matches(const task_event_record& ev) const {

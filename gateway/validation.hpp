@@ -70,6 +70,12 @@ std::optional<api_error> parse_seed_submission(const nlohmann::json& body,
                                                millis now, task_record& out);
 
 /// Parses the query of `GET /v1/tasks`.
+/// Why a submission's `callback_url` cannot be used (empty when it can): an
+/// absolute http or https URL with a host and no credentials, at most 2048
+/// characters, as libcurl parses it. (Where it points is checked when it is
+/// called: see webhooks/webhook_sender.hpp.)
+std::string check_callback_url(const std::string& url);
+
 /// What an event stream passes on: each list empty means any (a status by
 /// its API name, a kind as `event_kind` spells it).
 struct event_filter {

@@ -154,10 +154,9 @@ using reader_actor = caf::typed_actor<
   /// settling of submissions, which must see what is committed).
   caf::replies_to<fetch_atom, std::string>::with<task_record>,
   caf::replies_to<list_atom, list_query>::with<task_page>,
-  /// Reads the first N events of a task, in order (`not_found` when there
-  /// is no such task).
-  caf::replies_to<events_atom, std::string, int32_t>::with<
-    std::vector<task_event_record>>,
+  /// Reads the first N events of a task, in order, and its webhook
+  /// deliveries (`not_found` when there is no such task).
+  caf::replies_to<events_atom, std::string, int32_t>::with<task_history>,
   /// Reads one page of unfinished tasks in (scheduled_at, id) order after
   /// the position (scheduled_at, id), scheduled at or before a time; at most
   /// N of them (recovery and delayed tasks coming due).

@@ -61,6 +61,7 @@ void append_task_json(std::string& out, const task_record& rec,
   if (style == task_json_style::rows)
     text(",\"request_hash\":", rec.request_hash, rec.request_hash.empty());
   text(",\"worker_id\":", rec.worker_id, rec.worker_id.empty());
+  text(",\"callback_url\":", rec.callback_url, rec.callback_url.empty());
   time(",\"created_at\":", rec.created_at);
   time(",\"updated_at\":", rec.updated_at);
   time(",\"scheduled_at\":", rec.scheduled_at);

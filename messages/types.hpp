@@ -54,6 +54,8 @@ struct task_record {
   /// writes an event numbered so (`task_events`), which makes writing the
   /// same state twice write its event once.
   int32_t seq = 0;
+  /// Where its terminal states are POSTed (empty: nowhere).
+  std::string callback_url;
 };
 
 /// How `append_task_json` writes a record: as the HTTP API shows a task
@@ -72,7 +74,7 @@ typename Inspector::result_type inspect(Inspector& f, task_record& x) {
            x.status, x.result, x.error, x.priority, x.attempts, x.max_attempts,
            x.timeout_ms, x.idempotency_key, x.request_hash, x.worker_id,
            x.created_at, x.updated_at, x.scheduled_at, x.started_at,
-           x.completed_at, x.progress, x.seq);
+           x.completed_at, x.progress, x.seq, x.callback_url);
 }
 
 /// Answer to a submission: the stored tasks, and whether they already existed
@@ -260,6 +262,42 @@ task_event_record event_of(const task_record& rec);
 /// `started`, `retry_scheduled`, `completed`, `failed`, `cancelled` or
 /// `retried` (a request ran a finished task again).
 const char* event_kind(task_status status, int32_t attempt, int32_t seq);
+
+/// A webhook delivery: one terminal event of a task with a callback_url.
+struct webhook_delivery {
+  std::string task_id;
+  /// The seq of the terminal event it delivers.
+  int32_t seq = 0;
+  std::string url;
+  /// pending, delivered or failed.
+  std::string state;
+  int32_t attempts = 0;
+  /// When the next attempt is due (pending).
+  millis next_at = 0;
+  /// The HTTP status of the last attempt (0: none, or no answer).
+  int32_t last_status = 0;
+  std::string last_error;
+  millis delivered_at = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, webhook_delivery& x) {
+  return f(caf::meta::type_name("tasker.webhook_delivery"), x.task_id, x.seq,
+           x.url, x.state, x.attempts, x.next_at, x.last_status, x.last_error,
+           x.delivered_at);
+}
+
+/// A task's history: its events in order, and its webhook deliveries.
+struct task_history {
+  std::vector<task_event_record> events;
+  std::vector<webhook_delivery> deliveries;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_history& x) {
+  return f(caf::meta::type_name("tasker.task_history"), x.events,
+           x.deliveries);
+}
 
 /// A group commit handed to a database writer: submission groups to insert
 /// (each all or none) and the latest state of tasks to update.

@@ -26,6 +26,7 @@
 #include "nodes/pull_session.hpp"
 #include "persistence/db_monitor.hpp"
 #include "persistence/persistence.hpp"
+#include "webhooks/webhook_sender.hpp"
 #include "persistence/event_hub.hpp"
 #include "persistence/retention.hpp"
 #include "tasks/registry.hpp"
@@ -53,6 +54,8 @@ struct coordinator_state {
   caf::actor retention;
   /// The event stream's reader (GET /v1/events).
   caf::actor event_hub;
+  /// Calls the callback_url of finished tasks.
+  caf::actor webhooks;
   dispatcher_config dcfg;
   /// The relay in front of the current dispatcher.
   dispatcher_actor disp;
@@ -307,6 +310,16 @@ gateway_deps gateway_dependencies(coordinator_actor* self) {
 /// clients reconnect; what was acknowledged is stored).
 void spawn_gateway(coordinator_actor* self) {
   auto& st = self->state;
+  webhook_settings ws;
+  ws.db_url = st.cfg.db_url;
+  ws.secret = st.cfg.webhook_secret;
+  ws.timeout = std::chrono::milliseconds(st.cfg.webhook_timeout_ms);
+  ws.max_attempts = st.cfg.webhook_max_attempts;
+  ws.retry_base = std::chrono::milliseconds(st.cfg.webhook_retry_base_ms);
+  ws.retry_max = std::chrono::milliseconds(st.cfg.webhook_retry_max_ms);
+  ws.concurrency = st.cfg.webhook_concurrency;
+  ws.allow_private = st.cfg.webhook_allow_private != 0;
+  st.webhooks = spawn_webhook_sender(self->system(), ws);
   // (It reads only while the gateway has event streams open.)
   st.event_hub = spawn_event_hub(
     self->system(),
@@ -443,7 +456,7 @@ void exit_all(const Handles&... hdls) {
 void finish_stop(coordinator_actor* self) {
   auto& st = self->state;
   exit_all(st.pers_sup, st.pers_relay, st.pers.reader, st.db_monitor,
-           st.pers.cache.writer, st.retention, st.event_hub);
+           st.pers.cache.writer, st.retention, st.event_hub, st.webhooks);
   st.stopped.deliver(int32_t{st.gave_up || st.start_error ? 1 : 0});
   self->quit();
 }

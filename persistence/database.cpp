@@ -53,6 +53,7 @@ task_record read_record(const pqxx::row& row) {
   rec.started_at = time_of(row[16]);
   rec.completed_at = time_of(row[17]);
   rec.seq = row[18].as<int32_t>();
+  rec.callback_url = text_of(row[19]);
   return rec;
 }
 
@@ -487,6 +488,64 @@ std::vector<task_event_record> database::events(const std::string& task_id,
        tx.exec_params(statements::select_task_events(), task_id, limit))
     out.push_back(read_event(row));
   return out;
+}
+
+std::vector<webhook_delivery> database::claim_deliveries(int32_t limit,
+                                                        int64_t lease_ms) {
+  pqxx::nontransaction tx{conn()};
+  std::vector<webhook_delivery> out;
+  for (auto row :
+       tx.exec_params(statements::claim_deliveries(), limit, lease_ms)) {
+    webhook_delivery d;
+    d.task_id = row[0].as<std::string>();
+    d.seq = row[1].as<int32_t>();
+    d.url = row[2].as<std::string>();
+    d.attempts = row[3].as<int32_t>();
+    d.state = "pending";
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+void database::finish_delivery(const webhook_delivery& d, int64_t next_in_ms) {
+  pqxx::nontransaction tx{conn()};
+  std::optional<int32_t> status;
+  if (d.last_status != 0)
+    status = d.last_status;
+  std::optional<std::string> error;
+  if (!d.last_error.empty())
+    error = d.last_error;
+  tx.exec_params(statements::finish_delivery(), d.task_id, d.seq, d.state,
+                 status, error, next_in_ms);
+}
+
+std::vector<webhook_delivery>
+database::deliveries(const std::string& task_id) {
+  pqxx::nontransaction tx{conn()};
+  std::vector<webhook_delivery> out;
+  for (auto row : tx.exec_params(statements::select_deliveries(), task_id)) {
+    webhook_delivery d;
+    d.task_id = row[0].as<std::string>();
+    d.seq = row[1].as<int32_t>();
+    d.url = row[2].as<std::string>();
+    d.state = row[3].as<std::string>();
+    d.attempts = row[4].as<int32_t>();
+    d.next_at = time_of(row[5]);
+    d.last_status = row[6].is_null() ? 0 : row[6].as<int32_t>();
+    d.last_error = text_of(row[7]);
+    d.delivered_at = time_of(row[8]);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::optional<task_event_record> database::event(const std::string& task_id,
+                                                 int32_t seq) {
+  pqxx::nontransaction tx{conn()};
+  auto rows = tx.exec_params(statements::select_event(), task_id, seq);
+  if (rows.empty())
+    return std::nullopt;
+  return read_event(rows[0]);
 }
 
 std::optional<event_position> database::stream_head() {

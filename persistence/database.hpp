@@ -73,6 +73,15 @@ public:
   std::vector<task_event_record> events(const std::string& task_id,
                                         int32_t limit);
 
+  /// Webhook deliveries: claims due ones (`statements::claim_deliveries`),
+  /// records an attempt, reads a task's, and reads one event.
+  std::vector<webhook_delivery> claim_deliveries(int32_t limit,
+                                                 int64_t lease_ms);
+  void finish_delivery(const webhook_delivery& d, int64_t next_in_ms);
+  std::vector<webhook_delivery> deliveries(const std::string& task_id);
+  std::optional<task_event_record> event(const std::string& task_id,
+                                         int32_t seq);
+
   /// The event stream (`statements::event_stream_*`): the position of the
   /// last settled event (none when there is none), the settled events
   /// after a position, and the events between two.

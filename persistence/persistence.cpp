@@ -342,13 +342,15 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
       return guard([&]() -> caf::result<task_page> { return db->list(q); });
     },
     [db, guard](events_atom, const std::string& id, int32_t limit)
-      -> caf::result<std::vector<task_event_record>> {
-      return guard([&]() -> caf::result<std::vector<task_event_record>> {
-        auto events = db->events(id, limit);
+      -> caf::result<task_history> {
+      return guard([&]() -> caf::result<task_history> {
+        task_history out;
+        out.events = db->events(id, limit);
         // (A task stored before history was kept has no events.)
-        if (events.empty() && !db->get(id))
+        if (out.events.empty() && !db->get(id))
           return make_error(ec::not_found, "no task with id " + id);
-        return events;
+        out.deliveries = db->deliveries(id);
+        return out;
       });
     },
     [db, guard](recover_atom, millis after_at, const std::string& after_id,

@@ -12,7 +12,7 @@ constexpr const char* record_columns
     "error text, priority smallint, attempts int, max_attempts int, "
     "timeout_ms int, idempotency_key text, request_hash text, worker_id text, "
     "created_at bigint, updated_at bigint, scheduled_at bigint, "
-    "started_at bigint, completed_at bigint)";
+    "started_at bigint, completed_at bigint, callback_url text)";
 
 /// The record type of jsonb_to_recordset for state updates.
 constexpr const char* update_columns
@@ -55,7 +55,8 @@ const std::string& task_columns() {
       "attempts, max_attempts, timeout_ms, idempotency_key, request_hash, "
       "worker_id, "
       + ms("created_at") + ", " + ms("updated_at") + ", " + ms("scheduled_at")
-      + ", " + ms("started_at") + ", " + ms("completed_at") + ", seq";
+      + ", " + ms("started_at") + ", " + ms("completed_at")
+      + ", seq, callback_url";
   return cols;
 }
 
@@ -64,11 +65,11 @@ const std::string& insert_tasks(bool keyed) {
     = "INSERT INTO tasks (id, type, params, status, result, error, priority, "
       "attempts, max_attempts, timeout_ms, idempotency_key, request_hash, "
       "worker_id, created_at, updated_at, scheduled_at, started_at, "
-      "completed_at) SELECT v.id, v.type, v.params, v.status, v.result, "
-      "v.error, v.priority, v.attempts, v.max_attempts, v.timeout_ms, "
-      "v.idempotency_key, v.request_hash, v.worker_id, "
+      "completed_at, callback_url) SELECT v.id, v.type, v.params, v.status, "
+      "v.result, v.error, v.priority, v.attempts, v.max_attempts, "
+      "v.timeout_ms, v.idempotency_key, v.request_hash, v.worker_id, "
       + ts("created_at") + ", " + ts("updated_at") + ", " + ts("scheduled_at")
-      + ", " + ts("started_at") + ", " + ts("completed_at")
+      + ", " + ts("started_at") + ", " + ts("completed_at") + ", v.callback_url"
       + " FROM jsonb_to_recordset($1::jsonb) AS " + record_columns;
   // Each inserted row writes its `submitted` event.
   static const std::string returning
@@ -107,14 +108,22 @@ const std::string& update_tasks() {
       + " FROM jsonb_to_recordset($1::jsonb) AS " + update_columns
       + " WHERE t.id = v.id AND (t.status IN ('PENDING', 'PROCESSING') "
         "OR (v.status = 'PENDING' AND v.attempts = 0)) RETURNING t.id, "
-        "t.type, v.events), ev AS ("
+        "t.type, t.callback_url, v.events), ev AS ("
       + event_insert
       + "SELECT u.id, e.seq, e.kind, e.status, u.type, e.attempt, "
         "e.worker_id, e.error, "
       + ts("at", "e") + ", " + ts("scheduled_at", "e") + ", "
       + ts("started_at", "e") + " FROM u CROSS JOIN LATERAL "
       + "jsonb_to_recordset(u.events) AS " + event_columns
-      + " ON CONFLICT (task_id, seq) DO NOTHING) SELECT id::text FROM u";
+      + " ON CONFLICT (task_id, seq) DO NOTHING), "
+        // A task with a callback: each terminal event is a delivery to make
+        // (the events of the others are not even expanded).
+        "hooks AS (INSERT INTO webhook_deliveries (task_id, seq, url, state, "
+        "next_at) SELECT u.id, h.seq, u.callback_url, 'pending', now() FROM u "
+        "CROSS JOIN LATERAL jsonb_to_recordset(CASE WHEN u.callback_url IS "
+        "NULL THEN NULL ELSE u.events END) AS h(seq int, kind text) WHERE "
+        "h.kind IN ('completed', 'failed', 'cancelled') ON CONFLICT (task_id, "
+        "seq) DO NOTHING) SELECT id::text FROM u";
   return sql;
 }
 
@@ -158,6 +167,41 @@ const std::string& event_stream_between() {
     = "SELECT " + event_row_columns() + " FROM task_events WHERE "
       + position_after(1) + " AND NOT " + position_after(4) + stream_order
       + " LIMIT $7";
+  return sql;
+}
+
+const std::string& claim_deliveries() {
+  static const std::string sql
+    = "WITH due AS (SELECT task_id, seq FROM webhook_deliveries WHERE state = "
+      "'pending' AND next_at <= now() ORDER BY next_at LIMIT $1 FOR UPDATE "
+      "SKIP LOCKED) UPDATE webhook_deliveries d SET attempts = d.attempts + "
+      "1, next_at = now() + $2::bigint * interval '1 millisecond' FROM due "
+      "WHERE d.task_id = due.task_id AND d.seq = due.seq RETURNING "
+      "d.task_id::text, d.seq, d.url, d.attempts";
+  return sql;
+}
+
+const std::string& finish_delivery() {
+  static const std::string sql
+    = "UPDATE webhook_deliveries SET state = $3, last_status = $4::int, "
+      "last_error = $5, next_at = now() + $6::bigint * interval "
+      "'1 millisecond', delivered_at = CASE WHEN $3 = 'delivered' THEN now() "
+      "END WHERE task_id = $1::uuid AND seq = $2::int";
+  return sql;
+}
+
+const std::string& select_deliveries() {
+  static const std::string sql
+    = "SELECT task_id::text, seq, url, state, attempts, " + ms("next_at")
+      + ", last_status, last_error, " + ms("delivered_at")
+      + " FROM webhook_deliveries WHERE task_id = $1::uuid ORDER BY seq";
+  return sql;
+}
+
+const std::string& select_event() {
+  static const std::string sql
+    = "SELECT " + event_row_columns()
+      + " FROM task_events WHERE task_id = $1::uuid AND seq = $2::int";
   return sql;
 }
 
@@ -215,7 +259,8 @@ const std::string& prune_tasks() {
       + " ORDER BY created_at, id LIMIT $4), gone AS (DELETE FROM tasks t "
         "USING doomed d WHERE t.id = d.id RETURNING t.id, t.created_at), "
         "history AS (DELETE FROM task_events e USING gone g WHERE e.task_id = "
-        "g.id) SELECT id::text, "
+        "g.id), hooks AS (DELETE FROM webhook_deliveries w USING gone g WHERE "
+        "w.task_id = g.id) SELECT id::text, "
       + ms("created_at") + " FROM gone";
   return sql;
 }

@@ -40,7 +40,7 @@ const std::string& insert_tasks(bool keyed);
 const std::string& select_tasks_by_key();
 
 /// Deletes the rows whose ids $1 lists (a JSON array of ids), and their
-/// events.
+/// events. (Just inserted: they have no deliveries.)
 inline constexpr const char* delete_tasks
   = "WITH gone AS (DELETE FROM tasks WHERE id IN "
     "(SELECT jsonb_array_elements_text($1::jsonb)::uuid) RETURNING id) "
@@ -60,6 +60,23 @@ const std::string& event_row_columns();
 
 /// The first $2 events of task $1, in order.
 const std::string& select_task_events();
+
+/// Claims at most $1 due webhook deliveries (pending, next_at passed; rows
+/// another sender holds are skipped): counts the attempt and moves next_at
+/// $2 ms on (a sender that dies mid-attempt leaves it due again then).
+/// Returns task_id, seq, url, attempts.
+const std::string& claim_deliveries();
+
+/// Records how an attempt of delivery ($1 task_id, $2 seq) went: $3 state,
+/// $4 last_status (null: no answer), $5 last_error, $6 ms until the next
+/// attempt.
+const std::string& finish_delivery();
+
+/// The webhook deliveries of task $1, in seq order.
+const std::string& select_deliveries();
+
+/// The event ($1 task_id, $2 seq).
+const std::string& select_event();
 
 // The event stream reads `task_events` in (tx, task_id, seq) order, and only
 // rows that transactions older than every running one wrote (below

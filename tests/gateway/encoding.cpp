@@ -38,8 +38,11 @@ CAF_TEST(task_json renders every field) {
   r.started_at = now + 3;
   r.completed_at = now + 4;
   r.progress = R"({"done":3})";
+  r.callback_url = "https://hooks.example/t?x=1";
   auto js = json::parse(task_json(r));
-  CAF_CHECK_EQUAL(js.size(), 18u);
+  CAF_CHECK_EQUAL(js.size(), 19u);
+  CAF_CHECK_EQUAL(js["callback_url"].get<std::string>(),
+                  "https://hooks.example/t?x=1");
   CAF_CHECK_EQUAL(js["id"].get<std::string>(), uuid);
   CAF_CHECK_EQUAL(js["type"].get<std::string>(), "sum");
   CAF_CHECK_EQUAL(js["status"].get<std::string>(), "COMPLETED");
