@@ -54,7 +54,7 @@ std::string openapi_json(const registry& reg) {
       {"error", nstr}, {"progress", json::object()},
       {"priority", integer}, {"attempts", integer},
       {"max_attempts", integer}, {"timeout_ms", integer},
-      {"idempotency_key", nstr}, {"worker_id", nstr},
+      {"idempotency_key", nstr}, {"worker_id", nstr}, {"callback_url", nstr},
       {"created_at", time}, {"updated_at", time}, {"scheduled_at", time},
       {"started_at", time}, {"completed_at", time}}}};
   json one_of = json::array();
@@ -75,7 +75,8 @@ std::string openapi_json(const registry& reg) {
       {"timeout_ms", {{"type", "integer"}, {"minimum", 1}, {"maximum", 86400000}}},
       {"delay_ms", {{"type", "integer"}, {"minimum", 0}}},
       {"run_at", {{"type", "string"}, {"format", "date-time"}}},
-      {"idempotency_key", {{"type", "string"}, {"maxLength", 255}}}}},
+      {"idempotency_key", {{"type", "string"}, {"maxLength", 255}}},
+      {"callback_url", {{"type", "string"}, {"format", "uri"}, {"maxLength", 2048}}}}},
     {"allOf", {{{"oneOf", one_of}}}}};
   json error{{"type", "object"},
              {"properties",
@@ -100,7 +101,16 @@ std::string openapi_json(const registry& reg) {
     {"properties",
      {{"task_id", {{"type", "string"}, {"format", "uuid"}}},
       {"events", {{"type", "array"}, {"items", ref("TaskEvent")}}},
-      {"more", {{"type", "boolean"}}}}}};
+      {"more", {{"type", "boolean"}}},
+      {"callbacks",
+       {{"type", "array"},
+        {"items",
+         {{"type", "object"},
+          {"properties",
+           {{"seq", integer}, {"url", str},
+            {"state", {{"type", "string"}, {"enum", {"pending", "delivered", "failed"}}}},
+            {"attempts", integer}, {"next_at", time}, {"last_status", nint},
+            {"last_error", nstr}, {"delivered_at", time}}}}}}}}}};
   auto page = tasks_of("Task");
   page["properties"]["next_cursor"] = nstr;
   json doc{
