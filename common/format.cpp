@@ -72,6 +72,28 @@ void append_json_string(std::string& out, const std::string& str) {
                                   nlohmann::json::error_handler_t::replace);
 }
 
+std::optional<int64_t> parse_duration_ms(const std::string& str) {
+  if (str.size() < 2)
+    return std::nullopt;
+  auto digits = str.substr(0, str.size() - 1);
+  if (digits.size() > 9
+      || digits.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  int64_t n = std::stoll(digits);
+  switch (str.back()) {
+    case 's':
+      return n * 1000;
+    case 'm':
+      return n * 60'000;
+    case 'h':
+      return n * 3'600'000;
+    case 'd':
+      return n * 86'400'000;
+    default:
+      return std::nullopt;
+  }
+}
+
 std::string make_uuid() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   uint64_t hi = (rng() & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;

@@ -16,6 +16,11 @@ std::string format_time(int64_t ms);
 /// epoch milliseconds.
 std::optional<int64_t> parse_time(const std::string& str);
 
+/// Parses a duration written as a number and a unit, `s`, `m`, `h` or `d`
+/// (`7d`, `90s`): milliseconds, or nothing when it is not one (at most nine
+/// digits).
+std::optional<int64_t> parse_duration_ms(const std::string& str);
+
 /// Appends `str` as a JSON string; bytes that are not UTF-8 become U+FFFD.
 void append_json_string(std::string& out, const std::string& str);
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cache/redis_client.hpp"
+#include "common/format.hpp"
 
 namespace tasker {
 
@@ -243,24 +244,7 @@ std::string apply_file(config& cfg, const std::string& path) {
 int64_t config::retention_ms() const {
   if (retention.empty() || retention == "0")
     return 0;
-  auto unit = retention.back();
-  auto digits = retention.substr(0, retention.size() - 1);
-  if (digits.empty() || digits.size() > 9
-      || digits.find_first_not_of("0123456789") != std::string::npos)
-    return -1;
-  int64_t n = std::stoll(digits);
-  switch (unit) {
-    case 's':
-      return n * 1000;
-    case 'm':
-      return n * 60'000;
-    case 'h':
-      return n * 3'600'000;
-    case 'd':
-      return n * 86'400'000;
-    default:
-      return -1;
-  }
+  return parse_duration_ms(retention).value_or(-1);
 }
 
 std::string config::validate() const {

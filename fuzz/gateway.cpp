@@ -230,6 +230,17 @@ fake_reader_actor::behavior_type fake_reader(fake_reader_actor::pointer self,
                                                 "boom", 0});
       return answer(self, held, std::move(out));
     },
+    [self, held](stats_atom, int64_t window_ms, int64_t bucket_ms) {
+      std::vector<stats_row> rows(2);
+      rows[0].type = "sum";
+      rows[0].bucket = 1'700'000'000'000 - window_ms;
+      rows[0].submitted = 3;
+      rows[0].runs = 2;
+      rows[0].run_ms = {1.5, 2.0, 2.0};
+      rows[1] = rows[0];
+      rows[1].bucket += bucket_ms;
+      return answer(self, held, std::move(rows));
+    },
     [](recover_atom, millis, std::string&, millis, int32_t) {
       return std::vector<task_record>{};
     },

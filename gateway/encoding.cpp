@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <map>
 #include <system_error>
 
 #include <nlohmann/json.hpp>
@@ -94,6 +96,39 @@ void append_event_json(std::string& out, const task_event_record& ev) {
            ? std::to_string(ev.started_at - ev.scheduled_at)
            : std::string{"null"};
   out += '}';
+}
+
+std::string stats_json(int64_t window_ms, int64_t bucket_ms,
+                       const std::vector<stats_row>& rows) {
+  auto pct = [](const std::vector<double>& v) {
+    if (v.size() != 3)
+      return nlohmann::json{{"p50", nullptr}, {"p95", nullptr}, {"p99", nullptr}};
+    auto round = [](double x) { return std::round(x * 10.0) / 10.0; };
+    return nlohmann::json{
+      {"p50", round(v[0])}, {"p95", round(v[1])}, {"p99", round(v[2])}};
+  };
+  std::map<std::string, nlohmann::json> by_type;
+  for (auto& r : rows) {
+    auto& t = by_type[r.type];
+    if (t.is_null())
+      t = nlohmann::json{{"type", r.type}, {"buckets", nlohmann::json::array()}};
+    t["buckets"].push_back({{"start", format_time(r.bucket)},
+                            {"submitted", r.submitted},
+                            {"completed", r.completed},
+                            {"failed", r.failed},
+                            {"cancelled", r.cancelled},
+                            {"runs", r.runs},
+                            {"run_ms", pct(r.run_ms)},
+                            {"starts", r.starts},
+                            {"wait_ms", pct(r.wait_ms)}});
+  }
+  auto types = nlohmann::json::array();
+  for (auto& [name, t] : by_type)
+    types.push_back(std::move(t));
+  return nlohmann::json{{"window_ms", window_ms},
+                        {"bucket_ms", bucket_ms},
+                        {"types", std::move(types)}}
+    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 nlohmann::json webhook_json(const webhook_delivery& d) {

@@ -31,6 +31,14 @@ void append_event_json(std::string& out, const task_event_record& ev);
 std::string history_json(const std::string& task_id, const task_history& h,
                          size_t limit);
 
+/// `GET /v1/stats`: `{"window_ms", "bucket_ms", "types": [{"type",
+/// "buckets": [{"start", "submitted", "completed", "failed", "cancelled",
+/// "runs", "run_ms": {"p50", "p95", "p99"}, "starts", "wait_ms": {...}}]}]}`
+/// (percentiles null when nothing was measured; buckets with no events are
+/// left out).
+std::string stats_json(int64_t window_ms, int64_t bucket_ms,
+                       const std::vector<stats_row>& rows);
+
 /// A webhook delivery: `seq`, `url`, `state`, `attempts`, `next_at` (while
 /// pending), `last_status`, `last_error`, `delivered_at`.
 nlohmann::json webhook_json(const webhook_delivery& d);

@@ -12,6 +12,25 @@ namespace {
 /// The most events `GET /v1/tasks/{id}/events` answers with.
 constexpr size_t max_history_events = 1000;
 
+/// A place among the queries waiting for the reader (one database
+/// connection, one query at a time: a flood of lists would queue there for
+/// every other client, and be answered to clients long gone). Past the
+/// bound the request is answered 503 at once and null returned. The place
+/// is given back when the last copy of the handle goes, answered or not.
+std::shared_ptr<void> reader_slot(gateway_broker* self, const ticket& t) {
+  auto& st = self->state;
+  auto counter = st.lists_in_flight;
+  if (*counter >= st.cfg.max_lists_in_flight) {
+    ++st.list_refusals;
+    complete(self, t,
+             error_response(ec::unavailable,
+                            "too many list requests at once; retry later"));
+    return nullptr;
+  }
+  ++*counter;
+  return std::shared_ptr<void>{counter.get(), [counter](void*) { --*counter; }};
+}
+
 http_response from_error(const caf::error& err) {
   return error_response(code_of(err), message_of(err));
 }
@@ -210,41 +229,37 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
           get_atom_v, plan.task_id, int64_t{0});
       return;
     case route_kind::list_tasks: {
-      // The reader runs one query at a time: a flood of list requests would
-      // queue there for every other client (and be answered to clients long
-      // gone). Past the bound they are refused at once.
-      auto counter = st.lists_in_flight;
-      if (*counter >= st.cfg.max_lists_in_flight) {
-        ++st.list_refusals;
-        done(error_response(ec::unavailable,
-                            "too many list requests at once; retry later"));
+      auto slot = reader_slot(self, t);
+      if (!slot)
         return;
-      }
-      ++*counter;
-      // Counted down when the answer's handler goes, answered or not.
-      std::shared_ptr<void> slot{nullptr, [counter](void*) { --*counter; }};
       ask<task_page>(self, t, deps.reader, std::chrono::seconds(30),
           [slot](task_page& page) { return json_response(200, page_json(page)); },
           list_atom_v, plan.query);
       return;
     }
     case route_kind::task_events: {
-      // One query on the reader, like a list: bounded the same way.
-      auto counter = st.lists_in_flight;
-      if (*counter >= st.cfg.max_lists_in_flight) {
-        ++st.list_refusals;
-        done(error_response(ec::unavailable,
-                            "too many list requests at once; retry later"));
+      auto slot = reader_slot(self, t);
+      if (!slot)
         return;
-      }
-      ++*counter;
-      std::shared_ptr<void> slot{nullptr, [counter](void*) { --*counter; }};
       ask<task_history>(self, t, deps.reader, std::chrono::seconds(30),
           [slot, id = plan.task_id](task_history& h) {
             return json_response(200, history_json(id, h, max_history_events));
           },
           events_atom_v, plan.task_id,
           static_cast<int32_t>(max_history_events + 1));
+      return;
+    }
+    case route_kind::stats: {
+      auto slot = reader_slot(self, t);
+      if (!slot)
+        return;
+      ask<std::vector<stats_row>>(self, t, deps.reader,
+          std::chrono::seconds(30),
+          [slot, w = plan.stats_window_ms,
+           b = plan.stats_bucket_ms](std::vector<stats_row>& rows) {
+            return json_response(200, stats_json(w, b, rows));
+          },
+          stats_atom_v, plan.stats_window_ms, plan.stats_bucket_ms);
       return;
     }
     case route_kind::event_stream: {

@@ -112,6 +112,11 @@ request_plan plan_request(const http_request& req, const registry& reg,
       if (auto err = parse_list_query(req, plan.query))
         return refuse_with(*err);
       return plan;
+    case route_kind::stats:
+      if (auto err = parse_stats_query(req, plan.stats_window_ms,
+                                       plan.stats_bucket_ms))
+        return refuse_with(*err);
+      return plan;
     case route_kind::event_stream:
       if (auto err = parse_event_query(req, plan.events, plan.events_from))
         return refuse_with(*err);

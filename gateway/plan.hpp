@@ -29,6 +29,9 @@ struct request_plan {
   task_outcome outcome;
   /// The progress of lease_heartbeat (JSON text; empty when none).
   std::string progress;
+  /// The window and bucket width of stats, in ms.
+  int64_t stats_window_ms = 0;
+  int64_t stats_bucket_ms = 0;
   /// The filter of event_stream, and where it resumes (none: from now on).
   event_filter events;
   std::optional<event_position> events_from;

@@ -38,6 +38,7 @@ constexpr route_entry route_table[] = {
   {"POST", "/v1/tasks/{id}/cancel", route_kind::cancel},
   {"POST", "/v1/tasks/{id}/retry", route_kind::retry},
   {"GET", "/v1/events", route_kind::event_stream},
+  {"GET", "/v1/stats", route_kind::stats},
   {"GET", "/v1/task-types", route_kind::task_types},
   {"GET", "/v1/workers", route_kind::workers},
   {"POST", "/v1/workers/{id}/drain", route_kind::drain},

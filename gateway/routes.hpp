@@ -10,7 +10,7 @@ namespace tasker {
 enum class route_kind {
   submit, batch, get_task, list_tasks, cancel, retry, task_types, workers,
   drain, cluster, crash, health, ready, metrics, openapi, dashboard, run_task,
-  get_task_output, task_events, event_stream, open_session, lease, close_session, lease_heartbeat,
+  get_task_output, task_events, event_stream, stats, open_session, lease, close_session, lease_heartbeat,
   lease_complete, lease_fail, not_found, method_not_allowed
 };
 

@@ -365,6 +365,39 @@ std::string check_callback_url(const std::string& url) {
   return {};
 }
 
+std::optional<api_error> parse_stats_query(const http_request& req,
+                                           int64_t& window_ms,
+                                           int64_t& bucket_ms) {
+  for (auto& [key, val] : req.query)
+    if (key != "window" && key != "bucket")
+      return api_error{ec::bad_request, "query parameter " + key
+                                          + " is not known (window, bucket)"};
+  auto duration = [&](const char* key, const char* fallback, int64_t& out)
+    -> std::optional<api_error> {
+    auto val = req.param(key);
+    auto ms = parse_duration_ms(val != nullptr && !val->empty() ? *val
+                                                                 : fallback);
+    if (!ms || *ms <= 0)
+      return api_error{ec::bad_request,
+                       std::string{"query parameter "} + key
+                         + " must be a duration such as 90s, 15m, 6h or 7d"};
+    out = *ms;
+    return std::nullopt;
+  };
+  if (auto err = duration("window", "1h", window_ms))
+    return err;
+  if (auto err = duration("bucket", "1m", bucket_ms))
+    return err;
+  if (window_ms > 31 * 86'400'000LL)
+    return api_error{ec::bad_request, "window must be at most 31d"};
+  if (bucket_ms < 1000)
+    return api_error{ec::bad_request, "bucket must be at least 1s"};
+  if (window_ms / bucket_ms > 1440)
+    return api_error{ec::bad_request,
+                     "window / bucket must be at most 1440 buckets"};
+  return std::nullopt;
+}
+
 bool event_filter::matches(const task_event_record& ev) const {
   auto listed = [](const std::vector<std::string>& list, const char* x) {
     return list.empty() || std::find(list.begin(), list.end(), x) != list.end();

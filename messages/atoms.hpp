@@ -33,6 +33,7 @@ CAF_ADD_ATOM(tasker, tasker, cache_atom, "cache")
 CAF_ADD_ATOM(tasker, tasker, fetch_atom, "fetch")
 CAF_ADD_ATOM(tasker, tasker, forget_atom, "forget")
 CAF_ADD_ATOM(tasker, tasker, events_atom, "events")
+CAF_ADD_ATOM(tasker, tasker, stats_atom, "stats")
 
 // -- self-messages -----------------------------------------------------------
 // What an actor sends itself (timers, deferred work) or, for `done_atom`, what

@@ -157,6 +157,9 @@ using reader_actor = caf::typed_actor<
   /// Reads the first N events of a task, in order, and its webhook
   /// deliveries (`not_found` when there is no such task).
   caf::replies_to<events_atom, std::string, int32_t>::with<task_history>,
+  /// Per task type and bucket of N ms, what happened in the last M ms
+  /// (`GET /v1/stats`).
+  caf::replies_to<stats_atom, int64_t, int64_t>::with<std::vector<stats_row>>,
   /// Reads one page of unfinished tasks in (scheduled_at, id) order after
   /// the position (scheduled_at, id), scheduled at or before a time; at most
   /// N of them (recovery and delayed tasks coming due).

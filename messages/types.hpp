@@ -299,6 +299,31 @@ typename Inspector::result_type inspect(Inspector& f, task_history& x) {
            x.deliveries);
 }
 
+/// One bucket of one task type in `GET /v1/stats`: what happened in
+/// [bucket, bucket + width). Percentiles are -1 when nothing was measured.
+struct stats_row {
+  std::string type;
+  millis bucket = 0;
+  int64_t submitted = 0;
+  int64_t completed = 0;
+  int64_t failed = 0;
+  int64_t cancelled = 0;
+  /// Attempts that ended (completed, failed, retry scheduled): how long
+  /// they ran, p50, p95, p99 in ms.
+  int64_t runs = 0;
+  std::vector<double> run_ms;
+  /// Attempts that started: how long the task waited once due.
+  int64_t starts = 0;
+  std::vector<double> wait_ms;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stats_row& x) {
+  return f(caf::meta::type_name("tasker.stats_row"), x.type, x.bucket,
+           x.submitted, x.completed, x.failed, x.cancelled, x.runs, x.run_ms,
+           x.starts, x.wait_ms);
+}
+
 /// A group commit handed to a database writer: submission groups to insert
 /// (each all or none) and the latest state of tasks to update.
 struct write_batch {

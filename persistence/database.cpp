@@ -490,6 +490,46 @@ std::vector<task_event_record> database::events(const std::string& task_id,
   return out;
 }
 
+std::vector<stats_row> database::stats(int64_t window_ms, int64_t bucket_ms) {
+  pqxx::read_transaction tx{conn()};
+  // (A wide window over many events must not hold the reader's connection
+  // for long: other reads wait behind it.)
+  tx.exec("SET LOCAL statement_timeout = '10s'");
+  std::vector<stats_row> out;
+  auto doubles = [](const pqxx::field& f) {
+    std::vector<double> v;
+    if (f.is_null())
+      return v;
+    // A float8[] as text: {a,b,c}.
+    auto text = f.as<std::string>();
+    size_t from = 1;
+    while (from < text.size()) {
+      auto to = text.find_first_of(",}", from);
+      if (to == std::string::npos)
+        break;
+      v.push_back(std::stod(text.substr(from, to - from)));
+      from = to + 1;
+    }
+    return v;
+  };
+  for (auto row :
+       tx.exec_params(statements::event_stats(), window_ms, bucket_ms)) {
+    stats_row r;
+    r.type = row[0].as<std::string>();
+    r.bucket = row[1].as<int64_t>();
+    r.submitted = row[2].as<int64_t>();
+    r.completed = row[3].as<int64_t>();
+    r.failed = row[4].as<int64_t>();
+    r.cancelled = row[5].as<int64_t>();
+    r.runs = row[6].as<int64_t>();
+    r.run_ms = doubles(row[7]);
+    r.starts = row[8].as<int64_t>();
+    r.wait_ms = doubles(row[9]);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 std::vector<webhook_delivery> database::claim_deliveries(int32_t limit,
                                                         int64_t lease_ms) {
   pqxx::nontransaction tx{conn()};

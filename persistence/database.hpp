@@ -73,6 +73,11 @@ public:
   std::vector<task_event_record> events(const std::string& task_id,
                                         int32_t limit);
 
+  /// `GET /v1/stats`: per type and bucket of `bucket_ms`, the last
+  /// `window_ms` (`statements::event_stats`), in a read-only transaction
+  /// bounded by `statement_timeout` (10 s).
+  std::vector<stats_row> stats(int64_t window_ms, int64_t bucket_ms);
+
   /// Webhook deliveries: claims due ones (`statements::claim_deliveries`),
   /// records an attempt, reads a task's, and reads one event.
   std::vector<webhook_delivery> claim_deliveries(int32_t limit,

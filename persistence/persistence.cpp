@@ -353,6 +353,12 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
         return out;
       });
     },
+    [db, guard](stats_atom, int64_t window_ms, int64_t bucket_ms)
+      -> caf::result<std::vector<stats_row>> {
+      return guard([&]() -> caf::result<std::vector<stats_row>> {
+        return db->stats(window_ms, bucket_ms);
+      });
+    },
     [db, guard](recover_atom, millis after_at, const std::string& after_id,
                 millis until,
                 int32_t limit) -> caf::result<std::vector<task_record>> {

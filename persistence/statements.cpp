@@ -170,6 +170,26 @@ const std::string& event_stream_between() {
   return sql;
 }
 
+const std::string& event_stats() {
+  static const std::string sql
+    = "SELECT type, (extract(epoch from b) * 1000)::bigint, "
+      "count(*) FILTER (WHERE kind = 'submitted'), "
+      "count(*) FILTER (WHERE kind = 'completed'), "
+      "count(*) FILTER (WHERE kind = 'failed'), "
+      "count(*) FILTER (WHERE kind = 'cancelled'), "
+      "count(run), percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
+      "(ORDER BY run), count(wait), percentile_cont(ARRAY[0.5, 0.95, 0.99]) "
+      "WITHIN GROUP (ORDER BY wait) FROM (SELECT type, kind, date_bin($2::bigint "
+      "* interval '1 millisecond', at, 'epoch'::timestamptz) AS b, CASE WHEN "
+      "kind IN ('completed', 'failed', 'retry_scheduled') AND started_at IS "
+      "NOT NULL AND attempt > 0 THEN extract(epoch from at - started_at) * "
+      "1000 END AS run, CASE WHEN kind = 'started' THEN extract(epoch from "
+      "started_at - scheduled_at) * 1000 END AS wait FROM task_events WHERE "
+      "at >= now() - $1::bigint * interval '1 millisecond') e GROUP BY b, "
+      "type ORDER BY b, type";
+  return sql;
+}
+
 const std::string& claim_deliveries() {
   static const std::string sql
     = "WITH due AS (SELECT task_id, seq FROM webhook_deliveries WHERE state = "

@@ -78,6 +78,12 @@ const std::string& select_deliveries();
 /// The event ($1 task_id, $2 seq).
 const std::string& select_event();
 
+/// Per task type and bucket of $2 ms (aligned on the epoch), over the
+/// events of the last $1 ms: counts of submitted, completed, failed and
+/// cancelled, and p50/p95/p99 of attempt run time (events that end one) and
+/// queue wait (started events). Ordered by bucket, then type.
+const std::string& event_stats();
+
 // The event stream reads `task_events` in (tx, task_id, seq) order, and only
 // rows that transactions older than every running one wrote (below
 // pg_snapshot_xmin of the current snapshot): a transaction still running

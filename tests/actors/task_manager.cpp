@@ -44,6 +44,7 @@ reader_actor::behavior_type fake_reader(reader_actor::pointer,
     [read](fetch_atom, const std::string& id) { return read(id); },
     [](list_atom, const list_query&) { return task_page{}; },
     [](events_atom, const std::string&, int32_t) { return task_history{}; },
+    [](stats_atom, int64_t, int64_t) { return std::vector<stats_row>{}; },
     [db](recover_atom, millis after_at, const std::string& after_id,
          millis until, int32_t limit) {
       std::vector<task_record> out;

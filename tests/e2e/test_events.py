@@ -92,6 +92,43 @@ class EventsTest(TaskerTestCase):
         ids = [e["id"] for e in h["events"]]
         self.assertEqual(len(set(ids)), 3)
 
+    def test_stats_per_type_and_bucket(self):
+        s = self.server
+        ok = [s.submit("sum", {"a": i, "b": 1})["id"] for i in range(6)]
+        bad = s.submit("fail", {"message": "boom"}, max_attempts=2)["id"]
+        gone = s.submit("sum", {"a": 1, "b": 1}, delay_ms=3600000)["id"]
+        self.assertEqual(s.request("POST", "/v1/tasks/%s/cancel" % gone).status, 200)
+        for task_id in ok + [bad]:
+            s.wait_terminal(task_id)
+        r = s.request("GET", "/v1/stats?window=1h&bucket=1h")
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual((r.body["window_ms"], r.body["bucket_ms"]), (3600000, 3600000))
+        by_type = {}
+        for t in r.body["types"]:
+            totals = by_type.setdefault(t["type"], {})
+            for b in t["buckets"]:
+                for key in ("submitted", "completed", "failed", "cancelled", "runs", "starts"):
+                    totals[key] = totals.get(key, 0) + b[key]
+                self.assertTrue(b["start"].endswith(":00:00.000Z"), b)
+        self.assertEqual(by_type["sum"], {"submitted": 7, "completed": 6, "failed": 0,
+                                          "cancelled": 1, "runs": 6, "starts": 6})
+        self.assertEqual(by_type["fail"], {"submitted": 1, "completed": 0, "failed": 1,
+                                           "cancelled": 0, "runs": 2, "starts": 2})
+        for t in r.body["types"]:
+            for b in t["buckets"]:
+                if b["runs"]:
+                    p = b["run_ms"]
+                    self.assertLessEqual(p["p50"], p["p95"])
+                    self.assertLessEqual(p["p95"], p["p99"])
+                if b["starts"]:
+                    self.assertGreaterEqual(b["wait_ms"]["p50"], 0)
+        # The defaults, and what is refused.
+        r = s.request("GET", "/v1/stats")
+        self.assertEqual((r.body["window_ms"], r.body["bucket_ms"]), (3600000, 60000))
+        for query in ("window=10d&bucket=1s", "window=40d", "bucket=0s", "window=1w",
+                      "window=&bucket=x", "span=1h"):
+            self.assertError(s.request("GET", "/v1/stats?" + query), 400, "bad_request")
+
     def test_unknown_and_malformed_ids(self):
         s = self.server
         r = s.request("GET", "/v1/tasks/0b1d9c3e-5a7f-4e2b-8c6d-1f2e3a4b5c6d/events")

@@ -36,6 +36,7 @@ std::string show(route_kind x) {
     TASKER_ROUTE_CASE(get_task_output)
     TASKER_ROUTE_CASE(task_events)
     TASKER_ROUTE_CASE(event_stream)
+    TASKER_ROUTE_CASE(stats)
     TASKER_ROUTE_CASE(open_session)
     TASKER_ROUTE_CASE(lease)
     TASKER_ROUTE_CASE(close_session)
@@ -81,6 +82,7 @@ CAF_TEST(match_route finds every route) {
      "/v1/tasks/{id}/retry"},
     {"GET", "/v1/task-types", route_kind::task_types, "", "/v1/task-types"},
     {"GET", "/v1/events", route_kind::event_stream, "", "/v1/events"},
+    {"GET", "/v1/stats", route_kind::stats, "", "/v1/stats"},
     {"GET", "/v1/workers", route_kind::workers, "", "/v1/workers"},
     {"POST", "/v1/workers/node-2/drain", route_kind::drain, "node-2",
      "/v1/workers/{id}/drain"},
