@@ -129,6 +129,9 @@ const std::vector<option>& options() {
                                    "event stream", 100, 3600000),
     TASKER_INT(events_poll_ms, "how often the event stream reads new events",
                10, 10000),
+    TASKER_INT(params_index, "1 makes the GIN index of params that lists "
+                             "filtered by params use (at start, without "
+                             "blocking writes)", 0, 1),
     TASKER_STR(webhook_secret, "key of the HMAC-SHA256 signature of webhook "
                                "bodies (empty: unsigned)"),
     TASKER_INT(webhook_timeout_ms, "longest webhook attempt", 100, 60000),

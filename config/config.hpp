@@ -72,6 +72,8 @@ struct config {
   /// delivery, the back-off, attempts in flight, and whether non-public
   /// addresses may be called.
   std::string webhook_secret;
+  /// 1: make the GIN index of params (lists filtered by params use it).
+  int32_t params_index = 0;
   int64_t webhook_timeout_ms = 5000;
   int32_t webhook_max_attempts = 10;
   int64_t webhook_retry_base_ms = 1000;

@@ -313,10 +313,12 @@ std::optional<api_error> parse_seed_submission(const nlohmann::json& body,
 std::optional<api_error> parse_list_query(const http_request& req,
                                           list_query& out) {
   for (auto& [key, val] : req.query)
-    if (key != "status" && key != "type" && key != "limit" && key != "cursor")
+    if (key != "status" && key != "type" && key != "limit" && key != "cursor"
+        && key != "params")
       return api_error{ec::bad_request,
                        "query parameter " + key
-                         + " is not known (status, type, limit, cursor)"};
+                         + " is not known (status, type, limit, cursor, "
+                           "params)"};
   if (auto s = req.param("status"); s != nullptr && !s->empty()) {
     task_status st;
     if (!from_string(*s, st))
@@ -331,6 +333,20 @@ std::optional<api_error> parse_list_query(const http_request& req,
   if (auto err = int_param(req, "limit", 1, 1000, limit))
     return err;
   out.limit = static_cast<int32_t>(limit);
+  if (auto p = req.param("params"); p != nullptr && !p->empty()) {
+    auto refuse = api_error{ec::bad_request,
+                            "query parameter params must be a JSON object of "
+                            "at most 4096 bytes, 8 levels and 256 arrays and "
+                            "objects, without NUL characters"};
+    auto shape = scan_brackets(*p, 8, 256);
+    if (p->size() > 4096 || shape.deeper || shape.containers > 256)
+      return refuse;
+    auto js = nlohmann::json::parse(*p, nullptr, false);
+    std::string at;
+    if (js.is_discarded() || !js.is_object() || find_refused_string(js, at))
+      return refuse;
+    out.params = js.dump();
+  }
   if (auto c = req.param("cursor"); c != nullptr && !c->empty())
     if (!decode_cursor(*c, out.after_created_at, out.after_id))
       return api_error{ec::bad_request,

@@ -164,12 +164,14 @@ struct list_query {
   /// Decoded cursor: the (created_at, id) of the last row of the previous page.
   millis after_created_at = 0;
   std::string after_id;
+  /// Only tasks whose params contain this JSON object (`@>`); empty: all.
+  std::string params;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, list_query& x) {
   return f(caf::meta::type_name("tasker.list_query"), x.status, x.type, x.limit,
-           x.after_created_at, x.after_id);
+           x.after_created_at, x.after_id, x.params);
 }
 
 struct task_page {

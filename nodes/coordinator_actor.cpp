@@ -3,6 +3,7 @@
 #include <csignal>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include "persistence/db_monitor.hpp"
 #include "persistence/persistence.hpp"
 #include "webhooks/webhook_sender.hpp"
+#include "persistence/database.hpp"
 #include "persistence/event_hub.hpp"
 #include "persistence/retention.hpp"
 #include "tasks/registry.hpp"
@@ -183,6 +185,33 @@ void spawn_retention(coordinator_actor* self) {
   log::info(st.name, "retention is on",
             {{"retention", st.cfg.retention},
              {"interval_ms", st.cfg.retention_interval_ms}});
+}
+
+/// With `params_index`, makes the GIN index of params in the background (a
+/// build takes a while on a large table; writes go on meanwhile). On a
+/// thread of its own that nothing waits for: a stop does not wait for the
+/// build, which the database then abandons (leaving an invalid index that
+/// the next start drops and builds again).
+void build_params_index(coordinator_actor* self) {
+  auto& st = self->state;
+  if (st.cfg.params_index == 0)
+    return;
+  std::thread([url = st.cfg.db_url] {
+    try {
+      database db{url};
+      auto started = std::chrono::steady_clock::now();
+      if (db.ensure_params_index())
+        log::info(coordinator_state::name, "params index built",
+                  {{"index", "tasks_params_idx"},
+                   {"duration_ms",
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count()}});
+    } catch (const std::exception& e) {
+      log::error(coordinator_state::name, "params index not built",
+                 {{"error", e.what()}});
+    }
+  }).detach();
 }
 
 /// Spawns the supervisor of `name`, which the coordinator watches.
@@ -538,6 +567,7 @@ caf::behavior coordinator(coordinator_actor* self, config cfg,
   spawn_dispatcher_tree(self);
   spawn_task_manager(self);
   spawn_retention(self);
+  build_params_index(self);
   supervise(self);
   spawn_local_node(self);
   spawn_gateway(self);

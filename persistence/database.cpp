@@ -463,9 +463,9 @@ task_page database::list(const list_query& q) {
   pqxx::read_transaction tx{conn()};
   auto rows = tx.exec_params(
     statements::list_tasks(!q.status.empty(), !q.type.empty(),
-                           q.after_created_at != 0),
+                           q.after_created_at != 0, !q.params.empty()),
     q.status, q.type, q.after_created_at, after_or_start(q.after_id),
-    q.limit + 1);
+    q.limit + 1, q.params.empty() ? std::string{"{}"} : q.params);
   task_page page;
   size_t bytes = 0;
   for (auto row : rows) {
@@ -488,6 +488,20 @@ std::vector<task_event_record> database::events(const std::string& task_id,
        tx.exec_params(statements::select_task_events(), task_id, limit))
     out.push_back(read_event(row));
   return out;
+}
+
+bool database::ensure_params_index() {
+  {
+    pqxx::nontransaction tx{conn()};
+    auto rows = tx.exec(statements::params_index_state);
+    if (!rows.empty() && rows[0][0].as<bool>())
+      return false;
+    if (!rows.empty())
+      tx.exec(statements::drop_params_index);
+  }
+  pqxx::nontransaction tx{conn()};
+  tx.exec(statements::create_params_index);
+  return true;
 }
 
 std::vector<stats_row> database::stats(int64_t window_ms, int64_t bucket_ms) {

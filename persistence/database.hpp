@@ -73,6 +73,11 @@ public:
   std::vector<task_event_record> events(const std::string& task_id,
                                         int32_t limit);
 
+  /// Makes the GIN index of params (`params_index`) unless a valid one
+  /// exists, without blocking writes (CONCURRENTLY; an invalid one left by
+  /// an interrupted build is dropped first). Returns whether it made one.
+  bool ensure_params_index();
+
   /// `GET /v1/stats`: per type and bucket of `bucket_ms`, the last
   /// `window_ms` (`statements::event_stats`), in a read-only transaction
   /// bounded by `statement_timeout` (10 s).

@@ -239,24 +239,29 @@ const std::string& select_task() {
   return sql;
 }
 
-const std::string& list_tasks(bool by_status, bool by_type, bool after) {
+const std::string& list_tasks(bool by_status, bool by_type, bool after,
+                              bool by_params) {
   static const auto all = [] {
-    std::array<std::string, 8> out;
-    for (int i = 0; i < 8; ++i) {
+    std::array<std::string, 16> out;
+    for (int i = 0; i < 16; ++i) {
       std::string where = "$1::text IS NOT NULL AND $2::text IS NOT NULL AND "
-                          "$3::bigint IS NOT NULL AND $4::uuid IS NOT NULL";
+                          "$3::bigint IS NOT NULL AND $4::uuid IS NOT NULL "
+                          "AND $6::jsonb IS NOT NULL";
       if (i & 1)
         where += " AND status = $1";
       if (i & 2)
         where += " AND type = $2";
       if (i & 4)
         where += " AND (created_at, id) < (" + at("$3") + ", $4::uuid)";
+      if (i & 8)
+        where += " AND params @> $6::jsonb";
       out[i] = "SELECT " + task_columns() + " FROM tasks WHERE " + where
                + " ORDER BY created_at DESC, id DESC LIMIT $5";
     }
     return out;
   }();
-  return all[(by_status ? 1 : 0) | (by_type ? 2 : 0) | (after ? 4 : 0)];
+  return all[(by_status ? 1 : 0) | (by_type ? 2 : 0) | (after ? 4 : 0)
+             | (by_params ? 8 : 0)];
 }
 
 const std::string& unfinished_tasks() {

@@ -125,10 +125,24 @@ inline constexpr const char* task_exists
 const std::string& select_task();
 
 /// A page of tasks newest first: $1 status, $2 type, $3 and $4 the time
-/// (epoch ms) and id of the last row of the previous page, $5 the row count.
-/// Only the filters in use appear, so the planner can pick the partial
-/// indexes; unused parameters are still typed, which folds away.
-const std::string& list_tasks(bool by_status, bool by_type, bool after);
+/// (epoch ms) and id of the last row of the previous page, $5 the row count,
+/// $6 a JSON object the params must contain. Only the filters in use
+/// appear, so the planner can pick the partial indexes (and the GIN index of
+/// params, when the operator made it); unused parameters are still typed,
+/// which folds away.
+const std::string& list_tasks(bool by_status, bool by_type, bool after,
+                              bool by_params);
+
+/// The GIN index of params (`params_index`): whether it exists and is
+/// valid (an interrupted CREATE INDEX CONCURRENTLY leaves it invalid).
+inline constexpr const char* params_index_state
+  = "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = "
+    "i.indexrelid WHERE c.relname = 'tasks_params_idx'";
+inline constexpr const char* drop_params_index
+  = "DROP INDEX CONCURRENTLY IF EXISTS tasks_params_idx";
+inline constexpr const char* create_params_index
+  = "CREATE INDEX CONCURRENTLY IF NOT EXISTS tasks_params_idx ON tasks USING "
+    "gin (params jsonb_path_ops)";
 
 /// Unfinished tasks in (scheduled_at, id) order after ($1 epoch ms, $2 id)
 /// and due by $3 epoch ms, at most $4.

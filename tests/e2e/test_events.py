@@ -2,10 +2,12 @@
 row, in the same statement, and `GET /v1/tasks/{id}/events` shows it: attempts, workers,
 errors, durations. A coordinator killed with SIGKILL loses none and invents none."""
 
+import json
 import os
 import sys
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -159,6 +161,51 @@ class EventsTest(TaskerTestCase):
             self.assertEqual([e["seq"] for e in h["events"]], list(range(5)))
         for task_id in quick:
             self.assertEqual(kinds(self.history(task_id)), ["submitted", "started", "completed"])
+
+
+class ParamsFilterTest(TaskerTestCase):
+    """GET /v1/tasks?params=<JSON object>: tasks whose params contain it, with or without the
+    GIN index that `params_index` makes."""
+
+    def check(self, s, tag):
+        ids = {}
+        for i in range(12):
+            params = {"text": "order %d %s" % (i % 3, tag), "top_n": 1 + (i % 2)}
+            ids[s.submit("text_stats", params)["id"]] = params
+        for task_id in ids:
+            s.wait_terminal(task_id)
+        want = sorted(i for i, p in ids.items()
+                      if p["text"] == "order 1 " + tag and p["top_n"] == 2)
+        q = urllib.parse.quote(json.dumps({"text": "order 1 " + tag, "top_n": 2}))
+        got, pages = s.list_all("params=%s" % q, limit=1)
+        self.assertEqual(sorted(t["id"] for t in got), want)
+        self.assertGreaterEqual(pages, len(want))
+        self.assertTrue(want)
+        q = urllib.parse.quote(json.dumps({"text": "order 2 " + tag}))
+        got, _ = s.list_all("params=%s&type=text_stats&status=COMPLETED" % q)
+        self.assertEqual(len(got), 4)
+        for bad in ("[1]", "{", '"x"', "{\"a\":" * 9 + "1" + "}" * 9):
+            r = s.request("GET", "/v1/tasks?params=" + urllib.parse.quote(bad))
+            self.assertError(r, 400, "bad_request")
+
+    def test_without_the_index(self):
+        s = start_server(name="params")
+        self.addCleanup(s.close)
+        self.check(s, "a")
+
+    def test_with_the_index(self):
+        s = start_server(extra_env={"TASKER_PARAMS_INDEX": "1"}, name="params-index")
+        self.addCleanup(s.close)
+        deadline = time.monotonic() + 20
+        while not s.find_logs("params index built") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertTrue(s.find_logs("params index built"))
+        self.check(s, "a")
+        # Made once: a restart finds it.
+        s.restart()
+        time.sleep(0.5)
+        self.assertEqual(len(s.find_logs("params index built")), 1)
+        self.check(s, "b")
 
 
 if __name__ == "__main__":

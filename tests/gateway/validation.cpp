@@ -276,6 +276,85 @@ CAF_TEST(parse_batch validates all entries before accepting any) {
                "tasks has 3 entries; a batch holds at most 2");
 }
 
+CAF_TEST(a list filter by params takes a small JSON object) {
+  list_query q;
+  CAF_REQUIRE_EQUAL(list("/v1/tasks?params=%7B%22a%22%3A%20%5B1%5D%7D", q), "");
+  CAF_CHECK_EQUAL(q.params, R"({"a":[1]})");
+  for (auto bad : {"%5B1%5D", "%7B", "1", "%22x%22", "%7B%22a%22%3A%22%5Cu0000%22%7D"}) {
+    list_query r;
+    CAF_MESSAGE(bad);
+    CAF_CHECK_NOT_EQUAL(list(std::string{"/v1/tasks?params="} + bad, r), "");
+  }
+  std::string deep;
+  for (int i = 0; i < 9; ++i)
+    deep += "%7B%22a%22%3A";
+  deep += "1";
+  for (int i = 0; i < 9; ++i)
+    deep += "%7D";
+  list_query r;
+  CAF_CHECK_NOT_EQUAL(list("/v1/tasks?params=" + deep, r), "");
+  list_query big;
+  CAF_CHECK_NOT_EQUAL(list("/v1/tasks?params=%7B%22a%22%3A%22" + std::string(5000, 'x')
+                             + "%22%7D",
+                           big),
+                      "");
+}
+
+CAF_TEST(stats and event stream queries) {
+  auto parse = [](const std::string& target, http_request& req) {
+    req = http_request{};
+    CAF_REQUIRE(split_target(target, req.path, req.query));
+  };
+  http_request req;
+  int64_t window = 0, bucket = 0;
+  parse("/v1/stats", req);
+  CAF_CHECK(!parse_stats_query(req, window, bucket));
+  CAF_CHECK_EQUAL(window, 3'600'000);
+  CAF_CHECK_EQUAL(bucket, 60'000);
+  parse("/v1/stats?window=7d&bucket=6h", req);
+  CAF_CHECK(!parse_stats_query(req, window, bucket));
+  CAF_CHECK_EQUAL(window, 7 * 86'400'000LL);
+  CAF_CHECK_EQUAL(bucket, 6 * 3'600'000LL);
+  for (auto bad : {"/v1/stats?window=1y", "/v1/stats?window=32d&bucket=1d",
+                   "/v1/stats?bucket=500", "/v1/stats?window=2d&bucket=1m",
+                   "/v1/stats?window=-1h", "/v1/stats?x=1"}) {
+    CAF_MESSAGE(bad);
+    parse(bad, req);
+    CAF_CHECK(parse_stats_query(req, window, bucket).has_value());
+  }
+  event_filter f;
+  std::optional<event_position> from;
+  parse("/v1/events?type=sum,fail&status=FAILED&kind=failed,retried", req);
+  req.last_event_id = "7-9c9a58d3-f525-4f83-a10e-2b3929a9ef08-3";
+  CAF_REQUIRE(!parse_event_query(req, f, from));
+  CAF_CHECK_EQUAL(f.types, (std::vector<std::string>{"sum", "fail"}));
+  CAF_CHECK_EQUAL(f.statuses, std::vector<std::string>{"FAILED"});
+  CAF_CHECK_EQUAL(f.kinds, (std::vector<std::string>{"failed", "retried"}));
+  CAF_REQUIRE(from.has_value());
+  CAF_CHECK_EQUAL(from->seq, 3);
+  task_event_record ev;
+  ev.type = "fail";
+  ev.status = task_status::failed;
+  ev.attempt = 3;
+  ev.seq = 6;
+  CAF_CHECK(f.matches(ev));
+  ev.type = "sum2";
+  CAF_CHECK(!f.matches(ev));
+  for (auto bad : {"/v1/events?status=DONE", "/v1/events?kind=", "/v1/events?type=a,,b",
+                   "/v1/events?kind=started,nope", "/v1/events?last_event_id=1-2"}) {
+    CAF_MESSAGE(bad);
+    event_filter g;
+    std::optional<event_position> h;
+    parse(bad, req);
+    auto err = parse_event_query(req, g, h);
+    // (An empty kind is no filter.)
+    if (std::string{bad} == "/v1/events?kind=")
+      CAF_CHECK(!err);
+    else
+      CAF_CHECK(err.has_value());
+  }
+}
+
 CAF_TEST(parse_list_query reads filters limit and cursor) {
   list_query q;
   CAF_REQUIRE_EQUAL(list("/v1/tasks", q), "");
@@ -333,7 +412,7 @@ CAF_TEST(parse_list_query refuses bad values) {
   list_query q;
   CAF_CHECK_EQUAL(list("/v1/tasks?sort=asc", q),
                   "query parameter sort is not known (status, type, limit, "
-                  "cursor)");
+                  "cursor, params)");
 }
 
 CAF_TEST(plan_request refuses what no actor needs to see) {
