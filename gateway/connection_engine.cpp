@@ -1,5 +1,7 @@
 #include "gateway/connection_engine.hpp"
 
+#include <tuple>
+
 #include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
@@ -177,11 +179,18 @@ struct connection_engine::impl {
 
   /// While all connections hold more response bytes than the budget, closes
   /// the one that holds the most (a client that does not read, as a rule).
+  /// Streams go first: each may hold its own bound of unread events, and
+  /// together they must not push out a response that is merely on its way.
   void shed_unread() {
     while (out_bytes_ > limits_.max_unsent_total) {
-      auto [largest, most] = heaviest([](const connection& c) {
+      auto held = [](const connection& c) {
         return c.queued + (c.acking ? c.unsent : 0);
+      };
+      auto [largest, most] = heaviest([&held](const connection& c) {
+        return c.streaming ? held(c) : size_t{0};
       });
+      if (most == 0)
+        std::tie(largest, most) = heaviest(held);
       if (most == 0)
         return;
       note_unread_close(most);

@@ -388,6 +388,24 @@ CAF_TEST(a stream follows the responses before it and ends with the connection) 
   CAF_CHECK(written(1).find("e2\ne3\n") != std::string::npos);
 }
 
+CAF_TEST(past the budget of all a stream is closed before a plain response) {
+  connection_limits limits;
+  limits.max_unsent_total = 100000;
+  make(limits);
+  engine->open(1, t0);
+  send(1, get("/v1/events"));
+  auto stream = requests[0].first;
+  CAF_REQUIRE(streamed);
+  CAF_REQUIRE(engine->stream_write(stream, std::string(50000, 'e'), t0));
+  // A larger plain response, on its way: the stream goes, not it.
+  engine->open(2, t0);
+  send(2, get("/a"));
+  reply(1, 200, "\"" + std::string(70000, 'x') + "\"");
+  CAF_CHECK_EQUAL(count(io_action::abort, 1), 1u);
+  CAF_CHECK_EQUAL(count(io_action::abort, 2), 0u);
+  CAF_CHECK(!engine->stream_write(stream, "x", t0).has_value());
+}
+
 CAF_TEST(a stream whose client left is gone) {
   engine->open(1, t0);
   send(1, get("/v1/events"));
