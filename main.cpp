@@ -3,7 +3,9 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli.hpp"
 #include "common/log.hpp"
+#include "common/version.hpp"
 #include "config/config.hpp"
 #include "nodes/coordinator.hpp"
 #include "nodes/dev_postgres.hpp"
@@ -16,9 +18,29 @@ int main(int argc, char** argv) {
   std::vector<std::string> env;
   for (auto e = environ; *e != nullptr; ++e)
     env.emplace_back(*e);
+  if (!args.empty() && (args[0] == "--version" || args[0] == "version")) {
+    std::cout << tasker::version_string() << "\n";
+    return 0;
+  }
+  // The commented config files of packaging/ (hidden: not in --help).
+  if (!args.empty() && args[0] == "sample-config") {
+    auto text = tasker::sample_config(args.size() == 2 ? args[1] : "");
+    if (text.empty() || args.size() != 2) {
+      std::cerr << "usage: tasker sample-config serve|worker\n";
+      return 2;
+    }
+    std::cout << text;
+    return 0;
+  }
+  // The client commands talk to a running tasker over HTTP: no config of
+  // the server's, no actor system.
+  if (tasker::cli::is_client_command(args))
+    return tasker::cli::run(args, env);
   auto res = tasker::load_config(args, env);
   if (!res.help.empty()) {
     std::cout << res.help;
+    if (!args.empty() && (args[0] == "-h" || args[0] == "--help"))
+      std::cout << tasker::cli::summary();
     return 0;
   }
   if (!res.error.empty()) {
@@ -27,6 +49,7 @@ int main(int argc, char** argv) {
   }
   auto cfg = res.cfg;
   tasker::log::set_level(cfg.log_level);
+  tasker::log::set_format(cfg.log_format);
   int rc;
   if (cfg.command == "dev") {
     tasker::dev_postgres pg{cfg}; // stops PostgreSQL when it goes

@@ -381,11 +381,20 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       uint64_t dead = 0;
       for (auto& kv : st.nodes)
         dead += kv.second.live == liveness::dead ? 1 : 0;
-      return dispatcher_status{st.queue.size(), st.in_flight.size(),
-                               st.nodes.size() - dead,  dead,
-                               st.dispatched,           st.timeouts,
-                               st.stale_results,        st.paused,
-                               st.generation};
+      dispatcher_status out{st.queue.size(), st.in_flight.size(),
+                            st.nodes.size() - dead,  dead,
+                            st.dispatched,           st.timeouts,
+                            st.stale_results,        st.paused,
+                            st.generation,           {}};
+      // Keyed (type, priority) ascending; each type's highest priority first.
+      for (auto& [key, n] : st.queue.depths())
+        out.queues.push_back({key.first, key.second, n});
+      std::stable_sort(out.queues.begin(), out.queues.end(),
+                       [](const queue_depth& a, const queue_depth& b) {
+                         return a.type == b.type ? a.priority > b.priority
+                                                 : a.type < b.type;
+                       });
+      return out;
     },
     [self](workers_atom) { return worker_views(self->state.nodes); },
   };

@@ -32,6 +32,7 @@ public:
     erase(a.id);
     key k{-a.priority, a.scheduled_at, seq_++, a.id};
     queues_[a.type].insert(k);
+    ++depths_[{a.type, a.priority}];
     waiting_.emplace(std::get<3>(k),
                      queued{entry{std::move(a), std::move(owner)}, k});
   }
@@ -65,6 +66,7 @@ public:
     auto id = std::get<3>(*q.begin());
     q.erase(q.begin());
     auto i = waiting_.find(id);
+    forget(type, i->second.item.assignment.priority);
     auto out = std::move(i->second.item);
     waiting_.erase(i);
     return out;
@@ -72,6 +74,11 @@ public:
 
   size_t size() const {
     return waiting_.size();
+  }
+
+  /// Queued attempts by task type and priority (each count above 0).
+  const std::map<std::pair<std::string, int32_t>, uint64_t>& depths() const {
+    return depths_;
   }
 
 private:
@@ -84,14 +91,24 @@ private:
     auto i = waiting_.find(id);
     if (i == waiting_.end())
       return;
-    queues_[i->second.item.assignment.type].erase(i->second.position);
+    auto& a = i->second.item.assignment;
+    queues_[a.type].erase(i->second.position);
+    forget(a.type, a.priority);
     waiting_.erase(i);
+  }
+
+  void forget(const std::string& type, int32_t priority) {
+    auto d = depths_.find({type, priority});
+    if (d != depths_.end() && --d->second == 0)
+      depths_.erase(d);
   }
 
   /// Queues by task type.
   std::map<std::string, std::set<key>> queues_;
   /// Queued attempts by task id.
   std::unordered_map<std::string, queued> waiting_;
+  /// Queued attempts by type and priority.
+  std::map<std::pair<std::string, int32_t>, uint64_t> depths_;
   /// Arrival order.
   uint64_t seq_ = 0;
 };

@@ -47,7 +47,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
                   {"restarts", st.restarts}});
     start();
     if (hooks.restarted)
-      hooks.restarted(st.child, st.restarts);
+      hooks.restarted(st.child, st.restarts, caf::to_string(msg.reason));
   });
   self->set_exit_handler([self](caf::exit_msg& msg) {
     self->send_exit(self->state.child, msg.reason);

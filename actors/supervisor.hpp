@@ -31,9 +31,11 @@ struct supervisor_hooks {
   /// Spawns the child, given the restarts so far (0 for the first one);
   /// called on the supervisor's thread.
   std::function<caf::actor(uint64_t restarts)> spawn;
-  /// Called after each restart with the new child and the restarts so far
-  /// (optional).
-  std::function<void(const caf::actor& child, uint64_t restarts)> restarted;
+  /// Called after each restart with the new child, the restarts so far and
+  /// why the old child died (optional).
+  std::function<void(const caf::actor& child, uint64_t restarts,
+                     const std::string& reason)>
+    restarted;
 };
 
 struct supervisor_state {

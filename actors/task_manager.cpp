@@ -110,6 +110,8 @@ task_manager(task_manager_pointer self, dispatcher_actor dispatcher,
     st.deps->tel->stats.set_live_tasks(static_cast<int64_t>(st.live.size()));
     ++st.restarts;
     st.deps->tel->stats.supervisor_restart(st.name);
+    st.deps->tel->supervision.restarted("task_actors",
+                                        caf::to_string(msg.reason));
     log::warning(st.name, "task actor died, restarting it from the database",
                  {{"task_id", id}, {"reason", caf::to_string(msg.reason)}});
     self->request(st.reader, std::chrono::seconds(30), fetch_atom_v, id)

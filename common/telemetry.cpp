@@ -7,6 +7,10 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <cstring>
+
+#include "common/clock.hpp"
+
 namespace tasker {
 
 namespace {
@@ -108,6 +112,7 @@ struct metrics::impl {
   const Histogram::BucketBoundaries duration_buckets{
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
     300};
+  activity recent;
 };
 
 metrics::metrics() : impl_(std::make_unique<impl>()) {}
@@ -116,6 +121,7 @@ metrics::~metrics() = default;
 
 void metrics::task_submitted(const std::string& type) {
   impl_->submitted.Add({{"task_name", type}}).Increment();
+  impl_->recent.submitted(now_ms());
 }
 
 void metrics::task_finished(const std::string& type, const char* status,
@@ -123,6 +129,10 @@ void metrics::task_finished(const std::string& type, const char* status,
   impl_->completed.Add({{"task_name", type}, {"status", status}})
     .Increment();
   impl_->duration.Add({{"task_name", type}}, impl_->duration_buckets).Observe(seconds);
+  int kind = std::strcmp(status, "COMPLETED") == 0 ? 0
+             : std::strcmp(status, "FAILED") == 0  ? 1
+                                                   : 2;
+  impl_->recent.finished(now_ms(), kind, seconds * 1000);
 }
 
 void metrics::batch_committed(size_t rows, double seconds) {
@@ -137,18 +147,22 @@ void metrics::http_request(const std::string& route, int status) {
 
 void metrics::set_queue_depth(int64_t n) {
   impl_->queue_depth.Set(static_cast<double>(n));
+  impl_->recent.set(now_ms(), activity::gauge::queue_depth, n);
 }
 
 void metrics::set_in_flight(int64_t n) {
   impl_->in_flight.Set(static_cast<double>(n));
+  impl_->recent.set(now_ms(), activity::gauge::in_flight, n);
 }
 
 void metrics::set_live_tasks(int64_t n) {
   impl_->live_tasks.Set(static_cast<double>(n));
+  impl_->recent.set(now_ms(), activity::gauge::live_tasks, n);
 }
 
 void metrics::set_persistence_backlog(int64_t n) {
   impl_->backlog.Set(static_cast<double>(n));
+  impl_->recent.set(now_ms(), activity::gauge::backlog, n);
 }
 
 void metrics::set_workers(const std::string& status, int64_t n) {
@@ -194,6 +208,24 @@ cache_counts metrics::cache_totals() const {
           v(m.cache_inconsistent),  v(m.cache_write_errors),
           v(m.cache_write_failures), v(m.cache_db_fallbacks),
           v(m.cache_writes)};
+}
+
+void supervision_log::restarted(const std::string& name, std::string reason) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& r = records_[name];
+  ++r.restarts;
+  r.last_at = now_ms();
+  r.last_reason = std::move(reason);
+}
+
+restart_record supervision_log::of(const std::string& name) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = records_.find(name);
+  return i == records_.end() ? restart_record{} : i->second;
+}
+
+const activity& metrics::recent() const {
+  return impl_->recent;
 }
 
 std::string metrics::serialize() const {

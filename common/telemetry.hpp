@@ -2,8 +2,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+
+#include "common/activity.hpp"
 
 namespace tasker {
 
@@ -18,11 +22,6 @@ struct health {
   std::atomic<bool> db_up{false};
   /// Recovery of unfinished tasks has finished.
   std::atomic<bool> recovered{false};
-  /// Restarts of the gateway, persistence and dispatcher actors by their
-  /// supervisors.
-  std::atomic<uint64_t> gateway_restarts{0};
-  std::atomic<uint64_t> persistence_restarts{0};
-  std::atomic<uint64_t> dispatcher_restarts{0};
   /// State updates buffered by persistence and not yet committed.
   std::atomic<int64_t> db_backlog{0};
   std::atomic<cache_state> cache{cache_state::off};
@@ -83,6 +82,9 @@ public:
   void cache_written(size_t n);
   cache_counts cache_totals() const;
 
+  /// The last hour of the calls above, in 10 s slots (`GET /v1/activity`).
+  const activity& recent() const;
+
   /// The Prometheus text exposition of every metric.
   std::string serialize() const;
 
@@ -91,10 +93,33 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
+/// Restarts of one supervised actor (or of the task actors, which the task
+/// manager restarts).
+struct restart_record {
+  uint64_t restarts = 0;
+  /// Epoch ms of the last restart.
+  int64_t last_at = 0;
+  /// Why the last child died, as CAF renders its exit reason.
+  std::string last_reason;
+};
+
+/// The restarts by supervisor name ("gateway", "persistence", "dispatcher",
+/// "task_actors"), for `/v1/cluster`. Thread safe.
+class supervision_log {
+public:
+  void restarted(const std::string& name, std::string reason);
+  restart_record of(const std::string& name) const;
+
+private:
+  mutable std::mutex mtx_;
+  std::map<std::string, restart_record> records_;
+};
+
 /// What every actor of a coordinator shares: health flags and metrics.
 struct telemetry {
   health state;
   metrics stats;
+  supervision_log supervision;
 };
 
 using telemetry_ptr = std::shared_ptr<telemetry>;

@@ -21,6 +21,8 @@ struct option {
   std::function<std::string(config&, const std::string&)> set;
   /// Renders the default.
   std::function<std::string(const config&)> get;
+  /// An integer (a string otherwise).
+  bool integer = false;
 };
 
 std::string flag_of(const std::string& key) {
@@ -56,7 +58,8 @@ option int_option(const char* key, const char* help, T config::*member,
               return "expects an integer, got '" + str + "'";
             }
           },
-          [=](const config& cfg) { return std::to_string(cfg.*member); }};
+          [=](const config& cfg) { return std::to_string(cfg.*member); },
+          true};
 }
 
 option str_option(const char* key, const char* help,
@@ -149,6 +152,8 @@ const std::vector<option>& options() {
                          "Redis)"),
     TASKER_INT(dev_pg_port, "port of the PostgreSQL of `tasker dev`", 1, 65535),
     TASKER_STR(log_level, "debug, info, warning or error"),
+    TASKER_STR(log_format, "log lines: json (an object a line) or text (for "
+                           "people)"),
     TASKER_INT(retry_base_ms, "back-off before the second attempt",
                1, 86400000),
     TASKER_INT(retry_max_ms, "upper bound of the retry back-off", 1, 86400000),
@@ -218,7 +223,8 @@ std::string apply_file(config& cfg, const std::string& path) {
     return "cannot read config file '" + path + "'";
   nlohmann::json doc;
   try {
-    doc = nlohmann::json::parse(in);
+    // Comments (// and /* */) are allowed: packaging/tasker.conf has them.
+    doc = nlohmann::json::parse(in, nullptr, true, true);
   } catch (const nlohmann::json::exception& e) {
     return "config file '" + path + "' is not valid JSON: " + e.what();
   }
@@ -255,6 +261,8 @@ std::string config::validate() const {
       && log_level != "error")
     return "log_level must be debug, info, warning or error, got '"
            + log_level + "'";
+  if (log_format != "json" && log_format != "text")
+    return "log_format must be json or text, got '" + log_format + "'";
   if (retry_base_ms > retry_max_ms)
     return "retry_base_ms (" + std::to_string(retry_base_ms)
            + ") must not exceed retry_max_ms (" + std::to_string(retry_max_ms)
@@ -311,7 +319,8 @@ std::string config::validate() const {
 
 std::string config_help() {
   std::ostringstream out;
-  out << "usage: tasker <dev|serve|worker> [options]\n\n"
+  out << "usage: tasker <dev|serve|worker> [options]\n"
+         "       tasker --version\n\n"
          "  dev     the whole system on one machine, with a private PostgreSQL\n"
          "  serve   a coordinator against TASKER_DB_URL\n"
          "  worker  a worker node: tasker worker --join HOST:PORT\n\n"
@@ -323,6 +332,104 @@ std::string config_help() {
         << opt.key << "  [" << opt.get(defaults) << "]\n      " << opt.help
         << "\n";
   return out.str();
+}
+
+namespace {
+
+/// Appends `text` as comment lines of at most 79 columns, each opening with
+/// `indent` and "// ".
+void append_comment(std::string& out, const std::string& indent,
+                    const std::string& text) {
+  std::istringstream words{text};
+  std::string word, line;
+  auto emit = [&] {
+    out += indent + "//" + (line.empty() ? "" : " " + line) + "\n";
+    line.clear();
+  };
+  while (words >> word) {
+    if (!line.empty() && indent.size() + 3 + line.size() + 1 + word.size() > 79)
+      emit();
+    line += (line.empty() ? "" : " ") + word;
+  }
+  emit();
+}
+
+/// A value of `opt` as it is written in a config file.
+std::string file_value(const option& opt, const std::string& value) {
+  return opt.integer ? value : nlohmann::json(value).dump();
+}
+
+} // namespace
+
+std::string sample_config(const std::string& command) {
+  // What the command reads (the rest it ignores), and what it needs set:
+  // those come last, uncommented, with a value to edit. The other lines end
+  // in a comma, so that any of them may be uncommented.
+  std::vector<std::string> keys;
+  std::vector<std::pair<std::string, std::string>> required;
+  std::string file, intro;
+  if (command == "serve") {
+    file = "/etc/tasker/tasker.conf";
+    intro = "the coordinator's settings, read by `tasker serve --config "
+            "/etc/tasker/tasker.conf` (tasker.service).";
+    for (auto& opt : options())
+      if (std::string{opt.key} != "db_url")
+        keys.emplace_back(opt.key);
+    required = {{"db_url", "postgresql:///tasker"}};
+  } else if (command == "worker") {
+    file = "/etc/tasker/worker.conf";
+    intro = "the settings of the worker nodes, read by `tasker worker "
+            "--config /etc/tasker/worker.conf --node-name NAME` "
+            "(tasker-worker@NAME.service, whose instance name is the node "
+            "name and wins over node_name here).";
+    keys = {"node_name", "slots", "types", "task_types", "max_text_bytes",
+            "max_top_n", "tls_cert", "tls_key", "tls_ca", "log_level",
+            "log_format"};
+    required = {{"join", "127.0.0.1:4242"}, {"cluster_secret", ""}};
+  } else {
+    return "";
+  }
+  std::string out;
+  append_comment(out, "", file + ": " + intro + " Written by `tasker "
+                 "sample-config " + command + "`.");
+  out += "//\n";
+  append_comment(out, "", "A JSON object, with // comments. Each option is "
+                 "shown commented out, at its default: remove the // before "
+                 "its key to set it. The environment (TASKER_<KEY> variables, "
+                 "which the service also reads from /etc/tasker/"
+                 + std::string{command == "serve" ? "tasker" : "worker"}
+                 + ".env) and flags win over this file; secrets may go there "
+                   "instead. `tasker --help` lists every option's flag and "
+                   "variable.");
+  out += "{\n";
+  config defaults;
+  for (auto& key : keys) {
+    auto& opt = *find_option([&](const option& o) { return key == o.key; });
+    append_comment(out, "  ", opt.help);
+    out += "  // \"" + key + "\": " + file_value(opt, opt.get(defaults))
+           + ",\n\n";
+  }
+  for (size_t i = 0; i < required.size(); ++i) {
+    auto& [key, value] = required[i];
+    auto& opt = *find_option([&](const option& o) { return key == o.key; });
+    append_comment(out, "  ", std::string{opt.help} + ". Required.");
+    if (key == "db_url")
+      append_comment(out, "  ", "postgresql:///tasker: the database tasker "
+                     "of a PostgreSQL on this machine, over its socket, as "
+                     "the system user tasker (peer authentication); e.g. "
+                     "postgresql://tasker:PASSWORD@db.example.com/tasker for "
+                     "another one.");
+    else if (key == "join")
+      append_comment(out, "  ", "The coordinator's cluster_host and "
+                     "cluster_port.");
+    else if (key == "cluster_secret")
+      append_comment(out, "  ", "The coordinator's cluster_secret (or "
+                     "TASKER_CLUSTER_SECRET in /etc/tasker/worker.env).");
+    out += "  \"" + key + "\": " + file_value(opt, value)
+           + (i + 1 < required.size() ? ",\n\n" : "\n");
+  }
+  out += "}\n";
+  return out;
 }
 
 config_result load_config(const std::vector<std::string>& args,

@@ -83,6 +83,8 @@ struct config {
   std::string data_dir = "./var";
   uint16_t dev_pg_port = 55439;
   std::string log_level = "info";
+  /// Log lines: json (one object a line, the default) or text (for people).
+  std::string log_format = "json";
   /// Back-off before the 2nd attempt; doubles per attempt with jitter.
   int64_t retry_base_ms = 1000;
   int64_t retry_max_ms = 300000;
@@ -146,5 +148,11 @@ config_result load_config(const std::vector<std::string>& args,
 
 /// The help text listing every option with its flag, variable and default.
 std::string config_help();
+
+/// A config file for `command` (serve or worker) with every option it reads
+/// commented out at its default, under its help text, and the options it
+/// requires set last (`tasker sample-config serve|worker`; the files in
+/// packaging/). Empty for another command.
+std::string sample_config(const std::string& command);
 
 } // namespace tasker

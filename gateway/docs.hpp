@@ -9,6 +9,4 @@ namespace tasker {
 /// The OpenAPI 3 document of the API, with the task types' schemas.
 std::string openapi_json(const registry& reg);
 
-const std::string& dashboard_html();
-
 } // namespace tasker

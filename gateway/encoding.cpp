@@ -207,7 +207,13 @@ nlohmann::json status_json(const dispatcher_status& x) {
   return {FIELD(queue_depth), FIELD(in_flight), FIELD(nodes),
           FIELD(dead_nodes), FIELD(dispatched), FIELD(timeouts),
           FIELD(stale_results_dropped), FIELD(paused_by_db_backlog),
-          FIELD(generation)};
+          FIELD(generation), {"queues", [&x] {
+            auto arr = nlohmann::json::array();
+            for (auto& q : x.queues)
+              arr.push_back({{"type", q.type}, {"priority", q.priority},
+                             {"depth", q.depth}});
+            return arr;
+          }()}};
 }
 
 nlohmann::json status_json(const persistence_status& x) {
@@ -226,6 +232,11 @@ nlohmann::json workers_json(const std::vector<worker_view>& workers) {
   auto arr = nlohmann::json::array();
   for (auto& x : workers)
     arr.push_back({FIELD(id), FIELD(name), FIELD(address), FIELD(status),
+                   // The coordinator's own slots, an HTTP worker's session
+                   // (the gateway names its address "http") or a CAF node.
+                   {"kind", x.address == "local"  ? "local"
+                            : x.address == "http" ? "http"
+                                                  : "node"},
                    FIELD(task_types), FIELD(slots), FIELD(busy),
                    FIELD(completed), FIELD(failed),
                    {"joined_at", format_time(x.joined_at)},

@@ -23,8 +23,11 @@ event_streams::event_streams(size_t buffer_bytes, hooks h)
 
 void event_streams::add(const ticket& t, event_filter filter,
                         std::optional<event_position> from) {
-  if (streams_.empty())
+  if (streams_.empty()) {
+    // The hub was idle: the head it had is old. Its fresh one comes first.
+    head_.reset();
     hooks_.tail(true);
+  }
   auto id = next_id_++;
   auto i = streams_.emplace(id, stream{t, std::move(filter), {}, false, false})
              .first;
@@ -36,9 +39,16 @@ void event_streams::add(const ticket& t, event_filter filter,
     i->second.catching_up = true;
     next_page(i);
   } else if (head_) {
-    i->second.position = head_;
+    start_at(i, *head_);
   }
   // (Else it starts at the head the hub is about to send.)
+}
+
+bool event_streams::start_at(iterator i, const event_position& head) {
+  // An `id:` without data moves the client's last event id (nothing is
+  // dispatched): it says the stream is live from here, and where to resume.
+  i->second.position = head;
+  return write(i, "id: " + head.str() + "\n\n");
 }
 
 void event_streams::on_head(const event_position& head) {
@@ -47,7 +57,7 @@ void event_streams::on_head(const event_position& head) {
     auto next = std::next(i);
     auto& s = i->second;
     if (!s.position) {
-      s.position = head;
+      start_at(i, head);
     } else if (!s.catching_up && *s.position < head) {
       // The hub started again from further on: read the gap.
       s.catching_up = true;

@@ -99,6 +99,9 @@ private:
 
   /// Writes bytes; false when the stream is gone or was dropped (removed).
   bool write(iterator i, std::string_view bytes);
+  /// Starts a stream without a resume point at `head`, and tells its client
+  /// (false when the client is gone).
+  bool start_at(iterator i, const event_position& head);
 
   /// Asks for the next page when its client has room for it.
   void next_page(iterator i);

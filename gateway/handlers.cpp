@@ -1,9 +1,11 @@
 #include "gateway/gateway_internal.hpp"
 
+#include "common/format.hpp"
 #include "common/log.hpp"
 #include "gateway/docs.hpp"
 #include "gateway/encoding.hpp"
 #include "gateway/plan.hpp"
+#include "gateway/web_assets.hpp"
 
 namespace tasker::gateway_detail {
 
@@ -29,6 +31,74 @@ std::shared_ptr<void> reader_slot(gateway_broker* self, const ticket& t) {
   }
   ++*counter;
   return std::shared_ptr<void>{counter.get(), [counter](void*) { --*counter; }};
+}
+
+/// A built-in file of the dashboard or the API reference, or 404. Pages say
+/// where scripts, styles and requests may come from: only here.
+http_response web_response(std::string_view path) {
+  auto f = find_web_file(path);
+  if (f == nullptr)
+    return error_response(ec::not_found,
+                          "no such path: " + std::string{path}
+                            + (web_file_count == 0
+                                 ? " (this build has no dashboard)"
+                                 : ""));
+  http_response res{200, std::string{f->body}, std::string{f->content_type}, {}};
+  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  if (f->immutable) {
+    res.headers.emplace_back("Cache-Control",
+                             "public, max-age=31536000, immutable");
+  } else {
+    res.headers.emplace_back("Cache-Control", "no-cache");
+  }
+  if (f->content_type.rfind("text/html", 0) == 0) {
+    res.headers.emplace_back(
+      "Content-Security-Policy",
+      "default-src 'self'; img-src 'self' data:; style-src 'self' "
+      "'unsafe-inline'; connect-src 'self'; object-src 'none'; base-uri "
+      "'none'; form-action 'self'; frame-ancestors 'none'");
+    res.headers.emplace_back("X-Frame-Options", "DENY");
+    res.headers.emplace_back("Referrer-Policy", "no-referrer");
+  }
+  return res;
+}
+
+/// `GET /v1/activity`: the coordinator's last hour from memory, as columns
+/// (one entry per 10 s slot) for charts.
+nlohmann::json activity_json(const activity::window_view& w, int64_t window_ms) {
+  using nlohmann::json;
+  auto ms = [](double v) { return v < 0 ? json() : json(v); };
+  json at = json::array(), submitted = json::array(), completed = json::array(),
+       failed = json::array(), cancelled = json::array(), queue = json::array(),
+       in_flight = json::array(), live = json::array(), backlog = json::array(),
+       p50 = json::array(), p95 = json::array(), p99 = json::array();
+  for (auto& s : w.slots) {
+    at.push_back(format_time(s.start_ms));
+    submitted.push_back(s.submitted);
+    completed.push_back(s.completed);
+    failed.push_back(s.failed);
+    cancelled.push_back(s.cancelled);
+    auto g = [&s](activity::gauge x) { return s.gauges[static_cast<size_t>(x)]; };
+    queue.push_back(g(activity::gauge::queue_depth));
+    in_flight.push_back(g(activity::gauge::in_flight));
+    live.push_back(g(activity::gauge::live_tasks));
+    backlog.push_back(g(activity::gauge::backlog));
+    p50.push_back(ms(s.p50_ms));
+    p95.push_back(ms(s.p95_ms));
+    p99.push_back(ms(s.p99_ms));
+  }
+  return {{"window_ms", window_ms},
+          {"slot_ms", activity::slot_ms},
+          {"latency_ms",
+           {{"finished", w.finished}, {"p50", ms(w.p50_ms)},
+            {"p95", ms(w.p95_ms)}, {"p99", ms(w.p99_ms)}}},
+          {"slots",
+           {{"at", at}, {"submitted", submitted}, {"completed", completed},
+            {"failed", failed}, {"cancelled", cancelled},
+            {"queue_depth", queue}, {"in_flight", in_flight},
+            {"live_task_actors", live}, {"persistence_backlog", backlog},
+            {"latency_p50_ms", p50}, {"latency_p95_ms", p95},
+            {"latency_p99_ms", p99}}}};
 }
 
 http_response from_error(const caf::error& err) {
@@ -83,6 +153,64 @@ nlohmann::json cache_json(const gateway_deps& deps) {
   return js;
 }
 
+/// A supervisor's restarts in /v1/cluster: how many, when and why the last.
+nlohmann::json restarts_json(const restart_record& r, uint64_t restarts) {
+  return {{"restarts", restarts},
+          {"last_restart_at",
+           r.last_at == 0 ? nlohmann::json() : nlohmann::json(format_time(r.last_at))},
+          {"last_restart_reason",
+           r.last_reason.empty() ? nlohmann::json() : nlohmann::json(r.last_reason)}};
+}
+
+/// The supervision tree of docs/ARCHITECTURE.md with what each part
+/// reports: a node is {name, role, children}, and a supervisor's has its
+/// restarts.
+nlohmann::json supervision_tree(const gateway_state& st,
+                                const manager_status& manager,
+                                const dispatcher_status& disp,
+                                const persistence_status& pers,
+                                const nlohmann::json& supervisors) {
+  using nlohmann::json;
+  auto node = [](const char* name, const char* role, json detail = json::object(),
+                 json children = json::array()) {
+    json n{{"name", name}, {"role", role}, {"children", std::move(children)}};
+    n.update(detail);
+    return n;
+  };
+  auto supervised = [&](const char* name, json child) {
+    auto n = node(name, "supervisor", supervisors[name], json::array({child}));
+    return n;
+  };
+  auto ts = supervisors["task_manager"];
+  json task_actors = node("task actors", "task actors",
+                          {{"count", manager.live_task_actors},
+                           {"restarts", manager.restarts},
+                           {"last_restart_at", ts["last_restart_at"]},
+                           {"last_restart_reason", ts["last_restart_reason"]}});
+  json children = json::array({
+    node("writers", "database writers", {{"count", pers.writers}}),
+    supervised("persistence",
+               node("batcher", "actor",
+                    {{"backlog_rows", pers.backlog_rows},
+                     {"last_batch_rows", pers.last_batch_rows}})),
+    supervised("dispatcher",
+               node("dispatcher", "actor",
+                    {{"generation", disp.generation},
+                     {"queue_depth", disp.queue_depth},
+                     {"in_flight", disp.in_flight}},
+                    json::array({node("worker nodes", "monitored",
+                                      {{"count", disp.nodes}})}))),
+    node("task_manager", "restarts its task actors from the database",
+         {{"spawned", manager.spawned}, {"finished", manager.finished}},
+         json::array({task_actors})),
+    supervised("gateway",
+               node("gateway", "broker",
+                    {{"connections", st.http->counters().connections},
+                     {"event_streams", st.streams->size()}})),
+  });
+  return node("coordinator", "root", json::object(), std::move(children));
+}
+
 void cluster_status(gateway_broker* self, const ticket& t) {
   auto timeout = std::chrono::seconds(5);
   auto fail = [self, t](caf::error& err) { complete(self, t, from_error(err)); };
@@ -96,9 +224,17 @@ void cluster_status(gateway_broker* self, const ticket& t) {
               auto& st = self->state;
               auto& ts = st.deps.tel->state;
               auto http = st.http->counters();
-              auto restarts = [](uint64_t n) {
-                return nlohmann::json{{"restarts", n}};
+              auto& sv = st.deps.tel->supervision;
+              auto restarts = [&sv](const char* name) {
+                auto r = sv.of(name);
+                return restarts_json(r, r.restarts);
               };
+              nlohmann::json supervisors{
+                {"task_manager",
+                 restarts_json(sv.of("task_actors"), manager.restarts)},
+                {"gateway", restarts("gateway")},
+                {"persistence", restarts("persistence")},
+                {"dispatcher", restarts("dispatcher")}};
               nlohmann::json js{
                 {"ready", ts.db_up && ts.recovered},
                 {"database", ts.db_up ? "up" : "down"},
@@ -109,11 +245,9 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                 {"cluster_port", st.deps.cluster_port
                                    ? status_json(st.deps.cluster_port())
                                    : nlohmann::json()},
-                {"supervisors",
-                 {{"task_manager", restarts(manager.restarts)},
-                  {"gateway", restarts(ts.gateway_restarts.load())},
-                  {"persistence", restarts(ts.persistence_restarts.load())},
-                  {"dispatcher", restarts(ts.dispatcher_restarts.load())}}},
+                {"supervisors", supervisors},
+                {"supervision_tree",
+                 supervision_tree(st, manager, disp, pers, supervisors)},
                 {"gateway",
                  {{"connections", http.connections},
                   {"requests", http.requests},
@@ -192,8 +326,25 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
       done(json_response(200, st.openapi));
       return;
     case route_kind::dashboard:
-      done({200, dashboard_html(), "text/html; charset=utf-8", {}});
+      done(web_response("/index.html"));
       return;
+    case route_kind::docs_page:
+      done(web_response("/docs/index.html"));
+      return;
+    case route_kind::web_asset:
+      done(web_response("/assets/" + r.id));
+      return;
+    case route_kind::docs_asset:
+      done(web_response("/docs/" + r.id));
+      return;
+    case route_kind::activity: {
+      auto now = now_ms(self);
+      done(json_response(200, activity_json(deps.tel->stats.recent().window(
+                                              now, plan.stats_window_ms),
+                                            plan.stats_window_ms)
+                                .dump()));
+      return;
+    }
     case route_kind::task_types:
       done(json_response(200, st.task_types));
       return;

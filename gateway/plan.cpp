@@ -117,6 +117,10 @@ request_plan plan_request(const http_request& req, const registry& reg,
                                        plan.stats_bucket_ms))
         return refuse_with(*err);
       return plan;
+    case route_kind::activity:
+      if (auto err = parse_activity_query(req, plan.stats_window_ms))
+        return refuse_with(*err);
+      return plan;
     case route_kind::event_stream:
       if (auto err = parse_event_query(req, plan.events, plan.events_from))
         return refuse_with(*err);

@@ -29,7 +29,8 @@ struct request_plan {
   task_outcome outcome;
   /// The progress of lease_heartbeat (JSON text; empty when none).
   std::string progress;
-  /// The window and bucket width of stats, in ms.
+  /// The window and bucket width of stats, in ms (the window of activity
+  /// too).
   int64_t stats_window_ms = 0;
   int64_t stats_bucket_ms = 0;
   /// The filter of event_stream, and where it resumes (none: from now on).

@@ -28,6 +28,9 @@ constexpr route_entry route_table[] = {
   {"GET", "/ready", route_kind::ready},
   {"GET", "/metrics", route_kind::metrics},
   {"GET", "/openapi.json", route_kind::openapi},
+  {"GET", "/assets/{id}", route_kind::web_asset},
+  {"GET", "/docs", route_kind::docs_page},
+  {"GET", "/docs/{id}", route_kind::docs_asset},
   {"POST", "/run-task", route_kind::run_task},
   {"GET", "/get-task-output", route_kind::get_task_output},
   {"GET", "/v1/tasks", route_kind::list_tasks},
@@ -39,6 +42,7 @@ constexpr route_entry route_table[] = {
   {"POST", "/v1/tasks/{id}/retry", route_kind::retry},
   {"GET", "/v1/events", route_kind::event_stream},
   {"GET", "/v1/stats", route_kind::stats},
+  {"GET", "/v1/activity", route_kind::activity},
   {"GET", "/v1/task-types", route_kind::task_types},
   {"GET", "/v1/workers", route_kind::workers},
   {"POST", "/v1/workers/{id}/drain", route_kind::drain},
@@ -133,8 +137,9 @@ bool authorized(const std::string& method, const std::string& path,
                 const std::string& authorization, const credentials& creds) {
   if (creds.empty())
     return true;
-  // Decided on the matched route: only the probes and the dashboard page
-  // are open; an unknown path needs the token too.
+  // Decided on the matched route: only the probes and the pages of the
+  // dashboard and the API reference are open (they hold no data: they ask
+  // for the token); an unknown path needs the token too.
   auto kind = match_route(method == "HEAD" ? "GET" : method, path).kind;
   if (worker_route(kind)) {
     // A client's token never serves for a worker.
@@ -148,7 +153,9 @@ bool authorized(const std::string& method, const std::string& path,
   if (creds.client.empty())
     return true;
   auto open = kind == route_kind::health || kind == route_kind::ready
-              || kind == route_kind::metrics || kind == route_kind::dashboard;
+              || kind == route_kind::metrics || kind == route_kind::dashboard
+              || kind == route_kind::web_asset || kind == route_kind::docs_page
+              || kind == route_kind::docs_asset;
   return open || bearer_matches(authorization, creds.client);
 }
 

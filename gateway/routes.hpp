@@ -10,7 +10,8 @@ namespace tasker {
 enum class route_kind {
   submit, batch, get_task, list_tasks, cancel, retry, task_types, workers,
   drain, cluster, crash, health, ready, metrics, openapi, dashboard, run_task,
-  get_task_output, task_events, event_stream, stats, open_session, lease, close_session, lease_heartbeat,
+  get_task_output, task_events, event_stream, stats, activity, web_asset,
+  docs_page, docs_asset, open_session, lease, close_session, lease_heartbeat,
   lease_complete, lease_fail, not_found, method_not_allowed
 };
 
@@ -59,8 +60,9 @@ route match_route(const std::string& method, const std::string& path);
 bool bearer_matches(const std::string& header, const std::string& token);
 
 /// Whether a request may be served as far as the token goes: always when
-/// `auth_token` is empty; otherwise on the probes and the dashboard page
-/// (`/health`, `/ready`, `/metrics`, `/`), or with `Authorization: Bearer
+/// `auth_token` is empty; otherwise on the probes and the pages of the
+/// dashboard and the API reference (`/health`, `/ready`, `/metrics`, `/`,
+/// `/assets/*`, `/docs`, `/docs/*`), or with `Authorization: Bearer
 /// <token>`. Decided on the route matched from method and decoded path.
 bool authorized(const std::string& method, const std::string& path,
                 const std::string& authorization, const credentials& creds);

@@ -414,6 +414,21 @@ std::optional<api_error> parse_stats_query(const http_request& req,
   return std::nullopt;
 }
 
+std::optional<api_error> parse_activity_query(const http_request& req,
+                                              int64_t& window_ms) {
+  for (auto& [key, val] : req.query)
+    if (key != "window")
+      return api_error{ec::bad_request,
+                       "query parameter " + key + " is not known (window)"};
+  auto val = req.param("window");
+  auto ms = parse_duration_ms(val != nullptr && !val->empty() ? *val : "1h");
+  if (!ms || *ms < 10'000 || *ms > 3'600'000)
+    return api_error{ec::bad_request,
+                     "query parameter window must be a duration from 10s to 1h"};
+  window_ms = *ms;
+  return std::nullopt;
+}
+
 bool event_filter::matches(const task_event_record& ev) const {
   auto listed = [](const std::vector<std::string>& list, const char* x) {
     return list.empty() || std::find(list.begin(), list.end(), x) != list.end();

@@ -76,6 +76,11 @@ std::optional<api_error> parse_seed_submission(const nlohmann::json& body,
 /// called: see webhooks/webhook_sender.hpp.)
 std::string check_callback_url(const std::string& url);
 
+/// Checks the query of `GET /v1/activity`: `window` (default `1h`), a
+/// duration of 10s to 1h.
+std::optional<api_error> parse_activity_query(const http_request& req,
+                                              int64_t& window_ms);
+
 /// Checks the query of `GET /v1/stats`: `window` (default `1h`, at most
 /// `31d`) and `bucket` (default `1m`, at least `1s`), durations such as
 /// `90s`, `15m`, `6h`, `7d`, with at most 1,440 buckets in the window.

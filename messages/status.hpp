@@ -46,6 +46,19 @@ typename Inspector::result_type inspect(Inspector& f, manager_status& x) {
            x.recovery_done);
 }
 
+/// Attempts queued in the dispatcher for one task type and priority.
+struct queue_depth {
+  std::string type;
+  int32_t priority = 0;
+  uint64_t depth = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, queue_depth& x) {
+  return f(caf::meta::type_name("tasker.queue_depth"), x.type, x.priority,
+           x.depth);
+}
+
 struct dispatcher_status {
   uint64_t queue_depth = 0;
   uint64_t in_flight = 0;
@@ -57,13 +70,16 @@ struct dispatcher_status {
   uint64_t stale_results_dropped = 0;
   bool paused_by_db_backlog = false;
   uint64_t generation = 0;
+  /// The ready queue by task type, then priority (higher first).
+  std::vector<tasker::queue_depth> queues;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dispatcher_status& x) {
   return f(caf::meta::type_name("tasker.dispatcher_status"), x.queue_depth,
            x.in_flight, x.nodes, x.dead_nodes, x.dispatched, x.timeouts,
-           x.stale_results_dropped, x.paused_by_db_backlog, x.generation);
+           x.stale_results_dropped, x.paused_by_db_backlog, x.generation,
+           x.queues);
 }
 
 struct persistence_status {

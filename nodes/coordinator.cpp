@@ -15,6 +15,7 @@
 #include <pqxx/except>
 
 #include "common/log.hpp"
+#include "common/version.hpp"
 #include "messages/registration.hpp"
 #include "messages/atoms.hpp"
 #include "nodes/coordinator_actor.hpp"
@@ -102,6 +103,9 @@ sigset_t block_stop_signals() {
 int run_coordinator(const config& cfg) {
   // Signals are taken by sigwait below; every thread inherits the mask.
   auto signals = block_stop_signals();
+  log::info(component, "starting",
+            {{"command", cfg.command}, {"version", version()},
+             {"commit", version_commit()}, {"built", build_date()}});
   auto reg = load_registry(cfg, component);
   if (!reg)
     return 2;

@@ -241,9 +241,9 @@ void supervise(coordinator_actor* self) {
     caf::anon_send(relay, retarget_atom_v, b);
     return b;
   };
-  pers.restarted = [tel = st.tel, manager = st.manager](const caf::actor& b,
-                                                        uint64_t) {
-    ++tel->state.persistence_restarts;
+  pers.restarted = [tel = st.tel, manager = st.manager](
+                     const caf::actor& b, uint64_t, const std::string& why) {
+    tel->supervision.restarted("persistence", why);
     tel->stats.supervisor_restart("persistence");
     caf::anon_send(manager, rewrite_atom_v, b);
   };
@@ -257,9 +257,10 @@ void supervise(coordinator_actor* self) {
     caf::anon_send(relay, retarget_atom_v, d);
     return d;
   };
-  disp.restarted = [tel = st.tel, manager = st.manager](const caf::actor& d,
-                                                        uint64_t restarts) {
-    ++tel->state.dispatcher_restarts;
+  disp.restarted = [tel = st.tel, manager = st.manager](
+                     const caf::actor& d, uint64_t restarts,
+                     const std::string& why) {
+    tel->supervision.restarted("dispatcher", why);
     tel->stats.supervisor_restart("dispatcher");
     caf::anon_send(manager, redispatch_atom_v, restarts, d);
   };
@@ -411,8 +412,9 @@ void listening(coordinator_actor* self, uint16_t http_port) {
                  me = caf::actor_cast<caf::actor>(self)](uint64_t) {
     return sys.middleman().spawn_broker(gateway, gcfg, deps, me);
   };
-  hooks.restarted = [tel = st.tel](const caf::actor&, uint64_t) {
-    ++tel->state.gateway_restarts;
+  hooks.restarted = [tel = st.tel](const caf::actor&, uint64_t,
+                                   const std::string& why) {
+    tel->supervision.restarted("gateway", why);
     tel->stats.supervisor_restart("gateway");
   };
   self->demonitor(st.gateway);

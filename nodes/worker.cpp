@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
+#include "common/version.hpp"
 #include "messages/error.hpp"
 #include "nodes/cluster_guard.hpp"
 #include "nodes/coordinator.hpp"
@@ -50,6 +51,9 @@ struct stop_state {
 
 int run_worker(const config& cfg) {
   auto signals = block_stop_signals();
+  log::info(component, "starting",
+            {{"command", cfg.command}, {"version", version()},
+             {"commit", version_commit()}, {"built", build_date()}});
   auto reg = load_registry(cfg, component);
   if (!reg)
     return 2;

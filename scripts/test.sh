@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 source scripts/lib.sh
-install_deps
+install_deps "${TASKER_TEST_PACKAGES[@]}"
 build_tasker
 
 pg_dir=$(mktemp -d /tmp/tasker-test-pg.XXXXXX)

@@ -22,6 +22,7 @@ caf::behavior child(caf::event_based_actor*) {
 struct fixture : actor_fixture<> {
   std::vector<caf::actor> children;
   int restarted = 0;
+  std::string last_reason;
   caf::actor sup;
 
   void start(size_t max_restarts = 3) {
@@ -31,8 +32,10 @@ struct fixture : actor_fixture<> {
       children.push_back(sys.spawn(child));
       return children.back();
     };
-    hooks.restarted = [this](const caf::actor& c, uint64_t restarts) {
+    hooks.restarted = [this](const caf::actor& c, uint64_t restarts,
+                             const std::string& why) {
       CAF_CHECK_EQUAL(c, children.back());
+      last_reason = why;
       CAF_CHECK_EQUAL(restarts, children.size() - 1);
       ++restarted;
     };
@@ -59,6 +62,7 @@ CAF_TEST(a child that dies is spawned again) {
   sched.run();
   CAF_REQUIRE_EQUAL(children.size(), 2u);
   CAF_CHECK_EQUAL(restarted, 1);
+  CAF_CHECK_EQUAL(last_reason, caf::to_string(caf::make_error(caf::exit_reason::kill)));
   CAF_CHECK(alive(children[1]));
   CAF_CHECK(alive(sup));
   auto restarts = ask<uint64_t>(sup, status_atom_v);
@@ -116,7 +120,9 @@ CAF_TEST(a relay keeps one handle across restarts) {
     caf::anon_send(front, retarget_atom_v, children.back());
     return children.back();
   };
-  hooks.restarted = [this](const caf::actor&, uint64_t) { ++restarted; };
+  hooks.restarted = [this](const caf::actor&, uint64_t, const std::string&) {
+    ++restarted;
+  };
   sup = sys.spawn(supervisor, supervisor_config{"doubler"}, hooks);
   keep(sup);
   sched.run();

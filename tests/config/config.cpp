@@ -5,8 +5,11 @@
 
 #include <caf/test/unit_test.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <unistd.h>
 
 using namespace tasker;
@@ -233,4 +236,106 @@ CAF_TEST(help lists every option) {
   CAF_CHECK(contains(
     help, "--retry-max-ms  TASKER_RETRY_MAX_MS  retry_max_ms  [300000]"));
   CAF_CHECK(contains(help, "--scheduler-threads  TASKER_SCHEDULER_THREADS"));
+}
+
+CAF_TEST(log_format is json or text from any source) {
+  auto res = load_config({"dev"}, {});
+  CAF_CHECK_EQUAL(res.cfg.log_format, "json");
+  res = load_config({"dev"}, {"TASKER_LOG_FORMAT=text"});
+  CAF_CHECK_EQUAL(res.error, "");
+  CAF_CHECK_EQUAL(res.cfg.log_format, "text");
+  res = load_config({"dev", "--log-format", "json"}, {"TASKER_LOG_FORMAT=text"});
+  CAF_CHECK_EQUAL(res.cfg.log_format, "json");
+  temp_file file{R"({"log_format": "text"})"};
+  res = load_config({"dev", "--config", file.path}, {});
+  CAF_CHECK_EQUAL(res.cfg.log_format, "text");
+  res = load_config({"dev", "--log-format", "logfmt"}, {});
+  CAF_CHECK_EQUAL(res.error, "log_format must be json or text, got 'logfmt'");
+  CAF_CHECK(contains(config_help(), "--log-format  TASKER_LOG_FORMAT  "
+                                    "log_format  [json]"));
+}
+
+CAF_TEST(a config file may hold comments) {
+  temp_file file{"// leading\n{\n  // the port\n  \"http_port\": 9001, /* and "
+                 "*/ \"local_slots\": 3\n  // \"slots\": 2,\n}\n"};
+  auto res = load_config({"dev", "--config", file.path}, {});
+  CAF_REQUIRE_EQUAL(res.error, "");
+  CAF_CHECK_EQUAL(res.cfg.http_port, 9001);
+  CAF_CHECK_EQUAL(res.cfg.local_slots, 3);
+  CAF_CHECK_EQUAL(res.cfg.slots, config{}.slots);
+}
+
+namespace {
+
+/// `text` with every commented-out option line ("  // "key": ...) set.
+std::string uncomment_all(const std::string& text) {
+  std::istringstream in{text};
+  std::string out, line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, 6, "  // \"") == 0)
+      line = "  " + line.substr(5);
+    out += line + "\n";
+  }
+  return out;
+}
+
+/// Checks that every key `text` sets has the default --help shows.
+void check_defaults(const std::string& text) {
+  auto doc = nlohmann::json::parse(text, nullptr, true, true);
+  auto help = config_help();
+  for (auto& [key, val] : doc.items()) {
+    if (key == "db_url" || key == "join" || key == "cluster_secret")
+      continue; // set to a value to edit, not the default
+    auto shown = val.is_string() ? val.get<std::string>() : val.dump();
+    CAF_MESSAGE(key << " = " << shown);
+    CAF_CHECK(contains(help, "  " + key + "  [" + shown + "]\n"));
+  }
+}
+
+} // namespace
+
+CAF_TEST(the sample config files load and show the defaults) {
+  auto serve = sample_config("serve");
+  CAF_REQUIRE(!serve.empty());
+  temp_file as_is{serve};
+  auto res = load_config({"serve", "--config", as_is.path}, {});
+  CAF_REQUIRE_EQUAL(res.error, "");
+  CAF_CHECK_EQUAL(res.cfg.db_url, "postgresql:///tasker");
+  CAF_CHECK_EQUAL(res.cfg.http_port, config{}.http_port);
+  // Any line may be uncommented: all of them at once still load.
+  auto all = uncomment_all(serve);
+  CAF_CHECK_NOT_EQUAL(all, serve);
+  temp_file every{all};
+  res = load_config({"serve", "--config", every.path}, {});
+  CAF_REQUIRE_EQUAL(res.error, "");
+  check_defaults(all);
+  // Every option the table has is in the coordinator's sample.
+  auto doc = nlohmann::json::parse(all, nullptr, true, true);
+  std::istringstream help{config_help()};
+  std::string line;
+  size_t listed = 0;
+  while (std::getline(help, line))
+    if (line.compare(0, 4, "  --") == 0 && line.compare(0, 8, "  --conf") != 0)
+      ++listed;
+  CAF_CHECK_EQUAL(doc.size(), listed);
+
+  auto worker = sample_config("worker");
+  CAF_REQUIRE(!worker.empty());
+  temp_file worker_file{uncomment_all(worker)};
+  res = load_config({"worker", "--config", worker_file.path}, {});
+  CAF_CHECK(contains(res.error, "worker needs the cluster secret"));
+  res = load_config({"worker", "--config", worker_file.path, "--node-name",
+                     "node1"},
+                    {"TASKER_CLUSTER_SECRET=s3cret"});
+  CAF_REQUIRE_EQUAL(res.error, "");
+  CAF_CHECK_EQUAL(res.cfg.join, "127.0.0.1:4242");
+  CAF_CHECK_EQUAL(res.cfg.node_name, "node1");
+  check_defaults(uncomment_all(worker));
+
+  CAF_CHECK_EQUAL(sample_config("dev"), "");
+  for (auto& text : {serve, worker}) {
+    std::istringstream lines{text};
+    while (std::getline(lines, line))
+      CAF_CHECK_LESS_OR_EQUAL(line.size(), 79u);
+  }
 }

@@ -228,6 +228,11 @@ class EventStreamTest(TaskerTestCase):
     def test_keep_alives_and_bad_requests(self):
         s = self.start(TASKER_EVENT_KEEPALIVE_MS="200", TASKER_MAX_EVENT_STREAMS="2")
         c = self.open()
+        # The stream first says where it starts: an id without data (the
+        # newest event's position, or the empty one on an empty database).
+        name, ident, data, comments = c.frame()
+        self.assertEqual((name, data, comments), ("message", "", []))
+        self.assertRegex(ident, r"^\d+-[0-9a-f-]{36}--?\d+$")
         name, ident, data, comments = c.frame()
         self.assertEqual(comments, ["keep-alive"])
         r = s.request("GET", "/v1/events", headers={"Last-Event-ID": "nonsense"})

@@ -58,13 +58,17 @@ struct fixture {
     return ticket{conn, 1, 0, true, false, "/v1/events"};
   }
 
-  /// The ids of the events written on `conn`, in order.
-  std::vector<std::string> ids(conn_id conn) {
+  /// The ids of the events written on `conn`, in order (`with_starts`:
+  /// also the ids without data that say where a stream starts).
+  std::vector<std::string> ids(conn_id conn, bool with_starts = false) {
     std::vector<std::string> out;
     auto& text = written[conn];
     for (size_t i = text.find("id: "); i != std::string::npos;
-         i = text.find("id: ", i + 1))
-      out.push_back(text.substr(i + 4, text.find('\n', i) - i - 4));
+         i = text.find("id: ", i + 1)) {
+      auto eol = text.find('\n', i);
+      if (with_starts || text.compare(eol + 1, 6, "data: ") == 0)
+        out.push_back(text.substr(i + 4, eol - i - 4));
+    }
     return out;
   }
 };
@@ -89,6 +93,30 @@ CAF_TEST(a live stream starts at the head and gets what follows) {
   CAF_CHECK(written[1].find("\"kind\":\"started\"") != std::string::npos);
   CAF_CHECK(pages.empty());
   CAF_CHECK_EQUAL(streams.sent(), 2u);
+  // It was told where it started.
+  auto all = ids(1, true);
+  CAF_REQUIRE(!all.empty());
+  CAF_CHECK_EQUAL(all.front(), id(5, 'a', 0));
+}
+
+CAF_TEST(a stream opened after an idle time starts at the fresh head) {
+  streams.add(at(1), {}, std::nullopt);
+  streams.on_head(ev(5, 'a', 0).position());
+  streams.on_live(ev(5, 'a', 0).position(), ev(6, 'a', 1).position(),
+                  {ev(6, 'a', 1)});
+  gone[1] = true;
+  streams.keep_alive(); // (finds the client gone: the hub idles)
+  CAF_CHECK_EQUAL(tails, (std::vector<bool>{true, false}));
+  // Much later: the head the gateway knew is old; the stream waits for the
+  // hub's fresh one, and reads nothing from before it.
+  streams.add(at(2), {}, std::nullopt);
+  CAF_CHECK(ids(2, true).empty());
+  streams.on_head(ev(900, 'z', 0).position());
+  CAF_CHECK(pages.empty());
+  CAF_CHECK_EQUAL(ids(2, true), strings{id(900, 'z', 0)});
+  streams.on_live(ev(900, 'z', 0).position(), ev(901, 'y', 0).position(),
+                  {ev(901, 'y', 0)});
+  CAF_CHECK_EQUAL(ids(2), strings{id(901, 'y', 0)});
 }
 
 CAF_TEST(a filter passes only what it names) {
@@ -104,8 +132,8 @@ CAF_TEST(a filter passes only what it names) {
 }
 
 CAF_TEST(a resumed stream catches up by pages and then goes live) {
-  streams.on_head(ev(9, 'z', 0).position());
   streams.add(at(1), {}, ev(2, 'a', 0).position());
+  streams.on_head(ev(9, 'z', 0).position());
   CAF_REQUIRE_EQUAL(pages.size(), 1u);
   CAF_CHECK_EQUAL(pages[0].second, ev(2, 'a', 0).position());
   // A live batch while it catches up is not sent: the pages cover it.
@@ -128,8 +156,8 @@ CAF_TEST(a resumed stream catches up by pages and then goes live) {
 }
 
 CAF_TEST(a stream ahead of the head skips what it has seen) {
-  streams.on_head(ev(5, 'a', 0).position());
   streams.add(at(1), {}, ev(8, 'a', 2).position());
+  streams.on_head(ev(5, 'a', 0).position());
   CAF_REQUIRE_EQUAL(pages.size(), 1u);
   streams.on_page(pages[0].first, {}, ev(8, 'a', 2).position());
   streams.on_live(ev(5, 'a', 0).position(), ev(9, 'b', 0).position(),

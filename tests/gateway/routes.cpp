@@ -37,6 +37,10 @@ std::string show(route_kind x) {
     TASKER_ROUTE_CASE(task_events)
     TASKER_ROUTE_CASE(event_stream)
     TASKER_ROUTE_CASE(stats)
+    TASKER_ROUTE_CASE(activity)
+    TASKER_ROUTE_CASE(web_asset)
+    TASKER_ROUTE_CASE(docs_page)
+    TASKER_ROUTE_CASE(docs_asset)
     TASKER_ROUTE_CASE(open_session)
     TASKER_ROUTE_CASE(lease)
     TASKER_ROUTE_CASE(close_session)
@@ -83,6 +87,13 @@ CAF_TEST(match_route finds every route) {
     {"GET", "/v1/task-types", route_kind::task_types, "", "/v1/task-types"},
     {"GET", "/v1/events", route_kind::event_stream, "", "/v1/events"},
     {"GET", "/v1/stats", route_kind::stats, "", "/v1/stats"},
+    {"GET", "/v1/activity", route_kind::activity, "", "/v1/activity"},
+    {"GET", "/assets/index-3f2a.js", route_kind::web_asset, "index-3f2a.js",
+     "/assets/{id}"},
+    {"GET", "/docs", route_kind::docs_page, "", "/docs"},
+    {"GET", "/docs/", route_kind::docs_page, "", "/docs"},
+    {"GET", "/docs/swagger-ui.css", route_kind::docs_asset, "swagger-ui.css",
+     "/docs/{id}"},
     {"GET", "/v1/workers", route_kind::workers, "", "/v1/workers"},
     {"POST", "/v1/workers/node-2/drain", route_kind::drain, "node-2",
      "/v1/workers/{id}/drain"},

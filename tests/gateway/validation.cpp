@@ -322,6 +322,18 @@ CAF_TEST(stats and event stream queries) {
     parse(bad, req);
     CAF_CHECK(parse_stats_query(req, window, bucket).has_value());
   }
+  parse("/v1/activity", req);
+  CAF_CHECK(!parse_activity_query(req, window));
+  CAF_CHECK_EQUAL(window, 3'600'000);
+  parse("/v1/activity?window=5m", req);
+  CAF_CHECK(!parse_activity_query(req, window));
+  CAF_CHECK_EQUAL(window, 300'000);
+  for (auto bad : {"/v1/activity?window=2h", "/v1/activity?window=9s",
+                   "/v1/activity?window=x", "/v1/activity?bucket=1m"}) {
+    CAF_MESSAGE(bad);
+    parse(bad, req);
+    CAF_CHECK(parse_activity_query(req, window).has_value());
+  }
   event_filter f;
   std::optional<event_position> from;
   parse("/v1/events?type=sum,fail&status=FAILED&kind=failed,retried", req);
@@ -495,6 +507,14 @@ CAF_TEST(a request the token refuses is refused at its head) {
   CAF_CHECK(authorized("POST", "/v1/tasks", "", ""));
   CAF_CHECK(!authorized("POST", "/v1/tasks", "", "s3cret"));
   CAF_CHECK(authorized("HEAD", "/health", "", "s3cret"));
+  // The pages of the dashboard and the API reference hold no data.
+  CAF_CHECK(authorized("GET", "/", "", "s3cret"));
+  CAF_CHECK(authorized("GET", "/assets/index-3f2a.js", "", "s3cret"));
+  CAF_CHECK(authorized("GET", "/docs", "", "s3cret"));
+  CAF_CHECK(authorized("GET", "/docs/swagger-ui-bundle.js", "", "s3cret"));
+  CAF_CHECK(!authorized("GET", "/assets/a/b", "", "s3cret"));
+  CAF_CHECK(!authorized("GET", "/v1/activity", "", "s3cret"));
+  CAF_CHECK(!authorized("GET", "/openapi.json", "", "s3cret"));
 }
 
 CAF_TEST(a target that is not a path is refused before routing) {
