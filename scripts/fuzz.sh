@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets of fuzz/ with clang into build-fuzz/ and runs
 # each: first every input of its corpus (fuzz/corpus/http, params or
 # gateway) once, whole (seeds and regressions), then fuzzing for
-# TASKER_FUZZ_SECONDS (default 60; 0 replays the corpus only) on a scratch
+# TASKER_FUZZ_SECONDS (default 30; 0 replays the corpus only) on a scratch
 # copy of that corpus, so the repo's corpus stays as it is. Exits non-zero
 # when a target crashes; the input that did is kept under
 # build-fuzz/artifacts/TARGET/.
@@ -16,7 +16,7 @@ source scripts/lib.sh
 all_targets=(http_request params gateway)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
-seconds=${TASKER_FUZZ_SECONDS:-60}
+seconds=${TASKER_FUZZ_SECONDS:-30}
 
 # Each target's folder in fuzz/corpus/, and the longest input libFuzzer makes
 # for it: past the 16 KiB header limit for HTTP.

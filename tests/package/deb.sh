@@ -24,7 +24,7 @@ step() { echo "== $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*"; exit 77; }
 # Prints the lines of file $1 matching $2, or fails naming what is missing.
-need() { grep -E -- "$2" "$1" || fail "${3:-$1 has no line matching $2}"; }
+need() { grep -E -m 1 -- "$2" "$1" || fail "${3:-$1 has no line matching $2}"; }
 # Waits up to $2 seconds for process $1 to end (SIGKILL after that), and
 # returns its exit code.
 wait_for() {
@@ -173,10 +173,11 @@ cluster_port=$(free_port)
 secret=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 # As the units start them: the tasker user and group, in /var/lib/tasker,
 # the settings not in the config files from the environment (what
-# /etc/tasker/tasker.env and worker.env hold). setpriv, env and confine.py
-# each exec the next: $! is tasker's own process id.
+# /etc/tasker/tasker.env and worker.env hold). Run in the background: the
+# subshell, setpriv, env and confine.py each exec the next, so that $! is
+# tasker's own process id.
 as_tasker() {
-  setpriv --reuid=tasker --regid=tasker --init-groups -- \
+  exec setpriv --reuid=tasker --regid=tasker --init-groups -- \
     env HOME=/var/lib/tasker "$@"
 }
 # confine.py from where the tasker user can read it (not so the checkout).
