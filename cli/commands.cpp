@@ -68,6 +68,28 @@ int change_task(context& ctx, const std::string& command,
   return exit_ok;
 }
 
+/// GETs a listing that takes no arguments. With --json it prints the answer
+/// and leaves `out` empty; else `out` is the parsed answer. An exit code
+/// other than exit_ok when the request failed.
+int fetch_listing(context& ctx, const std::string& command,
+                  const std::vector<std::string>& args, const char* path,
+                  std::optional<nlohmann::json>& out) {
+  parsed_args opts;
+  if (auto rc = prepare(ctx, command, args, {}, 0, opts); rc != exit_ok)
+    return rc;
+  auto res = call(ctx, "GET", path, {}, request_timeout_ms, true);
+  if (!succeeded(res))
+    return report_failure(ctx, res);
+  auto js = parse_body(res);
+  if (!js)
+    return exit_server_error;
+  if (ctx.json)
+    std::cout << compact(*js) << "\n";
+  else
+    out = std::move(js);
+  return exit_ok;
+}
+
 } // namespace
 
 int run_get(context& ctx, const std::vector<std::string>& args) {
@@ -213,27 +235,19 @@ int run_retry(context& ctx, const std::vector<std::string>& args) {
 }
 
 int run_workers(context& ctx, const std::vector<std::string>& args) {
-  parsed_args opts;
-  if (auto rc = prepare(ctx, "workers", args, {}, 0, opts); rc != exit_ok)
+  std::optional<nlohmann::json> js;
+  if (auto rc = fetch_listing(ctx, "workers", args, "/v1/workers", js);
+      rc != exit_ok || !js)
     return rc;
-  auto res = call(ctx, "GET", "/v1/workers", {}, request_timeout_ms, true);
-  if (!succeeded(res))
-    return report_failure(ctx, res);
-  auto js = parse_body(res);
-  if (!js)
-    return exit_server_error;
-  if (ctx.json) {
-    std::cout << compact(*js) << "\n";
-    return exit_ok;
-  }
-  table rows{{"ID", "NAME", "ADDRESS", "STATUS", "SLOTS", "BUSY", "COMPLETED",
-              "FAILED", "TYPES"}};
+  table rows{{"ID", "NAME", "KIND", "ADDRESS", "STATUS", "SLOTS", "BUSY",
+              "COMPLETED", "FAILED", "TYPES"}};
   for (auto& w : js->value("workers", nlohmann::json::array())) {
     std::string types;
     for (auto& t : w.value("task_types", nlohmann::json::array()))
       types += (types.empty() ? "" : ",") + cell_text(t);
     rows.add({cell_text(w.value("id", nlohmann::json{})),
               cell_text(w.value("name", nlohmann::json{})),
+              cell_text(w.value("kind", nlohmann::json{})),
               cell_text(w.value("address", nlohmann::json{})),
               cell_text(w.value("status", nlohmann::json{})),
               cell_text(w.value("slots", nlohmann::json{})),
@@ -263,19 +277,10 @@ int run_drain(context& ctx, const std::vector<std::string>& args) {
 }
 
 int run_types(context& ctx, const std::vector<std::string>& args) {
-  parsed_args opts;
-  if (auto rc = prepare(ctx, "types", args, {}, 0, opts); rc != exit_ok)
+  std::optional<nlohmann::json> js;
+  if (auto rc = fetch_listing(ctx, "types", args, "/v1/task-types", js);
+      rc != exit_ok || !js)
     return rc;
-  auto res = call(ctx, "GET", "/v1/task-types", {}, request_timeout_ms, true);
-  if (!succeeded(res))
-    return report_failure(ctx, res);
-  auto js = parse_body(res);
-  if (!js)
-    return exit_server_error;
-  if (ctx.json) {
-    std::cout << compact(*js) << "\n";
-    return exit_ok;
-  }
   table rows{{"TYPE", "RUNS", "PARAMS", "DESCRIPTION"}};
   for (auto& t : js->value("task_types", nlohmann::json::array())) {
     // The params' names, required ones marked with a star.
