@@ -178,10 +178,10 @@ nlohmann::json supervision_tree(const gateway_state& st,
     return n;
   };
   auto supervised = [&](const char* name, json child) {
-    auto n = node(name, "supervisor", supervisors[name], json::array({child}));
-    return n;
+    return node(name, "supervisor", supervisors.at(name),
+                json::array({std::move(child)}));
   };
-  auto ts = supervisors["task_manager"];
+  auto& ts = supervisors.at("task_manager");
   json task_actors = node("task actors", "task actors",
                           {{"count", manager.live_task_actors},
                            {"restarts", manager.restarts},

@@ -11,8 +11,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 
-from harness import TaskerTestCase, start_server  # noqa: E402
-from test_workers import SECRET, Worker, free_port  # noqa: E402
+from harness import TaskerTestCase, free_port, start_server  # noqa: E402
+from test_workers import SECRET, Worker  # noqa: E402
 
 SCRIPT = os.path.join(HERE, "dashboard.mjs")
 CHROMIUM = os.environ.get("TASKER_CHROMIUM", "/usr/bin/chromium")

@@ -69,6 +69,15 @@ class HarnessError(AssertionError):
     """Raised when the harness cannot start/stop/talk to the server. Carries the log tail."""
 
 
+def free_port():
+    """A loopback port nothing listens on (bound, then released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def pg_url():
     """The admin URL of the test cluster, or raise unittest.SkipTest if not configured."""
     url = os.environ.get("TASKER_TEST_PG_URL", "").strip()

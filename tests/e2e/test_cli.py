@@ -8,7 +8,6 @@ error, 3 server not reached, 4 the server answered an error."""
 import json
 import os
 import queue
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,18 +20,9 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import UUID_RE, TaskerTestCase, start_server  # noqa: E402
+from harness import UUID_RE, TaskerTestCase, free_port, start_server  # noqa: E402
 
 CLI_TIMEOUT_S = 60.0
-
-
-def free_port():
-    """A loopback port nothing listens on (bound, then released)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Streamed:

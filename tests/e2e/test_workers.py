@@ -13,17 +13,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import TaskerTestCase, start_server  # noqa: E402
+from harness import TaskerTestCase, free_port, start_server  # noqa: E402
 
 SECRET = "e2e-cluster-secret"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def make_test_ca(directory, prefix=""):
