@@ -94,6 +94,15 @@ const std::vector<option>& options() {
                "not proved the secret by then is closed", 100, 600000),
     TASKER_INT(cluster_max_handshakes, "most cluster connections proving the "
                "secret at once (past it the oldest is closed)", 1, 100000),
+    TASKER_STR(coordinator_name, "this coordinator's name in /v1/cluster "
+                                 "(default: host name and HTTP port)"),
+    TASKER_STR(advertise_host, "the host other coordinators reach this one's "
+                               "HTTP and cluster ports at (default: "
+                               "cluster_host, or the host name when that is "
+                               "a wildcard)"),
+    TASKER_INT(lease_ms, "a standby coordinator takes over when the active "
+                         "one has not renewed its lease for this long",
+               500, 60000),
     TASKER_INT(node_suspect_ms, "a silent worker is SUSPECT after this long",
                100, 3600000),
     TASKER_INT(node_dead_ms, "a silent worker is DEAD after this long",
@@ -101,7 +110,8 @@ const std::vector<option>& options() {
     TASKER_STR(tls_cert, "TLS between nodes: this node's certificate (PEM)"),
     TASKER_STR(tls_key, "TLS between nodes: this node's private key (PEM)"),
     TASKER_STR(tls_ca, "TLS between nodes: the CA certificate (PEM)"),
-    TASKER_STR(join, "worker: the coordinator's HOST:PORT"),
+    TASKER_STR(join, "worker: the coordinators' cluster ports, HOST:PORT, "
+                     "comma-separated (it joins the active one)"),
     TASKER_STR(node_name, "worker: the node's name (default: host name)"),
     TASKER_INT(slots, "worker: executor slots", 1, 4096),
     TASKER_STR(types, "worker: task types to run, comma-separated (empty: all)"),
@@ -285,15 +295,28 @@ std::string config::validate() const {
         return "cannot read the TLS file '" + *path + "'";
   }
   if (command == "worker") {
-    auto colon = join.rfind(':');
-    if (join.empty() || colon == std::string::npos || colon == 0
-        || colon + 1 == join.size()
-        || join.find_first_not_of("0123456789", colon + 1) != std::string::npos
-        || join.size() - colon - 1 > 5
-        || std::stoi(join.substr(colon + 1)) > 65535)
-      return "worker needs the coordinator as HOST:PORT: set TASKER_JOIN or "
-             "--join, got '"
-             + join + "'";
+    std::vector<std::string> items;
+    for (size_t at = 0;;) {
+      auto comma = join.find(',', at);
+      items.push_back(join.substr(at, comma == std::string::npos
+                                        ? std::string::npos
+                                        : comma - at));
+      if (comma == std::string::npos)
+        break;
+      at = comma + 1;
+    }
+    for (auto& item : items) {
+      auto colon = item.rfind(':');
+      if (item.empty() || colon == std::string::npos || colon == 0
+          || colon + 1 == item.size()
+          || item.find_first_not_of("0123456789", colon + 1)
+               != std::string::npos
+          || item.size() - colon - 1 > 5
+          || std::stoi(item.substr(colon + 1)) > 65535 || items.size() > 64)
+        return "worker needs the coordinators as HOST:PORT[,HOST:PORT...]: "
+               "set TASKER_JOIN or --join, got '"
+               + join + "'";
+    }
     if (cluster_secret.empty())
       return "worker needs the cluster secret: set TASKER_CLUSTER_SECRET or "
              "--cluster-secret";
@@ -420,8 +443,9 @@ std::string sample_config(const std::string& command) {
                      "postgresql://tasker:PASSWORD@db.example.com/tasker for "
                      "another one.");
     else if (key == "join")
-      append_comment(out, "  ", "The coordinator's cluster_host and "
-                     "cluster_port.");
+      append_comment(out, "  ", "Each coordinator's cluster_host (or "
+                     "advertise_host) and cluster_port, e.g. "
+                     "a.example.com:4242,b.example.com:4242 for a pair.");
     else if (key == "cluster_secret")
       append_comment(out, "  ", "The coordinator's cluster_secret (or "
                      "TASKER_CLUSTER_SECRET in /etc/tasker/worker.env).");

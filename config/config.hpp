@@ -29,6 +29,14 @@ struct config {
   /// Plain cluster port: most connections proving the secret at once; one
   /// more is closed at once (not with TLS).
   int64_t cluster_max_handshakes = 64;
+  /// Standby coordinators: this one's name in /v1/cluster (empty: host
+  /// name and HTTP port); the host other coordinators reach its ports at
+  /// (empty: cluster_host, or the host name when that is a wildcard); how
+  /// long the active one may go without renewing its lease before a standby
+  /// takes over.
+  std::string coordinator_name;
+  std::string advertise_host;
+  int64_t lease_ms = 3000;
   int64_t node_suspect_ms = 2000;
   int64_t node_dead_ms = 5000;
   /// TLS between nodes: this node's certificate (PEM). With tls_key and

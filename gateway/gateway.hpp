@@ -11,6 +11,7 @@
 #include "gateway/event_streams.hpp"
 #include "gateway/validation.hpp"
 #include "messages/interfaces.hpp"
+#include "persistence/leadership.hpp"
 
 namespace tasker {
 
@@ -59,6 +60,11 @@ struct gateway_deps {
   /// The event stream's reader (persistence/event_hub.hpp); none: no
   /// GET /v1/events.
   caf::actor events;
+  /// Leadership as this process knows it (role, epoch, the coordinators);
+  /// none: a gateway without standbys (tests).
+  std::shared_ptr<const leadership_view> leader;
+  /// This gateway is a standby coordinator's (nodes/standby.cpp).
+  bool standby = false;
 };
 
 struct gateway_state {

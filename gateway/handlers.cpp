@@ -211,8 +211,89 @@ nlohmann::json supervision_tree(const gateway_state& st,
   return node("coordinator", "root", json::object(), std::move(children));
 }
 
+/// Leadership as this process knows it, for /v1/cluster.
+nlohmann::json leadership_json(const leadership_view& view) {
+  auto s = view.read();
+  auto time_or_null = [](int64_t ms) {
+    return ms > 0 ? nlohmann::json(format_time(ms)) : nlohmann::json();
+  };
+  auto coordinators = nlohmann::json::array();
+  for (auto& c : s.coordinators)
+    coordinators.push_back(
+      {{"id", c.id},
+       {"name", c.name},
+       {"role", c.role},
+       {"alive", c.alive},
+       {"epoch", c.epoch},
+       {"http_address", c.http_address},
+       {"cluster_address", c.cluster_address},
+       {"version", c.version},
+       {"started_at", time_or_null(c.started_at)},
+       {"last_renewal", time_or_null(c.renewed_at)},
+       {"self", c.id == s.self_id}});
+  nlohmann::json active;
+  if (!s.active_id.empty())
+    active = {{"id", s.active_id},
+              {"name", s.active_name},
+              {"http_address", s.active_http},
+              {"cluster_address", s.active_cluster},
+              {"last_renewal", time_or_null(s.leader_renewed_at)}};
+  return {{"role", s.self_role == leadership_view::role::active ? "active"
+                                                                 : "standby"},
+          {"epoch", s.epoch},
+          {"coordinator", {{"id", s.self_id}, {"name", s.self_name}}},
+          {"lease_ms", s.lease_ms},
+          {"active", active},
+          {"changed_at", time_or_null(s.changed_at)},
+          {"takeovers", s.takeovers},
+          {"stepdowns", s.stepdowns},
+          {"coordinators", coordinators}};
+}
+
+/// Whether this gateway belongs to a standby coordinator.
+bool standing_by(const gateway_deps& deps) {
+  return deps.standby && deps.leader;
+}
+
+/// A standby's /ready: ready while its database is up and an active
+/// coordinator holds the lease (its writes go there).
+http_response standby_ready(const gateway_deps& deps) {
+  auto s = deps.leader->read();
+  bool db = deps.tel->state.db_up;
+  bool ready = db && !s.active_id.empty();
+  nlohmann::json js{{"ready", ready},
+                    {"role", "standby"},
+                    {"epoch", s.epoch},
+                    {"database", db ? "up" : "down"},
+                    {"active", s.active_id.empty()
+                                 ? nlohmann::json()
+                                 : nlohmann::json(s.active_name)}};
+  auto res = json_response(ready ? 200 : 503, js.dump());
+  if (!ready)
+    res.headers.emplace_back("Retry-After", "1");
+  return res;
+}
+
 void cluster_status(gateway_broker* self, const ticket& t) {
   auto timeout = std::chrono::seconds(5);
+  if (standing_by(self->state.deps)) {
+    // A standby has no task manager, dispatcher or persistence of its own:
+    // the active coordinator's /v1/cluster shows those.
+    auto& st = self->state;
+    bool db = st.deps.tel->state.db_up;
+    auto lead = leadership_json(*st.deps.leader);
+    nlohmann::json js{{"ready", db && !lead["active"].is_null()},
+                      {"role", "standby"},
+                      {"epoch", lead["epoch"]},
+                      {"database", db ? "up" : "down"},
+                      {"leadership", lead},
+                      {"gateway",
+                       {{"connections", st.http->counters().connections},
+                        {"requests", st.http->counters().requests},
+                        {"event_streams", st.streams->size()}}}};
+    complete(self, t, json_response(200, js.dump()));
+    return;
+  }
   auto fail = [self, t](caf::error& err) { complete(self, t, from_error(err)); };
   self->request(self->state.deps.manager, timeout, status_atom_v).then(
     [self, t, timeout, fail](manager_status& manager) {
@@ -237,6 +318,8 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                 {"dispatcher", restarts("dispatcher")}};
               nlohmann::json js{
                 {"ready", ts.db_up && ts.recovered},
+                {"role", "active"},
+                {"epoch", st.deps.leader ? st.deps.leader->epoch() : 0},
                 {"database", ts.db_up ? "up" : "down"},
                 {"cache", cache_json(st.deps)},
                 {"task_manager", status_json(manager)},
@@ -264,6 +347,8 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                   {"events_sent", st.streams->sent()},
                   {"event_streams_dropped", st.streams->dropped()},
                   {"buffer_refusals", http.buffer_refusals}}}};
+              if (st.deps.leader)
+                js["leadership"] = leadership_json(*st.deps.leader);
               complete(self, t, json_response(200, js.dump()));
             },
             fail);
@@ -305,6 +390,10 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
       done(json_response(200, "{\"status\":\"ok\"}"));
       return;
     case route_kind::ready: {
+      if (standing_by(deps)) {
+        done(standby_ready(deps));
+        return;
+      }
       bool db = deps.tel->state.db_up, rec = deps.tel->state.recovered;
       // The cache is not needed to be ready: without it tasker reads the
       // database.
@@ -312,6 +401,10 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
                         {"database", db ? "up" : "down"},
                         {"cache", cache_state_name(*deps.tel)},
                         {"recovery", rec ? "done" : "running"}};
+      if (deps.leader) {
+        js["role"] = "active";
+        js["epoch"] = deps.leader->epoch();
+      }
       auto res = json_response(db && rec ? 200 : 503, js.dump());
       if (!(db && rec))
         res.headers.emplace_back("Retry-After", "1");
@@ -319,7 +412,9 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
       return;
     }
     case route_kind::metrics:
-      done({200, deps.tel->stats.serialize(),
+      done({200,
+            deps.tel->stats.serialize()
+              + (deps.leader ? deps.leader->metrics_text() : std::string{}),
             "text/plain; version=0.0.4; charset=utf-8", {}});
       return;
     case route_kind::openapi:

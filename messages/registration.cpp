@@ -47,9 +47,17 @@ ec code_of(const caf::error& err) {
     return ec::none;
   if (err.category() == caf::atom("tasker"))
     return static_cast<ec>(err.code());
-  if (err.category() == caf::atom("system")
-      && static_cast<caf::sec>(err.code()) == caf::sec::request_timeout)
-    return ec::unavailable;
+  if (err.category() == caf::atom("system"))
+    switch (static_cast<caf::sec>(err.code())) {
+      case caf::sec::request_timeout:
+      // The actor that should answer is gone: a coordinator stopping, or
+      // the active coordinator a standby forwarded to. Worth a retry.
+      case caf::sec::request_receiver_down:
+      case caf::sec::no_route_to_receiving_node:
+        return ec::unavailable;
+      default:
+        break;
+    }
   return ec::internal;
 }
 

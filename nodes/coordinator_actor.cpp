@@ -25,6 +25,7 @@
 #include "nodes/cluster_guard.hpp"
 #include "nodes/node_agent.hpp"
 #include "nodes/pull_session.hpp"
+#include "nodes/standby.hpp"
 #include "persistence/db_monitor.hpp"
 #include "persistence/persistence.hpp"
 #include "webhooks/webhook_sender.hpp"
@@ -65,6 +66,8 @@ struct coordinator_state {
   caf::actor disp_sup;
   task_manager_actor manager;
   std::shared_ptr<const registry> reg;
+  /// Leadership as this process knows it (for /ready and /v1/cluster).
+  leadership_view_ptr leader;
   node_actor local_node;
   pull_hub_actor pull_hub;
   /// The first gateway; once it listens, a supervisor takes it over.
@@ -279,31 +282,11 @@ void spawn_local_node(coordinator_actor* self) {
   pull_config pcfg;
   pcfg.lease_timeout_ms = st.cfg.lease_timeout_ms;
   st.pull_hub = spawn_pull_hub(self->system(), st.disp, pcfg);
-}
-
-gateway_config gateway_settings(const config& cfg) {
-  gateway_config gcfg;
-  gcfg.host = cfg.http_host;
-  gcfg.port = cfg.http_port;
-  gcfg.max_body_bytes = static_cast<uint64_t>(cfg.max_body_bytes);
-  gcfg.max_header_bytes = static_cast<uint64_t>(cfg.max_header_bytes);
-  gcfg.auth_token = cfg.auth_token;
-  gcfg.worker_token = cfg.worker_token;
-  gcfg.cluster_secret = cfg.cluster_secret;
-  gcfg.lease_timeout_ms = cfg.lease_timeout_ms;
-  gcfg.max_connections = static_cast<size_t>(cfg.max_connections);
-  gcfg.header_timeout = std::chrono::milliseconds(cfg.header_timeout_ms);
-  gcfg.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
-  gcfg.max_pipeline = static_cast<size_t>(cfg.max_pipeline);
-  gcfg.max_request_buffer_bytes
-    = static_cast<size_t>(cfg.max_request_buffer_bytes);
-  gcfg.max_unsent_total = static_cast<size_t>(cfg.max_response_buffer_bytes);
-  gcfg.max_event_streams = static_cast<size_t>(cfg.max_event_streams);
-  gcfg.event_buffer_bytes = static_cast<size_t>(cfg.event_buffer_bytes);
-  gcfg.event_keepalive = std::chrono::milliseconds(cfg.event_keepalive_ms);
-  gcfg.limits = {cfg.default_max_attempts, cfg.default_timeout_ms,
-                 cfg.max_batch};
-  return gcfg;
+  // Standby coordinators look these up over the cluster port to forward
+  // the writes their gateways take (nodes/standby.cpp).
+  auto& registry = self->system().registry();
+  registry.put(manager_registry_name(), st.manager);
+  registry.put(pull_hub_registry_name(), st.pull_hub);
 }
 
 cluster_port_status port_status(const cluster_guard_stats& g) {
@@ -324,6 +307,7 @@ gateway_deps gateway_dependencies(coordinator_actor* self) {
   deps.pull_hub = st.pull_hub;
   deps.cache = st.cache;
   deps.events = st.event_hub;
+  deps.leader = st.leader;
   // The cluster guard (started later) counts into this for /v1/cluster.
   deps.cluster_port = [stats = st.guard_stats] { return port_status(*stats); };
   if (st.cfg.fault_injection != 0) {
@@ -516,7 +500,7 @@ void drain_persistence(coordinator_actor* self) {
 
 /// Ordered stop: no new requests, no new dispatches, the tasks, then
 /// persistence once it has written what it holds.
-caf::result<int32_t> stop_in_order(coordinator_actor* self) {
+caf::result<int32_t> stop_in_order(coordinator_actor* self, bool drain) {
   auto& st = self->state;
   if (st.stopping)
     return caf::make_error(caf::sec::runtime_error, "already stopping");
@@ -532,9 +516,20 @@ caf::result<int32_t> stop_in_order(coordinator_actor* self) {
       self->send(self->system().middleman().actor_handle(), caf::unpublish_atom_v,
                  st.disp.address(), st.cluster_port);
   }
+  auto& registry = self->system().registry();
+  registry.erase(manager_registry_name());
+  registry.erase(pull_hub_registry_name());
   exit_all(st.gateway_sup, st.gateway, st.local_node, st.pull_hub,
            st.disp_sup, st.disp, st.manager);
   st.stopped = self->make_response_promise<int32_t>();
+  if (!drain) {
+    // Deposed: the fence refuses whatever persistence still holds; the
+    // coordinator that took over recovered from the database.
+    log::info(st.name, "not waiting for unwritten task updates: another "
+                       "coordinator took over");
+    finish_stop(self);
+    return st.stopped;
+  }
   st.drain_deadline = self->clock().now() + std::chrono::seconds(10);
   drain_persistence(self);
   return st.stopped;
@@ -562,9 +557,11 @@ caf::result<bool> crash(coordinator_actor* self, const std::string& name) {
 }
 
 caf::behavior coordinator(coordinator_actor* self, config cfg,
-                          std::shared_ptr<const registry> reg) {
+                          std::shared_ptr<const registry> reg,
+                          leadership_view_ptr leader) {
   self->state.cfg = std::move(cfg);
   self->state.reg = std::move(reg);
+  self->state.leader = std::move(leader);
   spawn_persistence_tree(self);
   spawn_dispatcher_tree(self);
   spawn_task_manager(self);
@@ -587,7 +584,8 @@ caf::behavior coordinator(coordinator_actor* self, config cfg,
         return st.start_error;
       return {st.http_port, st.cluster_port};
     },
-    [self](stop_atom) { return stop_in_order(self); },
+    [self](stop_atom) { return stop_in_order(self, true); },
+    [self](stop_atom, bool drain) { return stop_in_order(self, drain); },
     [self](tick_atom) { drain_persistence(self); },
     [self](crash_atom, const std::string& name) { return crash(self, name); },
   };
@@ -595,9 +593,35 @@ caf::behavior coordinator(coordinator_actor* self, config cfg,
 
 } // namespace
 
+gateway_config gateway_settings(const config& cfg) {
+  gateway_config gcfg;
+  gcfg.host = cfg.http_host;
+  gcfg.port = cfg.http_port;
+  gcfg.max_body_bytes = static_cast<uint64_t>(cfg.max_body_bytes);
+  gcfg.max_header_bytes = static_cast<uint64_t>(cfg.max_header_bytes);
+  gcfg.auth_token = cfg.auth_token;
+  gcfg.worker_token = cfg.worker_token;
+  gcfg.cluster_secret = cfg.cluster_secret;
+  gcfg.lease_timeout_ms = cfg.lease_timeout_ms;
+  gcfg.max_connections = static_cast<size_t>(cfg.max_connections);
+  gcfg.header_timeout = std::chrono::milliseconds(cfg.header_timeout_ms);
+  gcfg.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
+  gcfg.max_pipeline = static_cast<size_t>(cfg.max_pipeline);
+  gcfg.max_request_buffer_bytes
+    = static_cast<size_t>(cfg.max_request_buffer_bytes);
+  gcfg.max_unsent_total = static_cast<size_t>(cfg.max_response_buffer_bytes);
+  gcfg.max_event_streams = static_cast<size_t>(cfg.max_event_streams);
+  gcfg.event_buffer_bytes = static_cast<size_t>(cfg.event_buffer_bytes);
+  gcfg.event_keepalive = std::chrono::milliseconds(cfg.event_keepalive_ms);
+  gcfg.limits = {cfg.default_max_attempts, cfg.default_timeout_ms,
+                 cfg.max_batch};
+  return gcfg;
+}
+
 caf::actor spawn_coordinator(caf::actor_system& sys, const config& cfg,
-                             std::shared_ptr<const registry> reg) {
-  return sys.spawn(coordinator, cfg, std::move(reg));
+                             std::shared_ptr<const registry> reg,
+                             leadership_view_ptr leader) {
+  return sys.spawn(coordinator, cfg, std::move(reg), std::move(leader));
 }
 
 } // namespace tasker

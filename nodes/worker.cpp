@@ -65,9 +65,22 @@ int run_worker(const config& cfg) {
                  {{"type", t}, {"known", reg->runnable_names()}});
       return 2;
     }
-  auto colon = cfg.join.rfind(':');
-  auto host = cfg.join.substr(0, colon);
-  auto port = static_cast<uint16_t>(std::stoi(cfg.join.substr(colon + 1)));
+  // The coordinators (checked with the configuration): a standby does not
+  // listen on its cluster port, so the node joins whichever answers, trying
+  // each in turn, and moves on when it loses the one it had.
+  std::vector<std::pair<std::string, uint16_t>> coordinators;
+  {
+    std::vector<std::string> items;
+    caf::split(items, cfg.join, ',', caf::token_compress_on);
+    for (auto& item : items) {
+      auto colon = item.rfind(':');
+      coordinators.emplace_back(
+        item.substr(0, colon),
+        static_cast<uint16_t>(std::stoi(item.substr(colon + 1))));
+    }
+  }
+  size_t next = 0;
+  size_t failures = 0;
   caf::actor_system_config sys_cfg;
   configure_node(sys_cfg, cfg);
   sys_cfg.set("scheduler.policy", caf::atom("sharing"));
@@ -108,18 +121,24 @@ int run_worker(const config& cfg) {
     // Blocking, on this thread (not an actor's): the node passes the
     // cluster guard's exchange with the secret, then (with TLS) the TLS
     // handshake and BASP's; each step has a deadline.
+    auto& [host, port] = coordinators[next % coordinators.size()];
+    auto address = host + ":" + std::to_string(port);
     auto disp
       = join_cluster(sys, host, port, cfg.cluster_secret, join_timeout,
                      cfg.tls());
     if (!disp && code_of(disp.error()) == ec::unauthorized) {
       log::error(component,
                  "the coordinator refused this node: wrong cluster secret",
-                 {{"join", cfg.join}});
+                 {{"join", address}});
       exit_code = 1;
       break;
     }
     if (!disp) {
-      log::warning(component, "cannot reach the coordinator, retrying",
+      ++next;
+      // Back off only once every coordinator was tried.
+      if (++failures % coordinators.size() != 0)
+        continue;
+      log::warning(component, "cannot reach a coordinator, retrying",
                    {{"join", cfg.join},
                     {"error", sys.render(disp.error())},
                     {"retry_in_ms", backoff.count()}});
@@ -129,6 +148,7 @@ int run_worker(const config& cfg) {
       continue;
     }
     backoff = std::chrono::milliseconds(200);
+    failures = 0;
     auto agent = sys.spawn(node_agent, *disp, ncfg, reg);
     {
       std::lock_guard<std::mutex> guard{stop.mtx};
@@ -137,7 +157,7 @@ int run_worker(const config& cfg) {
         caf::anon_send(agent, drain_atom_v);
     }
     log::info(component, "connected to the coordinator",
-              {{"join", cfg.join}, {"node", ncfg.name}, {"slots", ncfg.slots}});
+              {{"join", address}, {"node", ncfg.name}, {"slots", ncfg.slots}});
     caf::error reason;
     caf::scoped_actor self{sys};
     self->monitor(agent);
@@ -160,7 +180,7 @@ int run_worker(const config& cfg) {
       break;
     }
     log::warning(component, "lost the coordinator, rejoining",
-                 {{"reason", sys.render(reason)}});
+                 {{"join", address}, {"reason", sys.render(reason)}});
   }
   {
     std::lock_guard<std::mutex> guard{stop.mtx};

@@ -10,6 +10,7 @@
 
 #include "common/log.hpp"
 #include "persistence/idempotency.hpp"
+#include "persistence/leadership.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/sql.hpp"
 #include "persistence/statements.hpp"
@@ -113,6 +114,11 @@ database::connection& database::conn() {
   // for each batch, which grows the cost of a batch with the table: nested
   // loops over the indexes are the plan at every size.
   conn_->set_variable("enable_hashjoin", "off");
+  // The fence (migration 006): every write of the task tables on this
+  // connection checks that this epoch is still the current one. A standby's
+  // connections carry -1 and so can write no task at all.
+  if (auto epoch = fencing_epoch(); epoch != 0)
+    conn_->set_variable("tasker.epoch", std::to_string(epoch));
   conn_->set_variable("enable_mergejoin", "off");
   // The statements of every batch and read, parsed and planned once per
   // connection (libpqxx prepares each at its first use).

@@ -182,6 +182,17 @@ CAF_TEST(a worker needs a coordinator address and the secret) {
   CAF_CHECK(contains(res.error, "HOST:PORT"));
   res = load_config({"worker", "--join", "coordinator:4242"}, {});
   CAF_CHECK(contains(res.error, "TASKER_CLUSTER_SECRET"));
+  // A pair of coordinators (or more): every item is checked.
+  res = load_config({"worker", "--join", "a:4242,b:4243", "--cluster-secret",
+                     "s"},
+                    {});
+  CAF_CHECK_EQUAL(res.error, "");
+  CAF_CHECK_EQUAL(res.cfg.join, "a:4242,b:4243");
+  for (auto bad : {"a:4242,", ",a:4242", "a:4242,,b:1", "a:4242,b",
+                   "a:4242,b:99999"}) {
+    res = load_config({"worker", "--join", bad, "--cluster-secret", "s"}, {});
+    CAF_CHECK(contains(res.error, "HOST:PORT"));
+  }
   res = load_config({"worker"}, {"TASKER_JOIN=10.1.2.3:4242",
                                  "TASKER_CLUSTER_SECRET=s", "TASKER_SLOTS=16",
                                  "TASKER_TYPES=sum,sleep"});
