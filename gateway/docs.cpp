@@ -572,7 +572,42 @@ std::string openapi_json(const registry& reg) {
       {"children", array_of(schema_ref("SupervisionNode"))}}},
     {"additionalProperties",
      {{"type", {"integer", "string", "null"}}}}};
-  schemas["ClusterStatus"] = record(
+  json role_enum{{"type", "string"}, {"enum", {"active", "standby"}}};
+  json epoch_schema = described(
+    counter, "the leadership epoch: one more at every takeover "
+             "(docs/ARCHITECTURE.md, \"Standby coordinators\")");
+  json coordinator_row = record(
+    {{"id", str},
+     {"name", str},
+     {"role", {{"type", "string"}, {"enum", {"active", "standby", "stopped"}}}},
+     {"alive", described(boolean, "renewed within the lease and not stopped")},
+     {"epoch", counter},
+     {"http_address", str},
+     {"cluster_address", str},
+     {"version", str},
+     {"started_at", ntime},
+     {"last_renewal", ntime},
+     {"self", described(boolean, "the coordinator that answers")}});
+  json active_coordinator = record({{"id", str},
+                                    {"name", str},
+                                    {"http_address", str},
+                                    {"cluster_address", str},
+                                    {"last_renewal", ntime}});
+  active_coordinator["type"] = {"object", "null"};
+  active_coordinator["description"]
+    = "the active coordinator while its lease runs (null: none)";
+  schemas["Leadership"] = record(
+    {{"role", role_enum},
+     {"epoch", epoch_schema},
+     {"coordinator", record({{"id", str}, {"name", str}})},
+     {"lease_ms", counter},
+     {"active", std::move(active_coordinator)},
+     {"changed_at", described(ntime, "when this process last became active "
+                                     "or stood down")},
+     {"takeovers", counter},
+     {"stepdowns", counter},
+     {"coordinators", array_of(coordinator_row)}});
+  auto cluster_status = record(
     {{"ready", boolean},
      {"database", database},
      {"cache", std::move(cache)},
@@ -592,6 +627,22 @@ std::string openapi_json(const registry& reg) {
                 "lists_in_flight", "list_refusals", "event_streams",
                 "event_stream_refusals", "events_sent",
                 "event_streams_dropped", "buffer_refusals"})}});
+  cluster_status["properties"]["role"]
+    = {{"type", "string"}, {"const", "active"}};
+  cluster_status["properties"]["epoch"] = epoch_schema;
+  cluster_status["properties"]["leadership"] = schema_ref("Leadership");
+  cluster_status["required"].push_back("role");
+  cluster_status["required"].push_back("epoch");
+  schemas["ClusterStatus"] = std::move(cluster_status);
+  schemas["StandbyClusterStatus"] = record(
+    {{"ready", described(boolean, "the database is up and the active "
+                                  "coordinator is reachable")},
+     {"role", {{"type", "string"}, {"const", "standby"}}},
+     {"epoch", epoch_schema},
+     {"forwarding", described(boolean, "writes reach the active coordinator")},
+     {"database", database},
+     {"leadership", schema_ref("Leadership")},
+     {"gateway", counters({"connections", "requests", "event_streams"})}});
   schemas["Health"]
     = record({{"status", {{"type", "string"}, {"const", "ok"}}}});
   schemas["Readiness"] = record(
@@ -599,6 +650,17 @@ std::string openapi_json(const registry& reg) {
      {"database", database},
      {"cache", described(cache_state, "the cache does not decide readiness")},
      {"recovery", {{"type", "string"}, {"enum", {"done", "running"}}}}});
+  schemas["Readiness"]["properties"]["role"] = role_enum;
+  schemas["Readiness"]["properties"]["epoch"] = epoch_schema;
+  schemas["Readiness"]["properties"]["active"] = described(
+    nstr, "a standby's: the active coordinator's name (null: none)");
+  schemas["Readiness"]["properties"]["lease"] = described(
+    {{"type", "string"}, {"enum", {"current", "expired"}}},
+    "the active one's: whether it renewed its lease in time (not ready "
+    "otherwise)");
+  schemas["Readiness"]["properties"]["forwarding"]
+    = described(boolean, "a standby's: whether its writes reach the active "
+                         "coordinator");
 
   // HTTP workers.
   json task_types_field{{"type", "array"},
@@ -929,9 +991,15 @@ std::string openapi_json(const registry& reg) {
     {"get", operation("getCluster", "operations", "Supervision and health",
                       "Live task actors, restarts by supervisor, queue depth, "
                       "persistence backlog, database and cache state, "
-                      "gateway counters.",
+                      "gateway counters, and the coordinators with their "
+                      "roles and epoch. A standby coordinator answers its "
+                      "role, the leadership and its gateway only.",
                       access::client,
-                      {{"200", reply("the status", schema_ref("ClusterStatus"))}})}};
+                      {{"200", reply("the status of the active coordinator, "
+                                     "or of a standby",
+                                     {{"oneOf",
+                                       {schema_ref("ClusterStatus"),
+                                        schema_ref("StandbyClusterStatus")}}})}})}};
   paths["/health"] = {
     {"get", operation("getHealth", "operations", "Liveness",
                       "The process is alive.", access::open,
@@ -939,7 +1007,9 @@ std::string openapi_json(const registry& reg) {
   {
     auto get = operation(
       "getReady", "operations", "Readiness",
-      "Ready when the database is reachable and recovery has finished.",
+      "The active coordinator is ready when the database is reachable and "
+      "recovery has finished; a standby when the database is reachable and "
+      "it reaches the active coordinator (its writes go there).",
       access::open, {{"200", reply("ready", schema_ref("Readiness"))}});
     auto not_ready = reply("not ready (the body says why), or the server is "
                            "overloaded (an error)",

@@ -255,19 +255,22 @@ bool standing_by(const gateway_deps& deps) {
   return deps.standby && deps.leader;
 }
 
-/// A standby's /ready: ready while its database is up and an active
-/// coordinator holds the lease (its writes go there).
+/// A standby's /ready: ready while its database is up and it reaches the
+/// active coordinator (its writes go there).
 http_response standby_ready(const gateway_deps& deps) {
   auto s = deps.leader->read();
   bool db = deps.tel->state.db_up;
-  bool ready = db && !s.active_id.empty();
+  bool ready = db && !s.active_id.empty() && deps.leader->forwarding();
   nlohmann::json js{{"ready", ready},
                     {"role", "standby"},
                     {"epoch", s.epoch},
                     {"database", db ? "up" : "down"},
+                    {"cache", "off"},
+                    {"recovery", "done"},
                     {"active", s.active_id.empty()
                                  ? nlohmann::json()
-                                 : nlohmann::json(s.active_name)}};
+                                 : nlohmann::json(s.active_name)},
+                    {"forwarding", deps.leader->forwarding()}};
   auto res = json_response(ready ? 200 : 503, js.dump());
   if (!ready)
     res.headers.emplace_back("Retry-After", "1");
@@ -282,8 +285,10 @@ void cluster_status(gateway_broker* self, const ticket& t) {
     auto& st = self->state;
     bool db = st.deps.tel->state.db_up;
     auto lead = leadership_json(*st.deps.leader);
-    nlohmann::json js{{"ready", db && !lead["active"].is_null()},
+    nlohmann::json js{{"ready", db && !lead["active"].is_null()
+                                  && st.deps.leader->forwarding()},
                       {"role", "standby"},
+                      {"forwarding", st.deps.leader->forwarding()},
                       {"epoch", lead["epoch"]},
                       {"database", db ? "up" : "down"},
                       {"leadership", lead},
@@ -395,18 +400,21 @@ void handle(gateway_broker* self, const ticket& t0, http_request& req) {
         return;
       }
       bool db = deps.tel->state.db_up, rec = deps.tel->state.recovered;
+      // Nor is a lease this coordinator could not renew in time.
+      bool lease = !deps.leader || deps.leader->lease_current();
       // The cache is not needed to be ready: without it tasker reads the
       // database.
-      nlohmann::json js{{"ready", db && rec},
+      nlohmann::json js{{"ready", db && rec && lease},
                         {"database", db ? "up" : "down"},
                         {"cache", cache_state_name(*deps.tel)},
                         {"recovery", rec ? "done" : "running"}};
       if (deps.leader) {
         js["role"] = "active";
         js["epoch"] = deps.leader->epoch();
+        js["lease"] = lease ? "current" : "expired";
       }
-      auto res = json_response(db && rec ? 200 : 503, js.dump());
-      if (!(db && rec))
+      auto res = json_response(db && rec && lease ? 200 : 503, js.dump());
+      if (!(db && rec && lease))
         res.headers.emplace_back("Retry-After", "1");
       done(res);
       return;

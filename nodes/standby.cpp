@@ -12,7 +12,9 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/after.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
@@ -257,6 +259,14 @@ standby_handles spawn_standby(caf::actor_system& sys, const config& cfg,
 }
 
 struct standby_link::impl {
+  impl(caf::actor_system& sys, config cfg, leadership_view_ptr view,
+       standby_handles handles)
+    : sys(sys),
+      cfg(std::move(cfg)),
+      view(std::move(view)),
+      handles(std::move(handles)) {
+  }
+
   caf::actor_system& sys;
   config cfg;
   leadership_view_ptr view;
@@ -271,25 +281,34 @@ struct standby_link::impl {
     caf::anon_send(handles.front, retarget_atom_v, manager);
     caf::anon_send(handles.dispatcher, retarget_atom_v, disp);
     caf::anon_send(handles.pull_hub, retarget_atom_v, hub);
+    view->set_forwarding(static_cast<bool>(manager));
   }
 
   void run() {
     // The active coordinator and epoch the handles point at ("": none).
     std::string linked;
     std::string last_error;
+    // Watches the active coordinator's dispatcher: its down message says
+    // the connection is lost (CAF drops a silent one after 5 s).
+    caf::scoped_actor watcher{sys};
     for (;;) {
       {
         std::unique_lock<std::mutex> guard{mtx};
         cv.wait_for(guard, std::chrono::milliseconds(250),
                     [&] { return quit; });
-        if (quit)
+        if (quit) {
+          view->set_forwarding(false);
           return;
+        }
       }
+      bool lost = false;
+      watcher->receive([&](caf::down_msg&) { lost = true; },
+                       caf::after(std::chrono::milliseconds(0)) >> [&] {});
       auto snap = view->read();
       std::string target;
       if (!snap.active_cluster.empty() && snap.active_id != snap.self_id)
         target = snap.active_cluster + "#" + std::to_string(snap.epoch);
-      if (target == linked)
+      if (target == linked && !lost)
         continue;
       if (!linked.empty()) {
         retarget({}, {}, {});
@@ -336,6 +355,7 @@ struct standby_link::impl {
         continue;
       }
       retarget(manager, caf::actor_cast<caf::actor>(*disp), hub);
+      watcher->monitor(*disp);
       linked = target;
       last_error.clear();
       log::info(component, "forwarding writes to the active coordinator",

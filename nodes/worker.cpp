@@ -138,7 +138,7 @@ int run_worker(const config& cfg) {
       // Back off only once every coordinator was tried.
       if (++failures % coordinators.size() != 0)
         continue;
-      log::warning(component, "cannot reach a coordinator, retrying",
+      log::warning(component, "cannot reach the coordinator, retrying",
                    {{"join", cfg.join},
                     {"error", sys.render(disp.error())},
                     {"retry_in_ms", backoff.count()}});

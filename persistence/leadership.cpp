@@ -1,13 +1,10 @@
 #include "persistence/leadership.hpp"
 
+#include <algorithm>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
 
 #include "common/clock.hpp"
 #include "common/log.hpp"
@@ -71,47 +68,6 @@ void set_fencing_epoch(int64_t epoch) {
 
 int64_t fencing_epoch() {
   return current_fencing_epoch.load();
-}
-
-leadership_view::snapshot leadership_view::read() const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto s = snap_;
-  s.self_role = role_.load();
-  s.epoch = epoch_.load();
-  s.takeovers = takeovers_.load();
-  s.stepdowns = stepdowns_.load();
-  return s;
-}
-
-std::string leadership_view::metrics_text() const {
-  using namespace prometheus;
-  Registry registry;
-  BuildGauge()
-    .Name("tasker_coordinator_active")
-    .Help("1 while this coordinator is the active one, 0 while it stands by")
-    .Register(registry)
-    .Add({})
-    .Set(active() ? 1 : 0);
-  BuildGauge()
-    .Name("tasker_coordinator_epoch")
-    .Help("The leadership epoch this coordinator holds (active) or last saw")
-    .Register(registry)
-    .Add({})
-    .Set(static_cast<double>(epoch()));
-  BuildCounter()
-    .Name("tasker_coordinator_takeovers_total")
-    .Help("Times this coordinator process became the active one")
-    .Register(registry)
-    .Add({})
-    .Increment(static_cast<double>(takeovers()));
-  BuildCounter()
-    .Name("tasker_coordinator_stepdowns_total")
-    .Help("Times this coordinator process stopped being the active one "
-          "without being asked to (deposed or unable to renew its lease)")
-    .Register(registry)
-    .Add({})
-    .Increment(static_cast<double>(stepdowns()));
-  return TextSerializer{}.Serialize(registry.Collect());
 }
 
 leadership::leadership(leadership_settings settings, leadership_view_ptr view)
@@ -199,6 +155,7 @@ void leadership::run() {
       std::lock_guard<std::mutex> guard{mtx_};
       competing_ = false;
       view_->role_ = leadership_view::role::standby;
+      view_->lease_current_ = false;
       view_->stepdowns_ += 1;
       std::lock_guard<std::mutex> vguard{view_->mtx_};
       view_->snap_.changed_at = now_ms();
@@ -252,10 +209,10 @@ void leadership::run() {
     auto rows = tx.exec_params(
       "SELECT id, name, http_address, cluster_address, role, epoch, version, "
       "(extract(epoch FROM started_at) * 1000)::bigint, (extract(epoch FROM "
-      "renewed_at) * 1000)::bigint, renewed_at > clock_timestamp() - $1 * "
-      "interval '1 millisecond' FROM coordinators ORDER BY started_at, id "
-      "LIMIT 100",
-      3 * settings_.lease.count());
+      "renewed_at) * 1000)::bigint, role <> 'stopped' AND renewed_at > "
+      "clock_timestamp() - $1 * interval '1 millisecond' FROM coordinators "
+      "ORDER BY started_at, id LIMIT 100",
+      std::max<int64_t>(settings_.lease.count(), 2000));
     std::optional<int64_t> age;
     if (!l[1].is_null() && !l[3].is_null())
       age = l[3].as<int64_t>();
@@ -421,6 +378,7 @@ void leadership::run() {
           {
             std::lock_guard<std::mutex> guard{mtx_};
             view_->epoch_ = my_epoch;
+            view_->lease_current_ = true;
             view_->role_ = leadership_view::role::active;
             view_->takeovers_ += 1;
             std::lock_guard<std::mutex> vguard{view_->mtx_};
@@ -445,8 +403,28 @@ void leadership::run() {
                      {{"error", e.what()}, {"role", role_name(view_->current_role())}});
       }
     }
-    if (is_active() && steady::now() - renewed > settings_.lease)
-      depose("the lease could not be renewed in time");
+    // An active coordinator that cannot renew (its database is down, or it
+    // is cut off from it) is not ready: a load balancer sends elsewhere. It
+    // stands down only once it learns that another one took over: during a
+    // database outage nobody can, and its tasks stay in memory meanwhile
+    // (whatever it writes in the meantime is fenced by the epoch anyway).
+    bool current = is_active() && steady::now() - renewed <= settings_.lease;
+    if (current != view_->lease_current_.load()) {
+      view_->lease_current_ = current;
+      if (is_active() && !current)
+        log::warning(component, "the lease could not be renewed in time; "
+                                "not ready until it is",
+                     {{"epoch", my_epoch}});
+      else if (current && renewed != steady::time_point{})
+        log::info(component, "the lease is renewed again",
+                  {{"epoch", my_epoch}});
+    }
+    // Cut off from the database for two leases, it stands down: a standby
+    // that reaches the database has taken over by now, and the worker nodes
+    // this one holds move to it (during a database outage, it is elected
+    // again once the database is back).
+    if (is_active() && steady::now() - renewed > 2 * settings_.lease)
+      depose("the lease could not be renewed for two leases");
   }
 }
 

@@ -24,7 +24,8 @@ struct coordinator_entry {
   std::string version;
   int64_t started_at = 0;
   int64_t renewed_at = 0;
-  /// Renewed within three leases (by the database's clock).
+  /// Not stopped, and renewed within the lease (at least 2 s; by the
+  /// database's clock).
   bool alive = false;
 };
 
@@ -44,6 +45,13 @@ public:
   uint64_t stepdowns() const { return stepdowns_.load(); }
   /// Whether the database answered the last leadership query.
   bool db_reachable() const { return db_reachable_.load(); }
+  /// The active one: whether its last renewal is within the lease (not
+  /// ready otherwise).
+  bool lease_current() const { return lease_current_.load(); }
+  /// A standby: whether its writes reach the active coordinator (set by
+  /// the standby's link).
+  bool forwarding() const { return forwarding_.load(); }
+  void set_forwarding(bool on) { forwarding_ = on; }
 
   struct snapshot {
     std::string self_id;
@@ -76,6 +84,8 @@ private:
   std::atomic<uint64_t> takeovers_{0};
   std::atomic<uint64_t> stepdowns_{0};
   std::atomic<bool> db_reachable_{false};
+  std::atomic<bool> forwarding_{false};
+  std::atomic<bool> lease_current_{false};
   mutable std::mutex mtx_;
   snapshot snap_;
 };
@@ -105,9 +115,10 @@ struct leadership_settings {
 /// once the active one's lease ran out, ends the session that holds it;
 /// then, under advisory lock 7355610 taken exclusively (which waits for
 /// every fenced write in flight), it adds one to the epoch. While active it
-/// renews the lease; when the renewal finds another epoch, or cannot be done
-/// within the lease, it is deposed. Being elected or deposed is told to the
-/// main thread through `wait_change`.
+/// renews the lease; when the renewal finds another epoch (or, after a lost
+/// connection, the lock taken), it is deposed. A lease it cannot renew in
+/// time only makes it not ready (`lease_current`). Being elected or deposed
+/// is told to the main thread through `wait_change`.
 class leadership {
 public:
   leadership(leadership_settings settings, leadership_view_ptr view);

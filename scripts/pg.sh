@@ -2,7 +2,8 @@
 # Starts or stops a throw-away PostgreSQL 15 cluster for tests and benchmarks.
 #   scripts/pg.sh start DIR PORT   -> prints the libpq URL on stdout
 #   scripts/pg.sh stop DIR
-# The cluster listens on 127.0.0.1 and on a unix socket in DIR. As root it runs as `postgres`.
+# The cluster listens on 127.0.0.1 (or the addresses in TASKER_PG_LISTEN, comma-separated) and on
+# a unix socket in DIR. As root it runs as `postgres`.
 set -euo pipefail
 cmd=${1:?usage: pg.sh start DIR PORT | stop DIR}
 dir=${2:?directory}
@@ -21,7 +22,7 @@ case "$cmd" in
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
     as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -t 60 \
-      -o "-k $dir -p $port -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB" \
+      -o "-k $dir -p $port -c listen_addresses=${TASKER_PG_LISTEN:-127.0.0.1} -c max_connections=200 -c shared_buffers=256MB" \
       start >/dev/null || { cat "$dir/pg.log" >&2; exit 1; }
     echo "postgresql://postgres@127.0.0.1:$port/postgres"
     ;;

@@ -206,6 +206,15 @@ async function open(page) {
   await page.locator('#supervision-tree li[data-node="dispatcher"] .restarts[data-restarts="1"]',
                      { hasText: "last" }).first().waitFor();
   await page.locator("#queue-table tbody tr").nth(1).waitFor();
+  // The coordinators: this one, active, epoch 1, with its last renewal.
+  const row = page.locator("#coordinators-table tbody tr").first();
+  await row.waitFor();
+  const cells = (await row.innerText()).split("\t").map((x) => x.trim());
+  assert.equal(cells[1], "active", cells.join(" | "));
+  assert.equal(cells[2], "1", cells.join(" | "));
+  assert.equal(cells[3], "yes", cells.join(" | "));
+  assert.match(cells[6], /ago$|^in /, cells.join(" | "));
+  await page.locator('#coordinators .card[data-k="epoch"]', { hasText: "1" }).waitFor();
   const queued = await page.locator("#queue-table tbody tr").allInnerTexts();
   assert.deepEqual(queued.map((r) => r.split("\t").map((x) => x.trim())),
                    [["sleep", "5", "3"], ["sleep", "0", "1"]]);

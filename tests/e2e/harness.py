@@ -340,7 +340,9 @@ class TaskerServer:
                 if not isinstance(parsed, dict):
                     parsed = None
                 self._append(name, line, parsed)
-                if (parsed is not None and parsed.get("message") == "listening"
+                # (A standby coordinator's gateway says "listening as a standby".)
+                if (parsed is not None
+                        and parsed.get("message") in ("listening", "listening as a standby")
                         and parsed.get("port") is not None and not listening.is_set()):
                     host = str(parsed.get("host") or "127.0.0.1")
                     self.host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

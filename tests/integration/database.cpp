@@ -7,6 +7,7 @@
 
 #include "actors/task_state.hpp"
 #include "common/format.hpp"
+#include "persistence/leadership.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/sql.hpp"
 #include "tests/fixture.hpp"
@@ -880,4 +881,157 @@ CAF_TEST(only data and constraint errors count as refused content) {
     "could not extend file", "", "53100"}));
   CAF_CHECK(!content_refused(pqxx::broken_connection{"gone"}));
   CAF_CHECK(!content_refused(std::runtime_error{"anything else"}));
+}
+
+// -- standby coordinators: the fence and the lease (migration 006) -----------
+
+namespace {
+
+/// A connection that carries `epoch` as tasker.epoch (none: unfenced).
+std::unique_ptr<pqxx::connection> fenced_connection(const std::string& url,
+                                                    const char* epoch) {
+  auto c = std::make_unique<pqxx::connection>(url);
+  if (epoch != nullptr)
+    c->set_variable("tasker.epoch", epoch);
+  return c;
+}
+
+/// The SQLSTATE a write of every fenced table gets on `c` ("": written).
+std::string write_state(pqxx::connection& c) {
+  try {
+    pqxx::work tx{c};
+    tx.exec("UPDATE tasks SET priority = priority WHERE false");
+    tx.exec("DELETE FROM task_events WHERE false");
+    tx.exec("DELETE FROM workers WHERE false");
+    tx.exec("UPDATE webhook_deliveries SET attempts = attempts WHERE false");
+    tx.commit();
+    return "";
+  } catch (const pqxx::sql_error& e) {
+    return e.sqlstate();
+  }
+}
+
+/// Raises the epoch as a takeover does (the fence lock, exclusively).
+void take_over(const std::string& url) {
+  pqxx::connection c{url};
+  pqxx::work tx{c};
+  tx.exec("SELECT pg_advisory_xact_lock(7355610)");
+  tx.exec("UPDATE coordinator_leader SET epoch = epoch + 1");
+  tx.commit();
+}
+
+} // namespace
+
+CAF_TEST(the fence refuses every write of an epoch that is over) {
+  scratch_database scratch;
+  database{scratch.url()}.migrate();
+  auto e0 = fenced_connection(scratch.url(), "0");
+  auto e1 = fenced_connection(scratch.url(), "1");
+  auto standby = fenced_connection(scratch.url(), "-1");
+  auto tool = fenced_connection(scratch.url(), nullptr);
+  CAF_CHECK_EQUAL(write_state(*e0), "");
+  CAF_CHECK_EQUAL(write_state(*e1), "TF001");
+  CAF_CHECK_EQUAL(write_state(*standby), "TF001");
+  take_over(scratch.url());
+  // Epoch 0 is over: its connection writes nothing any more; epoch 1's does.
+  CAF_CHECK_EQUAL(write_state(*e0), "TF001");
+  CAF_CHECK_EQUAL(write_state(*e1), "");
+  CAF_CHECK_EQUAL(write_state(*standby), "TF001");
+  // A connection without the setting (an operator's, a tool's) is not fenced.
+  CAF_CHECK_EQUAL(write_state(*tool), "");
+  // The database class carries the process's fencing epoch.
+  write_batch batch;
+  batch.workers = "[]";
+  set_fencing_epoch(0);
+  std::string state;
+  try {
+    database{scratch.url()}.apply(batch);
+  } catch (const pqxx::sql_error& e) {
+    state = e.sqlstate();
+  }
+  CAF_CHECK_EQUAL(state, "TF001");
+  set_fencing_epoch(1);
+  database{scratch.url()}.apply(batch);
+  set_fencing_epoch(0);
+}
+
+CAF_TEST(a takeover waits for the writes that passed the fence) {
+  scratch_database scratch;
+  database{scratch.url()}.migrate();
+  auto writer = fenced_connection(scratch.url(), "0");
+  pqxx::work open{*writer};
+  open.exec("UPDATE tasks SET priority = priority WHERE false");
+  // The write holds the fence lock (shared) until it ends: a takeover
+  // cannot raise the epoch under it.
+  {
+    pqxx::connection c{scratch.url()};
+    pqxx::work tx{c};
+    tx.exec("SET LOCAL lock_timeout = '200ms'");
+    std::string state;
+    try {
+      tx.exec("SELECT pg_advisory_xact_lock(7355610)");
+    } catch (const pqxx::sql_error& e) {
+      state = e.sqlstate();
+    }
+    CAF_CHECK_EQUAL(state, "55P03");
+  }
+  open.commit();
+  take_over(scratch.url());
+  CAF_CHECK_EQUAL(write_state(*writer), "TF001");
+}
+
+CAF_TEST(one of two coordinators leads; the other takes over when it resigns) {
+  scratch_database scratch;
+  database{scratch.url()}.migrate();
+  auto settings = [&](const char* id, const char* name) {
+    leadership_settings s;
+    s.db_url = scratch.url();
+    s.id = id;
+    s.name = name;
+    s.http_address = std::string{name} + ":8080";
+    s.cluster_address = std::string{name} + ":4242";
+    s.version = "test";
+    s.lease = std::chrono::milliseconds(1000);
+    s.renew_every = std::chrono::milliseconds(100);
+    s.poll_every = std::chrono::milliseconds(50);
+    return s;
+  };
+  using role = leadership_view::role;
+  auto v1 = std::make_shared<leadership_view>();
+  auto v2 = std::make_shared<leadership_view>();
+  {
+    leadership l1{settings("id-1", "one"), v1};
+    leadership l2{settings("id-2", "two"), v2};
+    l1.compete();
+    CAF_REQUIRE(l1.wait_change(role::standby, std::chrono::seconds(5))
+                == role::active);
+    CAF_CHECK_EQUAL(v1->epoch(), 1);
+    CAF_CHECK_EQUAL(fencing_epoch(), 1);
+    l2.compete();
+    // The second one stands by while the first renews, and sees it.
+    CAF_CHECK(l2.wait_change(role::standby, std::chrono::milliseconds(1500))
+              == role::standby);
+    auto seen = v2->read();
+    CAF_CHECK_EQUAL(seen.active_id, "id-1");
+    CAF_CHECK_EQUAL(seen.active_cluster, "one:4242");
+    CAF_CHECK_EQUAL(seen.coordinators.size(), 2u);
+    // The first one hands over: the second takes over at once (not after
+    // the lease), one epoch on.
+    auto resigned = std::chrono::steady_clock::now();
+    l1.resign();
+    CAF_REQUIRE(l2.wait_change(role::standby, std::chrono::seconds(5))
+                == role::active);
+    CAF_CHECK(std::chrono::steady_clock::now() - resigned
+              < std::chrono::milliseconds(900));
+    CAF_CHECK_EQUAL(v2->epoch(), 2);
+    CAF_CHECK_EQUAL(v2->takeovers(), 1u);
+    CAF_CHECK(v2->metrics_text().find("tasker_coordinator_takeovers_total 1")
+              != std::string::npos);
+  }
+  set_fencing_epoch(0);
+  pqxx::connection c{scratch.url()};
+  pqxx::nontransaction tx{c};
+  auto rows = tx.exec("SELECT name, role FROM coordinators ORDER BY name");
+  CAF_REQUIRE_EQUAL(rows.size(), 2u);
+  CAF_CHECK_EQUAL(rows[0][1].as<std::string>(), "stopped");
 }

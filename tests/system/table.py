@@ -11,7 +11,7 @@ import sys
 import faults
 
 SCENARIOS = ["coordinator_kill9", "pg_stop", "pg_freeze", "worker_kill9", "flood",
-             "slow_clients", "actor_crash", "hostile"]
+             "slow_clients", "actor_crash", "hostile", "partition"]
 
 
 def main():

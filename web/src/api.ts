@@ -202,8 +202,38 @@ export interface TreeNode {
   [detail: string]: unknown;
 }
 
+export interface Coordinator {
+  id: string;
+  name: string;
+  role: "active" | "standby" | "stopped";
+  alive: boolean;
+  epoch: number;
+  http_address: string;
+  cluster_address: string;
+  version: string;
+  started_at: string | null;
+  last_renewal: string | null;
+  self: boolean;
+}
+
+export interface Leadership {
+  role: "active" | "standby";
+  epoch: number;
+  coordinator: { id: string; name: string };
+  lease_ms: number;
+  active: { id: string; name: string; http_address: string; cluster_address: string;
+            last_renewal: string | null } | null;
+  changed_at: string | null;
+  takeovers: number;
+  stepdowns: number;
+  coordinators: Coordinator[];
+}
+
 export interface Cluster {
   ready: boolean;
+  role: "active" | "standby";
+  epoch: number;
+  leadership?: Leadership;
   database: string;
   cache: { state: string };
   task_manager: Record<string, number | string | boolean>;
