@@ -237,6 +237,10 @@ phase_end serve_active(const config& cfg, std::shared_ptr<const registry> reg,
       }
       if (!view->active()) {
         end = phase_end::deposed;
+        // Nothing of this phase may write any more (a connection opened
+        // from now on is refused by the fence), and a writer waiting to
+        // learn how an interrupted commit ended gives up.
+        set_fencing_epoch(-1);
         break;
       }
     }

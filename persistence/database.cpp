@@ -93,7 +93,7 @@ struct database::connection : pqxx::connection {
   using pqxx::connection::connection;
 };
 
-database::database(std::string url) : url_(std::move(url)) {}
+database::database(std::string url) : url_(bounded_url(url)) {}
 
 database::~database() = default;
 
@@ -439,7 +439,15 @@ bool database::read_back(const std::string& id) {
   using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + in_doubt_patience;
   auto delay = std::chrono::milliseconds(100);
+  auto epoch = fencing_epoch();
   for (;;) {
+    // Deposed meanwhile: the coordinator that took over recovered from the
+    // database and settles it; this process is stopping its active part.
+    if (fencing_epoch() != epoch)
+      throw pqxx::in_doubt_error{
+        "the commit of task " + id
+        + " was interrupted and this coordinator was deposed meanwhile; the "
+          "active coordinator's recovery settles it"};
     try {
       pqxx::read_transaction tx{conn()};
       return !tx.exec_params(statements::task_exists, id).empty();

@@ -24,20 +24,6 @@ std::atomic<int64_t> current_fencing_epoch{0};
 
 using steady = std::chrono::steady_clock;
 
-/// `url` with `key=value` added unless it names `key` already (libpq's URI
-/// or keyword/value form).
-std::string with_param(const std::string& url, const std::string& key,
-                       const std::string& value) {
-  if (url.find(key + "=") != std::string::npos)
-    return url;
-  bool uri = url.rfind("postgres://", 0) == 0
-             || url.rfind("postgresql://", 0) == 0;
-  if (!uri)
-    return url + (url.empty() ? "" : " ") + key + "=" + value;
-  return url + (url.find('?') == std::string::npos ? "?" : "&") + key + "="
-         + value;
-}
-
 /// The rows of pg_locks that hold advisory lock `key` in this database,
 /// other than this session's.
 std::string lock_holders(int64_t key) {
@@ -61,6 +47,23 @@ const char* role_name(leadership_view::role r) {
 }
 
 } // namespace
+
+std::string with_param(const std::string& url, const std::string& key,
+                       const std::string& value) {
+  if (url.find(key + "=") != std::string::npos)
+    return url;
+  bool uri = url.rfind("postgres://", 0) == 0
+             || url.rfind("postgresql://", 0) == 0;
+  if (!uri)
+    return url + (url.empty() ? "" : " ") + key + "=" + value;
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + key + "="
+         + value;
+}
+
+std::string bounded_url(const std::string& url) {
+  return with_param(with_param(url, "connect_timeout", "5"),
+                    "tcp_user_timeout", "5000");
+}
 
 void set_fencing_epoch(int64_t epoch) {
   current_fencing_epoch = epoch;
@@ -128,8 +131,11 @@ void leadership::set_addresses(std::string http, std::string cluster) {
 }
 
 void leadership::run() {
-  auto url = with_param(with_param(settings_.db_url, "connect_timeout", "2"),
-                        "tcp_user_timeout", "2000");
+  // Tighter than the other connections' bounds (`bounded_url`): a renewal
+  // must not wait longer than the lease.
+  auto url = bounded_url(
+    with_param(with_param(settings_.db_url, "connect_timeout", "2"),
+               "tcp_user_timeout", "2000"));
   std::unique_ptr<pqxx::connection> conn;
   bool holds_lock = false;
   int64_t my_epoch = 0;

@@ -170,6 +170,19 @@ private:
 void set_fencing_epoch(int64_t epoch);
 int64_t fencing_epoch();
 
+/// `url` with `key=value` added unless it names `key` already (libpq's URI
+/// or keyword/value form).
+std::string with_param(const std::string& url, const std::string& key,
+                       const std::string& value);
+
+/// `url` with bounds on a connection's waits unless it sets them itself:
+/// `connect_timeout` 5 s, and `tcp_user_timeout` 5 s (data the server does
+/// not acknowledge for that long breaks the connection). So a call to a
+/// database that is cut off returns within seconds instead of after TCP's
+/// retransmissions (minutes); a slow query is not affected (the server
+/// acknowledges what it receives).
+std::string bounded_url(const std::string& url);
+
 /// The SQLSTATE of a write refused by the fence.
 inline constexpr const char* fenced_sqlstate = "TF001";
 

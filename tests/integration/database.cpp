@@ -939,10 +939,11 @@ CAF_TEST(the fence refuses every write of an epoch that is over) {
   CAF_CHECK_EQUAL(write_state(*standby), "TF001");
   // A connection without the setting (an operator's, a tool's) is not fenced.
   CAF_CHECK_EQUAL(write_state(*tool), "");
-  // The database class carries the process's fencing epoch.
+  // The database class carries the process's fencing epoch (0: none).
+  take_over(scratch.url());
   write_batch batch;
   batch.workers = "[]";
-  set_fencing_epoch(0);
+  set_fencing_epoch(1);
   std::string state;
   try {
     database{scratch.url()}.apply(batch);
@@ -950,7 +951,7 @@ CAF_TEST(the fence refuses every write of an epoch that is over) {
     state = e.sqlstate();
   }
   CAF_CHECK_EQUAL(state, "TF001");
-  set_fencing_epoch(1);
+  set_fencing_epoch(2);
   database{scratch.url()}.apply(batch);
   set_fencing_epoch(0);
 }

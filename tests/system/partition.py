@@ -124,8 +124,10 @@ def main():
             TASKER_CLUSTER_HOST=ns.net_ns, TASKER_CLUSTER_PORT=str(cluster_ports[0]),
             TASKER_COORDINATOR_NAME="c0"))
         c0.binary = wrapper
+        # c1's cluster port listens on the service link's address here, which c0 (a
+        # standby after the partition) reaches to forward to it, as the workers do.
         c1 = TaskerServer(db=db, name="c1", extra_env=dict(
-            common, TASKER_HTTP_PORT=str(http_ports[1]),
+            common, TASKER_HTTP_PORT=str(http_ports[1]), TASKER_CLUSTER_HOST=ns.net_root,
             TASKER_CLUSTER_PORT=str(cluster_ports[1]), TASKER_COORDINATOR_NAME="c1"))
         c1.binary = binary
         servers += [c0, c1]
@@ -133,7 +135,7 @@ def main():
         c1.start()
         check(ready_of(http_ports[0], ns.net_ns)[1].get("role") == "active", "c0 is active")
         check(ready_of(http_ports[1])[1].get("role") == "standby", "c1 stands by")
-        join = "%s:%d,127.0.0.1:%d" % (ns.net_ns, cluster_ports[0], cluster_ports[1])
+        join = "%s:%d,%s:%d" % (ns.net_ns, cluster_ports[0], ns.net_root, cluster_ports[1])
         for i in range(2):
             workers.append(Worker(binary, cluster_ports[0], "w%d" % i, secret=faults.SECRET,
                                   slots=8, extra_env={"TASKER_JOIN": join}))
@@ -150,7 +152,7 @@ def main():
         takeover_s = active_at - cut_at
         log("c1 active %.0f ms after the partition" % (takeover_s * 1000))
         # c0 cannot renew: after two leases it stands down, and its worker nodes move to c1.
-        deadline = time.monotonic() + 4 * LEASE_MS / 1000.0 + 10
+        deadline = time.monotonic() + 4 * LEASE_MS / 1000.0 + 20
         stood_down = None
         while time.monotonic() < deadline:
             status, body = ready_of(http_ports[0], ns.net_ns)
