@@ -43,12 +43,18 @@ BEGIN
   IF mine IS NULL OR mine = '' THEN
     RETURN NULL;
   END IF;
+  -- Once passed, the fence holds for the rest of the transaction (no
+  -- takeover can commit before it ends): the next statements skip it.
+  IF current_setting('tasker.fenced', true) = mine THEN
+    RETURN NULL;
+  END IF;
   PERFORM pg_advisory_xact_lock_shared(7355610);
   SELECT epoch INTO current_epoch FROM coordinator_leader WHERE id = 1;
   IF current_epoch IS DISTINCT FROM mine::bigint THEN
     RAISE EXCEPTION 'fenced: this coordinator''s epoch % is over, the current one is %',
       mine, current_epoch USING ERRCODE = 'TF001';
   END IF;
+  PERFORM set_config('tasker.fenced', mine, true);
   RETURN NULL;
 END
 $$;
