@@ -316,11 +316,10 @@ class FailoverTest(TaskerTestCase):
         stood_down = time.monotonic() - resumed_at
         print("\nSIGSTOP: takeover %.0f ms after the stop (lease %d ms); c0 stood down %.0f ms "
               "after SIGCONT" % (took * 1000, LEASE_MS, stood_down * 1000))
-        self.assertTrue(self.servers[0].find_logs("this coordinator stands down: another "
-                                                  "coordinator took over (the epoch moved "
-                                                  "on)")
-                        or self.servers[0].find_logs("this coordinator stands down: the lease "
-                                                     "could not be renewed in time"))
+        # (It learns it from its renewal, or from its own clock: the lease ran out twice.)
+        self.assertTrue([p for _, _, p in self.servers[0].logs()
+                         if p and p.get("message", "").startswith(
+                             "this coordinator stands down: ")])
         time.sleep(1.0)
         # Nothing c0 would have written is there: every task finished on w-c1, with one
         # terminal event, and no event of c0's slots after its attempt started.
