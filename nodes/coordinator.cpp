@@ -96,6 +96,13 @@ std::shared_ptr<const registry> load_registry(const config& cfg,
   return std::make_shared<const registry>(std::move(reg));
 }
 
+std::string host_name(const char* fallback) {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0')
+    return fallback;
+  return buf;
+}
+
 sigset_t block_stop_signals() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -127,12 +134,6 @@ struct node_system {
   }
 };
 
-std::string local_host_name() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0')
-    return "localhost";
-  return buf;
-}
 
 /// The host other coordinators, workers and load balancers reach this one at.
 std::string advertised_host(const config& cfg) {
@@ -140,7 +141,7 @@ std::string advertised_host(const config& cfg) {
     return cfg.advertise_host;
   if (cfg.cluster_host.empty() || cfg.cluster_host == "0.0.0.0"
       || cfg.cluster_host == "::")
-    return local_host_name();
+    return host_name("localhost");
   return cfg.cluster_host;
 }
 
@@ -273,7 +274,7 @@ int run_coordinator(const config& cfg) {
   ls.db_url = cfg.db_url;
   ls.id = make_uuid();
   ls.name = cfg.coordinator_name.empty()
-              ? address(local_host_name(), cfg.http_port)
+              ? address(host_name("localhost"), cfg.http_port)
               : cfg.coordinator_name;
   ls.http_address = address(host, cfg.http_port);
   ls.cluster_address = address(host, cfg.cluster_port);

@@ -25,6 +25,9 @@ int run_worker(const config& cfg);
 std::shared_ptr<const registry> load_registry(const config& cfg,
                                               const char* component);
 
+/// This machine's host name, or `fallback` when it has none.
+std::string host_name(const char* fallback);
+
 /// Blocks SIGINT and SIGTERM in this thread (and every thread it starts), so
 /// that `sigwait` on the returned set takes them.
 sigset_t block_stop_signals();

@@ -30,12 +30,6 @@ constexpr const char* component = "worker";
 /// the guard's exchange, BASP's handshake): the nodes' connection timeout.
 constexpr auto join_timeout = std::chrono::milliseconds(5000);
 
-std::string host_name() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0')
-    return "worker";
-  return buf;
-}
 
 /// Shared between the main loop and the signal thread.
 struct stop_state {
@@ -85,8 +79,9 @@ int run_worker(const config& cfg) {
   configure_node(sys_cfg, cfg);
   sys_cfg.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system sys{sys_cfg};
-  node_agent_config ncfg{cfg.node_name.empty() ? host_name() : cfg.node_name,
-                         cfg.slots, types, host_name(), cfg.cluster_secret};
+  auto machine = host_name("worker");
+  node_agent_config ncfg{cfg.node_name.empty() ? machine : cfg.node_name,
+                         cfg.slots, types, machine, cfg.cluster_secret};
   stop_state stop;
   // The first SIGINT/SIGTERM drains the node (it finishes its running
   // attempts and leaves); a second one stops it at once.
