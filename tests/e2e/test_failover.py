@@ -377,6 +377,44 @@ class FailoverTest(TaskerTestCase):
         status, body = ready_of(self.http_ports[active])
         self.assertEqual(body["epoch"], 4)
 
+    def test_standby_forwards_writes_and_http_workers(self):
+        """Everything a client or an HTTP worker does through the standby reaches the active
+        coordinator: submit, wait, cancel, an HTTP worker's session, lease and completion,
+        /v1/workers."""
+        self.start_all()
+        c = Client("127.0.0.1", self.http_ports[1])
+        auth = {"Authorization": "Bearer " + SECRET}
+        r = c.request("POST", "/v1/workers/sessions",
+                      {"name": "h1", "task_types": ["sum"], "slots": 2}, headers=auth)
+        self.assertIn(r.status, (200, 201), r.text)
+        session = r.body["session"]
+        r = c.request("POST", "/v1/tasks", {"type": "sum", "params": {"a": 2, "b": 5}})
+        self.assertEqual(r.status, 202, r.text)
+        task = r.body["id"]
+        r = c.request("POST", "/v1/workers/sessions/%s/lease" % session,
+                      {"max_tasks": 1, "wait_ms": 5000}, headers=auth)
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual([t["id"] for t in r.body["tasks"]], [task])
+        lease = r.body["tasks"][0]["lease"]
+        r = c.request("POST", "/v1/leases/%s/complete" % lease, {"result": {"sum": 7}},
+                      headers=auth)
+        self.assertEqual(r.status, 200, r.text)
+        r = c.request("GET", "/v1/tasks/%s?wait_ms=5000" % task)
+        self.assertEqual((r.body["status"], r.body["result"]), ("COMPLETED", {"sum": 7}))
+        r = c.request("GET", "/v1/workers")
+        self.assertEqual([w["id"] for w in r.body["workers"]], ["h1"])
+        # A delayed task cancelled through the standby.
+        r = c.request("POST", "/v1/tasks", {"type": "sum", "params": {"a": 1, "b": 1},
+                                            "delay_ms": 60000})
+        self.assertEqual(r.status, 202, r.text)
+        r = c.request("POST", "/v1/tasks/%s/cancel" % r.body["id"])
+        self.assertEqual((r.status, r.body["status"]), (200, "CANCELLED"), r.text)
+        # The standby's own view: its role, and the active one it forwards to.
+        r = c.request("GET", "/v1/cluster")
+        self.assertEqual((r.body["role"], r.body["forwarding"]), ("standby", True))
+        self.assertEqual(r.body["leadership"]["active"]["name"], "c0")
+        c.close()
+
     def test_graceful_stop_hands_over_at_once(self):
         self.start_all()
         stopped_at = time.monotonic()
