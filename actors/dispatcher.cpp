@@ -397,6 +397,18 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self,
       return out;
     },
     [self](workers_atom) { return worker_views(self->state.nodes); },
+    [cfg](get_atom,
+          const std::string& secret) -> caf::result<caf::actor, caf::actor> {
+      if (cfg.cluster_secret.empty()
+          || !constant_time_equal(secret, cfg.cluster_secret))
+        return make_error(ec::unauthorized, "wrong cluster secret");
+      if (!cfg.peers)
+        return make_error(ec::unavailable, "nothing to forward to");
+      std::lock_guard<std::mutex> guard{cfg.peers->mtx};
+      if (!cfg.peers->manager || !cfg.peers->pull_hub)
+        return make_error(ec::unavailable, "not started yet");
+      return {cfg.peers->manager, cfg.peers->pull_hub};
+    },
   };
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -16,6 +18,14 @@
 namespace tasker {
 
 /// Settings of the dispatcher.
+/// What a standby coordinator forwards to (set once they are spawned; read
+/// by every dispatcher generation).
+struct peer_handles {
+  std::mutex mtx;
+  caf::actor manager;
+  caf::actor pull_hub;
+};
+
 struct dispatcher_config {
   /// How often attempt timeouts and node liveness are checked; zero turns
   /// the periodic check off (simulated networks in tests tick by hand).
@@ -40,6 +50,9 @@ struct dispatcher_config {
   /// first): sent with every start, so a task can tell an attempt started
   /// by a dead dispatcher from one started by this one.
   uint64_t generation = 0;
+  /// The task manager and HTTP worker hub for standby coordinators; none
+  /// in tests.
+  std::shared_ptr<peer_handles> peers;
 };
 
 /// State of the dispatcher.

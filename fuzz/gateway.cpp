@@ -273,6 +273,9 @@ fake_dispatcher(fake_dispatcher_actor::pointer self, held_ptr held) {
       w.slots = 2;
       return answer(self, held, std::vector<worker_view>{w});
     },
+    [](get_atom, std::string&) -> caf::result<caf::actor, caf::actor> {
+      return caf::sec::unexpected_message;
+    },
     [held](ok_atom) { held->release(); },
   };
 }

@@ -271,7 +271,7 @@ http_response standby_ready(const gateway_deps& deps) {
                                  ? nlohmann::json()
                                  : nlohmann::json(s.active_name)},
                     {"forwarding", deps.leader->forwarding()}};
-  auto res = json_response(ready ? 200 : 503, js.dump());
+  auto res = json_response(ready ? 200 : 503, js.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (!ready)
     res.headers.emplace_back("Retry-After", "1");
   return res;
@@ -296,7 +296,7 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                        {{"connections", st.http->counters().connections},
                         {"requests", st.http->counters().requests},
                         {"event_streams", st.streams->size()}}}};
-    complete(self, t, json_response(200, js.dump()));
+    complete(self, t, json_response(200, js.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
     return;
   }
   auto fail = [self, t](caf::error& err) { complete(self, t, from_error(err)); };
@@ -354,7 +354,7 @@ void cluster_status(gateway_broker* self, const ticket& t) {
                   {"buffer_refusals", http.buffer_refusals}}}};
               if (st.deps.leader)
                 js["leadership"] = leadership_json(*st.deps.leader);
-              complete(self, t, json_response(200, js.dump()));
+              complete(self, t, json_response(200, js.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
             },
             fail);
         },

@@ -91,7 +91,11 @@ using dispatcher_actor = caf::typed_actor<
   /// Stops giving a node new tasks; replies whether the node exists.
   caf::replies_to<drain_atom, std::string>::with<bool>,
   caf::replies_to<status_atom>::with<dispatcher_status>,
-  caf::replies_to<workers_atom>::with<std::vector<worker_view>>>;
+  caf::replies_to<workers_atom>::with<std::vector<worker_view>>,
+  /// A standby coordinator, with the cluster secret, asks for the task
+  /// manager and the HTTP worker hub to forward its gateway's writes to;
+  /// `unauthorized` for a wrong secret.
+  caf::replies_to<get_atom, std::string>::with<caf::actor, caf::actor>>;
 
 /// The sessions of HTTP workers (workers in any language that lease tasks
 /// over HTTP). Each session is a worker node of the dispatcher.

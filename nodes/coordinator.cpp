@@ -185,7 +185,7 @@ phase_end stand_by(const config& cfg, std::shared_ptr<const registry> reg,
     standby_link link{sys, cfg, view, handles};
     for (;;) {
       if ((sig = wait_signal(signals, std::chrono::milliseconds(100))) != 0) {
-        end = phase_end::signal;
+        end = *handles.failed ? phase_end::failed : phase_end::signal;
         break;
       }
       if (view->active()) {

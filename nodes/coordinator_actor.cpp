@@ -25,7 +25,6 @@
 #include "nodes/cluster_guard.hpp"
 #include "nodes/node_agent.hpp"
 #include "nodes/pull_session.hpp"
-#include "nodes/standby.hpp"
 #include "persistence/db_monitor.hpp"
 #include "persistence/persistence.hpp"
 #include "webhooks/webhook_sender.hpp"
@@ -141,6 +140,7 @@ void spawn_dispatcher_tree(coordinator_actor* self) {
   dcfg.dead_after_ms = st.cfg.node_dead_ms;
   dcfg.registry = st.pers.batcher;
   dcfg.max_db_backlog = st.cfg.max_db_backlog;
+  dcfg.peers = std::make_shared<peer_handles>();
   st.disp = caf::actor_cast<dispatcher_actor>(self->system().spawn(relay));
   st.first_disp = self->system().spawn(dispatcher, dcfg, st.tel);
   self->send(caf::actor_cast<caf::actor>(st.disp), retarget_atom_v,
@@ -282,11 +282,11 @@ void spawn_local_node(coordinator_actor* self) {
   pull_config pcfg;
   pcfg.lease_timeout_ms = st.cfg.lease_timeout_ms;
   st.pull_hub = spawn_pull_hub(self->system(), st.disp, pcfg);
-  // Standby coordinators look these up over the cluster port to forward
-  // the writes their gateways take (nodes/standby.cpp).
-  auto& registry = self->system().registry();
-  registry.put(manager_registry_name(), st.manager);
-  registry.put(pull_hub_registry_name(), st.pull_hub);
+  // Standby coordinators ask the dispatcher for these over the cluster port
+  // to forward the writes their gateways take (nodes/standby.cpp).
+  std::lock_guard<std::mutex> guard{st.dcfg.peers->mtx};
+  st.dcfg.peers->manager = caf::actor_cast<caf::actor>(st.manager);
+  st.dcfg.peers->pull_hub = caf::actor_cast<caf::actor>(st.pull_hub);
 }
 
 cluster_port_status port_status(const cluster_guard_stats& g) {
@@ -516,9 +516,11 @@ caf::result<int32_t> stop_in_order(coordinator_actor* self, bool drain) {
       self->send(self->system().middleman().actor_handle(), caf::unpublish_atom_v,
                  st.disp.address(), st.cluster_port);
   }
-  auto& registry = self->system().registry();
-  registry.erase(manager_registry_name());
-  registry.erase(pull_hub_registry_name());
+  if (st.dcfg.peers) {
+    std::lock_guard<std::mutex> guard{st.dcfg.peers->mtx};
+    st.dcfg.peers->manager = nullptr;
+    st.dcfg.peers->pull_hub = nullptr;
+  }
   exit_all(st.gateway_sup, st.gateway, st.local_node, st.pull_hub,
            st.disp_sup, st.disp, st.manager);
   st.stopped = self->make_response_promise<int32_t>();

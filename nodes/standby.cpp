@@ -5,6 +5,7 @@
 #include <csignal>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <unistd.h>
 
@@ -65,43 +66,82 @@ caf::behavior forwarder(caf::stateful_actor<forwarder_state>* self) {
 
 /// The task manager's stand-in: reads go to the database (a read that
 /// waits for a terminal state goes to the active coordinator, which holds
-/// the live task), writes to the active coordinator.
+/// the live task), writes to the active coordinator. A forwarded request
+/// has a deadline of its own, and fails at once when the link to the active
+/// coordinator goes (CAF does not fail the requests in flight on a lost
+/// connection): the client gets 503 and submits again with its key.
 struct front_state {
   static inline constexpr const char* name = "standby_front";
   reader_actor reader;
   task_manager_actor active;
+  uint64_t next = 0;
+  std::unordered_map<uint64_t, std::function<void(caf::error)>> pending;
 };
 
 using front_actor = task_manager_actor::extend<
   caf::reacts_to<retarget_atom, caf::actor>>;
+using front_pointer = front_actor::stateful_pointer<front_state>;
 
-front_actor::behavior_type
-front(front_actor::stateful_pointer<front_state> self, reader_actor reader) {
+/// What the client hears when the active coordinator did not answer; its
+/// own errors (a 409, a 422) pass through.
+caf::error lost(caf::error err) {
+  if (err.category() == caf::atom("tasker")
+      && code_of(err) != ec::internal)
+    return err;
+  return make_error(ec::unavailable,
+                    "the active coordinator did not answer (" + to_string(err)
+                      + "); retry");
+}
+
+template <class T, class... Ts>
+caf::result<T> forward(front_pointer self, std::chrono::milliseconds timeout,
+                       Ts&&... xs) {
+  auto& st = self->state;
+  if (!st.active)
+    return no_active();
+  auto rp = self->make_response_promise<T>();
+  auto id = ++st.next;
+  st.pending.emplace(id, [rp](caf::error err) mutable {
+    rp.deliver(std::move(err));
+  });
+  self->request(st.active, timeout, std::forward<Ts>(xs)...)
+    .then(
+      [self, id, rp](T& x) mutable {
+        if (self->state.pending.erase(id) > 0)
+          rp.deliver(std::move(x));
+      },
+      [self, id, rp](caf::error& err) mutable {
+        if (self->state.pending.erase(id) > 0)
+          rp.deliver(lost(std::move(err)));
+      });
+  return rp;
+}
+
+constexpr auto forward_timeout = std::chrono::milliseconds(15000);
+
+front_actor::behavior_type front(front_pointer self, reader_actor reader) {
   self->state.reader = std::move(reader);
   return {
     [self](submit_atom,
            std::vector<task_record>& group) -> caf::result<submit_reply> {
-      if (!self->state.active)
-        return no_active();
-      return self->delegate(self->state.active, submit_atom_v,
-                            std::move(group));
+      return forward<submit_reply>(self, forward_timeout, submit_atom_v,
+                                   std::move(group));
     },
     [self](get_atom, std::string& id,
            int64_t wait_ms) -> caf::result<task_record> {
       if (wait_ms > 0 && self->state.active)
-        return self->delegate(self->state.active, get_atom_v, std::move(id),
-                              wait_ms);
+        return forward<task_record>(
+          self, forward_timeout + std::chrono::milliseconds(wait_ms),
+          get_atom_v, std::move(id), wait_ms);
       return self->delegate(self->state.reader, get_atom_v, std::move(id));
     },
     [self](cancel_atom, std::string& id) -> caf::result<task_record> {
-      if (!self->state.active)
-        return no_active();
-      return self->delegate(self->state.active, cancel_atom_v, std::move(id));
+      return forward<task_record>(self, forward_timeout, cancel_atom_v,
+                                  std::move(id));
     },
     [self](retry_atom, std::string& id) -> caf::result<task_record> {
-      if (!self->state.active)
-        return no_active();
-      return self->delegate(self->state.active, retry_atom_v, std::move(id));
+      return forward<task_record>(self, forward_timeout, retry_atom_v,
+                                  std::move(id));
     },
     [](finished_atom, task_record&) {},
     [](forget_atom, std::vector<std::string>&) {},
@@ -113,7 +153,16 @@ front(front_actor::stateful_pointer<front_state> self, reader_actor reader) {
     [](settle_atom, uint64_t) {},
     [](status_atom) { return manager_status{}; },
     [self](retarget_atom, caf::actor& active) {
-      self->state.active = caf::actor_cast<task_manager_actor>(active);
+      auto& st = self->state;
+      auto next = caf::actor_cast<task_manager_actor>(active);
+      if (next == st.active)
+        return;
+      st.active = std::move(next);
+      auto pending = std::move(st.pending);
+      st.pending.clear();
+      for (auto& [id, fail] : pending)
+        fail(make_error(ec::unavailable, "the link to the active coordinator "
+                                         "was lost; retry"));
     },
   };
 }
@@ -133,6 +182,7 @@ struct standby_state {
   bool started = false;
   caf::error start_error;
   caf::typed_response_promise<uint16_t> ready;
+  std::shared_ptr<std::atomic<bool>> failed;
 };
 
 using standby_actor = caf::stateful_actor<standby_state>;
@@ -202,6 +252,7 @@ caf::behavior standby(standby_actor* self, config cfg,
     // started again by its own supervisor, systemd or the like).
     log::error(st.name, "the gateway died; stopping",
                {{"reason", caf::to_string(msg.reason)}});
+    *st.failed = true;
     kill(getpid(), SIGTERM);
   });
   return {
@@ -252,6 +303,7 @@ standby_handles spawn_standby(caf::actor_system& sys, const config& cfg,
   out.pull_hub = sys.spawn(forwarder);
   out.root = sys.spawn([=](standby_actor* self) {
     self->state.reader = reader_hdl;
+    self->state.failed = out.failed;
     return standby(self, cfg, reg, view, out.front, out.dispatcher,
                    out.pull_hub);
   });
@@ -318,17 +370,19 @@ struct standby_link::impl {
       }
       if (target.empty())
         continue;
+      // (The database is not trusted either: a port must parse.)
       auto colon = snap.active_cluster.rfind(':');
-      if (colon == std::string::npos)
+      if (colon == std::string::npos || colon == 0)
         continue;
       auto host = snap.active_cluster.substr(0, colon);
-      uint16_t port = 0;
-      try {
-        port = static_cast<uint16_t>(
-          std::stoi(snap.active_cluster.substr(colon + 1)));
-      } catch (const std::exception&) {
-        continue; // (the database is not trusted either)
-      }
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+      auto digits = snap.active_cluster.substr(colon + 1);
+      if (digits.empty() || digits.size() > 5
+          || digits.find_first_not_of("0123456789") != std::string::npos
+          || std::stoi(digits) > 65535)
+        continue;
+      auto port = static_cast<uint16_t>(std::stoi(digits));
       auto disp = join_cluster(sys, host, port, cfg.cluster_secret,
                                std::chrono::milliseconds(2000), cfg.tls());
       if (!disp) {
@@ -340,18 +394,25 @@ struct standby_link::impl {
         last_error = why;
         continue;
       }
-      auto& mm = sys.middleman();
-      auto nid = disp->node();
-      auto manager = caf::actor_cast<caf::actor>(
-        mm.remote_lookup(manager_registry_name(), nid));
-      auto hub = caf::actor_cast<caf::actor>(
-        mm.remote_lookup(pull_hub_registry_name(), nid));
+      caf::actor manager, hub;
+      caf::error why;
+      caf::scoped_actor asker{sys};
+      asker
+        ->request(*disp, std::chrono::seconds(2), get_atom_v, cfg.cluster_secret)
+        .receive(
+          [&](caf::actor& m, caf::actor& h) {
+            manager = std::move(m);
+            hub = std::move(h);
+          },
+          [&](caf::error& err) { why = std::move(err); });
       if (!manager || !hub) {
-        if (last_error != "lookup")
-          log::warning(component, "the active coordinator does not offer "
-                                  "its task manager yet",
-                       {{"cluster_address", snap.active_cluster}});
-        last_error = "lookup";
+        auto text = why ? sys.render(why) : std::string{"no handles"};
+        if (last_error != text)
+          log::warning(component, "the active coordinator offers nothing to "
+                                  "forward to yet",
+                       {{"cluster_address", snap.active_cluster},
+                        {"error", text}});
+        last_error = text;
         continue;
       }
       retarget(manager, caf::actor_cast<caf::actor>(*disp), hub);

@@ -1,9 +1,9 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include <caf/actor.hpp>
-#include <caf/atom.hpp>
 #include <caf/fwd.hpp>
 
 #include "config/config.hpp"
@@ -25,6 +25,10 @@ struct standby_handles {
   caf::actor front;
   caf::actor dispatcher;
   caf::actor pull_hub;
+  /// Set when the standby failed (its gateway died): the process stops with
+  /// exit code 1, so that its supervisor starts it again.
+  std::shared_ptr<std::atomic<bool>> failed
+    = std::make_shared<std::atomic<bool>>(false);
 };
 
 /// Spawns a standby coordinator (docs/ARCHITECTURE.md, "Standby
@@ -38,9 +42,10 @@ standby_handles spawn_standby(caf::actor_system& sys, const config& cfg,
 
 /// Keeps the standby's forwarding pointed at the active coordinator: joins
 /// its cluster port (with the cluster secret, as a worker node does, but
-/// without joining as a node), looks up its task manager and HTTP worker
-/// hub, and retargets the handles; again whenever the active one or its
-/// epoch changes. Runs on a thread of its own until `stop`.
+/// without joining as a node), asks its dispatcher for its task manager and
+/// HTTP worker hub (with the secret again), and retargets the handles; again
+/// whenever the active one or its epoch changes, or the connection is lost.
+/// Runs on a thread of its own until `stop`.
 class standby_link {
 public:
   standby_link(caf::actor_system& sys, const config& cfg,
@@ -52,14 +57,5 @@ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };
-
-/// The names under which the active coordinator registers its task manager
-/// and HTTP worker hub for standbys to look up (CAF's actor registry).
-inline caf::atom_value manager_registry_name() {
-  return caf::atom("TaskMgr");
-}
-inline caf::atom_value pull_hub_registry_name() {
-  return caf::atom("PullHub");
-}
 
 } // namespace tasker

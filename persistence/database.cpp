@@ -117,8 +117,11 @@ database::connection& database::conn() {
   // The fence (migration 006): every write of the task tables on this
   // connection checks that this epoch is still the current one. A standby's
   // connections carry -1 and so can write no task at all.
-  if (auto epoch = fencing_epoch(); epoch != 0)
+  if (auto epoch = fencing_epoch(); epoch != 0) {
     conn_->set_variable("tasker.epoch", std::to_string(epoch));
+    // (whatever the database's default: the fence needs it)
+    conn_->set_variable("default_transaction_isolation", "'read committed'");
+  }
   conn_->set_variable("enable_mergejoin", "off");
   // The statements of every batch and read, parsed and planned once per
   // connection (libpqxx prepares each at its first use).

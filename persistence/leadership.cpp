@@ -34,6 +34,12 @@ std::string lock_holders(int64_t key) {
          + " AND objsubid = 1 AND granted AND pid <> pg_backend_pid()";
 }
 
+/// A timestamp column in ms since the epoch; NULL when it is not finite.
+std::string ms_of(const std::string& column) {
+  return "CASE WHEN isfinite(" + column + ") THEN (extract(epoch FROM "
+         + column + ") * 1000)::bigint END";
+}
+
 int64_t ms_or_zero(const pqxx::field& f) {
   return f.is_null() ? 0 : f.as<int64_t>();
 }
@@ -144,6 +150,7 @@ void leadership::run() {
   steady::time_point upserted{};
   steady::time_point cleaned{};
   std::string last_error;
+  std::string list_error;
   auto started_ms = now_ms();
 
   auto is_active = [&] { return view_->active(); };
@@ -170,8 +177,11 @@ void leadership::run() {
   };
   auto connect = [&] {
     conn = std::make_unique<pqxx::connection>(url);
+    // (longer than the takeover's lock_timeout, so that a lock wait ends
+    // as a lock timeout)
     conn->set_variable("statement_timeout",
-                       std::to_string(settings_.lease.count()));
+                       std::to_string(std::max<int64_t>(
+                         settings_.lease.count(), 1500)));
     holds_lock = false;
   };
   auto try_lock = [&] {
@@ -207,35 +217,46 @@ void leadership::run() {
   auto look = [&]() -> std::optional<int64_t> {
     pqxx::nontransaction tx{*conn};
     auto l = tx.exec1(
-      "SELECT l.epoch, l.holder, (extract(epoch FROM l.renewed_at) * "
-      "1000)::bigint, (extract(epoch FROM clock_timestamp() - l.renewed_at) "
-      "* 1000)::bigint, c.name, c.http_address, c.cluster_address FROM "
-      "coordinator_leader l LEFT JOIN coordinators c ON c.id = l.holder "
-      "WHERE l.id = 1");
-    auto rows = tx.exec_params(
-      "SELECT id, name, http_address, cluster_address, role, epoch, version, "
-      "(extract(epoch FROM started_at) * 1000)::bigint, (extract(epoch FROM "
-      "renewed_at) * 1000)::bigint, role <> 'stopped' AND renewed_at > "
-      "clock_timestamp() - $1 * interval '1 millisecond' FROM coordinators "
-      "ORDER BY started_at, id LIMIT 100",
-      std::max<int64_t>(settings_.lease.count(), 2000));
+      "SELECT l.epoch, l.holder, " + ms_of("l.renewed_at")
+      + ", CASE WHEN isfinite(l.renewed_at) THEN (extract(epoch FROM "
+        "clock_timestamp() - l.renewed_at) * 1000)::bigint END, c.name, "
+        "c.http_address, c.cluster_address FROM coordinator_leader l LEFT "
+        "JOIN coordinators c ON c.id = l.holder WHERE l.id = 1");
     std::optional<int64_t> age;
     if (!l[1].is_null() && !l[3].is_null())
       age = l[3].as<int64_t>();
-    std::vector<coordinator_entry> all;
-    for (const auto& r : rows) {
-      coordinator_entry e;
-      e.id = r[0].as<std::string>();
-      e.name = r[1].as<std::string>();
-      e.http_address = r[2].as<std::string>();
-      e.cluster_address = r[3].as<std::string>();
-      e.role = r[4].as<std::string>();
-      e.epoch = r[5].as<int64_t>();
-      e.version = r[6].as<std::string>();
-      e.started_at = ms_or_zero(r[7]);
-      e.renewed_at = ms_or_zero(r[8]);
-      e.alive = r[9].as<bool>();
-      all.push_back(std::move(e));
+    // The listing is for people: what it cannot read keeps the last one and
+    // never stops an election.
+    std::optional<std::vector<coordinator_entry>> all;
+    try {
+      auto rows = tx.exec_params(
+        "SELECT id, name, http_address, cluster_address, role, epoch, version, "
+        + ms_of("started_at") + ", " + ms_of("renewed_at")
+        + ", role <> 'stopped' AND renewed_at > clock_timestamp() - $1 * "
+          "interval '1 millisecond' FROM coordinators ORDER BY started_at, id "
+          "LIMIT 100",
+        std::max<int64_t>(settings_.lease.count(), 2000));
+      all.emplace();
+      for (const auto& r : rows) {
+        coordinator_entry e;
+        e.id = r[0].as<std::string>();
+        e.name = r[1].as<std::string>();
+        e.http_address = r[2].as<std::string>();
+        e.cluster_address = r[3].as<std::string>();
+        e.role = r[4].as<std::string>();
+        e.epoch = r[5].as<int64_t>();
+        e.version = r[6].as<std::string>();
+        e.started_at = ms_or_zero(r[7]);
+        e.renewed_at = ms_or_zero(r[8]);
+        e.alive = !r[9].is_null() && r[9].as<bool>();
+        all->push_back(std::move(e));
+      }
+      list_error.clear();
+    } catch (const pqxx::sql_error& e) {
+      if (list_error != e.what())
+        log::warning(component, "cannot list the coordinators",
+                     {{"error", e.what()}});
+      list_error = e.what();
     }
     bool live = age && *age <= settings_.lease.count();
     if (!is_active())
@@ -247,7 +268,8 @@ void leadership::run() {
     s.active_http = live ? text_or_empty(l[5]) : std::string{};
     s.active_cluster = live ? text_or_empty(l[6]) : std::string{};
     s.leader_renewed_at = ms_or_zero(l[2]);
-    s.coordinators = std::move(all);
+    if (all)
+      s.coordinators = std::move(*all);
     return age;
   };
   // Raises the epoch under the fence lock; ends the sessions that hold the
@@ -262,14 +284,16 @@ void leadership::run() {
                 + ")");
         auto epoch = tx.exec_params1(
                          "UPDATE coordinator_leader SET epoch = epoch + 1, "
-                         "holder = $1, renewed_at = clock_timestamp() WHERE "
-                         "id = 1 RETURNING epoch",
+                         "holder = $1, holder_pid = pg_backend_pid(), "
+                         "renewed_at = clock_timestamp() WHERE id = 1 "
+                         "RETURNING epoch",
                          settings_.id)[0]
                        .as<int64_t>();
         tx.commit();
         return epoch;
       } catch (const pqxx::sql_error& e) {
-        if (e.sqlstate() != "55P03" || round >= 20)
+        if ((e.sqlstate() != "55P03" && e.sqlstate() != "57014")
+            || round >= 20)
           throw;
         pqxx::nontransaction tx{*conn};
         auto ended = tx.exec("SELECT pg_terminate_backend(pid) FROM ("
@@ -296,8 +320,8 @@ void leadership::run() {
           try {
             pqxx::nontransaction tx{*conn};
             tx.exec_params("UPDATE coordinator_leader SET holder = NULL, "
-                           "renewed_at = NULL WHERE id = 1 AND epoch = $1 "
-                           "AND holder = $2",
+                           "holder_pid = NULL, renewed_at = NULL WHERE id = 1 "
+                           "AND epoch = $1 AND holder = $2",
                            my_epoch, settings_.id);
             tx.exec("SELECT pg_advisory_unlock_all()");
             log::info(component, "handed the leadership over",
@@ -332,7 +356,8 @@ void leadership::run() {
         {
           pqxx::nontransaction tx{*conn};
           ours = !tx.exec_params("UPDATE coordinator_leader SET renewed_at = "
-                                 "clock_timestamp() WHERE id = 1 AND epoch = "
+                                 "clock_timestamp(), holder_pid = "
+                                 "pg_backend_pid() WHERE id = 1 AND epoch = "
                                  "$1 AND holder = $2 RETURNING 1",
                                  my_epoch, settings_.id)
                     .empty();
@@ -363,11 +388,19 @@ void leadership::run() {
             && (!age || *age > settings_.lease.count())) {
           // The active one stopped renewing (stopped, or cut off from the
           // database) but its session lives on: end it.
+          // Only the recorded leader's session: another standby may hold
+          // the lock in the middle of its own takeover. (After three leases
+          // without a renewal, whoever holds it.)
+          bool anyone = !age || *age > 3 * settings_.lease.count();
           pqxx::result ended;
           {
             pqxx::nontransaction tx{*conn};
-            ended = tx.exec("SELECT pg_terminate_backend(pid) FROM ("
-                            + lock_holders(leader_lock) + ") h");
+            ended = tx.exec(
+              "SELECT pg_terminate_backend(pid) FROM ("
+              + lock_holders(leader_lock) + ") h"
+              + (anyone ? std::string{}
+                        : std::string{" WHERE pid = (SELECT holder_pid FROM "
+                                      "coordinator_leader WHERE id = 1)"}));
           }
           if (!ended.empty())
             log::warning(component,
@@ -401,8 +434,13 @@ void leadership::run() {
       last_error.clear();
     } catch (const std::exception& e) {
       view_->db_reachable_ = false;
-      conn.reset();
-      holds_lock = false;
+      // Only a broken connection is dropped (and the lock with it): an SQL
+      // error leaves the session, and the leadership, as they are.
+      if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr
+          || !conn || !conn->is_open()) {
+        conn.reset();
+        holds_lock = false;
+      }
       if (last_error != e.what()) {
         last_error = e.what();
         log::warning(component, "leadership query failed",

@@ -10,8 +10,11 @@ CREATE TABLE coordinator_leader (
   id int PRIMARY KEY CHECK (id = 1),
   -- Only grows: one more at every takeover.
   epoch bigint NOT NULL,
-  -- The coordinators.id of the active one (NULL: none yet).
+  -- The coordinators.id of the active one (NULL: none yet), and the
+  -- database session that holds its leadership lock (a standby ends only
+  -- that one when the lease runs out).
   holder text,
+  holder_pid int,
   renewed_at timestamptz
 );
 INSERT INTO coordinator_leader (id, epoch) VALUES (1, 0);
@@ -42,6 +45,12 @@ DECLARE
 BEGIN
   IF mine IS NULL OR mine = '' THEN
     RETURN NULL;
+  END IF;
+  -- The check below reads the epoch after taking the lock, which only a
+  -- statement snapshot taken then can see (tasker's connections set it).
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'fenced writes need the read committed isolation level'
+      USING ERRCODE = 'TF001';
   END IF;
   -- Once passed, the fence holds for the rest of the transaction (no
   -- takeover can commit before it ends): the next statements skip it.

@@ -39,6 +39,9 @@ fake_dispatcher(dispatcher_actor::pointer,
     [](drain_atom, std::string&) { return false; },
     [](status_atom) { return dispatcher_status{}; },
     [](workers_atom) { return std::vector<worker_view>{}; },
+    [](get_atom, std::string&) -> caf::result<caf::actor, caf::actor> {
+      return caf::sec::unexpected_message;
+    },
   };
 }
 
