@@ -318,7 +318,6 @@ int run_coordinator(const config& cfg) {
     log::warning(component, "stopped serving as the active coordinator; "
                             "standing by",
                  {{"epoch", view->epoch()}});
-    set_fencing_epoch(-1);
     lead.compete();
   }
 }

@@ -88,6 +88,23 @@ constexpr const char* select_task = "select_task";
 
 } // namespace
 
+std::string with_param(const std::string& url, const std::string& key,
+                       const std::string& value) {
+  if (url.find(key + "=") != std::string::npos)
+    return url;
+  bool uri = url.rfind("postgres://", 0) == 0
+             || url.rfind("postgresql://", 0) == 0;
+  if (!uri)
+    return url + (url.empty() ? "" : " ") + key + "=" + value;
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + key + "="
+         + value;
+}
+
+std::string bounded_url(const std::string& url) {
+  return with_param(with_param(url, "connect_timeout", "5"),
+                    "tcp_user_timeout", "5000");
+}
+
 /// Wraps the libpqxx connection so the header needs no libpqxx include.
 struct database::connection : pqxx::connection {
   using pqxx::connection::connection;

@@ -20,6 +20,19 @@ bool content_refused(const std::exception& e);
 /// One PostgreSQL connection and the statements tasker runs on it. Blocking:
 /// used only from detached actors, tools and tests. Throws pqxx exceptions;
 /// after a `pqxx::broken_connection` the next call connects anew.
+/// `url` with `key=value` added unless it names `key` already (libpq's URI
+/// or keyword/value form).
+std::string with_param(const std::string& url, const std::string& key,
+                       const std::string& value);
+
+/// `url` with bounds on a connection's waits unless it sets them itself:
+/// `connect_timeout` 5 s, and `tcp_user_timeout` 5 s (data the server does
+/// not acknowledge for that long breaks the connection). So a call to a
+/// database that is cut off returns within seconds instead of after TCP's
+/// retransmissions (minutes); a slow query is not affected (the server
+/// acknowledges what it receives).
+std::string bounded_url(const std::string& url);
+
 class database {
 public:
   explicit database(std::string url);

@@ -8,6 +8,7 @@
 
 #include "common/clock.hpp"
 #include "common/log.hpp"
+#include "persistence/database.hpp"
 
 namespace tasker {
 
@@ -53,23 +54,6 @@ const char* role_name(leadership_view::role r) {
 }
 
 } // namespace
-
-std::string with_param(const std::string& url, const std::string& key,
-                       const std::string& value) {
-  if (url.find(key + "=") != std::string::npos)
-    return url;
-  bool uri = url.rfind("postgres://", 0) == 0
-             || url.rfind("postgresql://", 0) == 0;
-  if (!uri)
-    return url + (url.empty() ? "" : " ") + key + "=" + value;
-  return url + (url.find('?') == std::string::npos ? "?" : "&") + key + "="
-         + value;
-}
-
-std::string bounded_url(const std::string& url) {
-  return with_param(with_param(url, "connect_timeout", "5"),
-                    "tcp_user_timeout", "5000");
-}
 
 void set_fencing_epoch(int64_t epoch) {
   current_fencing_epoch = epoch;
@@ -139,9 +123,8 @@ void leadership::set_addresses(std::string http, std::string cluster) {
 void leadership::run() {
   // Tighter than the other connections' bounds (`bounded_url`): a renewal
   // must not wait longer than the lease.
-  auto url = bounded_url(
-    with_param(with_param(settings_.db_url, "connect_timeout", "2"),
-               "tcp_user_timeout", "2000"));
+  auto url = with_param(with_param(settings_.db_url, "connect_timeout", "2"),
+                        "tcp_user_timeout", "2000");
   std::unique_ptr<pqxx::connection> conn;
   bool holds_lock = false;
   int64_t my_epoch = 0;
@@ -430,10 +413,8 @@ void leadership::run() {
           look();
         }
       }
-      view_->db_reachable_ = true;
       last_error.clear();
     } catch (const std::exception& e) {
-      view_->db_reachable_ = false;
       // Only a broken connection is dropped (and the lock with it): an SQL
       // error leaves the session, and the leadership, as they are.
       if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr

@@ -43,8 +43,6 @@ public:
   int64_t epoch() const { return epoch_.load(); }
   uint64_t takeovers() const { return takeovers_.load(); }
   uint64_t stepdowns() const { return stepdowns_.load(); }
-  /// Whether the database answered the last leadership query.
-  bool db_reachable() const { return db_reachable_.load(); }
   /// The active one: whether its last renewal is within the lease (not
   /// ready otherwise).
   bool lease_current() const { return lease_current_.load(); }
@@ -83,7 +81,6 @@ private:
   std::atomic<int64_t> epoch_{0};
   std::atomic<uint64_t> takeovers_{0};
   std::atomic<uint64_t> stepdowns_{0};
-  std::atomic<bool> db_reachable_{false};
   std::atomic<bool> forwarding_{false};
   std::atomic<bool> lease_current_{false};
   mutable std::mutex mtx_;
@@ -169,19 +166,6 @@ private:
 /// standing by (no task write passes).
 void set_fencing_epoch(int64_t epoch);
 int64_t fencing_epoch();
-
-/// `url` with `key=value` added unless it names `key` already (libpq's URI
-/// or keyword/value form).
-std::string with_param(const std::string& url, const std::string& key,
-                       const std::string& value);
-
-/// `url` with bounds on a connection's waits unless it sets them itself:
-/// `connect_timeout` 5 s, and `tcp_user_timeout` 5 s (data the server does
-/// not acknowledge for that long breaks the connection). So a call to a
-/// database that is cut off returns within seconds instead of after TCP's
-/// retransmissions (minutes); a slow query is not affected (the server
-/// acknowledges what it receives).
-std::string bounded_url(const std::string& url);
 
 /// The SQLSTATE of a write refused by the fence.
 inline constexpr const char* fenced_sqlstate = "TF001";
